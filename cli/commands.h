@@ -1,0 +1,8 @@
+/* The subcommands built into the ferry program, one file each (cli/cmd_*.c). */
+#ifndef FERRY_CLI_COMMANDS_H
+#define FERRY_CLI_COMMANDS_H
+
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif

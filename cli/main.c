@@ -1,0 +1,86 @@
+/* ferry: git-style dispatcher. One table lists every command of SPEC section 5; commands not
+ * built yet say so and exit 64. */
+#include "commands.h"
+#include "output.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.0.0"
+#endif
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* NULL: not built yet */
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"inspect", cmd_inspect, "format, metadata and tensor table of a checkpoint"},
+    {"convert", cmd_convert, "convert between GGUF, safetensors, PyTorch and Meta layouts"},
+    {"diff", NULL, "compare two checkpoints tensor by tensor"},
+    {"keygen", NULL, "make signing keys (minisign Ed25519, ECDSA P-256/P-384)"},
+    {"sign", NULL, "write a signed manifest of a model directory"},
+    {"verify", NULL, "verify files against a signed manifest, checklist or torrent"},
+    {"license", NULL, "show, accept and check model licenses"},
+    {"fetch", NULL, "download over HTTP(S) or BitTorrent, verified"},
+    {"torrent", NULL, "make torrents and magnet links"},
+    {"seed", NULL, "seed torrents for mirrors"},
+    {"run", NULL, "generate text with the reference forward pass"},
+    {"tokenize", NULL, "print token ids of a text"},
+    {"logits", NULL, "dump logits to .npy"},
+    {"check", NULL, "compare logits of a candidate against a reference"},
+    {"perplexity", NULL, "perplexity of a model over a text"},
+    {"demo", NULL, "the offline end-to-end pipeline on a generated model"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ferry [--version] [--help] COMMAND [ARGS]\n\n"
+               "ferry moves open-weight language models between formats, machines and\n"
+               "organisations: convert, verify, fetch and check them.\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-11s %s%s\n", commands[i].name, commands[i].summary,
+                commands[i].fn ? "" : " (not built yet)");
+    fprintf(f, "\n'ferry COMMAND --help' describes a command.\n"
+               "Exit codes: 0 ok, 1 verification failed, 64 usage, 65 malformed input,\n"
+               "66 not found, 69 unavailable, 70 internal, 73 cannot create, 74 I/O,\n"
+               "75 interrupted, 77 permission denied.\n");
+}
+
+int main(int argc, char **argv)
+{
+    out_init();
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            char *sub[] = {argv[2], (char *)"--help", NULL};
+            for (size_t i = 0; i < NCOMMANDS; i++)
+                if (!strcmp(commands[i].name, argv[2]) && commands[i].fn)
+                    return commands[i].fn(2, sub);
+        }
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("ferry %s\n", FERRY_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, cmd) != 0) continue;
+        if (!commands[i].fn) {
+            errorf("'%s' is not built yet in ferry %s", cmd, FERRY_VERSION);
+            return EXIT_USAGE;
+        }
+        return commands[i].fn(argc - 1, argv + 1);
+    }
+    errorf("unknown command '%s' (see 'ferry --help')", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,57 @@
+/* Progress display (see progress.h). */
+#include "progress.h"
+#include "output.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void draw(struct progress *p, int final)
+{
+    double t = now(), el = t - p->start;
+    double rate = el > 0 ? (double)p->done / el : 0;
+    double frac = p->total ? (double)p->done / (double)p->total : 1;
+    double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
+    if (p->tty) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+        bar[30] = 0;
+        fprintf(stderr, "\r%s [%s] %5.1f%% %8.1f MiB/s ETA %4.0fs%s", p->label, bar, frac * 100,
+                rate / 1048576.0, eta, final ? "\n" : "");
+    } else {
+        fprintf(stderr, "ferry: %s: %.1f%% (%.1f MiB/s)\n", p->label, frac * 100, rate / 1048576.0);
+    }
+    fflush(stderr);
+    p->last = t;
+}
+
+void progress_start(struct progress *p, const char *label, uint64_t total)
+{
+    p->label = label;
+    p->total = total;
+    p->done = 0;
+    p->start = p->last = now();
+    p->tty = isatty(2);
+    p->enabled = g_opts.verbosity >= 0 && !g_opts.json;
+}
+
+void progress_add(struct progress *p, uint64_t n)
+{
+    p->done += n;
+    if (!p->enabled) return;
+    double t = now();
+    if (t - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);
+}
+
+void progress_end(struct progress *p)
+{
+    if (p->enabled && p->tty) draw(p, 1);
+}

@@ -1,0 +1,19 @@
+/* Progress over a byte total: a redrawn bar when stderr is a TTY, otherwise a status line at
+ * most every 10 seconds; silent with -q or --json. */
+#ifndef FERRY_CLI_PROGRESS_H
+#define FERRY_CLI_PROGRESS_H
+
+#include <stdint.h>
+
+struct progress {
+    const char *label;
+    uint64_t total, done;
+    double start, last;
+    int tty, enabled;
+};
+
+void progress_start(struct progress *p, const char *label, uint64_t total);
+void progress_add(struct progress *p, uint64_t n);
+void progress_end(struct progress *p);
+
+#endif

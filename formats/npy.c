@@ -1,0 +1,142 @@
+/* .npy reader and writer. The header is a Python dict literal; only the three keys numpy
+ * writes are parsed, with every number bounded. */
+#include "ferry/npy.h"
+#include "ferry/ckd.h"
+#include "cursor.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *descr;
+    enum ferry_dtype dt;
+} descrs[] = {
+    {"<f4", FERRY_DT_F32}, {"<f8", FERRY_DT_F64}, {"<f2", FERRY_DT_F16}, {"|i1", FERRY_DT_I8},
+    {"<i2", FERRY_DT_I16}, {"<i4", FERRY_DT_I32}, {"<i8", FERRY_DT_I64}, {"|u1", FERRY_DT_U8},
+    {"<u2", FERRY_DT_U16}, {"<u4", FERRY_DT_U32}, {"<u8", FERRY_DT_U64}, {"|b1", FERRY_DT_BOOL},
+    {"<c8", FERRY_DT_C64},
+};
+
+static const char *find_key(const char *h, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl <= n; i++)
+        if (memcmp(h + i, key, kl) == 0) {
+            const char *p = h + i + kl;
+            while (p < h + n && (*p == ' ' || *p == ':')) p++;
+            return p;
+        }
+    return NULL;
+}
+
+int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    uint32_t file;
+    int rc = ferry_ckpt_add_file(ck, path, &file, err);
+    if (rc) return rc;
+    ck->format = "npy";
+    const struct ferry_map *m = &ck->files[file];
+    if (m->size < 10 || memcmp(m->data, "\x93NUMPY", 6) != 0)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, 0, NULL, "not a .npy file (bad magic)");
+    uint8_t major = m->data[6];
+    uint64_t hl, hstart;
+    if (major == 1) {
+        hl = rd_u16le(m->data + 8);
+        hstart = 10;
+    } else if (major == 2 || major == 3) {
+        if (m->size < 12) return ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL, "truncated");
+        hl = rd_u32le(m->data + 8);
+        hstart = 12;
+    } else
+        return ferry_error_set(err, FERRY_EMALFORMED, path, 6, NULL, "unsupported .npy version %u",
+                               major);
+    if (hl > m->size - hstart)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL, "header runs past the end");
+    const char *h = (const char *)m->data + hstart, *end = h + hl;
+    const char *d = find_key(h, (size_t)hl, "'descr'");
+    const char *fo = find_key(h, (size_t)hl, "'fortran_order'");
+    const char *sh = find_key(h, (size_t)hl, "'shape'");
+    if (!d || !fo || !sh || end - d < 5 || *d != '\'' || *sh != '(')
+        return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL,
+                               "header lacks descr, fortran_order or shape");
+    struct ferry_tensor *t = ferry_ckpt_add_tensor(ck, "array", 5);
+    if (!t) return ferry_error_set(err, FERRY_EINTERNAL, path, 0, NULL, "oom");
+    t->file = file;
+    for (size_t i = 0; i < sizeof(descrs) / sizeof(descrs[0]); i++)
+        if (memcmp(d + 1, descrs[i].descr, 3) == 0 && d[4] == '\'') t->dtype = descrs[i].dt;
+    if (t->dtype == FERRY_DT_INVALID)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL,
+                               "unsupported dtype descr (only little-endian plain types)");
+    int fortran = end - fo >= 4 && memcmp(fo, "True", 4) == 0;
+    const char *p = sh + 1;
+    while (p < end && *p != ')') {
+        while (p < end && (*p == ' ' || *p == ',')) p++;
+        if (p < end && *p == ')') break;
+        if (p >= end || !isdigit((unsigned char)*p) || t->ndim == FERRY_MAX_DIMS)
+            return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL, "bad shape");
+        uint64_t v = 0;
+        while (p < end && isdigit((unsigned char)*p)) {
+            if (ckd_mul_u64(&v, v, 10) || ckd_add_u64(&v, v, (uint64_t)(*p - '0')))
+                return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL, "shape overflow");
+            p++;
+        }
+        t->shape[t->ndim++] = v;
+    }
+    uint32_t es = ferry_dtype_elem_size(t->dtype);
+    uint64_t data = hstart + hl;
+    if (ferry_shape_nelem(t->shape, t->ndim, &t->nelem) || ckd_mul_u64(&t->nbytes, t->nelem, es) ||
+        t->nbytes != m->size - data)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, data, NULL,
+                               "data is %llu bytes, shape needs %llu",
+                               (unsigned long long)(m->size - data), (unsigned long long)t->nbytes);
+    t->offset = data;
+    t->data = m->data + data;
+    if (fortran && t->ndim > 1) {
+        t->contiguous = 0;
+        int64_t s = 1;
+        for (uint32_t i = 0; i < t->ndim; i++) {
+            t->strides[i] = s;
+            s *= (int64_t)t->shape[i];
+        }
+    }
+    return 0;
+}
+
+int ferry_npy_write(const char *path, int force, enum ferry_dtype dtype, uint32_t ndim,
+                    const uint64_t *shape, const void *data, struct ferry_error *err)
+{
+    const char *descr = NULL;
+    for (size_t i = 0; i < sizeof(descrs) / sizeof(descrs[0]); i++)
+        if (descrs[i].dt == dtype) descr = descrs[i].descr;
+    if (!descr || ndim > FERRY_MAX_DIMS)
+        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                               "cannot write dtype %s to .npy", ferry_dtype_name(dtype));
+    char h[512];
+    int n = snprintf(h, sizeof(h), "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (uint32_t i = 0; i < ndim; i++)
+        n += snprintf(h + n, sizeof(h) - (size_t)n, "%llu,%s", (unsigned long long)shape[i],
+                      i + 1 < ndim ? " " : "");
+    if (ndim > 1) n--; /* numpy writes (2, 3) but (5,) */
+    n += snprintf(h + n, sizeof(h) - (size_t)n, "), }");
+    /* pad with spaces so that 10 + header length is a multiple of 64, ending in '\n' */
+    size_t total = ((size_t)10 + (size_t)n + 1 + 63) / 64 * 64;
+    size_t hl = total - 10;
+    memset(h + n, ' ', hl - (size_t)n - 1);
+    h[hl - 1] = '\n';
+    uint64_t nelem, nbytes;
+    if (ferry_shape_nelem(shape, ndim, &nelem) ||
+        ckd_mul_u64(&nbytes, nelem, ferry_dtype_elem_size(dtype)))
+        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL, "size overflow");
+    struct ferry_out out;
+    int rc = ferry_out_open(&out, path, force, err);
+    if (rc) return rc;
+    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    wr_u16le(pre + 8, (uint16_t)hl);
+    if (!(rc = ferry_out_write(&out, pre, 10, err)) && !(rc = ferry_out_write(&out, h, hl, err)) &&
+        !(rc = ferry_out_write(&out, data, nbytes, err)))
+        rc = ferry_out_commit(&out, err);
+    if (rc) ferry_out_abort(&out);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* Opens any supported checkpoint: detects the format of a file from its first bytes (and
+ * its name where the format has no magic), and the layout of a model directory. */
+#include "ferry/ckpt.h"
+#include "ferry/gguf.h"
+#include "ferry/llama2c.h"
+#include "ferry/npy.h"
+#include "ferry/pytorch.h"
+#include "ferry/safetensors.h"
+#include "cursor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    if (ends_with(path, ".index.json"))
+        return ends_with(path, "safetensors.index.json")
+                   ? ferry_safetensors_read_index(ck, path, err)
+                   : ferry_pytorch_read_index(ck, path, err);
+    uint8_t head[16] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
+                               FERRY_NO_OFFSET, NULL, "cannot open: %s", strerror(errno));
+    ssize_t got = read(fd, head, sizeof(head));
+    close(fd);
+    if (got < 0) return ferry_error_set(err, FERRY_EIO, path, 0, NULL, "read: %s", strerror(errno));
+    if (got >= 4 && memcmp(head, "GGUF", 4) == 0) return ferry_gguf_read(ck, path, err);
+    if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) return ferry_pytorch_read(ck, path, err);
+    if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return ferry_npy_read(ck, path, err);
+    if (got >= 2 && head[0] == 0x80 && head[1] <= 5) return ferry_pytorch_read(ck, path, err);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (strcmp(base, "tokenizer.bin") == 0) return ferry_llama2c_tokenizer_read(ck, path, err);
+    if (got >= 9 && rd_u64le(head) <= 100000000ull &&
+        (head[8] == '{' || head[8] == ' ' || head[8] == '\n' || head[8] == '\t' || head[8] == '\r'))
+        return ferry_safetensors_read(ck, path, err);
+    if (ends_with(path, ".safetensors")) return ferry_safetensors_read(ck, path, err);
+    if (ends_with(path, ".gguf")) return ferry_gguf_read(ck, path, err);
+    if (ends_with(path, ".bin") && got >= 16) return ferry_llama2c_read(ck, path, err);
+    return ferry_error_set(
+        err, FERRY_EMALFORMED, path, 0, NULL,
+        "unrecognized format (not GGUF, safetensors, PyTorch, llama2.c or .npy)");
+}
+
+static int exists(const char *dir, const char *name, char *out, size_t n)
+{
+    struct stat st;
+    snprintf(out, n, "%s/%s", dir, name);
+    return stat(out, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int ferry_ckpt_open(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
+                               FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return open_file(ck, path, err);
+    static const char *candidates[] = {
+        "model.safetensors.index.json", "model.safetensors",
+        "pytorch_model.bin.index.json", "pytorch_model.bin",
+        "consolidated.00.pth",          "model.gguf",
+    };
+    char p[4096];
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+        if (exists(path, candidates[i], p, sizeof(p))) {
+            if (i == 4 && exists(path, "consolidated.01.pth", p, sizeof(p)))
+                return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                                       "Meta checkpoint with several consolidated.NN.pth shards: "
+                                       "inspect one shard at a time");
+            snprintf(p, sizeof(p), "%s/%s", path, candidates[i]);
+            return open_file(ck, p, err);
+        }
+    return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
+                           "no checkpoint found (looked for model.safetensors[.index.json], "
+                           "pytorch_model.bin[.index.json], consolidated.00.pth, model.gguf)");
+}

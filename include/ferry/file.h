@@ -1,0 +1,39 @@
+/* Read-only file mappings and the durable output file (temp name, fsync, rename). */
+#ifndef FERRY_FILE_H
+#define FERRY_FILE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "ferry/error.h"
+
+struct ferry_map {
+    char *path;
+    const uint8_t *data; /* NULL for an empty file */
+    uint64_t size;
+    int fd;
+};
+
+int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err);
+void ferry_map_close(struct ferry_map *m);
+
+/* Output written to "DIR/.NAME.tmp.PID" and renamed over PATH on commit.
+ * Without force, an existing PATH is refused before anything is written. */
+struct ferry_out {
+    char *path;
+    char *tmp;
+    FILE *fp;
+    uint64_t pos;
+};
+
+int ferry_out_open(struct ferry_out *o, const char *path, int force, struct ferry_error *err);
+int ferry_out_write(struct ferry_out *o, const void *buf, uint64_t n, struct ferry_error *err);
+int ferry_out_pad(struct ferry_out *o, uint64_t align, struct ferry_error *err);
+/* Overwrites bytes already written at pos (e.g. a CRC known only after the data). */
+int ferry_out_patch(struct ferry_out *o, uint64_t pos, const void *buf, uint64_t n,
+                    struct ferry_error *err);
+/* fsync, rename into place, fsync the directory. */
+int ferry_out_commit(struct ferry_out *o, struct ferry_error *err);
+/* Removes the temp file; safe after commit. */
+void ferry_out_abort(struct ferry_out *o);
+
+#endif

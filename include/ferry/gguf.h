@@ -1,0 +1,25 @@
+/* GGUF (llama.cpp's format): read v2 and v3, write v3; split sets. */
+#ifndef FERRY_GGUF_H
+#define FERRY_GGUF_H
+
+#include "ferry/ckpt.h"
+
+#define FERRY_GGUF_DEFAULT_ALIGNMENT 32u
+#define FERRY_GGUF_MAX_STRING        (64ull << 20)
+#define FERRY_GGUF_MAX_ARRAY         (64ull << 20)
+#define FERRY_GGUF_MAX_ALIGNMENT     (1u << 20)
+#define FERRY_GGUF_MAX_NAME          63u /* ggml's GGML_MAX_NAME is 64 including the NUL */
+#define FERRY_GGUF_MAX_DIMS          4u
+
+/* Reads PATH into ck with every check of ggml's gguf.cpp. When PATH is the first shard
+ * of a split set (split.count > 1), the other shards named NAME-0000k-of-0000n.gguf are
+ * read too and their tensors appended. */
+int ferry_gguf_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err);
+
+/* Writes desc (kvs in order, tensor infos in order) as GGUF v3 to path (temp + rename).
+ * Alignment comes from desc's general.alignment (uint32) or 32. Tensor bytes come from
+ * src, or from desc's own mapped data when src is NULL. */
+int ferry_gguf_write(const struct ferry_ckpt *desc, const char *path, int force,
+                     ferry_tensor_source src, void *ctx, struct ferry_error *err);
+
+#endif
