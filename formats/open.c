@@ -46,6 +46,7 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
         return ferry_safetensors_read(ck, path, err);
     if (ends_with(path, ".safetensors")) return ferry_safetensors_read(ck, path, err);
     if (ends_with(path, ".gguf")) return ferry_gguf_read(ck, path, err);
+    if (ends_with(path, ".npy")) return ferry_npy_read(ck, path, err);
     if (ends_with(path, ".bin") && got >= 16) return ferry_llama2c_read(ck, path, err);
     return ferry_error_set(
         err, FERRY_EMALFORMED, path, 0, NULL,

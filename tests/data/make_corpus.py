@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Writes the corpus of bad (and edge-case good) inputs under tests/data/{bad,good}/.
+
+Each case is a small file plus CASE.expect holding the expected exit code on the first line
+and, on the second, a piece of the error message ferry must print. GGUF cases follow
+llama.cpp's tests/test-gguf.cpp, safetensors cases the reference loader's tests, PyTorch cases
+the weights_only unpickler's refusals. Run it again after changing a case; the files are
+committed so the suite needs no generator at test time. Standard library only."""
+import io
+import os
+import pickle
+import struct
+import sys
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def emit(kind, fmt, name, ext, data, code, message):
+    d = os.path.join(HERE, kind, fmt)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name + "." + ext), "wb") as f:
+        f.write(data)
+    with open(os.path.join(d, name + ".expect"), "w") as f:
+        f.write("%d\n%s\n" % (code, message))
+
+
+# ---------------------------------------------------------------- GGUF
+def gstr(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def kv(key, vtype, payload):
+    return gstr(key) + struct.pack("<I", vtype) + payload
+
+
+def header(n_tensors, n_kv, version=3, magic=b"GGUF"):
+    return magic + struct.pack("<IQQ", version, n_tensors, n_kv)
+
+
+def pad(b, align=32):
+    return b + b"\0" * ((align - len(b) % align) % align)
+
+
+def tinfo(name, dims, gtype, offset):
+    return gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", gtype, offset)
+
+
+def gguf_cases():
+    bad = lambda n, data, msg: emit("bad", "gguf", n, "gguf", data, 65, msg)
+    good = lambda n, data: emit("good", "gguf", n, "gguf", data, 0, "")
+    bad("header_bad_magic", pad(header(0, 0, magic=b"FUGG")), "bad magic")
+    bad("header_bad_version_0", pad(header(0, 0, version=0)), "unsupported GGUF version 0")
+    bad("header_bad_version_1", pad(header(0, 0, version=1)), "no longer supported")
+    bad("header_bad_version_future", pad(header(0, 0, version=4)), "unsupported GGUF version 4")
+    bad("header_big_endian", pad(header(0, 0, version=0x03000000)), "endianness mismatch")
+    bad("header_bad_n_tensors", pad(header(2**64 - 1, 0)), "tensor count")
+    bad("header_bad_n_kv", pad(header(0, 2**64 - 1)), "metadata count")
+    bad("header_truncated", b"GGUF\x03\x00", "truncated")
+    good("header_empty", pad(header(0, 0)))
+    bad("kv_bad_key_size", header(0, 1) + struct.pack("<Q", 2**64 - 1) + b"x" * 16, "key length")
+    bad("kv_empty_key", header(0, 1) + kv("", 4, struct.pack("<I", 1)), "empty key")
+    bad("kv_bad_type", header(0, 1) + kv("my_key", 13, b"\0" * 8), "invalid value type 13")
+    bad("kv_duplicate_key", header(0, 2) + kv("my_key_0", 4, struct.pack("<I", 1)) + kv("my_key_0", 4, struct.pack("<I", 2)), "duplicate key")
+    bad("kv_bad_align", pad(header(0, 1) + kv("general.alignment", 4, struct.pack("<I", 13))), "not a power of two")
+    bad("kv_wrong_type_align", pad(header(0, 1) + kv("general.alignment", 5, struct.pack("<i", 32))), "must be uint32")
+    bad("kv_nested_array", header(0, 1) + kv("arr", 9, struct.pack("<IQ", 9, 1)), "invalid array element type 9")
+    bad("kv_array_too_long", header(0, 1) + kv("arr", 9, struct.pack("<IQ", 0, 2**40)), "exceeds the limit")
+    bad("kv_array_past_end", header(0, 1) + kv("arr", 9, struct.pack("<IQ", 6, 1000)) + b"\0" * 16, "runs past the end")
+    bad("kv_string_past_end", header(0, 1) + kv("s", 8, struct.pack("<Q", 1000) + b"abc"), "truncated")
+    # every scalar type, strings, and arrays of each non-array type
+    kvs = [kv("u8", 0, b"\x07"), kv("i8", 1, b"\xff"), kv("u16", 2, struct.pack("<H", 65535)),
+           kv("i16", 3, struct.pack("<h", -2)), kv("u32", 4, struct.pack("<I", 4000000000)),
+           kv("i32", 5, struct.pack("<i", -7)), kv("f32", 6, struct.pack("<f", 0.5)),
+           kv("bool", 7, b"\x01"), kv("str", 8, gstr("héllo")), kv("u64", 10, struct.pack("<Q", 2**63 + 5)),
+           kv("i64", 11, struct.pack("<q", -(2**40))), kv("f64", 12, struct.pack("<d", 1e-300)),
+           kv("arr_str", 9, struct.pack("<IQ", 8, 3) + gstr("a") + gstr("") + gstr("ccc")),
+           kv("arr_f32", 9, struct.pack("<IQ", 6, 2) + struct.pack("<ff", 1.5, -2.0)),
+           kv("arr_empty", 9, struct.pack("<IQ", 4, 0))]
+    good("kv_success", pad(header(0, len(kvs)) + b"".join(kvs)))
+    # tensors: F32 [4,2] (ggml dims 2,4), 32 bytes each
+    def tens(infos, n_kv_bytes=b"", n_kv=0, data=b"", align=32):
+        return header(len(infos), n_kv) + n_kv_bytes + b"".join(infos), data
+    def full(infos, data, kvb=b"", nkv=0, align=32):
+        h = header(len(infos), nkv) + kvb + b"".join(infos)
+        return pad(h, align) + data
+    d32 = bytes(range(32))
+    bad("tensors_bad_name_size", full([tinfo("x" * 64, [2, 4], 0, 0)], d32), "longer than 63")
+    bad("tensors_bad_n_dims", full([tinfo("t", [1, 1, 1, 1, 8], 0, 0)], d32), "5 dimensions")
+    bad("tensors_bad_shape", full([tinfo("t", [2**64 - 1, 2**64 - 1], 0, 0)], d32), "negative dimension")
+    good("tensors_zero_dim", full([tinfo("t", [2, 0], 0, 0)], b""))
+    bad("tensors_ne_too_big", full([tinfo("t", [4 * 0x7fffffff, 4 * 0x7fffffff], 0, 0)], d32), "overflows")
+    bad("tensors_nbytes_too_big", full([tinfo("t", [2**62, 1], 27, 0)], d32), "overflows")
+    bad("tensors_bad_type", full([tinfo("t", [2, 4], 40, 0)], d32), "unknown or removed ggml type 40")
+    bad("tensors_removed_type", full([tinfo("t", [32, 1], 4, 0)], d32), "unknown or removed ggml type 4")
+    bad("tensors_bad_block_row", full([tinfo("t", [33, 1], 8, 0)], b"\0" * 64), "not a multiple of the Q8_0 block size")
+    bad("tensors_bad_offset", full([tinfo("t", [2, 4], 0, 2**64 - 1)], d32), "expected 0")
+    bad("tensors_duplicate_name", full([tinfo("my_tensor", [2, 4], 0, 0), tinfo("my_tensor", [2, 4], 0, 32)], d32 * 2), "duplicate tensor name")
+    bad("tensors_bad_align", full([tinfo("t", [2, 4], 0, 0)], d32, kv("general.alignment", 4, struct.pack("<I", 13)), 1), "not a power of two")
+    # offsets computed with alignment 1 while the file uses 32
+    bad("tensors_inconsistent_align", full([tinfo("a", [3], 0, 0), tinfo("b", [3], 0, 12)], b"\0" * 64), "offset 12, expected 32")
+    good("tensors_success", full([tinfo("a", [2, 4], 0, 0), tinfo("b", [32, 2], 8, 32)], d32 + b"\1" * 68 + b"\0" * 28))
+    al1 = kv("general.alignment", 4, struct.pack("<I", 1))
+    good("tensors_custom_align", header(2, 1) + al1 + tinfo("a", [3], 0, 0) + tinfo("b", [3], 0, 12) + b"\0" * 24)
+    bad("data_not_enough_data", full([tinfo("a", [2, 4], 0, 0), tinfo("b", [3], 0, 32)], d32 + b"\0" * 31), "truncated: tensor data")
+    bad("data_mem_size_overflow", full([tinfo("a", [0x7FFFFFFFFFFFFFC0], 24, 0), tinfo("b", [0x7FFFFFFFFFFFFFC0], 24, 0x7FFFFFFFFFFFFFC0)], d32), "overflow")
+    good("data_success", full([tinfo("a", [2, 4], 0, 0)], d32))
+
+
+# ---------------------------------------------------------------- safetensors
+def st(header_json, data=b"", n=None):
+    h = header_json.encode() if isinstance(header_json, str) else header_json
+    return struct.pack("<Q", len(h) if n is None else n) + h + data
+
+
+def safetensors_cases():
+    bad = lambda n, data, msg: emit("bad", "safetensors", n, "safetensors", data, 65, msg)
+    good = lambda n, data: emit("good", "safetensors", n, "safetensors", data, 0, "")
+    ok = '{"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}'
+    good("reference_valid", st(ok, b"\0" * 16))
+    overlap = '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}'
+    bad("json_attack_overlap", st(overlap, b"\0" * 16), "gap or overlap")
+    bad("gap", st('{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', b"\0" * 8), "gap or overlap")
+    bad("metadata_incomplete_trailing", st(ok, b"\0" * 16 + b"extra_bogus_data_for_polyglot_file"), "trailing bytes")
+    bad("metadata_incomplete_truncated", st(ok, b"\0" * 14), "truncated")
+    bad("header_too_large", b"<\0\0\0\0\xff\xff\xff" + b"{}", "exceeds the 100 MB limit")
+    bad("header_too_small", b"", "header too small")
+    bad("invalid_header_length", struct.pack("<Q", 60), "runs past the end")
+    bad("invalid_header_non_utf8", st(b"\xff"), "not valid JSON")
+    bad("invalid_header_not_json", st(b"{"), "not valid JSON")
+    good("whitespace_padded_header", st("{}\r \t\n"))
+    good("whitespace_leading_padded_header", st("\t\n{}\r "))
+    good("zero_sized_tensor", st('{"t":{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]}}'))
+    bad("invalid_info", st('{"t":{"dtype":"I32","shape":[2,2],"data_offsets":[0,4]}}', b"\0" * 4), "need 16")
+    bad("validation_overflow", st('{"t":{"dtype":"I32","shape":[2,9223372036854775807],"data_offsets":[0,16]}}', b"\0" * 16), "overflow")
+    bad("unknown_dtype", st('{"t":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4), "unknown dtype \"F33\"")
+    bad("duplicate_key", st('{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4), "duplicate")
+    bad("metadata_not_string", st('{"__metadata__":{"a":1}}'), "must be strings")
+    bad("negative_shape", st('{"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', b"\0" * 4), "not a non-negative integer")
+    bad("f4_odd_elements", st('{"t":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}', b"\0" * 2), "whole bytes")
+
+
+# ---------------------------------------------------------------- PyTorch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch ferry-pwned-marker",))
+
+
+def torch_zip(pkl, extra=None):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pkl)
+        z.writestr("archive/byteorder", "little")
+        for k, v in (extra or {}).items():
+            z.writestr(k, v)
+        z.writestr("archive/version", "3\n")
+    return b.getvalue()
+
+
+def pytorch_cases():
+    bad = lambda n, data, msg: emit("bad", "pytorch", n, "pt", data, 65, msg)
+    evil = pickle.dumps({"w": Evil()}, protocol=2)
+    bad("os_system_zip", torch_zip(evil), "refusing global 'posix.system'")
+    bad("os_system_legacy", pickle.dumps(Evil(), protocol=2), "refusing global 'posix.system'")
+    bad("builtins_eval", torch_zip(b"\x80\x02cbuiltins\neval\nX\x04\x00\x00\x001+1\x85R."), "refusing global 'builtins.eval'")
+    bad("no_data_pkl", io.BytesIO().getvalue() or _zip_without_pkl(), "no data.pkl")
+    # a storage whose record is missing
+    pid = (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+           b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR.")
+    bad("missing_storage", torch_zip(pid), "storage record missing")
+    # a view running past its storage: 4 elements declared, 8 bytes stored
+    bad("view_past_storage", torch_zip(pid, {"archive/data/0": b"\0" * 8}), "needs 16 bytes, record has 8")
+    big = pid.replace(b"K\x00K\x04\x85", b"K\x02K\x04\x85")
+    bad("offset_past_storage", torch_zip(big, {"archive/data/0": b"\0" * 16}), "runs past its storage")
+    bad("unknown_opcode", torch_zip(b"\x80\x02\xff."), "unsupported pickle opcode 0xff")
+    bad("truncated_pickle", torch_zip(b"\x80\x02X\xff\x00\x00\x00ab"), "truncated")
+    bad("memo_get_unset", torch_zip(b"\x80\x02h\x05."), "never stored")
+    bad("stack_underflow", torch_zip(b"\x80\x02R."), "stack underflow")
+    whole = torch_zip(pid, {"archive/data/0": b"\0" * 16})
+    bad("truncated_zip", whole[: len(whole) // 2], "end-of-central-directory")
+    bad("not_a_checkpoint", b"\x80\x02K\x01.", "magic number missing")
+
+
+def _zip_without_pkl():
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/version", "3\n")
+    return b.getvalue()
+
+
+def other_cases():
+    emit("bad", "npy", "bad_magic", "npy", b"\x93NUMPX\x01\x00" + b"\0" * 8, 65, "bad magic")
+    hdr = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
+    hdr += b" " * (64 - 10 - len(hdr) - 1) + b"\n"
+    emit("bad", "npy", "short_data", "npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr + b"\0" * 8, 65, "shape needs 16")
+    emit("bad", "llama2c", "truncated", "bin", struct.pack("<7i", 64, 172, 5, 8, 4, 512, 512) + b"\0" * 100, 65, "truncated")
+    emit("bad", "llama2c", "implausible", "bin", struct.pack("<7i", 64, 172, 5, 0, 4, 512, 512) + b"\0" * 100, 65, "implausible header value 0")
+
+
+if __name__ == "__main__":
+    gguf_cases()
+    safetensors_cases()
+    pytorch_cases()
+    other_cases()
+    print("corpus written under", HERE)

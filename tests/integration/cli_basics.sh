@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The ferry program's contract on the command line: version and help text, exit codes of
+# SPEC section 5, and `inspect` on the real files of the shared testdata (golden output,
+# hashes checked against sha256sum over the same byte range).
+set -u
+ferry=$1 testdata=$2 golden=$3
+fail=0
+expect_code() { # expected command...
+  local want=$1; shift
+  "$@" >/dev/null 2>&1; local got=$?
+  if [ "$got" != "$want" ]; then echo "FAIL: '$*' exit $got, expected $want"; fail=1; fi
+}
+[[ "$("$ferry" --version)" =~ ^ferry\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "FAIL: --version"; fail=1; }
+help=$("$ferry" --help)
+for c in inspect convert diff keygen sign verify license fetch torrent seed run tokenize logits check perplexity demo; do
+  grep -q "^  $c " <<<"$help" || { echo "FAIL: --help lacks $c"; fail=1; }
+done
+expect_code 64 "$ferry"
+expect_code 64 "$ferry" no-such-command
+expect_code 64 "$ferry" seed x
+expect_code 64 "$ferry" inspect
+expect_code 64 "$ferry" inspect --threads -3 x
+expect_code 0 "$ferry" inspect --help
+expect_code 66 "$ferry" inspect /nonexistent/model.gguf
+expect_code 64 "$ferry" convert a.pt -o b.pt
+expect_code 64 "$ferry" convert --raw a.pt -o b.unknown
+
+if [ ! -d "$testdata" ]; then echo "skipped: no testdata"; exit $fail; fi
+vocab=$testdata/gguf-vocab/ggml-vocab-llama-spm.gguf
+counts=$("$ferry" inspect "$vocab" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["metadata"]), len(d["tensors"]), d["metadata"]["tokenizer.ggml.tokens"]["count"])')
+[ "$counts" = "22 0 32000" ] || { echo "FAIL: vocab GGUF keys/tensors/count: $counts"; fail=1; }
+full=$("$ferry" inspect "$vocab" --json --full | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); v=d["metadata"]["tokenizer.ggml.tokens"]["value"]; print(len(v), v[1], v[29871])')
+[ "$full" = "32000 <s> ▁" ] || { echo "FAIL: vocab --full tokens: $full"; fail=1; }
+
+stories=$testdata/stories260K/stories260K.bin
+out=$(cd "$testdata/stories260K" && "$ferry" inspect stories260K.bin)
+if ! diff -u "$golden/stories260K.inspect.txt" - <<<"$out"; then echo "FAIL: golden inspect output"; fail=1; fi
+want=$(tail -c +29 "$stories" | head -c 131072 | sha256sum | cut -d' ' -f1)
+got=$("$ferry" inspect --hash --json "$stories" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tensors"][0]["sha256"])')
+[ "$want" = "$got" ] || { echo "FAIL: token_embedding_table hash $got != $want"; fail=1; }
+exit $fail

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""numpy and PyTorch as oracles for the small formats and the float rounding:
+- F32 -> F16 must equal numpy's astype(float16) and F32 -> BF16 PyTorch's .bfloat16(), bit for
+  bit, over random values, ties, subnormals, overflow and NaN (through tests/unit/half_oracle);
+- .npy files written by ferry load in numpy; numpy's C- and Fortran-order files are hashed by
+  `ferry inspect --hash` exactly as numpy sees the array;
+- a split GGUF set (split.no/count/tensors.count, NAME-0000k-of-0000n.gguf) reads as one model,
+  and a wrong count or a missing shard is refused.
+usage: numpy_formats.py FERRY HALF_ORACLE WORKDIR"""
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+FERRY, ORACLE, WORK = sys.argv[1:4]
+os.makedirs(WORK, exist_ok=True)
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+# --- rounding
+rng = np.random.default_rng(7)
+vals = [rng.standard_normal(200000).astype(np.float32) * np.float32(10.0) ** rng.integers(-9, 6, 200000).astype(np.float32),
+        rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        np.array([0.0, -0.0, 65504, 65519.99, 65520, 1e-8, 2**-25, 2**-24, 1 + 2**-11, 1 + 3 * 2**-11,
+                  np.inf, -np.inf, np.nan, 1e38, -3.0e-39], dtype=np.float32)]
+x = np.concatenate(vals)
+src = os.path.join(WORK, "x.npy")
+np.save(src, x)
+f16p, bf16p = os.path.join(WORK, "h.npy"), os.path.join(WORK, "b.npy")
+p = subprocess.run([ORACLE, src, f16p, bf16p], capture_output=True, text=True)
+check(p.returncode == 0, "half_oracle: " + p.stderr)
+if p.returncode == 0:
+    h = np.load(f16p)
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16).view(np.uint16)
+    nan = np.isnan(x)
+    bad = np.nonzero((h != want) & ~nan)[0]
+    check(len(bad) == 0, "F16 differs from numpy at %d values, e.g. %s" % (len(bad), [(float(x[i]), hex(h[i]), hex(want[i])) for i in bad[:5]]))
+    check(np.all((h[nan] & 0x7c00) == 0x7c00) and np.all((h[nan] & 0x3ff) != 0), "F16 NaN not kept")
+    try:
+        import torch
+        b = np.load(bf16p)
+        wantb = torch.from_numpy(x.copy()).bfloat16().view(torch.int16).numpy().view(np.uint16)
+        badb = np.nonzero((b != wantb) & ~nan)[0]
+        check(len(badb) == 0, "BF16 differs from torch at %d values, e.g. %s" % (len(badb), [(float(x[i]), hex(b[i]), hex(wantb[i])) for i in badb[:5]]))
+        check(np.all(((b[nan] >> 7) & 0xff) == 0xff) and np.all((b[nan] & 0x40) != 0), "BF16 NaN not quiet")
+    except ImportError:
+        print("skipped: torch missing for the BF16 oracle")
+    print("rounding checked on %d values" % len(x))
+
+
+def inspect(path, expect=0):
+    p = subprocess.run([FERRY, "inspect", "--json", "--hash", path], capture_output=True, text=True)
+    check(p.returncode == expect, "inspect %s: exit %d, expected %d: %s" % (path, p.returncode, expect, p.stderr))
+    return json.loads(p.stdout) if p.returncode == 0 else p.stderr
+
+
+# --- npy
+a = rng.standard_normal((3, 5)).astype(np.float32)
+for order in ("C", "F"):
+    path = os.path.join(WORK, "a_%s.npy" % order)
+    np.save(path, np.asarray(a, order=order))
+    doc = inspect(path)
+    if isinstance(doc, dict):
+        t = doc["tensors"][0]
+        check(t["shape"] == [3, 5] and t["dtype"] == "F32", "npy %s shape/dtype" % order)
+        check(t["sha256"] == hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest(), "npy %s hash" % order)
+
+
+# --- split GGUF
+def gstr(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def shard(path, no, count, total, tensors, extra_kv=b"", n_extra=0):
+    kvs = extra_kv + gstr("split.no") + struct.pack("<IH", 2, no) + gstr("split.count") + struct.pack("<IH", 2, count) + \
+        gstr("split.tensors.count") + struct.pack("<Ii", 5, total)
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), 3 + n_extra) + kvs
+    data, off = b"", 0
+    for name, values in tensors:
+        head += gstr(name) + struct.pack("<IQIQ", 1, len(values), 0, off)
+        blob = struct.pack("<%df" % len(values), *values)
+        blob += b"\0" * ((32 - len(blob) % 32) % 32)
+        data += blob
+        off += len(blob)
+    head += b"\0" * ((32 - len(head) % 32) % 32)
+    open(path, "wb").write(head + data)
+
+
+sd = os.path.join(WORK, "split")
+os.makedirs(sd, exist_ok=True)
+arch = gstr("general.architecture") + struct.pack("<I", 8) + gstr("llama")
+parts = [[("a", [1.0, 2.0, 3.0])], [("b", [4.0] * 9), ("c", [5.0])], [("d", [6.0, 7.0])]]
+for i, ts in enumerate(parts):
+    shard(os.path.join(sd, "m-%05d-of-00003.gguf" % (i + 1)), i, 3, 4, ts, arch if i == 0 else b"", 1 if i == 0 else 0)
+doc = inspect(os.path.join(sd, "m-00001-of-00003.gguf"))
+if isinstance(doc, dict):
+    check([t["name"] for t in doc["tensors"]] == ["a", "b", "c", "d"], "split: tensor names %s" % [t["name"] for t in doc["tensors"]])
+    check(len(doc["files"]) == 3, "split: files")
+    want = hashlib.sha256(struct.pack("<9f", *([4.0] * 9))).hexdigest()
+    check(doc["tensors"][1]["sha256"] == want and doc["tensors"][1]["file"] == 1, "split: shard 2 data")
+shard(os.path.join(sd, "m-00003-of-00003.gguf"), 2, 3, 4, [])
+err = inspect(os.path.join(sd, "m-00001-of-00003.gguf"), expect=65)
+check("split.tensors.count" in str(err), "split: wrong total not named: %s" % err)
+os.remove(os.path.join(sd, "m-00003-of-00003.gguf"))
+err = inspect(os.path.join(sd, "m-00001-of-00003.gguf"), expect=66)
+check("m-00003-of-00003.gguf" in str(err), "split: missing shard not named: %s" % err)
+
+print("%d failures" % len(failures))
+sys.exit(1 if failures else 0)
