@@ -7,6 +7,7 @@ readers. usage: gguf_npm.py FERRY WORKDIR [TESTDATA]"""
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import sys
 FERRY, WORK = sys.argv[1], sys.argv[2]
 TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
 HERE = os.path.dirname(os.path.abspath(__file__))
-os.makedirs(WORK, exist_ok=True)
+shutil.rmtree(WORK, ignore_errors=True)  # each run starts clean
+os.makedirs(WORK)
 failures = []
 GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "Q4_K": 12, "Q6_K": 14, "BF16": 30, "I32": 26, "F64": 28, "I8": 24, "I16": 25, "I64": 27}
 VT = {"uint8": 0, "int8": 1, "uint16": 2, "int16": 3, "uint32": 4, "int32": 5, "float32": 6, "bool": 7,

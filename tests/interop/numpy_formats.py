@@ -10,6 +10,7 @@ usage: numpy_formats.py FERRY HALF_ORACLE WORKDIR"""
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import sys
 import numpy as np
 
 FERRY, ORACLE, WORK = sys.argv[1:4]
-os.makedirs(WORK, exist_ok=True)
+shutil.rmtree(WORK, ignore_errors=True)  # each run starts clean
+os.makedirs(WORK)
 failures = []
 
 

@@ -10,6 +10,7 @@ import collections
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 FERRY, WORK = sys.argv[1], sys.argv[2]
-os.makedirs(WORK, exist_ok=True)
+shutil.rmtree(WORK, ignore_errors=True)  # each run starts clean
+os.makedirs(WORK)
 DT = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
       torch.uint8: "U8", torch.bool: "BOOL"}

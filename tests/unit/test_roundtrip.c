@@ -23,7 +23,7 @@ static void add_tensor(struct ferry_ckpt *ck, const char *name, enum ferry_dtype
     struct ferry_tensor *t = ferry_ckpt_add_tensor(ck, name, strlen(name));
     t->dtype = dt;
     t->ndim = nd;
-    memcpy(t->shape, shape, nd * sizeof(uint64_t));
+    if (nd) memcpy(t->shape, shape, nd * sizeof(uint64_t));
     ferry_shape_nelem(t->shape, nd, &t->nelem);
     ferry_dtype_nbytes(dt, t->nelem, &t->nbytes);
     for (uint64_t i = 0; i < t->nbytes; i++) buf[i] = (uint8_t)(i * 7 + nd);
