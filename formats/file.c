@@ -67,6 +67,15 @@ void ferry_map_close(struct ferry_map *m)
     m->fd = -1;
 }
 
+void ferry_map_done(const struct ferry_map *m, uint64_t off, uint64_t len)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = (off + page - 1) / page * page, end = off + len;
+    if (!m->data || end > m->size) return;
+    end = end / page * page;
+    if (end > start) madvise((void *)(m->data + start), (size_t)(end - start), MADV_DONTNEED);
+}
+
 int ferry_out_open(struct ferry_out *o, const char *path, int force, struct ferry_error *err)
 {
     memset(o, 0, sizeof(*o));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #define GATHER (1u << 20)
+#define SLICE (16u << 20)
 
 struct job {
     const struct ferry_ckpt *ck;
@@ -49,10 +50,13 @@ static int hash_one(const struct ferry_ckpt *ck, const struct ferry_tensor *t, u
         goto out;
     }
     if (t->contiguous && !t->byteswap) {
-        /* hash in slices so a huge tensor is not one giant call */
-        for (uint64_t o = 0; o < t->nbytes; o += 1u << 30) {
-            uint64_t n = t->nbytes - o < (1u << 30) ? t->nbytes - o : (1u << 30);
+        /* hash straight from the mapping in slices, releasing each slice afterwards so the
+         * resident set stays bounded whatever the model size */
+        const struct ferry_map *m = &ck->files[t->file];
+        for (uint64_t o = 0; o < t->nbytes; o += SLICE) {
+            uint64_t n = t->nbytes - o < SLICE ? t->nbytes - o : SLICE;
             EVP_DigestUpdate(ctx, t->data + o, (size_t)n);
+            ferry_map_done(m, t->offset + o, n);
         }
     } else {
         uint32_t es = ferry_dtype_elem_size(t->dtype);

@@ -15,6 +15,9 @@ struct ferry_map {
 
 int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err);
 void ferry_map_close(struct ferry_map *m);
+/* Tells the kernel a range of the mapping was consumed (streaming readers): its pages leave
+ * this process's resident set; the page cache keeps them. */
+void ferry_map_done(const struct ferry_map *m, uint64_t off, uint64_t len);
 
 /* Output written to "DIR/.NAME.tmp.PID" and renamed over PATH on commit.
  * Without force, an existing PATH is refused before anything is written. */
