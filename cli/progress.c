@@ -41,17 +41,24 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
     p->start = p->last = now();
     p->tty = isatty(2);
     p->enabled = g_opts.verbosity >= 0 && !g_opts.json;
+    pthread_mutex_init(&p->lock, NULL);
 }
 
 void progress_add(struct progress *p, uint64_t n)
 {
+    pthread_mutex_lock(&p->lock);
     p->done += n;
-    if (!p->enabled) return;
-    double t = now();
-    if (t - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);
+    if (p->enabled && now() - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void progress_cb(void *ctx, uint64_t n)
+{
+    progress_add(ctx, n);
 }
 
 void progress_end(struct progress *p)
 {
     if (p->enabled && p->tty) draw(p, 1);
+    pthread_mutex_destroy(&p->lock);
 }

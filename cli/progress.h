@@ -3,6 +3,7 @@
 #ifndef FERRY_CLI_PROGRESS_H
 #define FERRY_CLI_PROGRESS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct progress {
@@ -10,10 +11,13 @@ struct progress {
     uint64_t total, done;
     double start, last;
     int tty, enabled;
+    pthread_mutex_t lock; /* workers report concurrently */
 };
 
 void progress_start(struct progress *p, const char *label, uint64_t total);
 void progress_add(struct progress *p, uint64_t n);
 void progress_end(struct progress *p);
+/* progress_add for library callbacks: ctx is a struct progress. */
+void progress_cb(void *ctx, uint64_t n);
 
 #endif

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define GATHER (1u << 20)
-#define SLICE (16u << 20)
+#define SLICE  (16u << 20)
 
 struct job {
     const struct ferry_ckpt *ck;

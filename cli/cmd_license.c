@@ -1,0 +1,394 @@
+/* ferry license show|accept|status DIR: the license texts of a model with their SHA-256,
+ * signed acceptance records, and whether one covers the texts the manifest requires. */
+#define _GNU_SOURCE
+#include "commands.h"
+#include "output.h"
+#include "verify_common.h"
+#include "ferry/file.h"
+#include "ferry/hash.h"
+#include "ferry/license.h"
+#include "ferry/manifest.h"
+
+#include <openssl/evp.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: ferry license show DIR [--pubkey K] [--cert-chain PEM]\n"
+    "       ferry license accept DIR [--accept-license=SHA256] [--name N] [--email E]\n"
+    "                                [--on-behalf-of ORG] [--store-in-model] [--pubkey K]\n"
+    "       ferry license status DIR [--pubkey K] [--json]\n\n"
+    "show prints the license and use-policy texts named by the model's manifest with their\n"
+    "SHA-256. accept records a signed acceptance after you type I ACCEPT on a terminal, or\n"
+    "non-interactively with --accept-license naming the license text's SHA-256 (or a unique\n"
+    "prefix of at least 16 hex digits). Records live in $XDG_DATA_HOME/ferry/licenses/ and,\n"
+    "with --store-in-model, in DIR/license-acceptance.dsse.json; the signing key is made on\n"
+    "first use in $XDG_CONFIG_HOME/ferry/. status exits 0 only when a valid record covers\n"
+    "every text the manifest marks as requiring acceptance.\n";
+
+static void xdg(const char *var, const char *fallback, char *out, size_t n)
+{
+    const char *v = getenv(var), *home = getenv("HOME");
+    if (v && v[0] == '/')
+        snprintf(out, n, "%s", v);
+    else
+        snprintf(out, n, "%s/%s", home ? home : ".", fallback);
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[8192];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The verified manifest, or one built from the files when the model is unsigned. */
+static int load_manifest(const char *dir, const char *pubkey, const char *const *cas, size_t nca,
+                         struct ferry_manifest *m)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        errorf("%s: not a model directory", dir);
+        return 66;
+    }
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    json_t *doc = json_object();
+    int rc = verify_signature(dir, 1, NULL, pubkey, cas, nca, m, doc, &err);
+    json_decref(doc);
+    if (rc < 0) {
+        report_error(&err);
+        return EXIT_FAIL;
+    }
+    if (rc == 0) {
+        warnf("%s is not signed: the license texts are hashed from the files as they are", dir);
+        struct ferry_walk_opts wo = {0};
+        if (ferry_manifest_build(dir, &wo, m, &err)) return report_error(&err);
+        for (size_t i = 0; i < m->nres; i++)
+            if (!strcmp(m->res[i].role, "license") || !strcmp(m->res[i].role, "use-policy"))
+                m->res[i].requires_acceptance = 1;
+    }
+    return 0;
+}
+
+/* The signed text must still be the file's content: hash it again before showing. */
+static char *read_text(const char *dir, const struct ferry_resource *r, size_t *len)
+{
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, r->name) < 0) return NULL;
+    struct ferry_map map;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    char *out = NULL;
+    if (ferry_map_open(&map, path, &err) == 0) {
+        uint8_t h[32];
+        unsigned hl;
+        EVP_Digest(map.data ? map.data : (const uint8_t *)"", (size_t)map.size, h, &hl,
+                   EVP_sha256(), NULL);
+        if (memcmp(h, r->sha256, 32) == 0 && (out = malloc((size_t)map.size + 1))) {
+            memcpy(out, map.data, (size_t)map.size);
+            out[map.size] = 0;
+            *len = (size_t)map.size;
+        } else if (!out)
+            errorf("%s: does not match the signed manifest (text changed)", path);
+        ferry_map_close(&map);
+    } else
+        report_error(&err);
+    free(path);
+    return out;
+}
+
+static void texts(const struct ferry_manifest *m, const struct ferry_resource **lic,
+                  const struct ferry_resource **pol, size_t *npol)
+{
+    *lic = NULL;
+    *npol = 0;
+    for (size_t i = 0; i < m->nres; i++) {
+        if (!strcmp(m->res[i].role, "license") && !*lic)
+            *lic = &m->res[i];
+        else if (!strcmp(m->res[i].role, "use-policy") && *npol < 8)
+            pol[(*npol)++] = &m->res[i];
+    }
+}
+
+static int show(const char *dir, const struct ferry_manifest *m, int print_body)
+{
+    const struct ferry_resource *lic, *pol[8];
+    size_t npol;
+    texts(m, &lic, pol, &npol);
+    if (!lic) {
+        errorf("%s: the manifest names no LICENSE file", dir);
+        return EXIT_FAIL;
+    }
+    const struct ferry_resource *all[9] = {lic};
+    for (size_t i = 0; i < npol; i++) all[i + 1] = pol[i];
+    for (size_t i = 0; i <= npol; i++) {
+        size_t len;
+        char *t = read_text(dir, all[i], &len), hex[65];
+        if (!t) return EXIT_FAIL;
+        ferry_hex(all[i]->sha256, 32, hex);
+        if (print_body) {
+            printf("==> %s (%s, %zu bytes, sha256 %s)%s <==\n", all[i]->name, all[i]->role, len,
+                   hex, all[i]->requires_acceptance ? ", acceptance required" : "");
+            fwrite(t, 1, len, stdout);
+            if (len && t[len - 1] != '\n') putchar('\n');
+            putchar('\n');
+        }
+        free(t);
+    }
+    char hex[65];
+    ferry_hex(lic->sha256, 32, hex);
+    if (print_body) printf("To accept: ferry license accept %s --accept-license=%s\n", dir, hex);
+    return EXIT_OK;
+}
+
+static int accept_license(const char *dir, const struct ferry_manifest *m, const char *flag,
+                          struct ferry_acceptor *who, int store_in_model)
+{
+    const struct ferry_resource *lic, *pol[8];
+    size_t npol;
+    texts(m, &lic, pol, &npol);
+    if (!lic) {
+        errorf("%s: the manifest names no LICENSE file", dir);
+        return EXIT_FAIL;
+    }
+    char hex[65], method[64];
+    ferry_hex(lic->sha256, 32, hex);
+    if (flag) {
+        size_t fl = strlen(flag);
+        if (fl < 16 || fl > 64 || strspn(flag, "0123456789abcdef") != fl) {
+            errorf(
+                "--accept-license needs the license's SHA-256 (at least 16 lowercase hex digits)");
+            return EXIT_USAGE;
+        }
+        if (strncmp(hex, flag, fl) != 0) {
+            errorf("%s: the license text has sha256 %s; --accept-license=%s names another text "
+                   "(read it with 'ferry license show')",
+                   lic->name, hex, flag);
+            return EXIT_FAIL;
+        }
+        if (show(dir, m, 0) != EXIT_OK) return EXIT_FAIL;
+        snprintf(method, sizeof(method), "flag:--accept-license");
+    } else {
+        if (!isatty(0) || !isatty(1)) {
+            errorf("no terminal to show the license on: read it with 'ferry license show' and "
+                   "pass --accept-license=SHA256");
+            return EXIT_USAGE;
+        }
+        if (show(dir, m, 1) != EXIT_OK) return EXIT_FAIL;
+        printf("Type I ACCEPT to accept %s (sha256 %s)%s: ", lic->name, hex,
+               npol ? " and the use policy above" : "");
+        fflush(stdout);
+        char line[64] = "";
+        if (!fgets(line, sizeof(line), stdin) || strcmp(line, "I ACCEPT\n") != 0) {
+            errorf("not accepted");
+            return EXIT_FAIL;
+        }
+        snprintf(method, sizeof(method), "interactive-typed-confirmation");
+    }
+    char cfg[4096], data[4096], now[32];
+    xdg("XDG_CONFIG_HOME", ".config", cfg, sizeof(cfg));
+    xdg("XDG_DATA_HOME", ".local/share", data, sizeof(data));
+    time_t t = time(NULL);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    struct ferry_minisign_key key;
+    struct ferry_minisign_pub pub;
+    if (ferry_license_user_key(cfg, &key, &pub, &err)) return report_error(&err);
+    char *rec = ferry_license_record(m, lic, pol, npol, who, method, now, &key, &pub, &err);
+    memset(&key, 0, sizeof(key));
+    if (!rec) return report_error(&err);
+    char store[4200], path[4400], root[65];
+    snprintf(store, sizeof(store), "%s/ferry/licenses", data);
+    ferry_hex(m->root, 32, root);
+    snprintf(path, sizeof(path), "%s/%.16s-%.16s-%lld.dsse.json", store, hex, root, (long long)t);
+    int rc = mkdirs(store);
+    struct ferry_out o;
+    if (rc)
+        rc = ferry_error_set(&err, FERRY_ECANTCREAT, store, FERRY_NO_OFFSET, NULL, "%s",
+                             strerror(errno));
+    if (!rc && !(rc = ferry_out_open(&o, path, 1, &err))) {
+        if (!(rc = ferry_out_write(&o, rec, strlen(rec), &err))) rc = ferry_out_commit(&o, &err);
+        if (rc) ferry_out_abort(&o);
+    }
+    if (!rc && store_in_model) {
+        snprintf(path, sizeof(path), "%s/license-acceptance.dsse.json", dir);
+        if (!(rc = ferry_out_open(&o, path, 1, &err))) {
+            if (!(rc = ferry_out_write(&o, rec, strlen(rec), &err)))
+                rc = ferry_out_commit(&o, &err);
+            if (rc) ferry_out_abort(&o);
+        }
+    }
+    free(rec);
+    if (rc) return report_error(&err);
+    char kid[17];
+    ferry_minisign_key_id(pub.keynum, kid);
+    notef("recorded acceptance of %s (sha256 %s) by %s%s%s, key %s -> %s", lic->name, hex,
+          who->name ? who->name : "?", who->on_behalf_of ? " on behalf of " : "",
+          who->on_behalf_of ? who->on_behalf_of : "", kid, path);
+    return EXIT_OK;
+}
+
+/* Records that can vouch for this model: the per-user store and the model's own copy. */
+static int covers(const char *path, const struct ferry_manifest *m,
+                  const struct ferry_resource *lic, json_t *found)
+{
+    struct ferry_license_acceptance a;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_license_verify_record(path, &a, &err)) {
+        char buf[2048];
+        warnf("ignoring invalid acceptance record: %s", ferry_error_format(&err, buf, sizeof(buf)));
+        return 0;
+    }
+    char hex[65];
+    ferry_hex(lic->sha256, 32, hex);
+    if (strcmp(a.license_sha256, hex)) return 0;
+    for (size_t i = 0; i < m->nres; i++) {
+        if (strcmp(m->res[i].role, "use-policy") || !m->res[i].requires_acceptance) continue;
+        ferry_hex(m->res[i].sha256, 32, hex);
+        int ok = 0;
+        for (size_t k = 0; k < a.npolicies; k++) ok |= !strcmp(a.policy_sha256[k], hex);
+        if (!ok) return 0;
+    }
+    notef("license: %s accepted by %s%s%s%s%s at %s (key %s, %s)", lic->name,
+          a.acceptor_name[0] ? a.acceptor_name : "?", a.acceptor_email[0] ? " <" : "",
+          a.acceptor_email, a.acceptor_email[0] ? ">" : "",
+          a.on_behalf_of[0] ? " on behalf of another party" : "", a.accepted_at, a.key_id, path);
+    json_array_append_new(found, json_pack("{s:s, s:s, s:s, s:s, s:s}", "record", path, "name",
+                                           a.acceptor_name, "on_behalf_of", a.on_behalf_of,
+                                           "accepted_at", a.accepted_at, "key_id", a.key_id));
+    return 1;
+}
+
+int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc)
+{
+    const struct ferry_resource *lic = NULL;
+    int needed = 0;
+    for (size_t i = 0; i < m->nres; i++) {
+        if (!strcmp(m->res[i].role, "license") && !lic) lic = &m->res[i];
+        needed |= m->res[i].requires_acceptance;
+    }
+    json_t *found = json_array();
+    json_object_set_new(doc, "license",
+                        json_pack("{s:b, s:o}", "required", needed, "records", found));
+    if (!needed) {
+        notef("license: no text in the manifest requires acceptance");
+        return 0;
+    }
+    if (!lic) {
+        errorf("license: acceptance is required but the manifest names no LICENSE file");
+        return -1;
+    }
+    char data[4096], store[4200], path[8400];
+    xdg("XDG_DATA_HOME", ".local/share", data, sizeof(data));
+    snprintf(store, sizeof(store), "%s/ferry/licenses", data);
+    int ok = 0;
+    DIR *d = opendir(store);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".dsse.json")) {
+            snprintf(path, sizeof(path), "%s/%s", store, e->d_name);
+            ok |= covers(path, m, lic, found);
+        }
+    if (d) closedir(d);
+    snprintf(path, sizeof(path), "%s/license-acceptance.dsse.json", dir);
+    if (access(path, F_OK) == 0) ok |= covers(path, m, lic, found);
+    if (!ok) {
+        char hex[65];
+        ferry_hex(lic->sha256, 32, hex);
+        errorf(
+            "license: no valid acceptance record for %s (sha256 %s); see 'ferry license show %s'",
+            lic->name, hex, dir);
+    }
+    return ok ? 0 : -1;
+}
+
+int cmd_license(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pubkey", required_argument, NULL, 'k'},
+        {"cert-chain", required_argument, NULL, 'c'},
+        {"accept-license", required_argument, NULL, 'a'},
+        {"name", required_argument, NULL, 'n'},
+        {"email", required_argument, NULL, 'e'},
+        {"on-behalf-of", required_argument, NULL, 'o'},
+        {"store-in-model", no_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *sub = argv[1], *pubkey = NULL, *flag = NULL, *cas[16];
+    size_t nca = 0;
+    int store = 0, c;
+    struct ferry_acceptor who = {0};
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': pubkey = optarg; break;
+        case 'c':
+            if (nca < 16) cas[nca++] = optarg;
+            break;
+        case 'a': flag = optarg; break;
+        case 'n': who.name = optarg; break;
+        case 'e': who.email = optarg; break;
+        case 'o': who.on_behalf_of = optarg; break;
+        case 's': store = 1; break;
+        case 'j': g_opts.json = 1; break;
+        case 'q': g_opts.verbosity = -1; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 ||
+        (strcmp(sub, "show") && strcmp(sub, "accept") && strcmp(sub, "status"))) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *dir = argv[optind];
+    struct ferry_manifest m = {0};
+    int code = load_manifest(dir, pubkey, cas, nca, &m);
+    if (code) return code;
+    if (!strcmp(sub, "show")) {
+        code = show(dir, &m, 1);
+    } else if (!strcmp(sub, "accept")) {
+        struct passwd *pw = getpwuid(getuid());
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        who.os_user = pw ? pw->pw_name : NULL;
+        who.host = host;
+        if (!who.name) who.name = who.os_user;
+        code = accept_license(dir, &m, flag, &who, store);
+    } else {
+        json_t *doc = json_object();
+        code = verify_license(dir, &m, doc) ? EXIT_FAIL : EXIT_OK;
+        json_object_set_new(doc, "accepted", json_boolean(code == EXIT_OK));
+        if (g_opts.json)
+            out_json(doc);
+        else
+            json_decref(doc);
+    }
+    ferry_manifest_free(&m);
+    return code;
+}
