@@ -265,8 +265,8 @@ static EVP_PKEY *chain_key(const char *bundle_path, json_t *certs, const char *c
     }
     for (size_t i = 0; i < nca; i++)
         if (X509_STORE_load_file(store, ca_paths[i]) != 1) {
-            ferry_error_set(err, FERRY_ENOINPUT, ca_paths[i], FERRY_NO_OFFSET, NULL,
-                            "cannot load certificates");
+            ferry_error_set(err, access(ca_paths[i], R_OK) ? FERRY_ENOINPUT : FERRY_EMALFORMED,
+                            ca_paths[i], FERRY_NO_OFFSET, NULL, "cannot load certificates from it");
             goto out;
         }
     if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1 || X509_verify_cert(ctx) != 1) {
