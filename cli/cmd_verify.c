@@ -10,6 +10,7 @@
 #include "ferry/hash.h"
 #include "ferry/manifest.h"
 #include "ferry/sign.h"
+#include "ferry/torrent_check.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 static const char usage_text[] =
     "usage: ferry verify DIR [--pubkey K] [--cert-chain PEM]... [--checklist F] [--signature F]\n"
+    "                    [--torrent F]\n"
     "                    [--require-license] [--ignore PATH]... [--threads N] [--json]\n\n"
     "Finds DIR/model.sig (OpenSSF Model Signing bundle) or DIR/model.manifest.json with its\n"
     ".minisig, verifies the signature, then hashes every file and reports missing, extra and\n"
@@ -29,6 +31,7 @@ static const char usage_text[] =
     "  --cert-chain PEM  trust anchors for certificate bundles (repeatable)\n"
     "  --checklist F     also check an md5sum/sha256sum list\n"
     "  --signature F     the signature file, when it is not in the usual place\n"
+    "  --torrent F       a v2/hybrid .torrent whose file roots must equal the manifest's\n"
     "  --ignore PATH     leave PATH out of the extra-file check (older bundles did not\n"
     "                    record their ignore list)\n"
     "  --require-license a valid license acceptance record must exist (ferry license)\n";
@@ -72,12 +75,14 @@ int cmd_verify(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"signature", required_argument, NULL, 's'},
+        {"torrent", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *pubkey = NULL, *checklist = NULL, *sigfile = NULL, *cas[64], *ignore[256];
+    const char *pubkey = NULL, *checklist = NULL, *sigfile = NULL, *torrent = NULL, *cas[64],
+               *ignore[256];
     size_t nca = 0;
     int require_license = 0, c;
     uint64_t v;
@@ -102,6 +107,7 @@ int cmd_verify(int argc, char **argv)
             break;
         case 'j': g_opts.json = 1; break;
         case 's': sigfile = optarg; break;
+        case 'T': torrent = optarg; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -180,6 +186,23 @@ int cmd_verify(int argc, char **argv)
         }
         ferry_check_report_free(&r);
         checked = 1;
+    }
+    if (torrent) {
+        if (!have_manifest) {
+            errorf("--torrent needs a signed manifest to compare the torrent's file roots with");
+            failed = 1;
+        } else {
+            struct ferry_check_report r;
+            ferry_error_clear(&err);
+            if (ferry_torrent_check(torrent, &m, &r, &err)) {
+                report_error(&err);
+                failed = 1;
+            } else {
+                failed |= print_report(torrent, &r);
+                json_object_set_new(doc, "torrent", report_json(&r));
+            }
+            ferry_check_report_free(&r);
+        }
     }
     if (require_license) {
         if (!have_manifest) {

@@ -38,4 +38,37 @@ bad = [(n, ours.get(n), theirs.get(n)) for n in sizes if ours.get(n) != theirs.g
 for b in bad:
     print("FAIL:", b)
 print("%d files compared, %d differ" % (len(sizes), len(bad)))
+
+# `ferry verify --torrent`: libtorrent's v2 and hybrid torrents of the model must match the
+# signed roots; a torrent of a changed file must not
+def torrent_of(flags, out):
+    fs = lt.file_storage()
+    lt.add_files(fs, model)
+    t = lt.create_torrent(fs, 0, flags)
+    lt.set_piece_hashes(t, WORK)
+    open(out, "wb").write(lt.bencode(t.generate()))
+
+
+def verify(torrent):
+    return subprocess.run([FERRY, "verify", model, "--pubkey", os.path.join(WORK, "k.pub"), "--torrent", torrent],
+                          capture_output=True, text=True)
+
+
+for label, flags in (("v2", lt.create_torrent.v2_only), ("hybrid", 0)):
+    tp = os.path.join(WORK, label + ".torrent")
+    torrent_of(flags, tp)
+    p = verify(tp)
+    if p.returncode != 0:
+        bad.append(label)
+        print("FAIL: verify --torrent (%s): %s" % (label, p.stderr))
+leaf = os.path.join(model, "leaf")
+orig = open(leaf, "rb").read()
+open(leaf, "wb").write(bytes([orig[0] ^ 0xff]) + orig[1:])
+tp = os.path.join(WORK, "changed.torrent")
+torrent_of(lt.create_torrent.v2_only, tp)
+open(leaf, "wb").write(orig)  # the files are right again; only the torrent is wrong
+p = verify(tp)
+if p.returncode != 1 or "leaf (torrent pieces root" not in p.stderr or "changed file" in p.stderr:
+    bad.append("changed")
+    print("FAIL: a torrent with another root was accepted: %d %s" % (p.returncode, p.stderr))
 sys.exit(1 if bad else 0)
