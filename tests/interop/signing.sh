@@ -40,12 +40,25 @@ cp -r m1 m2 && rm m2/model.manifest.json.minisig
 minisign -Sm m2/model.manifest.json -s mk.key -t "signed by the minisign program" >/dev/null 2>&1 || bad "minisign -S"
 expect 0 "signed by the minisign program" "$ferry" verify m2 --pubkey mk.pub
 cp -r m2 m2l && minisign -Sl -m m2l/model.manifest.json -s mk.key >/dev/null 2>&1
-grep -q '^RWQ' m2l/model.manifest.json.minisig && ok "minisign wrote a legacy Ed signature" || bad "legacy signature"
+sed -n 2p m2l/model.manifest.json.minisig | grep -q '^RW' && ok "minisign wrote a legacy Ed signature" || bad "legacy signature"
 expect 0 "files OK" "$ferry" verify m2l --pubkey mk.pub
 mv m2l/model.manifest.json.minisig m2l/elsewhere.minisig && cp m2l/model.manifest.json m2l/elsewhere
 expect 0 "files OK" "$ferry" verify m2l --pubkey mk.pub --signature m2l/elsewhere.minisig --ignore elsewhere --ignore elsewhere.minisig
 expect 1 "is different from public key id" "$ferry" verify m2 --pubkey fk.pub
 expect 64 "--pubkey" "$ferry" verify m2
+# encrypted keys (scrypt, as minisign): ferry's encrypted key signs, minisign unlocks it too
+printf 'correct horse\n' > pw.txt && printf 'wrong\n' > badpw.txt
+expect 0 "" "$ferry" keygen -o ek --password-file pw.txt
+sed -n 2p ek.key | base64 -d 2>/dev/null | head -c 4 | grep -q "EdSc" && ok "secret key is scrypt-encrypted" || bad "key not encrypted"
+cp -r m1 m5 && rm m5/model.manifest.json*
+expect 77 "wrong password" "$ferry" sign m5 --key ek.key --password-file badpw.txt
+expect 0 "" "$ferry" sign m5 --key ek.key --password-file pw.txt
+expect 0 "files OK" "$ferry" verify m5 --pubkey ek.pub
+if command -v script >/dev/null; then
+  (sleep 1; printf 'correct horse\n') | script -qec "minisign -Sm m5/config.json -s ek.key" /dev/null >/dev/null 2>&1
+  minisign -Vm m5/config.json -p ek.pub >/dev/null 2>&1 && ok "minisign unlocks and uses ferry's encrypted key" || bad "minisign cannot use ferry's encrypted key"
+  rm -f m5/config.json.minisig
+fi
 # forged trusted comment
 cp -r m1 m3 && sed -i '3s/.*/trusted comment: timestamp:0\tfile:forged/' m3/model.manifest.json.minisig
 expect 1 "forged comment" "$ferry" verify m3 --pubkey fk.pub
@@ -207,9 +220,9 @@ expect 0 "accepted by" "$ferry" license status m1 --pubkey fk.pub
 # interactive acceptance needs the exact words on a terminal (script gives one)
 if command -v script >/dev/null; then
   mkmodel m4 && "$ferry" sign m4 --key fk.key --require-acceptance -q
-  printf 'I ACCEPT\n' | script -qec "$ferry license accept m4 --pubkey fk.pub" /dev/null > tty.txt 2>&1
+  (sleep 1; printf 'I ACCEPT\n') | script -qec "$ferry license accept m4 --pubkey fk.pub" /dev/null > tty.txt 2>&1
   grep -q "recorded acceptance" tty.txt && ok "typed I ACCEPT on a terminal" || bad "interactive accept: $(tail -3 tty.txt)"
-  printf 'yes\n' | script -qec "$ferry license accept m4 --pubkey fk.pub" /dev/null > tty2.txt 2>&1
+  (sleep 1; printf 'yes\n') | script -qec "$ferry license accept m4 --pubkey fk.pub" /dev/null > tty2.txt 2>&1
   grep -q "not accepted" tty2.txt && ok "other words are refused" || bad "interactive refusal"
 fi
 exit $fail
