@@ -1,7 +1,8 @@
-/* ferry convert SRC -o DST [--to FORMAT] --raw: container conversion. Model-aware
- * conversion (naming maps, Q/K permutation, quantization) is not built yet. */
+/* ferry convert: model-aware conversion of Llama checkpoints to GGUF, and --raw container
+ * conversion of any tensor dictionary. */
 #include "commands.h"
 #include "output.h"
+#include "progress.h"
 #include "ferry/convert.h"
 
 #include <getopt.h>
@@ -9,25 +10,40 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry convert SRC -o DST --raw [--to gguf|safetensors|pytorch] [--force]\n\n"
+    "usage: ferry convert SRC -o DST [--type T] [--name NAME] [--threads N] [--force]\n"
+    "       ferry convert SRC -o DST --raw [--to gguf|safetensors|pytorch] [--force]\n\n"
+    "SRC is a Hugging Face model directory (config.json, safetensors or pytorch_model.bin,\n"
+    "tokenizer.model or tokenizer.json), a Meta directory (params.json, consolidated.NN.pth,\n"
+    "tokenizer.model) or a llama GGUF file; DST is a GGUF file as llama.cpp's converter\n"
+    "writes it.\n\n"
+    "  --type T          f32 f16 (default) bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; norms and\n"
+    "                    1-D tensors stay F32\n"
+    "  --name NAME       general.name (default: the source folder's name)\n"
     "  -o, --output DST  output file (format from --to or the extension:\n"
     "                    .gguf, .safetensors, .pt/.pth/.bin)\n"
     "  --to FORMAT       gguf, safetensors or pytorch\n"
     "  --raw             any tensor dictionary, names, dtypes and shapes unchanged\n"
     "  --force           overwrite an existing output\n"
     "  -q, -v            quieter, more verbose\n\n"
-    "Model-aware conversion (Hugging Face / Meta layouts, --type quantization) is not built\n"
-    "yet; --raw is required.\n";
+    "  --threads N       conversion threads (default: all cores)\n";
 
 int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"to", required_argument, NULL, 'T'},
-        {"raw", no_argument, NULL, 'r'},          {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},
+        {"to", required_argument, NULL, 'T'},
+        {"raw", no_argument, NULL, 'r'},
+        {"force", no_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"type", required_argument, NULL, 't'},
+        {"name", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *out = NULL, *to = NULL;
+    const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
+    uint64_t threads = 0;
     int raw = 0, force = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
@@ -36,6 +52,11 @@ int cmd_convert(int argc, char **argv)
         case 'T': to = optarg; break;
         case 'r': raw = 1; break;
         case 'f': force = 1; break;
+        case 't': type = optarg; break;
+        case 'n': name = optarg; break;
+        case 'j':
+            if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
+            break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -46,20 +67,32 @@ int cmd_convert(int argc, char **argv)
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
-    if (!raw) {
-        errorf("model-aware conversion is not built yet; use --raw for container conversion");
-        return EXIT_USAGE;
-    }
     enum ferry_container fmt = to ? ferry_container_from_name(to) : ferry_container_from_path(out);
     if (fmt == FERRY_FMT_NONE) {
         errorf("%s: cannot tell the output format; use --to gguf|safetensors|pytorch",
                to ? to : out);
         return EXIT_USAGE;
     }
-    struct ferry_ckpt ck;
     struct ferry_error err;
-    ferry_ckpt_init(&ck);
     ferry_error_clear(&err);
+    if (!raw) {
+        struct progress prog;
+        progress_start(&prog, "converting", 0);
+        struct ferry_convert_opts co = {.to = fmt,
+                                        .type = type,
+                                        .name = name,
+                                        .force = force,
+                                        .threads = (unsigned)threads,
+                                        .progress = progress_cb,
+                                        .progress_ctx = &prog};
+        int rc = ferry_convert_model(argv[optind], out, &co, &err);
+        progress_end(&prog);
+        if (rc) return report_error(&err);
+        notef("wrote %s", out);
+        return EXIT_OK;
+    }
+    struct ferry_ckpt ck;
+    ferry_ckpt_init(&ck);
     int rc = ferry_ckpt_open(&ck, argv[optind], &err);
     if (!rc) rc = ferry_convert_raw(&ck, out, fmt, force, &err);
     int code = rc ? report_error(&err) : EXIT_OK;

@@ -83,12 +83,14 @@ static int parse(struct bp *b, struct ferry_bnode *n, int depth)
             if (n->n == cap) {
                 cap = cap ? cap * 2 : 8;
                 struct ferry_bnode *p = realloc(n->items, cap * sizeof(*p));
-                if (!p) return ferry_error_set(b->err, FERRY_EINTERNAL, b->what, b->pos, NULL, "oom");
+                if (!p)
+                    return ferry_error_set(b->err, FERRY_EINTERNAL, b->what, b->pos, NULL, "oom");
                 n->items = p;
             }
             rc = parse(b, &n->items[n->n], depth + 1);
             n->n++;
-            if (!rc && n->kind == FERRY_B_DICT && n->n % 2 == 1 && n->items[n->n - 1].kind != FERRY_B_STR)
+            if (!rc && n->kind == FERRY_B_DICT && n->n % 2 == 1 &&
+                n->items[n->n - 1].kind != FERRY_B_STR)
                 rc = bad(b, "dict key is not a string");
         }
         if (!rc && n->kind == FERRY_B_DICT && n->n % 2) rc = bad(b, "dict key without a value");

@@ -156,7 +156,14 @@ int ferry_pytorch_read_index(struct ferry_ckpt *ck, const char *index_path, stru
         json_object_set_new(done, shard, json_true());
         char p[4096];
         snprintf(p, sizeof(p), "%s/%s", dir, shard);
-        if ((rc = ferry_pytorch_read(ck, p, err))) goto out;
+        if ((rc = ferry_pytorch_read(ck, p, err))) {
+            if (rc == FERRY_ENOINPUT && err) { /* the index promises it: the model is incomplete */
+                err->code = rc = FERRY_EMALFORMED;
+                snprintf(err->cause, sizeof(err->cause), "shard named by %s is missing",
+                         index_path);
+            }
+            goto out;
+        }
     }
     json_object_foreach(map, name, v)
     {

@@ -41,7 +41,14 @@ int ferry_safetensors_read_index(struct ferry_ckpt *ck, const char *index_path,
         json_object_set_new(done, shard, json_true());
         char p[4096];
         snprintf(p, sizeof(p), "%s/%s", dir, shard);
-        if ((rc = ferry_safetensors_read(ck, p, err))) break;
+        if ((rc = ferry_safetensors_read(ck, p, err))) {
+            if (rc == FERRY_ENOINPUT && err) { /* the index promises it: the model is incomplete */
+                err->code = rc = FERRY_EMALFORMED;
+                snprintf(err->cause, sizeof(err->cause), "shard named by %s is missing",
+                         index_path);
+            }
+            break;
+        }
     }
     json_decref(done);
     if (rc) goto out;

@@ -12,9 +12,9 @@ enum ferry_bkind { FERRY_B_INT, FERRY_B_STR, FERRY_B_LIST, FERRY_B_DICT };
 struct ferry_bnode {
     enum ferry_bkind kind;
     int64_t i;
-    const uint8_t *s; /* strings; also the node's raw bytes start */
-    size_t len;       /* string length */
-    size_t raw_len;   /* bytes of the whole encoded node (info-hash input) */
+    const uint8_t *s;          /* strings; also the node's raw bytes start */
+    size_t len;                /* string length */
+    size_t raw_len;            /* bytes of the whole encoded node (info-hash input) */
     struct ferry_bnode *items; /* lists; dicts alternate key, value */
     size_t n;
 };

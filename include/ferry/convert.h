@@ -22,4 +22,21 @@ enum ferry_container ferry_container_from_path(const char *path);
 int ferry_convert_raw(const struct ferry_ckpt *src, const char *dst, enum ferry_container to,
                       int force, struct ferry_error *err);
 
+struct ferry_convert_opts {
+    enum ferry_container to; /* FERRY_FMT_GGUF (model-aware output formats grow here) */
+    const char *type;        /* f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; NULL = f16 */
+    const char *name;        /* general.name; NULL = source folder name */
+    int force;
+    unsigned threads; /* 0 = all cores */
+    void (*progress)(void *ctx, uint64_t bytes);
+    void *progress_ctx;
+};
+
+/* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF to GGUF
+ * as llama.cpp's converter writes it: GGUF names, Q/K rows permuted for HF sources, norms and
+ * 1-D tensors in F32, hyperparameters and tokenizer as metadata, rope_freqs for llama3 rope
+ * scaling, provenance keys. Rows are converted in parallel and streamed. */
+int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
+                        struct ferry_error *err);
+
 #endif

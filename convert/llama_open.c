@@ -1,0 +1,547 @@
+/* Opening a Llama checkpoint for conversion: hyperparameters (config.json, params.json or GGUF
+ * keys), the tokenizer, and a plan of GGUF-named tensors checked against the hyperparameters. */
+#define _GNU_SOURCE
+#include "llama.h"
+#include "llama_names.h"
+#include "ferry/gguf.h"
+#include "ferry/pytorch.h"
+
+#include <glob.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BAD(file, obj, ...)                                                                        \
+    ferry_error_set(err, FERRY_EMALFORMED, file, FERRY_NO_OFFSET, obj, __VA_ARGS__)
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static int exists(const char *dir, const char *name, char *out, size_t n)
+{
+    struct stat st;
+    int len = snprintf(out, n, "%s/%s", dir, name);
+    return len > 0 && (size_t)len < n && stat(out, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* First present key among names, as a number. */
+static json_t *first(json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(o, *keys);
+        if (v && !json_is_null(v)) return v;
+    }
+    return NULL;
+}
+
+static int u32_of(json_t *v, uint32_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static void llama3_defaults(struct llama_hparams *hp)
+{
+    snprintf(hp->rope_type, sizeof(hp->rope_type), "llama3");
+    hp->rope_factor = 8.0f;
+    hp->low_freq_factor = 1.0f;
+    hp->high_freq_factor = 4.0f;
+    hp->orig_ctx = 8192;
+}
+
+static int hf_config(struct llama_model *m, const char *dir, struct ferry_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    json_error_t je;
+    json_t *c = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!c) return BAD(path, NULL, "not valid JSON: %s", je.text);
+    int rc = 0;
+    json_t *archs = json_object_get(c, "architectures");
+    const char *arch = json_string_value(json_array_get(archs, 0));
+    const char *mt = json_string_value(json_object_get(c, "model_type"));
+    if (!(arch && (!strcmp(arch, "LlamaForCausalLM") || !strcmp(arch, "LLaMAForCausalLM") ||
+                   !strcmp(arch, "MistralForCausalLM"))) &&
+        !(mt && (!strcmp(mt, "llama") || !strcmp(mt, "mistral")))) {
+        rc = BAD(path, "architectures",
+                 "unsupported architecture '%s' (ferry converts the Llama family)",
+                 arch ? arch
+                 : mt ? mt
+                      : "?");
+        goto out;
+    }
+    struct llama_hparams *hp = &m->hp;
+    static const char *k_layer[] = {"num_hidden_layers", "n_layers", "n_layer", "num_layers", NULL};
+    static const char *k_ctx[] = {"max_position_embeddings", "n_ctx", "n_positions", "max_length",
+                                  NULL};
+    static const char *k_embd[] = {"hidden_size", "n_embd", "dim", NULL};
+    static const char *k_ff[] = {"intermediate_size", "n_inner", "hidden_dim", NULL};
+    static const char *k_head[] = {"num_attention_heads", "n_head", "n_heads", NULL};
+    static const char *k_kv[] = {"num_key_value_heads", "n_kv_heads", NULL};
+    static const char *k_vocab[] = {"vocab_size", NULL};
+    static const char *k_theta[] = {"rope_theta", NULL};
+    static const char *k_eps[] = {"rms_norm_eps", "norm_eps", NULL};
+    if (u32_of(first(c, k_layer), &hp->n_layer) || u32_of(first(c, k_embd), &hp->n_embd) ||
+        u32_of(first(c, k_ff), &hp->n_ff) || u32_of(first(c, k_head), &hp->n_head) ||
+        u32_of(first(c, k_vocab), &hp->n_vocab)) {
+        rc = BAD(path, NULL,
+                 "needs positive integer num_hidden_layers, hidden_size, "
+                 "intermediate_size, num_attention_heads and vocab_size");
+        goto out;
+    }
+    if (u32_of(first(c, k_kv), &hp->n_head_kv)) hp->n_head_kv = hp->n_head;
+    if (u32_of(first(c, k_ctx), &hp->n_ctx)) hp->n_ctx = 2048;
+    json_t *hd = json_object_get(c, "head_dim");
+    hp->has_head_dim = !u32_of(hd, &hp->head_dim);
+    if (!hp->has_head_dim) hp->head_dim = hp->n_embd / hp->n_head;
+    json_t *th = first(c, k_theta), *eps = first(c, k_eps);
+    hp->rope_theta = th && json_is_number(th) ? (float)json_number_value(th) : 10000.0f;
+    hp->rms_eps = eps && json_is_number(eps) ? (float)json_number_value(eps) : 1e-5f;
+    hp->tied = json_is_true(json_object_get(c, "tie_word_embeddings"));
+    json_t *rs = json_object_get(c, "rope_scaling");
+    if (json_is_object(rs)) {
+        const char *t = json_string_value(json_object_get(rs, "rope_type"));
+        if (!t) t = json_string_value(json_object_get(rs, "type"));
+        json_t *f = json_object_get(rs, "factor");
+        if (t && !strcmp(t, "llama3")) {
+            llama3_defaults(hp);
+            json_t *lo = json_object_get(rs, "low_freq_factor"),
+                   *hi = json_object_get(rs, "high_freq_factor");
+            json_t *oc = json_object_get(rs, "original_max_position_embeddings");
+            if (json_is_number(f)) hp->rope_factor = (float)json_number_value(f);
+            if (json_is_number(lo)) hp->low_freq_factor = (float)json_number_value(lo);
+            if (json_is_number(hi)) hp->high_freq_factor = (float)json_number_value(hi);
+            if (json_is_integer(oc)) hp->orig_ctx = (uint32_t)json_integer_value(oc);
+        } else if (t && !strcmp(t, "linear") && json_is_number(f)) {
+            snprintf(hp->rope_type, sizeof(hp->rope_type), "linear");
+            hp->rope_factor = (float)json_number_value(f);
+        } else if (t && strcmp(t, "default")) {
+            rc = BAD(path, "rope_scaling", "rope scaling type '%s' is not supported", t);
+            goto out;
+        }
+    }
+    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv || hp->head_dim % 2) {
+        rc = BAD(path, NULL, "inconsistent: hidden_size %u, %u heads, %u kv heads", hp->n_embd,
+                 hp->n_head, hp->n_head_kv);
+        goto out;
+    }
+out:
+    json_decref(c);
+    return rc;
+}
+
+static int meta_params(struct llama_model *m, const char *dir, struct ferry_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/params.json", dir);
+    json_error_t je;
+    json_t *c = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!c) return BAD(path, NULL, "not valid JSON: %s", je.text);
+    struct llama_hparams *hp = &m->hp;
+    int rc = 0;
+    if (u32_of(json_object_get(c, "dim"), &hp->n_embd) ||
+        u32_of(json_object_get(c, "n_layers"), &hp->n_layer) ||
+        u32_of(json_object_get(c, "n_heads"), &hp->n_head)) {
+        rc = BAD(path, NULL, "needs positive integer dim, n_layers and n_heads");
+        goto out;
+    }
+    if (u32_of(json_object_get(c, "n_kv_heads"), &hp->n_head_kv)) hp->n_head_kv = hp->n_head;
+    u32_of(json_object_get(c, "vocab_size"), &hp->n_vocab); /* -1 in Llama 2: from the weights */
+    json_t *eps = json_object_get(c, "norm_eps"), *th = json_object_get(c, "rope_theta");
+    hp->rms_eps = json_is_number(eps) ? (float)json_number_value(eps) : 1e-5f;
+    hp->rope_theta = json_is_number(th) ? (float)json_number_value(th) : 10000.0f;
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if (json_is_true(json_object_get(c, "use_scaled_rope"))) {
+        llama3_defaults(hp);
+        json_t *sf = json_object_get(c, "rope_scaling_factor");
+        if (json_is_number(sf)) hp->rope_factor = (float)json_number_value(sf);
+    }
+    if (u32_of(json_object_get(c, "max_seq_len"), &hp->n_ctx))
+        hp->n_ctx = hp->rope_type[0] ? 131072 : hp->rope_theta >= 500000.0f ? 8192 : 4096;
+    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv)
+        rc = BAD(path, NULL, "inconsistent: dim %u, %u heads, %u kv heads", hp->n_embd, hp->n_head,
+                 hp->n_head_kv);
+out:
+    json_decref(c);
+    return rc;
+}
+
+/* llama3 rope scaling: per-frequency divisors written as rope_freqs.weight
+ * (reference/formats.md 3.5). */
+static int rope_freqs(struct llama_model *m, struct ferry_error *err)
+{
+    const struct llama_hparams *hp = &m->hp;
+    uint32_t n = hp->head_dim / 2;
+    m->rope_freqs = malloc(n * sizeof(float));
+    if (!m->rope_freqs)
+        return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
+    float low_wl = (float)hp->orig_ctx / hp->low_freq_factor;
+    float high_wl = (float)hp->orig_ctx / hp->high_freq_factor;
+    for (uint32_t j = 0; j < n; j++) {
+        float freq = 1.0f / powf(hp->rope_theta, (float)(2 * j) / (float)hp->head_dim);
+        float wl = 2.0f * (float)M_PI / freq;
+        float v;
+        if (wl < high_wl)
+            v = 1.0f;
+        else if (wl > low_wl)
+            v = hp->rope_factor;
+        else {
+            float smooth = ((float)hp->orig_ctx / wl - hp->low_freq_factor) /
+                           (hp->high_freq_factor - hp->low_freq_factor);
+            v = 1.0f / ((1.0f - smooth) / hp->rope_factor + smooth);
+        }
+        m->rope_freqs[j] = v;
+    }
+    return 0;
+}
+
+static int cmp_plan(const void *a, const void *b)
+{
+    const struct plan_tensor *x = a, *y = b;
+    int lx = 0, ly = 0, ox, oy;
+    const struct llama_name *nx = llama_name_lookup(x->name, NAME_GGUF, &lx);
+    const struct llama_name *ny = llama_name_lookup(y->name, NAME_GGUF, &ly);
+    ox = nx ? nx->order : 0;
+    oy = ny ? ny->order : 0;
+    long kx = (nx && nx->per_layer) ? 10 + (long)lx * 100 + ox : ox < 10 ? ox : 100000000L + ox;
+    long ky = (ny && ny->per_layer) ? 10 + (long)ly * 100 + oy : oy < 10 ? oy : 100000000L + oy;
+    return kx < ky ? -1 : kx > ky;
+}
+
+/* Expected [rows, cols] of a tensor kind. */
+static void expected_shape(const struct llama_hparams *hp, const char *gguf, uint64_t *r,
+                           uint64_t *c)
+{
+    uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
+    *r = 1, *c = hp->n_embd;
+    if (!strcmp(gguf, "token_embd.weight") || !strcmp(gguf, "output.weight"))
+        *r = hp->n_vocab;
+    else if (!strcmp(gguf, "attn_q.weight"))
+        *r = q;
+    else if (!strcmp(gguf, "attn_k.weight") || !strcmp(gguf, "attn_v.weight"))
+        *r = kv;
+    else if (!strcmp(gguf, "attn_output.weight"))
+        *r = hp->n_embd, *c = q;
+    else if (!strcmp(gguf, "ffn_gate.weight") || !strcmp(gguf, "ffn_up.weight"))
+        *r = hp->n_ff;
+    else if (!strcmp(gguf, "ffn_down.weight"))
+        *r = hp->n_embd, *c = hp->n_ff;
+}
+
+static int add_plan(struct llama_model *m, const struct llama_name *ln, int layer,
+                    const struct ferry_tensor *t, const char *file, struct ferry_error *err)
+{
+    struct plan_tensor *p = &m->t[m->nt];
+    memset(p, 0, sizeof(*p));
+    llama_name_format(ln, NAME_GGUF, layer, p->name, sizeof(p->name));
+    for (uint64_t i = 0; i < m->nt; i++)
+        if (!strcmp(m->t[i].name, p->name))
+            return BAD(file, t->name, "tensor appears twice (as %s)", p->name);
+    if (t->ndim < 1 || t->ndim > 2) return BAD(file, t->name, "expected a 1-D or 2-D tensor");
+    p->ndim = t->ndim;
+    memcpy(p->shape, t->shape, sizeof(uint64_t) * t->ndim);
+    p->rows = t->ndim == 2 ? t->shape[0] : 1;
+    p->cols = t->shape[t->ndim - 1];
+    p->parts[0].t = t;
+    p->nparts = 1;
+    if (layer >= (int)m->hp.n_layer)
+        return BAD(file, t->name, "layer %d but the model has %u", layer, m->hp.n_layer);
+    m->nt++;
+    return 0;
+}
+
+static int check_shapes(struct llama_model *m, const char *what, struct ferry_error *err)
+{
+    for (uint64_t i = 0; i < m->nt; i++) {
+        struct plan_tensor *p = &m->t[i];
+        if (p->generated) continue;
+        uint64_t r, c;
+        const char *base = strncmp(p->name, "blk.", 4) ? p->name : strchr(p->name + 4, '.') + 1;
+        expected_shape(&m->hp, base, &r, &c);
+        if (p->rows != r || p->cols != c)
+            return BAD(what, p->name, "shape [%llu, %llu] does not match the config ([%llu, %llu])",
+                       (unsigned long long)p->rows, (unsigned long long)p->cols,
+                       (unsigned long long)r, (unsigned long long)c);
+    }
+    /* every layer tensor present */
+    static const char *need[] = {"attn_norm.weight", "attn_q.weight",      "attn_k.weight",
+                                 "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
+                                 "ffn_gate.weight",  "ffn_up.weight",      "ffn_down.weight"};
+    char name[96];
+    for (uint32_t l = 0; l < m->hp.n_layer; l++)
+        for (size_t k = 0; k < 9; k++) {
+            snprintf(name, sizeof(name), "blk.%u.%s", l, need[k]);
+            int found = 0;
+            for (uint64_t i = 0; i < m->nt && !found; i++) found = !strcmp(m->t[i].name, name);
+            if (!found) return BAD(what, name, "missing from the checkpoint");
+        }
+    int has_embd = 0, has_out = 0, has_norm = 0;
+    for (uint64_t i = 0; i < m->nt; i++) {
+        has_embd |= !strcmp(m->t[i].name, "token_embd.weight");
+        has_out |= !strcmp(m->t[i].name, "output.weight");
+        has_norm |= !strcmp(m->t[i].name, "output_norm.weight");
+    }
+    if (!has_embd || !has_norm)
+        return BAD(what, has_embd ? "output_norm.weight" : "token_embd.weight",
+                   "missing from the checkpoint");
+    if (!has_out) m->hp.tied = 1;
+    return 0;
+}
+
+static int open_vocab(struct llama_model *m, const char *dir, struct ferry_error *err)
+{
+    char path[4200];
+    if (exists(dir, "tokenizer.model", path, sizeof(path))) {
+        FILE *f = fopen(path, "rb");
+        char head[64] = "";
+        size_t got = f ? fread(head, 1, sizeof(head) - 1, f) : 0;
+        if (f) fclose(f);
+        head[got] = 0;
+        /* Meta's Llama 3 tokenizer.model is tiktoken text ("<base64> <rank>" lines) */
+        if (got && strchr(head, ' ') &&
+            strspn(head, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n") ==
+                got) {
+            if (!exists(dir, "tokenizer.json", path, sizeof(path)))
+                return ferry_error_set(
+                    err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                    "tiktoken tokenizer.model is not supported yet; add tokenizer.json");
+        } else {
+            int rc = ferry_vocab_from_spm(path, m->hp.n_vocab, &m->vocab, err);
+            if (!rc) m->has_vocab = 1;
+            return rc;
+        }
+    }
+    if (exists(dir, "tokenizer.json", path, sizeof(path))) {
+        int rc = ferry_vocab_from_tokenizer_json(path, m->hp.n_vocab, &m->vocab, err);
+        if (!rc) m->has_vocab = 1;
+        return rc;
+    }
+    return 0; /* no tokenizer: weights only */
+}
+
+static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *err)
+{
+    int rc = hf_config(m, dir, err);
+    if (rc || (rc = ferry_ckpt_open(&m->src[0], dir, err))) return rc;
+    m->nsrc = 1;
+    m->layout = LAYOUT_HF;
+    snprintf(m->source_format, sizeof(m->source_format), "hf-%s", m->src[0].format);
+    const struct ferry_ckpt *ck = &m->src[0];
+    m->t = calloc(ck->ntensors + 2, sizeof(*m->t));
+    if (!m->t) return ferry_error_set(err, FERRY_EINTERNAL, dir, FERRY_NO_OFFSET, NULL, "oom");
+    for (uint64_t i = 0; i < ck->ntensors; i++) {
+        const struct ferry_tensor *t = &ck->tensors[i];
+        int layer;
+        if (llama_name_skipped(t->name)) continue;
+        const struct llama_name *ln = llama_name_lookup(t->name, NAME_HF, &layer);
+        if (!ln)
+            return BAD(ck->files[t->file].path, t->name, "unexpected tensor for a Llama model");
+        if ((rc = add_plan(m, ln, layer, t, ck->files[t->file].path, err))) return rc;
+        struct plan_tensor *p = &m->t[m->nt - 1];
+        if (!strcmp(ln->gguf, "attn_q.weight"))
+            p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head;
+        if (!strcmp(ln->gguf, "attn_k.weight"))
+            p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head_kv;
+    }
+    return 0;
+}
+
+static int open_meta(struct llama_model *m, const char *dir, struct ferry_error *err)
+{
+    int rc = meta_params(m, dir, err);
+    if (rc) return rc;
+    m->layout = LAYOUT_META;
+    snprintf(m->source_format, sizeof(m->source_format), "meta");
+    char pattern[4200];
+    snprintf(pattern, sizeof(pattern), "%s/consolidated.*.pth", dir);
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0 || g.gl_pathc > 16) {
+        if (g.gl_pathc) globfree(&g);
+        return ferry_error_set(err, FERRY_ENOINPUT, dir, FERRY_NO_OFFSET, NULL,
+                               "no consolidated.NN.pth shards (or more than 16)");
+    }
+    for (size_t i = 0; i < g.gl_pathc && !rc; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "consolidated.%02zu.pth", i);
+        const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+        if (strcmp(base, want))
+            rc = ferry_error_set(err, FERRY_ENOINPUT, dir, FERRY_NO_OFFSET, want,
+                                 "shard missing (found %s)", base);
+        else
+            rc = ferry_pytorch_read(&m->src[m->nsrc++], g.gl_pathv[i], err);
+    }
+    globfree(&g);
+    if (rc) return rc;
+    const struct ferry_ckpt *s0 = &m->src[0];
+    m->t = calloc(s0->ntensors + 2, sizeof(*m->t));
+    if (!m->t) return ferry_error_set(err, FERRY_EINTERNAL, dir, FERRY_NO_OFFSET, NULL, "oom");
+    for (uint64_t i = 0; i < s0->ntensors; i++) {
+        const struct ferry_tensor *t = &s0->tensors[i];
+        int layer;
+        if (llama_name_skipped(t->name)) continue;
+        const struct llama_name *ln = llama_name_lookup(t->name, NAME_META, &layer);
+        if (!ln) return BAD(s0->files[0].path, t->name, "unexpected tensor for a Llama model");
+        if ((rc = add_plan(m, ln, layer, t, s0->files[0].path, err))) return rc;
+        struct plan_tensor *p = &m->t[m->nt - 1];
+        if (t->ndim == 1 || m->nsrc == 1) continue; /* norms are replicated: shard 0 */
+        /* model-parallel pieces: wo, w2 and (Llama 1/2) the embedding split by columns */
+        int by_cols = ends_with(t->name, ".attention.wo.weight") ||
+                      ends_with(t->name, ".feed_forward.w2.weight") ||
+                      (!strcmp(t->name, "tok_embeddings.weight") &&
+                       !(m->hp.n_vocab >= 128000 || m->hp.rope_theta >= 500000.0f));
+        p->concat_axis = by_cols;
+        for (uint32_t k = 1; k < m->nsrc; k++) {
+            const struct ferry_tensor *o = ferry_ckpt_find_tensor(&m->src[k], t->name);
+            if (!o || o->ndim != 2 || o->shape[by_cols ? 0 : 1] != t->shape[by_cols ? 0 : 1] ||
+                o->dtype != t->dtype)
+                return BAD(m->src[k].files[0].path, t->name,
+                           "missing or of another shape than in shard 0");
+            p->parts[p->nparts++].t = o;
+            if (by_cols)
+                p->cols += o->shape[1];
+            else
+                p->rows += o->shape[0];
+        }
+        p->shape[0] = p->rows;
+        p->shape[1] = p->cols;
+    }
+    for (uint64_t i = 0; i < m->nt; i++) {
+        if (!strcmp(m->t[i].name, "token_embd.weight") && !m->hp.n_vocab)
+            m->hp.n_vocab = (uint32_t)m->t[i].rows;
+        if (!strcmp(m->t[i].name, "blk.0.ffn_gate.weight")) m->hp.n_ff = (uint32_t)m->t[i].rows;
+    }
+    return 0;
+}
+
+static int kv_u32(const struct ferry_ckpt *ck, const char *key, uint32_t *v)
+{
+    const struct ferry_kv *kv = ferry_ckpt_find_kv(ck, key);
+    int64_t x;
+    if (!kv || ferry_value_as_i64(&kv->val, &x) || x <= 0 || x > UINT32_MAX) return -1;
+    *v = (uint32_t)x;
+    return 0;
+}
+
+static float kv_f32(const struct ferry_ckpt *ck, const char *key, float dflt)
+{
+    const struct ferry_kv *kv = ferry_ckpt_find_kv(ck, key);
+    return kv && (kv->val.type == FERRY_V_F32 || kv->val.type == FERRY_V_F64) ? (float)kv->val.v.f
+                                                                              : dflt;
+}
+
+static int open_gguf(struct llama_model *m, const char *path, struct ferry_error *err)
+{
+    int rc = ferry_gguf_read(&m->src[0], path, err);
+    if (rc) return rc;
+    m->nsrc = 1;
+    m->layout = LAYOUT_GGUF;
+    snprintf(m->source_format, sizeof(m->source_format), "gguf");
+    const struct ferry_ckpt *ck = &m->src[0];
+    const struct ferry_kv *arch = ferry_ckpt_find_kv(ck, "general.architecture");
+    if (!arch || arch->val.type != FERRY_V_STRING || strcmp(arch->val.v.str.s, "llama"))
+        return BAD(path, "general.architecture",
+                   "only llama GGUF files can be converted as models");
+    struct llama_hparams *hp = &m->hp;
+    if (kv_u32(ck, "llama.block_count", &hp->n_layer) ||
+        kv_u32(ck, "llama.embedding_length", &hp->n_embd) ||
+        kv_u32(ck, "llama.feed_forward_length", &hp->n_ff) ||
+        kv_u32(ck, "llama.attention.head_count", &hp->n_head))
+        return BAD(path, NULL, "llama hyperparameter keys missing");
+    if (kv_u32(ck, "llama.attention.head_count_kv", &hp->n_head_kv)) hp->n_head_kv = hp->n_head;
+    if (kv_u32(ck, "llama.context_length", &hp->n_ctx)) hp->n_ctx = 2048;
+    hp->rope_theta = kv_f32(ck, "llama.rope.freq_base", 10000.0f);
+    hp->rms_eps = kv_f32(ck, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    hp->has_head_dim = !kv_u32(ck, "llama.attention.key_length", &hp->head_dim);
+    if (!hp->has_head_dim) hp->head_dim = hp->n_embd / hp->n_head;
+    m->t = calloc(ck->ntensors + 2, sizeof(*m->t));
+    if (!m->t) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+    for (uint64_t i = 0; i < ck->ntensors; i++) {
+        const struct ferry_tensor *t = &ck->tensors[i];
+        int layer;
+        if (!strcmp(t->name, "rope_freqs.weight")) {
+            if (t->dtype != FERRY_DT_F32 || t->nelem != hp->head_dim / 2)
+                return BAD(path, t->name, "malformed");
+            m->rope_freqs = malloc(t->nbytes);
+            if (!m->rope_freqs)
+                return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+            memcpy(m->rope_freqs, t->data, t->nbytes);
+            snprintf(hp->rope_type, sizeof(hp->rope_type), "llama3");
+            continue;
+        }
+        const struct llama_name *ln = llama_name_lookup(t->name, NAME_GGUF, &layer);
+        if (!ln) return BAD(path, t->name, "unexpected tensor for a Llama model");
+        if ((rc = add_plan(m, ln, layer, t, path, err))) return rc;
+    }
+    for (uint64_t i = 0; i < m->nt; i++)
+        if (!strcmp(m->t[i].name, "token_embd.weight")) hp->n_vocab = (uint32_t)m->t[i].rows;
+    return 0;
+}
+
+int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
+{
+    memset(m, 0, sizeof(*m));
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "not found");
+    char p[4200], *dup = strdup(path);
+    size_t l = strlen(dup);
+    while (l > 1 && dup[l - 1] == '/') dup[--l] = 0;
+    snprintf(m->name, sizeof(m->name), "%s", basename(dup));
+    free(dup);
+    int rc;
+    const char *dir = path;
+    if (!S_ISDIR(st.st_mode)) {
+        rc = open_gguf(m, path, err);
+        char *d2 = strdup(path);
+        snprintf(p, sizeof(p), "%s", d2 ? dirname(d2) : ".");
+        free(d2);
+        dir = p;
+        char *dot = strrchr(m->name, '.');
+        if (dot) *dot = 0;
+    } else if (exists(path, "config.json", p, sizeof(p)))
+        rc = open_hf(m, path, err);
+    else if (exists(path, "params.json", p, sizeof(p)))
+        rc = open_meta(m, path, err);
+    else
+        return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
+                               "not a model directory (no config.json or params.json)");
+    if (!rc && m->hp.rope_type[0] && !strcmp(m->hp.rope_type, "llama3") && !m->rope_freqs)
+        rc = rope_freqs(m, err);
+    if (!rc && m->rope_freqs) {
+        struct plan_tensor *r = &m->t[m->nt++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "rope_freqs.weight");
+        r->ndim = 1;
+        r->rows = 1;
+        r->cols = r->shape[0] = m->hp.head_dim / 2;
+        r->generated = m->rope_freqs;
+    }
+    if (!rc) rc = check_shapes(m, path, err);
+    if (!rc && m->layout != LAYOUT_GGUF) rc = open_vocab(m, path, err);
+    if (!rc && m->layout != LAYOUT_GGUF && m->vocab.n > m->hp.n_vocab)
+        rc = BAD(path, "vocab_size", "tokenizer has %llu tokens, the model %u",
+                 (unsigned long long)m->vocab.n, m->hp.n_vocab);
+    if (!rc) qsort(m->t, m->nt, sizeof(*m->t), cmp_plan);
+    if (!rc && exists(dir, "LICENSE", m->license_path, sizeof(m->license_path)) == 0)
+        m->license_path[0] = 0;
+    return rc;
+}
+
+void llama_close(struct llama_model *m)
+{
+    for (uint32_t i = 0; i < m->nsrc; i++) ferry_ckpt_free(&m->src[i]);
+    free(m->t);
+    free(m->rope_freqs);
+    ferry_vocab_free(&m->vocab);
+    memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,80 @@
+/* GGUF tokenizer.ggml.* keys of a vocabulary, with the value types llama.cpp's converter uses. */
+#include "ferry/vocab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct ferry_kv *add(struct ferry_ckpt *ck, const char *key, enum ferry_vtype t)
+{
+    struct ferry_kv *kv = ferry_ckpt_add_kv(ck, key, strlen(key));
+    if (kv) kv->val.type = t;
+    return kv;
+}
+
+static int add_str(struct ferry_ckpt *ck, const char *key, const char *s)
+{
+    struct ferry_kv *kv = add(ck, key, FERRY_V_STRING);
+    return kv ? ferry_ckpt_kv_set_string(kv, s, strlen(s)) : -1;
+}
+
+static int add_strs(struct ferry_ckpt *ck, const char *key, const struct ferry_str *s, uint64_t n)
+{
+    struct ferry_kv *kv = add(ck, key, FERRY_V_ARRAY);
+    if (!kv) return -1;
+    kv->val.elem_type = FERRY_V_STRING;
+    struct ferry_str *a = calloc(n ? n : 1, sizeof(*a));
+    if (!(kv->val.arr = a)) return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(a[i].s = malloc((size_t)s[i].len + 1))) return -1;
+        memcpy(a[i].s, s[i].s, (size_t)s[i].len + 1);
+        a[i].len = s[i].len;
+        kv->val.count = i + 1;
+    }
+    return 0;
+}
+
+static int add_array(struct ferry_ckpt *ck, const char *key, enum ferry_vtype et, const void *p,
+                     uint64_t n)
+{
+    struct ferry_kv *kv = add(ck, key, FERRY_V_ARRAY);
+    if (!kv) return -1;
+    size_t bytes = (size_t)n * ferry_vtype_size(et);
+    kv->val.elem_type = et;
+    if (!(kv->val.arr = malloc(bytes ? bytes : 1))) return -1;
+    memcpy(kv->val.arr, p, bytes);
+    kv->val.count = n;
+    return 0;
+}
+
+static int add_u32(struct ferry_ckpt *ck, const char *key, int64_t v)
+{
+    if (v < 0) return 0;
+    struct ferry_kv *kv = add(ck, key, FERRY_V_U32);
+    if (kv) kv->val.v.u = (uint64_t)v;
+    return kv ? 0 : -1;
+}
+
+static int add_bool(struct ferry_ckpt *ck, const char *key, int b)
+{
+    struct ferry_kv *kv = add(ck, key, FERRY_V_BOOL);
+    if (kv) kv->val.v.u = b != 0;
+    return kv ? 0 : -1;
+}
+
+int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err)
+{
+    int bad = add_str(ck, "tokenizer.ggml.model", v->model) ||
+              add_str(ck, "tokenizer.ggml.pre", v->pre) ||
+              add_strs(ck, "tokenizer.ggml.tokens", v->tokens, v->n) ||
+              (v->scores && add_array(ck, "tokenizer.ggml.scores", FERRY_V_F32, v->scores, v->n)) ||
+              add_array(ck, "tokenizer.ggml.token_type", FERRY_V_I32, v->types, v->n) ||
+              (v->merges && add_strs(ck, "tokenizer.ggml.merges", v->merges, v->nmerges)) ||
+              add_u32(ck, "tokenizer.ggml.bos_token_id", v->bos) ||
+              add_u32(ck, "tokenizer.ggml.eos_token_id", v->eos) ||
+              add_u32(ck, "tokenizer.ggml.unknown_token_id", v->unk) ||
+              add_u32(ck, "tokenizer.ggml.padding_token_id", v->pad) ||
+              add_bool(ck, "tokenizer.ggml.add_bos_token", v->add_bos) ||
+              add_bool(ck, "tokenizer.ggml.add_eos_token", v->add_eos);
+    return bad ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory")
+               : 0;
+}

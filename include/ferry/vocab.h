@@ -1,0 +1,47 @@
+/* Tokenizer vocabularies as GGUF stores them (tokens, scores, token types, merges) and the
+ * converters that produce them from sentencepiece tokenizer.model and tokenizer.json. */
+#ifndef FERRY_VOCAB_H
+#define FERRY_VOCAB_H
+
+#include <stdint.h>
+#include "ferry/ckpt.h"
+#include "ferry/error.h"
+
+enum {
+    FERRY_TOK_NORMAL = 1,
+    FERRY_TOK_UNKNOWN = 2,
+    FERRY_TOK_CONTROL = 3,
+    FERRY_TOK_USER_DEFINED = 4,
+    FERRY_TOK_UNUSED = 5,
+    FERRY_TOK_BYTE = 6
+};
+
+struct ferry_vocab {
+    const char *model; /* "llama" (sentencepiece) or "gpt2" (byte-level BPE) */
+    const char *pre;   /* "default", "llama-bpe" */
+    uint64_t n;
+    struct ferry_str *tokens;
+    float *scores; /* NULL for BPE */
+    int32_t *types;
+    struct ferry_str *merges; /* BPE only */
+    uint64_t nmerges;
+    int64_t bos, eos, unk, pad; /* -1 when absent */
+    int add_bos, add_eos;
+};
+
+void ferry_vocab_free(struct ferry_vocab *v);
+
+/* sentencepiece ModelProto (tokenizer.model): pieces, scores and types as llama.cpp's converter
+ * records them (user-defined pieces count as normal). vocab_size > 0 pads with [PADn] tokens. */
+int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
+                         struct ferry_error *err);
+
+/* Hugging Face tokenizer.json with a BPE model (Llama 3): tokens by id, merges, added tokens as
+ * control tokens. */
+int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
+                                    struct ferry_error *err);
+
+/* Appends the tokenizer.ggml.* keys of v to ck. */
+int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err);
+
+#endif

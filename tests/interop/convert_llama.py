@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""`ferry convert` of generated Llama checkpoints, judged by code we did not share with it:
+GGUF layout read by npm @huggingface/gguf; expected names, Q/K permutation, dtype rules and
+bytes computed here with numpy from llama.cpp's documented rules (F16 by numpy, BF16 by torch,
+Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 by numpy versions of the reference quantizers); Meta shards and HF
+files of the same weights must give the same GGUF; the Llama 2 tokenizer.model must give the
+arrays of llama.cpp's vocab GGUF; bad inputs are refused; kill -9 leaves no output.
+usage: convert_llama.py FERRY WORKDIR [TESTDATA]"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_llama  # noqa: E402
+
+FERRY, WORK = sys.argv[1], sys.argv[2]
+TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
+HERE = os.path.dirname(os.path.abspath(__file__))
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+failures = []
+GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "BF16": 30}
+BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24)}
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def ferry(*args, expect=0):
+    p = subprocess.run([FERRY, *args], capture_output=True, text=True)
+    check(p.returncode == expect, "ferry %s: exit %d, expected %d: %s" % (" ".join(args), p.returncode, expect, p.stderr.strip()))
+    return p
+
+
+def read_gguf(path):
+    """Metadata and tensor bytes as @huggingface/gguf locates them."""
+    p = subprocess.run(["node", os.path.join(HERE, "gguf_dump.mjs"), path], capture_output=True, text=True)
+    check(p.returncode == 0, "@huggingface/gguf cannot read %s: %s" % (path, p.stderr[-300:]))
+    d = json.loads(p.stdout)
+    raw = open(path, "rb").read()
+    base = int(d["tensorDataOffset"])
+    tensors = {}
+    for t in d["tensors"]:
+        shape = [int(x) for x in t["shape"]]
+        n = int(np.prod(shape))
+        blk, size = BLOCK[t["dtype"]]
+        off = base + int(t["offset"])
+        tensors[t["name"]] = (t["dtype"], shape[::-1], raw[off: off + n // blk * size])
+    return {k: v["value"] for k, v in d["metadata"].items()}, tensors
+
+
+# ---- numpy reference quantizers (llama.cpp reference rounding, reference/formats.md 2.3)
+def roundf(v):
+    a = np.abs(v)
+    fl = np.floor(a)
+    return np.sign(v) * (fl + np.floor(2 * (a - fl)))
+
+
+def f16b(v):
+    return v.astype(np.float16).view(np.uint8).reshape(-1, 2)
+
+
+def quantize(x, kind):
+    b = x.astype(np.float32).reshape(-1, 32)
+    n = b.shape[0]
+    if kind in ("Q8_0", "Q4_0", "Q5_0"):
+        if kind == "Q8_0":
+            d = (np.abs(b).max(axis=1) / np.float32(127)).astype(np.float32)
+        else:
+            mx = b[np.arange(n), np.abs(b).argmax(axis=1)]
+            d = (mx / np.float32(-8 if kind == "Q4_0" else -16)).astype(np.float32)
+        with np.errstate(divide="ignore"):
+            idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+        v = b * idv[:, None]
+        if kind == "Q8_0":
+            return np.concatenate([f16b(d), roundf(v).astype(np.int8).view(np.uint8)], axis=1).tobytes()
+        q = np.minimum(np.trunc(v + np.float32(8.5 if kind == "Q4_0" else 16.5)), 15 if kind == "Q4_0" else 31).astype(np.uint8)
+        lo = (q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)
+        if kind == "Q4_0":
+            return np.concatenate([f16b(d), lo], axis=1).tobytes()
+        qh = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+        qh = qh.sum(axis=1, dtype=np.uint32).view(np.uint8).reshape(-1, 4)
+        return np.concatenate([f16b(d), qh, lo], axis=1).tobytes()
+    mn, mx = b.min(axis=1), b.max(axis=1)
+    d = ((mx - mn) / np.float32(15 if kind == "Q4_1" else 31)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = np.trunc((b - mn[:, None]) * idv[:, None] + np.float32(0.5))
+    if kind == "Q4_1":
+        q = np.minimum(q, 15).astype(np.uint8)
+        return np.concatenate([f16b(d), f16b(mn), (q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)], axis=1).tobytes()
+    q = q.astype(np.uint8)
+    qh = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+    qh = qh.sum(axis=1, dtype=np.uint32).view(np.uint8).reshape(-1, 4)
+    return np.concatenate([f16b(d), f16b(mn), qh, (q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)], axis=1).tobytes()
+
+
+def hf_to_gguf_permute(w, heads):
+    r, c = w.shape
+    return w.reshape(heads, 2, r // heads // 2, c).swapaxes(1, 2).reshape(r, c)
+
+
+GGUF_NAME = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+LAYER = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+         "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+         "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+
+
+def expected(w, cfg):
+    """GGUF name -> float32 array as convert_hf_to_gguf would write it (before typing)."""
+    out = {}
+    for k, t in w.items():
+        a = t.float().numpy()
+        if k in GGUF_NAME:
+            name = GGUF_NAME[k]
+        else:
+            parts = k.split(".")
+            name = "blk.%s.%s.weight" % (parts[2], LAYER[".".join(parts[3:-1])])
+            if name.endswith("attn_q.weight"):
+                a = hf_to_gguf_permute(a, cfg["num_attention_heads"])
+            if name.endswith("attn_k.weight"):
+                a = hf_to_gguf_permute(a, cfg["num_key_value_heads"])
+        out[name] = np.ascontiguousarray(a)
+    return out
+
+
+def expect_bytes(name, a, kind):
+    if a.ndim == 1 or name.endswith("_norm.weight"):
+        return "F32", a.astype(np.float32).tobytes()
+    if kind == "F32":
+        return kind, a.astype(np.float32).tobytes()
+    if kind == "F16":
+        return kind, a.astype(np.float16).tobytes()
+    if kind == "BF16":
+        return kind, torch.from_numpy(a).bfloat16().view(torch.int16).numpy().tobytes()
+    return kind, quantize(a, kind)
+
+
+def compare(gguf, exp, kind, label):
+    meta, tensors = read_gguf(gguf)
+    check(set(tensors) == set(exp), "%s: tensor names %s" % (label, sorted(set(tensors) ^ set(exp))))
+    for name, a in exp.items():
+        if name not in tensors:
+            continue
+        dt, shape, data = tensors[name]
+        want_kind, want = expect_bytes(name, a, kind)
+        check(dt == GGML[want_kind], "%s: %s dtype %d, expected %s" % (label, name, dt, want_kind))
+        check(shape == list(a.shape), "%s: %s shape %s vs %s" % (label, name, shape, list(a.shape)))
+        check(data == want, "%s: %s bytes differ from the %s reference" % (label, name, want_kind))
+    return meta, tensors
+
+
+spm = os.path.join(TESTDATA, "llama2-tokenizer", "tokenizer.model") if TESTDATA else ""
+spm = spm if spm and os.path.exists(spm) else None
+cfg = make_llama.config(dim=64, layers=2, heads=4, kv_heads=2, ff=96, vocab=32000 if spm else 320)
+w = make_llama.weights(cfg, seed=1)
+hf = os.path.join(WORK, "hf")
+make_llama.write_hf(hf, w, cfg, tokenizer=spm)
+exp = expected(w, cfg)
+
+# ---- HF -> GGUF in every type, bytes against the references
+for kind in ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
+    out = os.path.join(WORK, "hf-%s.gguf" % kind.lower())
+    ferry("convert", hf, "-o", out, "--type", kind.lower(), "--name", "tiny")
+    if os.path.exists(out):
+        meta, _ = compare(out, exp, kind, "hf->" + kind)
+        if kind == "Q8_0":
+            check(meta.get("general.file_type") == 7 and meta.get("general.quantization_version") == 2, "file type keys")
+            check(meta.get("llama.attention.head_count_kv") == 2 and meta.get("llama.embedding_length") == 64, "hparams")
+            check(abs(meta.get("llama.rope.freq_base", 0) - 10000.0) < 1e-3, "rope.freq_base")
+            check(meta.get("ferry.source.format") == "hf-safetensors" and len(meta.get("ferry.source.digest", "")) == 64, "provenance")
+print("type checks done")
+
+# ---- the same weights as sharded pytorch_model.bin and as Meta shards give the same tensors
+def hashes(path):
+    d = json.loads(ferry("inspect", "--json", "--hash", path).stdout or "{}")
+    return {t["name"]: (t["dtype"], t["shape"], t["sha256"]) for t in d.get("tensors", [])}
+
+
+def meta_keys(path):
+    d = json.loads(ferry("inspect", "--json", "--full", path).stdout or "{}")
+    return {k: v for k, v in d.get("metadata", {}).items() if not k.startswith("ferry.") and k != "general.name"}
+
+
+hfbin = os.path.join(WORK, "hfbin")
+make_llama.write_hf(hfbin, w, cfg, fmt="bin", shards=2, tokenizer=spm)
+meta_dir = os.path.join(WORK, "meta")
+make_llama.write_meta(meta_dir, w, cfg, shards=2, tokenizer=spm)
+ref = os.path.join(WORK, "hf-q8_0.gguf")
+for label, src in (("hf-bin-sharded", hfbin), ("meta-2-shards", meta_dir)):
+    out = os.path.join(WORK, label + ".gguf")
+    ferry("convert", src, "-o", out, "--type", "q8_0", "--name", "tiny")
+    if os.path.exists(out):
+        check(hashes(out) == hashes(ref), "%s: tensors differ from the safetensors conversion" % label)
+        mo, mr = meta_keys(out), meta_keys(ref)
+        check(mo == mr, "%s: metadata differs in %s" % (label, sorted(k for k in set(mo) | set(mr) if mo.get(k) != mr.get(k))))
+
+# ---- tokenizer arrays equal llama.cpp's own conversion of the same tokenizer.model
+vocab = os.path.join(TESTDATA, "gguf-vocab", "ggml-vocab-llama-spm.gguf") if TESTDATA else ""
+if spm and os.path.exists(vocab):
+    mine = json.loads(ferry("inspect", "--json", "--full", ref).stdout)["metadata"]
+    theirs = json.loads(ferry("inspect", "--json", "--full", vocab).stdout)["metadata"]
+    for k in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+              "tokenizer.ggml.model", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+              "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token"):
+        check(mine.get(k) == theirs.get(k), "tokenizer key %s differs from llama.cpp's vocab GGUF" % k)
+    print("tokenizer arrays compared (%d tokens)" % len(mine["tokenizer.ggml.tokens"]["value"]))
+else:
+    print("skipped: no testdata (tokenizer comparison)")
+
+# ---- tied embeddings and llama3 rope scaling
+cfg3 = make_llama.config(dim=64, layers=1, heads=4, kv_heads=1, ff=64, vocab=256, tied=True, llama3=True, theta=500000.0)
+w3 = make_llama.weights(cfg3, seed=3)
+d3 = os.path.join(WORK, "hf3")
+make_llama.write_hf(d3, w3, cfg3)
+o3 = os.path.join(WORK, "hf3.gguf")
+ferry("convert", d3, "-o", o3, "--type", "f32")
+if os.path.exists(o3):
+    exp3 = expected(w3, cfg3)
+    hd = 16
+    base, factor, lo, hi, old = 500000.0, 8.0, 1.0, 4.0, 64
+    freqs = 1.0 / (base ** (np.arange(0, hd, 2, dtype=np.float32) / hd))
+    wl = 2 * np.pi / freqs
+    smooth = (old / wl - lo) / (hi - lo)
+    rf = np.where(wl < old / hi, 1.0, np.where(wl > old / lo, factor, 1 / ((1 - smooth) / factor + smooth)))
+    exp3["rope_freqs.weight"] = rf.astype(np.float32)
+    meta3, t3 = read_gguf(o3)
+    check("output.weight" not in t3, "tied embeddings must not write output.weight")
+    got = np.frombuffer(t3["rope_freqs.weight"][2], dtype=np.float32) if "rope_freqs.weight" in t3 else None
+    check(got is not None and np.allclose(got, rf, rtol=1e-6), "rope_freqs.weight %s vs %s" % (got, rf))
+    del exp3["rope_freqs.weight"]
+    for name, a in exp3.items():
+        check(name in t3 and t3[name][2] == a.astype(np.float32).tobytes(), "llama3 model: %s" % name)
+
+# ---- bad inputs
+def bad_case(label, mutate, code=65, msg=""):
+    d = os.path.join(WORK, "bad-" + label)
+    shutil.copytree(hfbin, d)
+    mutate(d)
+    p = ferry("convert", d, "-o", os.path.join(WORK, "bad-%s.gguf" % label), expect=code)
+    check(msg in p.stderr, "%s: message lacks '%s': %s" % (label, msg, p.stderr))
+    check(not os.path.exists(os.path.join(WORK, "bad-%s.gguf" % label)), "%s: output left behind" % label)
+
+
+def set_cfg(d, **kw):
+    c = json.load(open(os.path.join(d, "config.json")))
+    c.update(kw)
+    json.dump(c, open(os.path.join(d, "config.json"), "w"))
+
+
+bad_case("shape", lambda d: set_cfg(d, intermediate_size=128), msg="does not match the config")
+bad_case("missing-shard", lambda d: os.remove(os.path.join(d, "pytorch_model-00002-of-00002.bin")), msg="is missing")
+
+
+def outside(d):
+    p = os.path.join(d, "pytorch_model.bin.index.json")
+    idx = json.load(open(p))
+    k = next(iter(idx["weight_map"]))
+    idx["weight_map"][k] = "../elsewhere.bin"
+    json.dump(idx, open(p, "w"))
+
+
+bad_case("outside", outside, msg="plain file name")
+
+
+def truncate(d):
+    p = os.path.join(d, "pytorch_model-00001-of-00002.bin")
+    data = open(p, "rb").read()
+    open(p, "wb").write(data[: len(data) - 100])
+
+
+bad_case("truncated", truncate)
+bad_case("arch", lambda d: set_cfg(d, architectures=["GPT2LMHeadModel"], model_type="gpt2"), msg="unsupported architecture")
+nan = {k: v.clone() for k, v in w.items()}
+nan["model.layers.0.mlp.up_proj.weight"][0, 0] = float("nan")
+nan["model.layers.0.mlp.up_proj.weight"][1, 1] = float("inf")
+dn = os.path.join(WORK, "nan")
+make_llama.write_hf(dn, nan, cfg)
+ferry("convert", dn, "-o", os.path.join(WORK, "nan.gguf"), "--type", "q8_0")
+
+# ---- kill -9 in the middle leaves nothing under the output name
+big = make_llama.config(dim=512, layers=8, heads=8, kv_heads=8, ff=1536, vocab=32000)
+db = os.path.join(WORK, "big")
+make_llama.write_hf(db, make_llama.weights(big, seed=5), big)
+ob = os.path.join(WORK, "big.gguf")
+proc = subprocess.Popen([FERRY, "convert", db, "-o", ob, "--type", "q4_0", "--threads", "1"], stderr=subprocess.DEVNULL)
+time.sleep(0.3)
+proc.send_signal(signal.SIGKILL)
+proc.wait()
+check(not os.path.exists(ob), "kill -9 left a file under the output name")
+ferry("convert", db, "-o", ob, "--type", "q4_0")
+check(os.path.exists(ob), "rerun after kill -9 did not produce the output")
+
+print("%d failures" % len(failures))
+sys.exit(1 if failures else 0)
