@@ -26,6 +26,7 @@ enum permute { PERM_NONE, PERM_HF_TO_GGUF, PERM_GGUF_TO_HF };
 
 struct plan_part {
     const struct ferry_tensor *t; /* source tensor */
+    const struct ferry_map *map;  /* its file, to release pages once converted */
 };
 
 struct plan_tensor {

@@ -239,8 +239,10 @@ static void expected_shape(const struct llama_hparams *hp, const char *gguf, uin
 }
 
 static int add_plan(struct llama_model *m, const struct llama_name *ln, int layer,
-                    const struct ferry_tensor *t, const char *file, struct ferry_error *err)
+                    const struct ferry_tensor *t, const struct ferry_map *map,
+                    struct ferry_error *err)
 {
+    const char *file = map->path;
     struct plan_tensor *p = &m->t[m->nt];
     memset(p, 0, sizeof(*p));
     llama_name_format(ln, NAME_GGUF, layer, p->name, sizeof(p->name));
@@ -253,6 +255,7 @@ static int add_plan(struct llama_model *m, const struct llama_name *ln, int laye
     p->rows = t->ndim == 2 ? t->shape[0] : 1;
     p->cols = t->shape[t->ndim - 1];
     p->parts[0].t = t;
+    p->parts[0].map = map;
     p->nparts = 1;
     if (layer >= (int)m->hp.n_layer)
         return BAD(file, t->name, "layer %d but the model has %u", layer, m->hp.n_layer);
@@ -346,7 +349,7 @@ static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *e
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_HF, &layer);
         if (!ln)
             return BAD(ck->files[t->file].path, t->name, "unexpected tensor for a Llama model");
-        if ((rc = add_plan(m, ln, layer, t, ck->files[t->file].path, err))) return rc;
+        if ((rc = add_plan(m, ln, layer, t, &ck->files[t->file], err))) return rc;
         struct plan_tensor *p = &m->t[m->nt - 1];
         if (!strcmp(ln->gguf, "attn_q.weight"))
             p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head;
@@ -391,7 +394,7 @@ static int open_meta(struct llama_model *m, const char *dir, struct ferry_error 
         if (llama_name_skipped(t->name)) continue;
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_META, &layer);
         if (!ln) return BAD(s0->files[0].path, t->name, "unexpected tensor for a Llama model");
-        if ((rc = add_plan(m, ln, layer, t, s0->files[0].path, err))) return rc;
+        if ((rc = add_plan(m, ln, layer, t, &s0->files[t->file], err))) return rc;
         struct plan_tensor *p = &m->t[m->nt - 1];
         if (t->ndim == 1 || m->nsrc == 1) continue; /* norms are replicated: shard 0 */
         /* model-parallel pieces: wo, w2 and (Llama 1/2) the embedding split by columns */
@@ -406,6 +409,7 @@ static int open_meta(struct llama_model *m, const char *dir, struct ferry_error 
                 o->dtype != t->dtype)
                 return BAD(m->src[k].files[0].path, t->name,
                            "missing or of another shape than in shard 0");
+            p->parts[p->nparts].map = &m->src[k].files[o->file];
             p->parts[p->nparts++].t = o;
             if (by_cols)
                 p->cols += o->shape[1];
@@ -480,7 +484,7 @@ static int open_gguf(struct llama_model *m, const char *path, struct ferry_error
         }
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_GGUF, &layer);
         if (!ln) return BAD(path, t->name, "unexpected tensor for a Llama model");
-        if ((rc = add_plan(m, ln, layer, t, path, err))) return rc;
+        if ((rc = add_plan(m, ln, layer, t, &ck->files[t->file], err))) return rc;
     }
     for (uint64_t i = 0; i < m->nt; i++)
         if (!strcmp(m->t[i].name, "token_embd.weight")) hp->n_vocab = (uint32_t)m->t[i].rows;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.0.0"
@@ -33,6 +34,7 @@ struct job {
     unsigned threads;
     void (*progress)(void *, uint64_t);
     void *progress_ctx;
+    struct digest_job *digest;
 };
 
 struct slice {
@@ -45,22 +47,68 @@ struct slice {
     int rc;
 };
 
+/* The common case, one contiguous source tensor: read every source row the slice needs with
+ * one pread (permuted rows stay within their head) instead of faulting the mapping in. */
+static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
+{
+    const struct plan_tensor *p = s->p;
+    if (p->generated || p->nparts != 1 || !p->parts[0].map) return NULL;
+    const struct ferry_tensor *t = p->parts[0].t;
+    if (!t->contiguous || t->byteswap || t->ndim != 2) return NULL;
+    uint64_t rb = t->nbytes / p->rows, a = s->r0, b = s->r1;
+    if (p->perm != PERM_NONE) {
+        uint64_t hd = p->rows / p->perm_heads;
+        a = a / hd * hd;
+        b = (b + hd - 1) / hd * hd;
+    }
+    uint8_t *buf = malloc((b - a) * rb);
+    if (!buf) return NULL;
+    uint64_t off = t->offset + a * rb, len = (b - a) * rb, got = 0;
+    while (got < len) {
+        ssize_t r = pread(p->parts[0].map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+        if (r <= 0) {
+            free(buf);
+            return NULL; /* fall back to the mapping, which reports errors properly */
+        }
+        got += (uint64_t)r;
+    }
+    *first = a;
+    *srb = rb;
+    return buf;
+}
+
 static void *convert_rows(void *arg)
 {
     struct slice *s = arg;
     float *row = malloc(s->p->cols * sizeof(float));
     uint8_t *scratch = malloc(llama_source_row_bytes(s->p) + 1);
+    uint64_t first = 0, srb = 0;
+    uint8_t *block = read_block(s, &first, &srb);
+    const struct plan_tensor *p = s->p;
     ferry_error_clear(&s->err);
     if (!row || !scratch)
         s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name, "oom");
     for (uint64_t r = s->r0; !s->rc && r < s->r1; r++) {
-        s->rc = llama_read_row(s->m, s->p, r, row, scratch, &s->err);
+        if (block) {
+            uint64_t src = r;
+            if (p->perm != PERM_NONE) {
+                uint64_t hd = p->rows / p->perm_heads, half = hd / 2, h = r / hd, w = r % hd;
+                src = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
+                                                 : h * hd + (w % half) * 2 + w / half;
+            }
+            if (ferry_to_float(p->parts[0].t->dtype, block + (src - first) * srb, row, p->cols))
+                s->rc =
+                    ferry_error_set(&s->err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, p->name,
+                                    "cannot read dtype %s", ferry_dtype_name(p->parts[0].t->dtype));
+        } else
+            s->rc = llama_read_row(s->m, s->p, r, row, scratch, &s->err);
         if (!s->rc && ferry_from_float(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols))
             s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name,
                                     "cannot write %s", ferry_dtype_name(s->out));
     }
     free(row);
     free(scratch);
+    free(block);
     return NULL;
 }
 
@@ -102,6 +150,16 @@ static int source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *dst,
         }
     if (!rc) memcpy(dst, stage + (off - r0 * rb), n);
     free(stage);
+    /* the source rows are consumed: keep the resident set bounded whatever the model size
+     * (permuted rows stay within a head, so at most a head's rows are read again) */
+    for (uint32_t k = 0; !rc && k < p->nparts; k++) {
+        const struct ferry_tensor *st = p->parts[k].t;
+        uint64_t srb = st->ndim == 2 ? st->nbytes / st->shape[0] : st->nbytes;
+        uint64_t a = p->concat_axis == 0 ? 0 : r0 * srb, b = p->concat_axis == 0 ? 0 : r1 * srb;
+        if (p->concat_axis == 0 && p->nparts == 1) a = r0 * srb, b = r1 * srb;
+        if (st->contiguous && b > a && p->parts[k].map)
+            ferry_map_done(p->parts[k].map, st->offset + a, b - a);
+    }
     if (!rc && j->progress) j->progress(j->progress_ctx, n);
     return rc;
 }
@@ -133,25 +191,87 @@ static int kv_f32(struct ferry_ckpt *ck, const char *key, float v)
     return k ? 0 : -1;
 }
 
-/* The source's manifest root: from its signed manifest when present, else hashed now. */
-static void source_digest(const char *src, char hex[65])
+/* ferry.source.digest: the manifest root of the source. Taken from a manifest the source
+ * carries; otherwise hashed on another thread while the conversion runs and patched into the
+ * 64-character placeholder before the output is committed. */
+struct digest_job {
+    const char *src;
+    char hex[65];
+    int rc;
+    pthread_t tid;
+    int running;
+    uint64_t value_offset;
+    struct job *conv;
+};
+
+static void *digest_thread(void *arg)
 {
-    struct ferry_walk_opts wo = {0};
+    struct digest_job *d = arg;
+    struct ferry_walk_opts wo = {.threads = 1};
     struct ferry_manifest man;
     struct ferry_error e;
     ferry_error_clear(&e);
-    hex[0] = 0;
-    if (ferry_manifest_build(src, &wo, &man, &e) == 0) {
-        ferry_hex(man.root, 32, hex);
+    d->rc = ferry_manifest_build(d->src, &wo, &man, &e);
+    if (!d->rc) {
+        ferry_hex(man.root, 32, d->hex);
         ferry_manifest_free(&man);
     }
+    return NULL;
 }
 
-static int metadata(struct ferry_ckpt *d, const struct llama_model *m, const char *src,
+/* 1 when the digest is known now or will be (placeholder needed), 0 when it is unavailable
+ * (e.g. a Hugging Face cache snapshot made of symlinks). */
+static int digest_start(struct digest_job *d, const char *src)
+{
+    memset(d, 0, sizeof(*d));
+    d->src = src;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/model.manifest.json", src);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char *buf = malloc(64u << 20);
+        size_t n = buf ? fread(buf, 1, (64u << 20) - 1, f) : 0;
+        fclose(f);
+        struct ferry_manifest man;
+        struct ferry_error e;
+        ferry_error_clear(&e);
+        int ok = buf && ferry_manifest_parse(buf, n, path, &man, &e) == 0;
+        free(buf);
+        if (ok) {
+            ferry_hex(man.root, 32, d->hex);
+            ferry_manifest_free(&man);
+            return 1;
+        }
+    }
+    struct ferry_walk_opts wo = {.walk_only = 1};
+    struct ferry_manifest man;
+    struct ferry_error e;
+    ferry_error_clear(&e);
+    if (ferry_manifest_build(src, &wo, &man, &e) != 0) return 0;
+    ferry_manifest_free(&man);
+    memset(d->hex, '0', 64);
+    d->hex[64] = 0;
+    d->running = pthread_create(&d->tid, NULL, digest_thread, d) == 0;
+    return d->running;
+}
+
+static int digest_finish(void *ctx, struct ferry_out *o, struct ferry_error *err)
+{
+    struct digest_job *d = ((struct job *)ctx)->digest;
+    if (!d || !d->running) return 0;
+    pthread_join(d->tid, NULL);
+    d->running = 0;
+    if (d->rc)
+        return ferry_error_set(err, FERRY_EIO, d->src, FERRY_NO_OFFSET, NULL,
+                               "cannot hash the source for ferry.source.digest");
+    return ferry_out_patch(o, d->value_offset, d->hex, 64, err);
+}
+
+static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct digest_job *dj,
                     const char *name, uint32_t file_type, const char *type, struct ferry_error *err)
 {
     const struct llama_hparams *hp = &m->hp;
-    char digest[65], opts[64];
+    char opts[64];
     int bad = kv_str(d, "general.architecture", "llama") || kv_str(d, "general.type", "model") ||
               kv_str(d, "general.name", name) || kv_u32(d, "llama.block_count", hp->n_layer) ||
               kv_u32(d, "llama.context_length", hp->n_ctx) ||
@@ -184,12 +304,14 @@ static int metadata(struct ferry_ckpt *d, const struct llama_model *m, const cha
     } else if (!bad && m->has_vocab) {
         if (ferry_vocab_to_kvs(&m->vocab, d, err)) return err ? err->code : FERRY_EINTERNAL;
     }
-    source_digest(src, digest);
     snprintf(opts, sizeof(opts), "--type %s", type);
     bad = bad || kv_str(d, "ferry.version", FERRY_VERSION) ||
-          kv_str(d, "ferry.source.format", m->source_format) ||
-          (digest[0] && kv_str(d, "ferry.source.digest", digest)) ||
-          kv_str(d, "ferry.convert.options", opts);
+          kv_str(d, "ferry.source.format", m->source_format);
+    if (!bad && dj->hex[0]) {
+        dj->value_offset = d->nkvs; /* the index; made a file offset once all kvs exist */
+        bad = kv_str(d, "ferry.source.digest", dj->hex);
+    }
+    bad = bad || kv_str(d, "ferry.convert.options", opts);
     return bad ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory")
                : 0;
 }
@@ -230,7 +352,11 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
             if (types[k].dt == want) file_type = types[k].file_type;
     }
-    rc = metadata(&d, &m, src, o->name ? o->name : m.name, file_type, type, err);
+    struct digest_job dj;
+    int have_digest = digest_start(&dj, src);
+    if (!have_digest) dj.hex[0] = 0;
+    rc = metadata(&d, &m, &dj, o->name ? o->name : m.name, file_type, type, err);
+    if (!rc && dj.hex[0]) dj.value_offset = ferry_gguf_kv_value_offset(&d, dj.value_offset);
     if (m.layout == LAYOUT_GGUF)
         for (uint64_t i = 0; i < d.nkvs; i++)
             if (!strncmp(d.kvs[i].key, "tokenizer.", 10)) n_src_kvs = i + 1;
@@ -255,10 +381,11 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         t->nelem = p->rows * p->cols;
         ferry_dtype_nbytes(out, t->nelem, &t->nbytes);
     }
-    struct job j = {&m, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress,
-                    o->progress_ctx};
+    struct job j = {
+        &m, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx, &dj};
     if (j.threads > 64) j.threads = 64;
-    if (!rc) rc = ferry_gguf_write(&d, dst, o->force, source, &j, err);
+    if (!rc) rc = ferry_gguf_write_hooked(&d, dst, o->force, source, &j, digest_finish, err);
+    if (dj.running) pthread_join(dj.tid, NULL);
     /* tokenizer values copied from a GGUF source belong to the source */
     for (uint64_t i = 0; i < n_src_kvs; i++)
         if (!strncmp(d.kvs[i].key, "tokenizer.", 10))

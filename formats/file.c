@@ -122,11 +122,20 @@ oom:
     return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
 }
 
+#define WRITEBACK_WINDOW (32ull << 20)
+
 int ferry_out_write(struct ferry_out *o, const void *buf, uint64_t n, struct ferry_error *err)
 {
     if (n && fwrite(buf, 1, (size_t)n, o->fp) != (size_t)n)
         return ferry_error_set(err, FERRY_EIO, o->tmp, o->pos, NULL, "write: %s", strerror(errno));
     o->pos += n;
+    /* start writeback of each finished window now, so the fsync at commit has little left to
+     * wait for (it still is what makes the file durable) */
+    if (o->pos - o->flushed >= WRITEBACK_WINDOW && fflush(o->fp) == 0) {
+        sync_file_range(fileno(o->fp), (off64_t)o->flushed, (off64_t)(o->pos - o->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        o->flushed = o->pos;
+    }
     return 0;
 }
 

@@ -79,8 +79,39 @@ static int own_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *dst
     return ferry_tensor_read(ck, &ck->tensors[i], off, n, dst, err);
 }
 
+static uint64_t value_size(const struct ferry_value *v)
+{
+    if (v->type == FERRY_V_STRING) return 8 + v->v.str.len;
+    if (v->type != FERRY_V_ARRAY) return ferry_vtype_size(v->type);
+    uint64_t n = 12;
+    if (v->elem_type == FERRY_V_STRING) {
+        const struct ferry_str *s = v->arr;
+        for (uint64_t i = 0; i < v->count; i++) n += 8 + s[i].len;
+        return n;
+    }
+    return n + v->count * ferry_vtype_size(v->elem_type);
+}
+
+uint64_t ferry_gguf_kv_value_offset(const struct ferry_ckpt *desc, uint64_t index)
+{
+    uint64_t off = 24; /* magic, version, tensor count, kv count */
+    for (uint64_t i = 0; i < index && i < desc->nkvs; i++)
+        off += 8 + strlen(desc->kvs[i].key) + 4 + value_size(&desc->kvs[i].val);
+    off += 8 + strlen(desc->kvs[index].key) + 4;
+    return desc->kvs[index].val.type == FERRY_V_STRING ? off + 8 : off;
+}
+
 int ferry_gguf_write(const struct ferry_ckpt *desc, const char *path, int force,
                      ferry_tensor_source src, void *ctx, struct ferry_error *err)
+{
+    return ferry_gguf_write_hooked(desc, path, force, src, ctx, NULL, err);
+}
+
+int ferry_gguf_write_hooked(const struct ferry_ckpt *desc, const char *path, int force,
+                            ferry_tensor_source src, void *ctx,
+                            int (*before_commit)(void *ctx, struct ferry_out *out,
+                                                 struct ferry_error *err),
+                            struct ferry_error *err)
 {
     uint32_t align = FERRY_GGUF_DEFAULT_ALIGNMENT;
     const struct ferry_kv *akv = ferry_ckpt_find_kv(desc, "general.alignment");
@@ -145,6 +176,7 @@ int ferry_gguf_write(const struct ferry_ckpt *desc, const char *path, int force,
         ferry_error_object(err, t->name);
         if (!rc) rc = ferry_out_pad(&w.out, align, err);
     }
+    if (!rc && before_commit) rc = before_commit(ctx, &w.out, err);
     if (!rc) rc = ferry_out_commit(&w.out, err);
 out:
     free(buf);

@@ -74,13 +74,54 @@ float ferry_bf16_to_fp32(uint16_t h)
     return u2f((uint32_t)h << 16);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+/* F16C rounds to nearest even exactly like the scalar code above (imm 0); chosen at run time */
+__attribute__((target("f16c,avx"))) static void to_fp16_f16c(const float *x, uint16_t *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), 0));
+    for (; i < n; i++) y[i] = ferry_fp32_to_fp16(x[i]);
+}
+
+__attribute__((target("f16c,avx"))) static void from_fp16_f16c(const uint16_t *x, float *y,
+                                                               size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = ferry_fp16_to_fp32(x[i]);
+}
+
+static int have_f16c(void)
+{
+    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+}
+#else
+static int have_f16c(void)
+{
+    return 0;
+}
+#define to_fp16_f16c(x, y, n)   (void)0
+#define from_fp16_f16c(x, y, n) (void)0
+#endif
+
 void ferry_fp32_to_fp16_row(const float *x, uint16_t *y, size_t n)
 {
+    if (have_f16c()) {
+        to_fp16_f16c(x, y, n);
+        return;
+    }
     for (size_t i = 0; i < n; i++) y[i] = ferry_fp32_to_fp16(x[i]);
 }
 
 void ferry_fp16_to_fp32_row(const uint16_t *x, float *y, size_t n)
 {
+    if (have_f16c()) {
+        from_fp16_f16c(x, y, n);
+        return;
+    }
     for (size_t i = 0; i < n; i++) y[i] = ferry_fp16_to_fp32(x[i]);
 }
 

@@ -31,15 +31,14 @@ static void f32_from(const float *x, void *y, uint64_t n)
 {
     memcpy(y, x, n * 4);
 }
+/* little-endian host: the uint16 arrays are the file's bytes (x86-64, arm64) */
 static void f16_to(const void *x, float *y, uint64_t n)
 {
-    const uint8_t *p = x;
-    for (uint64_t i = 0; i < n; i++) y[i] = h2f(p + 2 * i);
+    ferry_fp16_to_fp32_row(x, y, (size_t)n);
 }
 static void f16_from(const float *x, void *y, uint64_t n)
 {
-    uint8_t *p = y;
-    for (uint64_t i = 0; i < n; i++) f2h(p + 2 * i, x[i]);
+    ferry_fp32_to_fp16_row(x, y, (size_t)n);
 }
 static void bf16_to(const void *x, float *y, uint64_t n)
 {
@@ -75,6 +74,15 @@ static void q8_0_to(const void *x, float *y, uint64_t n)
     }
 }
 
+/* C roundf (half away from zero) for |v| < 2^23, without a libm call: truncate, then
+ * look at the exact remainder */
+static inline int round_away(float v)
+{
+    int i = (int)v;
+    float f = v - (float)i;
+    return f >= 0.5f ? i + 1 : f <= -0.5f ? i - 1 : i;
+}
+
 static void q8_0_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
@@ -84,7 +92,7 @@ static void q8_0_from(const float *x, void *y, uint64_t n)
         const float d = amax / 127.0f; /* (1 << 7) - 1 */
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         f2h(b, d);
-        for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+        for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id);
     }
 }
 

@@ -149,7 +149,8 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
         if (r->role[0] && strcmp(r->role, "notice"))
             r->requires_acceptance = opts->require_acceptance;
     }
-    if (!rc) rc = fh_hash(files, list.n, opts->threads, opts->progress, opts->progress_ctx, err);
+    if (!rc && !opts->walk_only)
+        rc = fh_hash(files, list.n, opts->threads, opts->progress, opts->progress_ctx, err);
     for (size_t i = 0; !rc && i < list.n; i++) {
         memcpy(m->res[i].sha256, files[i].sha256, 32);
         memcpy(m->res[i].btv2, files[i].btv2, 32);

@@ -26,6 +26,7 @@ struct ferry_out {
     char *tmp;
     FILE *fp;
     uint64_t pos;
+    uint64_t flushed; /* bytes already handed to writeback */
 };
 
 int ferry_out_open(struct ferry_out *o, const char *path, int force, struct ferry_error *err);

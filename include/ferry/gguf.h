@@ -22,4 +22,16 @@ int ferry_gguf_read(struct ferry_ckpt *ck, const char *path, struct ferry_error 
 int ferry_gguf_write(const struct ferry_ckpt *desc, const char *path, int force,
                      ferry_tensor_source src, void *ctx, struct ferry_error *err);
 
+/* The same with a hook run after all data is written and before the file is committed (to
+ * patch values computed meanwhile, see ferry_gguf_kv_value_offset). */
+int ferry_gguf_write_hooked(const struct ferry_ckpt *desc, const char *path, int force,
+                            ferry_tensor_source src, void *ctx,
+                            int (*before_commit)(void *ctx, struct ferry_out *out,
+                                                 struct ferry_error *err),
+                            struct ferry_error *err);
+
+/* File offset at which kv `index`'s value payload starts when desc is written (for a string,
+ * its first byte after the length). */
+uint64_t ferry_gguf_kv_value_offset(const struct ferry_ckpt *desc, uint64_t index);
+
 #endif

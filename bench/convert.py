@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Benchmark: converting a generated 134M-parameter Llama (dim 768, 12 layers, F32 safetensors,
+536 MB) to GGUF f16 and q8_0 with `ferry convert`, beside `cp` of the source and PyTorch
+(torch.load + torch.save of the same tensors) in the same run. Prints
+`case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster) and ferry's peak RSS.
+usage: bench/convert.py FERRY"""
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+import make_llama  # noqa: E402
+
+FERRY = sys.argv[1]
+
+
+def timed(cmd):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def best(cmd, n=3, cleanup=None):
+    b = None
+    for _ in range(n):
+        if cleanup:
+            cleanup()
+        dt = timed(cmd)
+        b = dt if b is None else min(b, dt)
+    return b
+
+
+def peak_rss_kb(cmd):
+    code = ("import resource,subprocess,sys; subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,"
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return int(subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True).stdout)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ferry-bench-convert-")
+    cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
+    w = make_llama.weights(cfg, seed=0)
+    n = sum(t.numel() for t in w.values())
+    src = os.path.join(tmp, "hf")
+    make_llama.write_hf(src, w, cfg)
+    pt = os.path.join(tmp, "model.pt")
+    import torch
+    torch.save(w, pt)
+    del w
+    st = os.path.join(src, "model.safetensors")
+    subprocess.run(["cat", st, pt], stdout=subprocess.DEVNULL)
+    print("# %.1fM parameters, %d MB F32, %d cores" % (n / 1e6, os.path.getsize(st) // 1000000, os.cpu_count()))
+    out = os.path.join(tmp, "out.gguf")
+    rm = lambda: os.path.exists(out) and os.remove(out)
+    cp_t = best(["cp", st, os.path.join(tmp, "copy")], cleanup=lambda: None)
+    # ferry fsyncs its output before renaming it into place; cp does not, so show both
+    cps_t = best(["sh", "-c", 'cp "$0" "$1" && sync "$1"', st, os.path.join(tmp, "copy")])
+    torch_code = "import torch,sys; torch.save(torch.load(sys.argv[1]), sys.argv[2])"
+    torch_t = best([sys.executable, "-c", torch_code, pt, os.path.join(tmp, "copy.pt")])
+    for kind in ("f16", "q8_0"):
+        cmd = [FERRY, "convert", src, "-o", out, "--type", kind, "--force"]
+        t = best(cmd, cleanup=rm)
+        print("convert-%s-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, t, cp_t, cp_t / t))
+        print("convert-%s-vs-cp+fsync  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, t, cps_t, cps_t / t))
+        print("convert-%s-vs-torch-load-save  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, t, torch_t, torch_t / t))
+        rm()
+        print("peak-rss-%s  ferry=%d KiB" % (kind, peak_rss_kb(cmd)))
+    subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
