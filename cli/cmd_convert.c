@@ -10,14 +10,16 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry convert SRC -o DST [--type T] [--name NAME] [--threads N] [--force]\n"
+    "usage: ferry convert SRC -o DST [--to gguf|safetensors|pytorch|meta] [--type T]\n"
+    "                     [--name NAME] [--threads N] [--force]\n"
     "       ferry convert SRC -o DST --raw [--to gguf|safetensors|pytorch] [--force]\n\n"
     "SRC is a Hugging Face model directory (config.json, safetensors or pytorch_model.bin,\n"
     "tokenizer.model or tokenizer.json), a Meta directory (params.json, consolidated.NN.pth,\n"
-    "tokenizer.model) or a llama GGUF file; DST is a GGUF file as llama.cpp's converter\n"
-    "writes it.\n\n"
-    "  --type T          f32 f16 (default) bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; norms and\n"
-    "                    1-D tensors stay F32\n"
+    "tokenizer.model) or a llama GGUF file. DST is a GGUF file as llama.cpp's converter\n"
+    "writes it, or with --to safetensors|pytorch a Hugging Face directory, with --to meta a\n"
+    "Meta directory (Q/K rows in that layout, block types dequantized).\n\n"
+    "  --type T          GGUF: f32 f16 (default) bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep (norms\n"
+    "                    and 1-D tensors stay F32); directories: f32 f16 bf16 keep (default)\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  -o, --output DST  output file (format from --to or the extension:\n"
     "                    .gguf, .safetensors, .pt/.pth/.bin)\n"
@@ -69,8 +71,12 @@ int cmd_convert(int argc, char **argv)
     }
     enum ferry_container fmt = to ? ferry_container_from_name(to) : ferry_container_from_path(out);
     if (fmt == FERRY_FMT_NONE) {
-        errorf("%s: cannot tell the output format; use --to gguf|safetensors|pytorch",
+        errorf("%s: cannot tell the output format; use --to gguf|safetensors|pytorch|meta",
                to ? to : out);
+        return EXIT_USAGE;
+    }
+    if (raw && fmt == FERRY_FMT_META) {
+        errorf("--to meta is a model layout; it does not go with --raw");
         return EXIT_USAGE;
     }
     struct ferry_error err;

@@ -68,4 +68,9 @@ int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uin
                    uint8_t *scratch, struct ferry_error *err);
 uint64_t llama_source_row_bytes(const struct plan_tensor *p);
 
+struct ferry_convert_opts;
+/* Writes a Hugging Face or Meta directory (llama_export.c). */
+int llama_export(struct llama_model *m, const char *src, const char *dst,
+                 const struct ferry_convert_opts *o, struct ferry_error *err);
+
 #endif

@@ -2,6 +2,7 @@
  * value types, and a streaming source that converts rows on all cores. */
 #define _GNU_SOURCE
 #include "llama.h"
+#include "llama_stream.h"
 #include "ferry/convert.h"
 #include "ferry/gguf.h"
 #include "ferry/hash.h"
@@ -27,142 +28,6 @@ static const struct {
     {"q8_0", FERRY_DT_Q8_0, 7}, {"q4_0", FERRY_DT_Q4_0, 2}, {"q4_1", FERRY_DT_Q4_1, 3},
     {"q5_0", FERRY_DT_Q5_0, 8}, {"q5_1", FERRY_DT_Q5_1, 9},
 };
-
-struct job {
-    const struct llama_model *m;
-    struct ferry_ckpt *desc;
-    unsigned threads;
-    void (*progress)(void *, uint64_t);
-    void *progress_ctx;
-    struct digest_job *digest;
-};
-
-struct slice {
-    const struct llama_model *m;
-    const struct plan_tensor *p;
-    enum ferry_dtype out;
-    uint64_t r0, r1, rb; /* rows [r0, r1) into dst, rb bytes per output row */
-    uint8_t *dst;
-    struct ferry_error err;
-    int rc;
-};
-
-/* The common case, one contiguous source tensor: read every source row the slice needs with
- * one pread (permuted rows stay within their head) instead of faulting the mapping in. */
-static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
-{
-    const struct plan_tensor *p = s->p;
-    if (p->generated || p->nparts != 1 || !p->parts[0].map) return NULL;
-    const struct ferry_tensor *t = p->parts[0].t;
-    if (!t->contiguous || t->byteswap || t->ndim != 2) return NULL;
-    uint64_t rb = t->nbytes / p->rows, a = s->r0, b = s->r1;
-    if (p->perm != PERM_NONE) {
-        uint64_t hd = p->rows / p->perm_heads;
-        a = a / hd * hd;
-        b = (b + hd - 1) / hd * hd;
-    }
-    uint8_t *buf = malloc((b - a) * rb);
-    if (!buf) return NULL;
-    uint64_t off = t->offset + a * rb, len = (b - a) * rb, got = 0;
-    while (got < len) {
-        ssize_t r = pread(p->parts[0].map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
-        if (r <= 0) {
-            free(buf);
-            return NULL; /* fall back to the mapping, which reports errors properly */
-        }
-        got += (uint64_t)r;
-    }
-    *first = a;
-    *srb = rb;
-    return buf;
-}
-
-static void *convert_rows(void *arg)
-{
-    struct slice *s = arg;
-    float *row = malloc(s->p->cols * sizeof(float));
-    uint8_t *scratch = malloc(llama_source_row_bytes(s->p) + 1);
-    uint64_t first = 0, srb = 0;
-    uint8_t *block = read_block(s, &first, &srb);
-    const struct plan_tensor *p = s->p;
-    ferry_error_clear(&s->err);
-    if (!row || !scratch)
-        s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name, "oom");
-    for (uint64_t r = s->r0; !s->rc && r < s->r1; r++) {
-        if (block) {
-            uint64_t src = r;
-            if (p->perm != PERM_NONE) {
-                uint64_t hd = p->rows / p->perm_heads, half = hd / 2, h = r / hd, w = r % hd;
-                src = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
-                                                 : h * hd + (w % half) * 2 + w / half;
-            }
-            if (ferry_to_float(p->parts[0].t->dtype, block + (src - first) * srb, row, p->cols))
-                s->rc =
-                    ferry_error_set(&s->err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, p->name,
-                                    "cannot read dtype %s", ferry_dtype_name(p->parts[0].t->dtype));
-        } else
-            s->rc = llama_read_row(s->m, s->p, r, row, scratch, &s->err);
-        if (!s->rc && ferry_from_float(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols))
-            s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name,
-                                    "cannot write %s", ferry_dtype_name(s->out));
-    }
-    free(row);
-    free(scratch);
-    free(block);
-    return NULL;
-}
-
-/* Writer callback: bytes [off, off+n) of output tensor i, converting the rows that cover them
- * in parallel (a row cut by the chunk edge is converted by both neighbouring chunks). */
-static int source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *dst,
-                  struct ferry_error *err)
-{
-    struct job *j = ctx;
-    const struct plan_tensor *p = &j->m->t[i];
-    enum ferry_dtype out = j->desc->tensors[i].dtype;
-    const struct ferry_dtype_info *d = ferry_dtype_info(out);
-    uint64_t rb = p->cols / d->blck * d->bsize, r0 = off / rb, r1 = (off + n + rb - 1) / rb;
-    uint8_t *stage = malloc((r1 - r0) * rb);
-    if (!stage) return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, p->name, "oom");
-    unsigned t = j->threads;
-    if (t > r1 - r0) t = (unsigned)(r1 - r0);
-    if (t < 1) t = 1;
-    struct slice sl[64];
-    pthread_t tid[64];
-    int started[64] = {0};
-    for (unsigned k = 0; k < t; k++) {
-        uint64_t a = r0 + (r1 - r0) * k / t, b = r0 + (r1 - r0) * (k + 1) / t;
-        sl[k] = (struct slice){j->m, p, out, a, b, rb, stage + (a - r0) * rb, {0}, 0};
-        if (k > 0) started[k] = pthread_create(&tid[k], NULL, convert_rows, &sl[k]) == 0;
-    }
-    convert_rows(&sl[0]);
-    for (unsigned k = 1; k < t; k++) {
-        if (started[k])
-            pthread_join(tid[k], NULL);
-        else
-            convert_rows(&sl[k]);
-    }
-    int rc = 0;
-    for (unsigned k = 0; k < t && !rc; k++)
-        if (sl[k].rc) {
-            if (err) *err = sl[k].err;
-            rc = sl[k].rc;
-        }
-    if (!rc) memcpy(dst, stage + (off - r0 * rb), n);
-    free(stage);
-    /* the source rows are consumed: keep the resident set bounded whatever the model size
-     * (permuted rows stay within a head, so at most a head's rows are read again) */
-    for (uint32_t k = 0; !rc && k < p->nparts; k++) {
-        const struct ferry_tensor *st = p->parts[k].t;
-        uint64_t srb = st->ndim == 2 ? st->nbytes / st->shape[0] : st->nbytes;
-        uint64_t a = p->concat_axis == 0 ? 0 : r0 * srb, b = p->concat_axis == 0 ? 0 : r1 * srb;
-        if (p->concat_axis == 0 && p->nparts == 1) a = r0 * srb, b = r1 * srb;
-        if (st->contiguous && b > a && p->parts[k].map)
-            ferry_map_done(p->parts[k].map, st->offset + a, b - a);
-    }
-    if (!rc && j->progress) j->progress(j->progress_ctx, n);
-    return rc;
-}
 
 static struct ferry_kv *kv(struct ferry_ckpt *ck, const char *key, enum ferry_vtype t)
 {
@@ -257,7 +122,7 @@ static int digest_start(struct digest_job *d, const char *src)
 
 static int digest_finish(void *ctx, struct ferry_out *o, struct ferry_error *err)
 {
-    struct digest_job *d = ((struct job *)ctx)->digest;
+    struct digest_job *d = ((struct llama_stream *)ctx)->user;
     if (!d || !d->running) return 0;
     pthread_join(d->tid, NULL);
     d->running = 0;
@@ -319,6 +184,13 @@ static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct di
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
 {
+    if (o->to != FERRY_FMT_GGUF) {
+        struct llama_model m;
+        int rc = llama_open(&m, src, err);
+        if (!rc) rc = llama_export(&m, src, dst, o, err);
+        llama_close(&m);
+        return rc;
+    }
     const char *type = o->type ? o->type : "f16";
     size_t ti = 0;
     int keep = !strcmp(type, "keep");
@@ -329,10 +201,6 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
             "--type %s is not available (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; "
             "k-quants are not built yet)",
             type);
-    if (o->to != FERRY_FMT_GGUF)
-        return ferry_error_set(
-            err, FERRY_EUSAGE, dst, FERRY_NO_OFFSET, NULL,
-            "model-aware conversion writes GGUF only so far (use --raw for containers)");
     struct llama_model m;
     int rc = llama_open(&m, src, err);
     if (rc) {
@@ -381,10 +249,18 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         t->nelem = p->rows * p->cols;
         ferry_dtype_nbytes(out, t->nelem, &t->nbytes);
     }
-    struct job j = {
-        &m, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx, &dj};
+    const struct plan_tensor **plans = calloc(m.nt + 1, sizeof(*plans));
+    for (uint64_t i = 0; plans && i < m.nt; i++) plans[i] = &m.t[i];
+    struct llama_stream j = {
+        &m,          plans,           &d, o->threads ? o->threads : ferry_cpu_count(),
+        o->progress, o->progress_ctx, &dj};
     if (j.threads > 64) j.threads = 64;
-    if (!rc) rc = ferry_gguf_write_hooked(&d, dst, o->force, source, &j, digest_finish, err);
+    if (!rc && !plans)
+        rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
+    if (!rc)
+        rc =
+            ferry_gguf_write_hooked(&d, dst, o->force, llama_stream_source, &j, digest_finish, err);
+    free(plans);
     if (dj.running) pthread_join(dj.tid, NULL);
     /* tokenizer values copied from a GGUF source belong to the source */
     for (uint64_t i = 0; i < n_src_kvs; i++)

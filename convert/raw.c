@@ -18,6 +18,7 @@ enum ferry_container ferry_container_from_name(const char *name)
     if (!strcmp(name, "gguf")) return FERRY_FMT_GGUF;
     if (!strcmp(name, "safetensors")) return FERRY_FMT_SAFETENSORS;
     if (!strcmp(name, "pytorch") || !strcmp(name, "pt")) return FERRY_FMT_PYTORCH;
+    if (!strcmp(name, "meta")) return FERRY_FMT_META;
     return FERRY_FMT_NONE;
 }
 

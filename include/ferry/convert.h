@@ -7,12 +7,13 @@
 enum ferry_container {
     FERRY_FMT_NONE = 0,
     FERRY_FMT_GGUF,
-    FERRY_FMT_SAFETENSORS,
-    FERRY_FMT_PYTORCH,
+    FERRY_FMT_SAFETENSORS, /* model-aware: a Hugging Face directory */
+    FERRY_FMT_PYTORCH,     /* model-aware: a Hugging Face directory with pytorch_model.bin */
+    FERRY_FMT_META,        /* model-aware: a Meta directory (consolidated.00.pth, params.json) */
 };
 
 /* "gguf", "safetensors", "pytorch" (also "pt"); FERRY_FMT_NONE when unknown. */
-enum ferry_container ferry_container_from_name(const char *name);
+enum ferry_container ferry_container_from_name(const char *name); /* also "meta" */
 /* From an output path's extension (.gguf, .safetensors, .pt/.pth/.bin). */
 enum ferry_container ferry_container_from_path(const char *path);
 
@@ -23,8 +24,9 @@ int ferry_convert_raw(const struct ferry_ckpt *src, const char *dst, enum ferry_
                       int force, struct ferry_error *err);
 
 struct ferry_convert_opts {
-    enum ferry_container to; /* FERRY_FMT_GGUF (model-aware output formats grow here) */
-    const char *type;        /* f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; NULL = f16 */
+    enum ferry_container to; /* GGUF file, or a Hugging Face / Meta directory */
+    const char *type;        /* GGUF: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep (NULL = f16);
+                                directories: f32 f16 bf16 keep (NULL = keep) */
     const char *name;        /* general.name; NULL = source folder name */
     int force;
     unsigned threads; /* 0 = all cores */
@@ -32,10 +34,11 @@ struct ferry_convert_opts {
     void *progress_ctx;
 };
 
-/* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF to GGUF
+/* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF. To GGUF
  * as llama.cpp's converter writes it: GGUF names, Q/K rows permuted for HF sources, norms and
  * 1-D tensors in F32, hyperparameters and tokenizer as metadata, rope_freqs for llama3 rope
- * scaling, provenance keys. Rows are converted in parallel and streamed. */
+ * scaling, provenance keys. To a Hugging Face or Meta directory with Q/K rows in that layout,
+ * dequantized. Rows are converted in parallel and streamed. */
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err);
 

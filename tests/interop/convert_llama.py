@@ -245,6 +245,69 @@ if os.path.exists(o3):
     for name, a in exp3.items():
         check(name in t3 and t3[name][2] == a.astype(np.float32).tobytes(), "llama3 model: %s" % name)
 
+# ---- back to Hugging Face, PyTorch and Meta layouts: torch is the judge
+def load_st(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    h.pop("__metadata__", None)
+    out = {}
+    for k, e in h.items():
+        a, b = e["data_offsets"]
+        buf = bytearray(raw[8 + n + a: 8 + n + b])
+        if e["dtype"] == "BF16":
+            out[k] = torch.frombuffer(buf, dtype=torch.int16).view(torch.bfloat16).reshape(e["shape"])
+        else:
+            dt = {"F32": torch.float32, "F16": torch.float16}[e["dtype"]]
+            out[k] = torch.frombuffer(buf, dtype=dt).reshape(e["shape"])
+    return out
+
+
+for kind, tdt in (("f32", torch.float32), ("f16", torch.float16), ("bf16", torch.bfloat16)):
+    wk = {k: v.to(tdt) for k, v in w.items()}
+    src_dir = os.path.join(WORK, "rt-src-" + kind)
+    make_llama.write_hf(src_dir, wk, cfg, tokenizer=spm)
+    g = os.path.join(WORK, "rt-%s.gguf" % kind)
+    back = os.path.join(WORK, "rt-back-" + kind)
+    ferry("convert", src_dir, "-o", g, "--type", kind)
+    ferry("convert", g, "-o", back, "--to", "safetensors", "--type", kind)
+    if os.path.exists(os.path.join(back, "model.safetensors")):
+        got = load_st(os.path.join(back, "model.safetensors"))
+        check(set(got) == set(wk), "HF->GGUF->HF %s: names %s" % (kind, sorted(set(got) ^ set(wk))))
+        same = all(k in got and got[k].dtype == v.dtype and torch.equal(got[k], v) for k, v in wk.items())
+        check(same, "HF->GGUF->HF %s is not bit-identical" % kind)
+        c = json.load(open(os.path.join(back, "config.json")))
+        check(c["num_key_value_heads"] == 2 and c["intermediate_size"] == 96, "HF config after round trip")
+pt_dir = os.path.join(WORK, "to-pytorch")
+ferry("convert", hf, "-o", pt_dir, "--to", "pytorch")
+if os.path.exists(os.path.join(pt_dir, "pytorch_model.bin")):
+    got = torch.load(os.path.join(pt_dir, "pytorch_model.bin"), weights_only=True)
+    check(all(torch.equal(got[k], v) for k, v in w.items()) and set(got) == set(w), "--to pytorch differs from the source")
+meta_out = os.path.join(WORK, "to-meta")
+ferry("convert", hf, "-o", meta_out, "--to", "meta")
+ref_meta = os.path.join(WORK, "meta-ref")
+make_llama.write_meta(ref_meta, w, cfg, shards=1)
+if os.path.exists(os.path.join(meta_out, "consolidated.00.pth")):
+    got = torch.load(os.path.join(meta_out, "consolidated.00.pth"), weights_only=True)
+    want = torch.load(os.path.join(ref_meta, "consolidated.00.pth"), weights_only=True)
+    check(set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), "--to meta differs from Meta's layout")
+    p = json.load(open(os.path.join(meta_out, "params.json")))
+    check(p["n_kv_heads"] == 2 and p["dim"] == 64, "params.json")
+meta_back = os.path.join(WORK, "meta-to-hf")
+ferry("convert", meta_dir, "-o", meta_back, "--to", "safetensors")
+if os.path.exists(os.path.join(meta_back, "model.safetensors")):
+    got = load_st(os.path.join(meta_back, "model.safetensors"))
+    check(all(torch.equal(got[k], v) for k, v in w.items()), "Meta -> HF does not give the HF weights back")
+if spm and os.path.exists(vocab):
+    # the tokenizer.model ferry writes from GGUF arrays converts back to the same arrays
+    spm_back = os.path.join(WORK, "rt-back-f32")
+    g2 = os.path.join(WORK, "spm-again.gguf")
+    ferry("convert", spm_back, "-o", g2, "--type", "f32")
+    a = json.loads(ferry("inspect", "--json", "--full", g2).stdout)["metadata"]
+    b = json.loads(ferry("inspect", "--json", "--full", vocab).stdout)["metadata"]
+    for k in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        check(a.get(k) == b.get(k), "tokenizer.model written from GGUF arrays: %s differs" % k)
+
 # ---- bad inputs
 def bad_case(label, mutate, code=65, msg=""):
     d = os.path.join(WORK, "bad-" + label)

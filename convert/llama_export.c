@@ -1,0 +1,285 @@
+/* Model-aware outputs other than GGUF: a Hugging Face directory (config.json, safetensors
+ * shards with their index or pytorch_model.bin, tokenizer and license files) or a Meta
+ * directory (params.json, consolidated.00.pth). Q/K rows are moved to the target's layout and
+ * block types are dequantized. */
+#define _GNU_SOURCE
+#include "llama.h"
+#include "llama_names.h"
+#include "llama_stream.h"
+#include "ferry/convert.h"
+#include "ferry/file.h"
+#include "ferry/hash.h"
+#include "ferry/pytorch.h"
+#include "ferry/safetensors.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.0.0"
+#endif
+
+static int write_json(const char *path, json_t *j, int force, struct ferry_error *err)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (!s) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    if (!rc && !(rc = ferry_out_write(&o, s, strlen(s), err)) &&
+        !(rc = ferry_out_write(&o, "\n", 1, err)))
+        rc = ferry_out_commit(&o, err);
+    else if (!rc || o.fp)
+        ferry_out_abort(&o);
+    free(s);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to, int force, struct ferry_error *err)
+{
+    struct ferry_map m;
+    int rc = ferry_map_open(&m, from, err);
+    if (rc) return rc;
+    struct ferry_out o;
+    if (!(rc = ferry_out_open(&o, to, force, err))) {
+        if (!(rc = ferry_out_write(&o, m.data, m.size, err))) rc = ferry_out_commit(&o, err);
+        if (rc) ferry_out_abort(&o);
+    }
+    ferry_map_close(&m);
+    return rc;
+}
+
+/* Tokenizer and license files travel with the weights. */
+static int copy_side_files(const char *srcdir, const char *dst, int force, struct ferry_error *err)
+{
+    static const char *files[] = {"tokenizer.model",
+                                  "tokenizer.json",
+                                  "tokenizer_config.json",
+                                  "special_tokens_map.json",
+                                  "generation_config.json",
+                                  "LICENSE",
+                                  "LICENSE.txt",
+                                  "USE_POLICY.md",
+                                  "NOTICE",
+                                  "NOTICE.txt"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char a[4200], b[4200];
+        struct stat st;
+        int la = snprintf(a, sizeof(a), "%s/%s", srcdir, files[i]);
+        int lb = snprintf(b, sizeof(b), "%s/%s", dst, files[i]);
+        if (la < 0 || lb < 0 || (size_t)la >= sizeof(a) || (size_t)lb >= sizeof(b)) continue;
+        if (stat(a, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        int rc = copy_file(a, b, force, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* sentencepiece ModelProto with the pieces of a GGUF "llama" vocabulary (no trainer or
+ * normalizer specs: enough for ferry and llama.cpp's converter). */
+static int write_spm(const struct ferry_ckpt *g, const char *path, int force,
+                     struct ferry_error *err)
+{
+    const struct ferry_kv *toks = ferry_ckpt_find_kv(g, "tokenizer.ggml.tokens");
+    const struct ferry_kv *scores = ferry_ckpt_find_kv(g, "tokenizer.ggml.scores");
+    const struct ferry_kv *types = ferry_ckpt_find_kv(g, "tokenizer.ggml.token_type");
+    const struct ferry_kv *model = ferry_ckpt_find_kv(g, "tokenizer.ggml.model");
+    if (!toks || !scores || !types || !model || model->val.type != FERRY_V_STRING ||
+        strcmp(model->val.v.str.s, "llama") || toks->val.elem_type != FERRY_V_STRING ||
+        scores->val.elem_type != FERRY_V_F32 || types->val.elem_type != FERRY_V_I32 ||
+        scores->val.count != toks->val.count || types->val.count != toks->val.count)
+        return 0; /* not a sentencepiece vocabulary: nothing to write */
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    const struct ferry_str *t = toks->val.arr;
+    const float *sc = scores->val.arr;
+    const int32_t *ty = types->val.arr;
+    for (uint64_t i = 0; !rc && i < toks->val.count; i++) {
+        uint8_t piece[1100], hdr[16];
+        size_t n = 0, h = 0;
+        if (t[i].len > 1024) continue;
+        /* field 1 (piece), 2 (score, fixed32), 3 (type, varint) */
+        piece[n++] = 0x0a;
+        uint64_t l = t[i].len;
+        do {
+            piece[n++] = (uint8_t)((l & 0x7f) | (l > 0x7f ? 0x80 : 0));
+            l >>= 7;
+        } while (l);
+        memcpy(piece + n, t[i].s, t[i].len);
+        n += t[i].len;
+        piece[n++] = 0x15;
+        memcpy(piece + n, &sc[i], 4);
+        n += 4;
+        int32_t spt = ty[i] >= 1 && ty[i] <= 6 ? ty[i] : 1;
+        if (spt != 1) {
+            piece[n++] = 0x18;
+            piece[n++] = (uint8_t)spt;
+        }
+        hdr[h++] = 0x0a;
+        uint64_t m = n;
+        do {
+            hdr[h++] = (uint8_t)((m & 0x7f) | (m > 0x7f ? 0x80 : 0));
+            m >>= 7;
+        } while (m);
+        if (!(rc = ferry_out_write(&o, hdr, h, err))) rc = ferry_out_write(&o, piece, n, err);
+    }
+    if (!rc)
+        rc = ferry_out_commit(&o, err);
+    else if (o.fp)
+        ferry_out_abort(&o);
+    return rc;
+}
+
+static json_t *hf_config(const struct llama_model *m, const char *dtype)
+{
+    const struct llama_hparams *hp = &m->hp;
+    json_t *c = json_pack(
+        "{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "architectures",
+        "LlamaForCausalLM", "model_type", "llama", "hidden_size", (json_int_t)hp->n_embd,
+        "intermediate_size", (json_int_t)hp->n_ff, "num_hidden_layers", (json_int_t)hp->n_layer,
+        "num_attention_heads", (json_int_t)hp->n_head, "num_key_value_heads",
+        (json_int_t)hp->n_head_kv, "vocab_size", (json_int_t)hp->n_vocab, "max_position_embeddings",
+        (json_int_t)hp->n_ctx, "rms_norm_eps", (double)hp->rms_eps, "rope_theta",
+        (double)hp->rope_theta, "tie_word_embeddings", hp->tied, "torch_dtype", dtype,
+        "ferry_version", FERRY_VERSION);
+    if (hp->has_head_dim) json_object_set_new(c, "head_dim", json_integer(hp->head_dim));
+    if (!strcmp(hp->rope_type, "llama3") && hp->orig_ctx)
+        json_object_set_new(
+            c, "rope_scaling",
+            json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
+                      (double)hp->rope_factor, "low_freq_factor", (double)hp->low_freq_factor,
+                      "high_freq_factor", (double)hp->high_freq_factor,
+                      "original_max_position_embeddings", (json_int_t)hp->orig_ctx));
+    else if (!strcmp(hp->rope_type, "linear"))
+        json_object_set_new(
+            c, "rope_scaling",
+            json_pack("{s:s, s:f}", "type", "linear", "factor", (double)hp->rope_factor));
+    if (m->has_vocab && m->vocab.bos >= 0)
+        json_object_set_new(c, "bos_token_id", json_integer(m->vocab.bos));
+    if (m->has_vocab && m->vocab.eos >= 0)
+        json_object_set_new(c, "eos_token_id", json_integer(m->vocab.eos));
+    return c;
+}
+
+static const char *torch_dtype(enum ferry_dtype dt)
+{
+    return dt == FERRY_DT_F16 ? "float16" : dt == FERRY_DT_BF16 ? "bfloat16" : "float32";
+}
+
+int llama_export(struct llama_model *m, const char *src, const char *dst,
+                 const struct ferry_convert_opts *o, struct ferry_error *err)
+{
+    enum ferry_dtype want = FERRY_DT_INVALID; /* keep */
+    const char *type = o->type ? o->type : "keep";
+    if (!strcmp(type, "f32"))
+        want = FERRY_DT_F32;
+    else if (!strcmp(type, "f16"))
+        want = FERRY_DT_F16;
+    else if (!strcmp(type, "bf16"))
+        want = FERRY_DT_BF16;
+    else if (strcmp(type, "keep"))
+        return ferry_error_set(
+            err, FERRY_EUSAGE, dst, FERRY_NO_OFFSET, NULL,
+            "--type for Hugging Face, PyTorch and Meta outputs is f32, f16, bf16 or keep");
+    int meta = o->to == FERRY_FMT_META;
+    if (mkdir(dst, 0755) != 0 && errno != EEXIST)
+        return ferry_error_set(err, FERRY_ECANTCREAT, dst, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
+    struct plan_tensor *plans = calloc(m->nt + 1, sizeof(*plans));
+    const struct plan_tensor **pp = calloc(m->nt + 1, sizeof(*pp));
+    struct ferry_ckpt d;
+    ferry_ckpt_init(&d);
+    int rc =
+        plans && pp ? 0 : ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
+    enum ferry_dtype first = FERRY_DT_INVALID;
+    uint64_t n = 0;
+    for (uint64_t i = 0; !rc && i < m->nt; i++) {
+        const struct plan_tensor *p = &m->t[i];
+        if (p->generated) continue; /* rope_freqs: the config/params carry the rope scaling */
+        int layer;
+        const struct llama_name *ln = llama_name_lookup(p->name, NAME_GGUF, &layer);
+        if (!ln) continue;
+        plans[n] = *p;
+        struct plan_tensor *q = &plans[n];
+        int qk = !strcmp(ln->gguf, "attn_q.weight") || !strcmp(ln->gguf, "attn_k.weight");
+        uint32_t heads = !strcmp(ln->gguf, "attn_q.weight") ? m->hp.n_head : m->hp.n_head_kv;
+        /* plans hold GGUF/Meta (interleaved) rows: HF sources permute into it, which an HF
+         * output undoes by not permuting at all */
+        if (qk && !meta)
+            q->perm = m->layout == LAYOUT_HF ? PERM_NONE : PERM_GGUF_TO_HF, q->perm_heads = heads;
+        char name[128];
+        llama_name_format(ln, meta ? NAME_META : NAME_HF, layer, name, sizeof(name));
+        struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, name, strlen(name));
+        if (!t) {
+            rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
+            break;
+        }
+        enum ferry_dtype sdt = p->parts[0].t->dtype;
+        enum ferry_dtype out =
+            want != FERRY_DT_INVALID                                               ? want
+            : (sdt == FERRY_DT_F32 || sdt == FERRY_DT_F16 || sdt == FERRY_DT_BF16) ? sdt
+                                                                                   : FERRY_DT_F32;
+        if (first == FERRY_DT_INVALID && p->ndim == 2) first = out;
+        t->dtype = out;
+        t->ndim = p->ndim;
+        memcpy(t->shape, p->shape, sizeof(uint64_t) * p->ndim);
+        t->nelem = p->rows * p->cols;
+        t->nbytes = t->nelem * ferry_dtype_elem_size(out);
+        pp[n] = q;
+        n++;
+    }
+    if (!rc && !meta) {
+        struct ferry_kv *kv = ferry_ckpt_add_kv(&d, "format", 6);
+        if (!kv || ferry_ckpt_kv_set_string(kv, "pt", 2))
+            rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
+    }
+    struct llama_stream j = {
+        m, pp, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx, NULL};
+    if (j.threads > 64) j.threads = 64;
+    char path[4200];
+    if (!rc && meta) {
+        snprintf(path, sizeof(path), "%s/consolidated.00.pth", dst);
+        rc = ferry_pytorch_write(&d, path, o->force, llama_stream_source, &j, err);
+    } else if (!rc && o->to == FERRY_FMT_PYTORCH) {
+        snprintf(path, sizeof(path), "%s/pytorch_model.bin", dst);
+        rc = ferry_pytorch_write(&d, path, o->force, llama_stream_source, &j, err);
+    } else if (!rc) {
+        snprintf(path, sizeof(path), "%s/model.safetensors", dst);
+        rc = ferry_safetensors_write(&d, path, o->force, llama_stream_source, &j, err);
+    }
+    if (!rc && meta) {
+        const struct llama_hparams *hp = &m->hp;
+        json_t *pj = json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:f}", "dim", (json_int_t)hp->n_embd,
+                               "n_layers", (json_int_t)hp->n_layer, "n_heads",
+                               (json_int_t)hp->n_head, "n_kv_heads", (json_int_t)hp->n_head_kv,
+                               "vocab_size", (json_int_t)hp->n_vocab, "norm_eps",
+                               (double)hp->rms_eps, "rope_theta", (double)hp->rope_theta);
+        if (!strcmp(hp->rope_type, "llama3"))
+            json_object_set_new(pj, "use_scaled_rope", json_true());
+        snprintf(path, sizeof(path), "%s/params.json", dst);
+        rc = write_json(path, pj, o->force, err);
+    } else if (!rc) {
+        snprintf(path, sizeof(path), "%s/config.json", dst);
+        rc = write_json(path, hf_config(m, torch_dtype(first)), o->force, err);
+    }
+    char srcdir[4200];
+    snprintf(srcdir, sizeof(srcdir), "%s", src);
+    if (m->layout == LAYOUT_GGUF) {
+        char *dup = strdup(src);
+        snprintf(srcdir, sizeof(srcdir), "%s", dup ? dirname(dup) : ".");
+        free(dup);
+        snprintf(path, sizeof(path), "%s/tokenizer.model", dst);
+        if (!rc) rc = write_spm(&m->src[0], path, o->force, err);
+    }
+    if (!rc && m->layout != LAYOUT_GGUF) rc = copy_side_files(srcdir, dst, o->force, err);
+    ferry_ckpt_free(&d);
+    free(plans);
+    free(pp);
+    return rc;
+}
