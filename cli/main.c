@@ -19,7 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"inspect", cmd_inspect, "format, metadata and tensor table of a checkpoint"},
     {"convert", cmd_convert, "convert between GGUF, safetensors, PyTorch and Meta layouts"},
-    {"diff", NULL, "compare two checkpoints tensor by tensor"},
+    {"diff", cmd_diff, "compare two checkpoints tensor by tensor"},
     {"keygen", cmd_keygen, "make signing keys (minisign Ed25519, ECDSA P-256/P-384)"},
     {"sign", cmd_sign, "write a signed manifest of a model directory"},
     {"verify", cmd_verify, "verify files against a signed manifest, checklist or torrent"},

@@ -308,6 +308,23 @@ if spm and os.path.exists(vocab):
     for k in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
         check(a.get(k) == b.get(k), "tokenizer.model written from GGUF arrays: %s differs" % k)
 
+# ---- ferry diff across formats
+p = ferry("diff", hf, os.path.join(WORK, "hf-f32.gguf"))
+check("21 of 21 tensors identical" in p.stdout if not spm else "tensors identical" in p.stdout, "diff HF vs its f32 GGUF: " + p.stdout[-200:])
+ferry("diff", hf, meta_dir)
+ferry("diff", hf, os.path.join(WORK, "hf-q8_0.gguf"))
+p = ferry("diff", hf, os.path.join(WORK, "hf-q8_0.gguf"), "--tolerance", "1e-6", expect=1)
+ferry("diff", hf, os.path.join(WORK, "hf-q8_0.gguf"), "--tolerance", "0.05")
+changed = {k: v.clone() for k, v in w.items()}
+changed["model.layers.1.self_attn.k_proj.weight"][3, 5] += 0.5
+dchg = os.path.join(WORK, "changed")
+make_llama.write_hf(dchg, changed, cfg)
+p = ferry("diff", hf, dchg, "--json", expect=1)
+doc = json.loads(p.stdout or "{}")
+bad = [t for t in doc.get("tensors", []) if t["status"] != "identical"]
+check(len(bad) == 1 and bad[0]["name"] == "blk.1.attn_k.weight" and bad[0]["different_values"] == 1
+      and abs(bad[0]["max_abs"] - 0.5) < 1e-3, "diff names the one changed value: %s" % bad)
+
 # ---- bad inputs
 def bad_case(label, mutate, code=65, msg=""):
     d = os.path.join(WORK, "bad-" + label)
