@@ -22,7 +22,8 @@ expect_code 64 "$ferry" inspect
 expect_code 64 "$ferry" inspect --threads -3 x
 expect_code 0 "$ferry" inspect --help
 expect_code 66 "$ferry" inspect /nonexistent/model.gguf
-expect_code 64 "$ferry" convert a.pt -o b.pt
+expect_code 66 "$ferry" convert a.pt -o b.gguf
+expect_code 64 "$ferry" convert a.pt -o outdir
 expect_code 64 "$ferry" convert --raw a.pt -o b.unknown
 
 if [ ! -d "$testdata" ]; then echo "skipped: no testdata"; exit $fail; fi
