@@ -1,6 +1,7 @@
 /* Half-precision conversions. The F16 path is bit-exact IEEE 754 round-to-nearest-even
  * (what F16C's vcvtps2ph with imm 0 and ggml's software fallback produce). */
 #include "ferry/half.h"
+#include "ferry/cpu.h"
 
 #include <string.h>
 
@@ -96,7 +97,7 @@ __attribute__((target("f16c,avx"))) static void from_fp16_f16c(const uint16_t *x
 
 static int have_f16c(void)
 {
-    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return ferry_cpu()->f16c;
 }
 #else
 static int have_f16c(void)
