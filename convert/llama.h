@@ -9,7 +9,7 @@
 #include "ferry/error.h"
 #include "ferry/vocab.h"
 
-enum llama_layout { LAYOUT_HF, LAYOUT_META, LAYOUT_GGUF };
+enum llama_layout { LAYOUT_HF, LAYOUT_META, LAYOUT_GGUF, LAYOUT_LLAMA2C };
 
 struct llama_hparams {
     uint32_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx, head_dim;
@@ -27,6 +27,7 @@ enum permute { PERM_NONE, PERM_HF_TO_GGUF, PERM_GGUF_TO_HF };
 struct plan_part {
     const struct ferry_tensor *t; /* source tensor */
     const struct ferry_map *map;  /* its file, to release pages once converted */
+    uint64_t row0;                /* first row of this tensor's slice (llama2.c stacks layers) */
 };
 
 struct plan_tensor {

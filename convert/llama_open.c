@@ -5,6 +5,7 @@
 #include "llama_names.h"
 #include "ferry/gguf.h"
 #include "ferry/pytorch.h"
+#include "ferry/llama2c.h"
 
 #include <glob.h>
 #include <jansson.h>
@@ -491,6 +492,70 @@ static int open_gguf(struct llama_model *m, const char *path, struct ferry_error
     return 0;
 }
 
+/* llama.c .bin: per-layer tensors are stacked [n_layers, rows, cols]; each layer is a slice
+ * (row0) of the stack. Weights are in Meta's interleaved rope layout. */
+static int open_llama2c(struct llama_model *m, const char *path, struct ferry_error *err)
+{
+    int rc = ferry_llama2c_read(&m->src[0], path, err);
+    if (rc) return rc;
+    m->nsrc = 1;
+    m->layout = LAYOUT_LLAMA2C;
+    snprintf(m->source_format, sizeof(m->source_format), "llama2c");
+    struct ferry_llama2c_config c;
+    ferry_llama2c_config(&m->src[0], &c);
+    struct llama_hparams *hp = &m->hp;
+    hp->n_embd = (uint32_t)c.dim, hp->n_ff = (uint32_t)c.hidden_dim,
+    hp->n_layer = (uint32_t)c.n_layers;
+    hp->n_head = (uint32_t)c.n_heads, hp->n_head_kv = (uint32_t)c.n_kv_heads;
+    hp->n_vocab = (uint32_t)c.vocab_size, hp->n_ctx = (uint32_t)c.seq_len;
+    hp->head_dim = hp->n_embd / hp->n_head;
+    hp->rope_theta = 10000.0f, hp->rms_eps = 1e-5f;
+    hp->tied = c.shared_classifier;
+    static const struct {
+        const char *src, *gguf;
+    } map[] = {{"token_embedding_table", "token_embd.weight"},
+               {"rms_att_weight", "attn_norm.weight"},
+               {"wq", "attn_q.weight"},
+               {"wk", "attn_k.weight"},
+               {"wv", "attn_v.weight"},
+               {"wo", "attn_output.weight"},
+               {"rms_ffn_weight", "ffn_norm.weight"},
+               {"w1", "ffn_gate.weight"},
+               {"w2", "ffn_down.weight"},
+               {"w3", "ffn_up.weight"},
+               {"rms_final_weight", "output_norm.weight"},
+               {"wcls", "output.weight"}};
+    const struct ferry_ckpt *ck = &m->src[0];
+    m->t = calloc((uint64_t)hp->n_layer * 9 + 8, sizeof(*m->t));
+    if (!m->t) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        const struct ferry_tensor *t = ferry_ckpt_find_tensor(ck, map[k].src);
+        if (!t) continue;
+        int per_layer = strcmp(map[k].src, "token_embedding_table") &&
+                        strcmp(map[k].src, "rms_final_weight") && strcmp(map[k].src, "wcls");
+        uint32_t nl = per_layer ? hp->n_layer : 1;
+        for (uint32_t l = 0; l < nl; l++) {
+            struct plan_tensor *p = &m->t[m->nt++];
+            memset(p, 0, sizeof(*p));
+            if (per_layer)
+                snprintf(p->name, sizeof(p->name), "blk.%u.%s", l, map[k].gguf);
+            else
+                snprintf(p->name, sizeof(p->name), "%s", map[k].gguf);
+            int vec = t->ndim == 1 || (per_layer && t->ndim == 2);
+            p->cols = t->shape[t->ndim - 1];
+            p->rows = vec ? 1 : t->shape[t->ndim - 2];
+            p->ndim = vec ? 1 : 2;
+            p->shape[0] = vec ? p->cols : p->rows;
+            p->shape[1] = p->cols;
+            p->parts[0].t = t;
+            p->parts[0].map = &ck->files[0];
+            p->parts[0].row0 = per_layer ? (uint64_t)l * p->rows : 0;
+            p->nparts = 1;
+        }
+    }
+    return 0;
+}
+
 int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
 {
     memset(m, 0, sizeof(*m));
@@ -504,7 +569,16 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
     free(dup);
     int rc;
     const char *dir = path;
-    if (!S_ISDIR(st.st_mode)) {
+    size_t plen = strlen(path);
+    if (!S_ISDIR(st.st_mode) && plen > 4 && !strcmp(path + plen - 4, ".bin")) {
+        rc = open_llama2c(m, path, err);
+        char *d2 = strdup(path);
+        snprintf(p, sizeof(p), "%s", d2 ? dirname(d2) : ".");
+        free(d2);
+        dir = p;
+        char *dot = strrchr(m->name, '.');
+        if (dot) *dot = 0;
+    } else if (!S_ISDIR(st.st_mode)) {
         rc = open_gguf(m, path, err);
         char *d2 = strdup(path);
         snprintf(p, sizeof(p), "%s", d2 ? dirname(d2) : ".");
@@ -531,8 +605,16 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
         r->generated = m->rope_freqs;
     }
     if (!rc) rc = check_shapes(m, path, err);
-    if (!rc && m->layout != LAYOUT_GGUF) rc = open_vocab(m, path, err);
-    if (!rc && m->layout != LAYOUT_GGUF && m->vocab.n > m->hp.n_vocab)
+    if (!rc && m->layout != LAYOUT_GGUF && m->layout != LAYOUT_LLAMA2C)
+        rc = open_vocab(m, path, err);
+    if (!rc && m->layout == LAYOUT_GGUF) {
+        int v = ferry_vocab_from_kvs(&m->src[0], &m->vocab, err);
+        if (v < 0)
+            rc = v;
+        else
+            m->has_vocab = v == 0;
+    }
+    if (!rc && m->has_vocab && m->vocab.n > m->hp.n_vocab)
         rc = BAD(path, "vocab_size", "tokenizer has %llu tokens, the model %u",
                  (unsigned long long)m->vocab.n, m->hp.n_vocab);
     if (!rc) qsort(m->t, m->nt, sizeof(*m->t), cmp_plan);

@@ -46,6 +46,7 @@ int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uin
         s = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
                                        : h * hd + (w % half) * 2 + w / half;
     }
+    if (p->nparts == 1) return part_row(p->parts[0].t, p->parts[0].row0 + s, out, scratch, err);
     if (p->concat_axis == 0) {
         for (uint32_t k = 0; k < p->nparts; k++) {
             const struct ferry_tensor *t = p->parts[k].t;

@@ -25,8 +25,11 @@ static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
     const struct plan_tensor *p = s->p;
     if (p->generated || p->nparts != 1 || !p->parts[0].map) return NULL;
     const struct ferry_tensor *t = p->parts[0].t;
-    if (!t->contiguous || t->byteswap || t->ndim != 2) return NULL;
-    uint64_t rb = t->nbytes / p->rows, a = s->r0, b = s->r1;
+    if (!t->contiguous || t->byteswap || t->ndim < 1) return NULL;
+    const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+    if (t->shape[t->ndim - 1] != p->cols) return NULL; /* a column-concatenated view */
+    /* rows of the source tensor; llama2.c stacks layers, so a layer starts at row0 */
+    uint64_t rb = p->cols / di->blck * di->bsize, a = s->r0, b = s->r1, base = p->parts[0].row0;
     if (p->perm != PERM_NONE) {
         uint64_t hd = p->rows / p->perm_heads;
         a = a / hd * hd;
@@ -34,7 +37,7 @@ static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
     }
     uint8_t *buf = malloc((b - a) * rb);
     if (!buf) return NULL;
-    uint64_t off = t->offset + a * rb, len = (b - a) * rb, got = 0;
+    uint64_t off = t->offset + (base + a) * rb, len = (b - a) * rb, got = 0;
     while (got < len) {
         ssize_t r = pread(p->parts[0].map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
         if (r <= 0) {

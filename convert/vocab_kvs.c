@@ -78,3 +78,71 @@ int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struc
     return bad ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory")
                : 0;
 }
+
+static const struct ferry_kv *arr(const struct ferry_ckpt *ck, const char *key, enum ferry_vtype et)
+{
+    const struct ferry_kv *kv = ferry_ckpt_find_kv(ck, key);
+    return kv && kv->val.type == FERRY_V_ARRAY && kv->val.elem_type == et ? kv : NULL;
+}
+
+static int64_t num(const struct ferry_ckpt *ck, const char *key, int64_t dflt)
+{
+    const struct ferry_kv *kv = ferry_ckpt_find_kv(ck, key);
+    int64_t v;
+    return kv && !ferry_value_as_i64(&kv->val, &v) ? v : dflt;
+}
+
+int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
+                         struct ferry_error *err)
+{
+    memset(v, 0, sizeof(*v));
+    const struct ferry_kv *model = ferry_ckpt_find_kv(ck, "tokenizer.ggml.model");
+    const struct ferry_kv *toks = arr(ck, "tokenizer.ggml.tokens", FERRY_V_STRING);
+    const struct ferry_kv *scores = arr(ck, "tokenizer.ggml.scores", FERRY_V_F32);
+    const struct ferry_kv *types = arr(ck, "tokenizer.ggml.token_type", FERRY_V_I32);
+    const struct ferry_kv *merges = arr(ck, "tokenizer.ggml.merges", FERRY_V_STRING);
+    if (!model || model->val.type != FERRY_V_STRING || !toks) return 1; /* no vocabulary */
+    const char *mn = model->val.v.str.s;
+    if (strcmp(mn, "llama") && strcmp(mn, "gpt2"))
+        return ferry_error_set(err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, "tokenizer.ggml.model",
+                               "tokenizer model '%s' is not supported (llama, gpt2)", mn);
+    uint64_t n = toks->val.count;
+    if ((scores && scores->val.count != n) || (types && types->val.count != n))
+        return ferry_error_set(err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET,
+                               "tokenizer.ggml.scores", "token arrays of different lengths");
+    v->model = !strcmp(mn, "llama") ? "llama" : "gpt2";
+    v->pre = "default";
+    v->n = n;
+    v->tokens = calloc(n ? n : 1, sizeof(*v->tokens));
+    v->types = calloc(n ? n : 1, sizeof(int32_t));
+    if (scores) v->scores = malloc(n * sizeof(float));
+    if (merges) v->merges = calloc(merges->val.count + 1, sizeof(*v->merges));
+    if (!v->tokens || !v->types || (scores && !v->scores) || (merges && !v->merges)) goto oom;
+    const struct ferry_str *ts = toks->val.arr;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(v->tokens[i].s = malloc((size_t)ts[i].len + 1))) goto oom;
+        memcpy(v->tokens[i].s, ts[i].s, (size_t)ts[i].len + 1);
+        v->tokens[i].len = ts[i].len;
+        v->types[i] = types ? ((const int32_t *)types->val.arr)[i] : FERRY_TOK_NORMAL;
+        if (scores) v->scores[i] = ((const float *)scores->val.arr)[i];
+    }
+    if (merges) {
+        const struct ferry_str *ms = merges->val.arr;
+        for (uint64_t i = 0; i < merges->val.count; i++) {
+            if (!(v->merges[i].s = malloc((size_t)ms[i].len + 1))) goto oom;
+            memcpy(v->merges[i].s, ms[i].s, (size_t)ms[i].len + 1);
+            v->merges[i].len = ms[i].len;
+            v->nmerges = i + 1;
+        }
+    }
+    v->bos = num(ck, "tokenizer.ggml.bos_token_id", -1);
+    v->eos = num(ck, "tokenizer.ggml.eos_token_id", -1);
+    v->unk = num(ck, "tokenizer.ggml.unknown_token_id", -1);
+    v->pad = num(ck, "tokenizer.ggml.padding_token_id", -1);
+    v->add_bos = (int)num(ck, "tokenizer.ggml.add_bos_token", 1);
+    v->add_eos = (int)num(ck, "tokenizer.ggml.add_eos_token", 0);
+    return 0;
+oom:
+    ferry_vocab_free(v);
+    return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory");
+}

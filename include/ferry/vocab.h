@@ -41,6 +41,10 @@ int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_voc
 int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                                     struct ferry_error *err);
 
+/* The vocabulary held in tokenizer.ggml.* keys; 1 (no error) when ck has none. */
+int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
+                         struct ferry_error *err);
+
 /* Appends the tokenizer.ggml.* keys of v to ck. */
 int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err);
 

@@ -1,0 +1,199 @@
+/* ferry run MODEL: generate text with the reference forward pass, streaming it, with greedy or
+ * seeded sampling and the Llama 2 chat format built in (chat templates are never executed). */
+#include "commands.h"
+#include "model_args.h"
+#include "output.h"
+#include "ferry/sampler.h"
+#include "ferry/tokenizer.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage_text[] =
+    "usage: ferry run MODEL [-p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-k K]\n"
+    "                 [--top-p P] [--seed S] [--chat [--system S]] [--no-bos] [--no-stream]\n"
+    "                 [--json] [--threads N] [--ctx N]\n\n"
+    "Generates up to N tokens (default 128) after the prompt (default: just BOS). --temp 0 is\n"
+    "greedy; otherwise sampling is deterministic for a given --seed. --chat wraps the prompt in\n"
+    "the Llama 2 chat format. Prompt and generation speed go to stderr.\n";
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"prompt", required_argument, NULL, 'p'},  {"ids", required_argument, NULL, 'i'},
+        {"tokens", required_argument, NULL, 'n'},  {"temp", required_argument, NULL, 'T'},
+        {"top-k", required_argument, NULL, 'k'},   {"top-p", required_argument, NULL, 'P'},
+        {"seed", required_argument, NULL, 's'},    {"chat", no_argument, NULL, 'C'},
+        {"system", required_argument, NULL, 'S'},  {"no-bos", no_argument, NULL, 'b'},
+        {"no-stream", no_argument, NULL, 'N'},     {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'}, {"ctx", required_argument, NULL, 'c'},
+        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *prompt = NULL, *ids_s = NULL, *system = NULL;
+    uint64_t ntok = 128, topk = 40, seed = (uint64_t)time(NULL), threads = 0, ctx = 0;
+    double temp = 0.8, topp = 0.95;
+    int chat = 0, no_bos = 0, stream = 1, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:n:qvh", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'p': prompt = optarg; break;
+        case 'i': ids_s = optarg; break;
+        case 'n':
+            if (parse_uint_opt("-n", optarg, 1u << 24, &ntok)) return EXIT_USAGE;
+            break;
+        case 'T': temp = strtod(optarg, &end); break;
+        case 'P': topp = strtod(optarg, &end); break;
+        case 'k':
+            if (parse_uint_opt("--top-k", optarg, 1u << 24, &topk)) return EXIT_USAGE;
+            break;
+        case 's':
+            if (parse_uint_opt("--seed", optarg, UINT64_MAX, &seed)) return EXIT_USAGE;
+            break;
+        case 'C': chat = 1; break;
+        case 'S': system = optarg; break;
+        case 'b': no_bos = 1; break;
+        case 'N': stream = 0; break;
+        case 'j': g_opts.json = 1; break;
+        case 't':
+            if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
+            break;
+        case 'c':
+            if (parse_uint_opt("--ctx", optarg, 1u << 24, &ctx)) return EXIT_USAGE;
+            break;
+        case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+        if (end && (*end || temp < 0 || topp < 0 || topp > 1)) {
+            errorf("--temp needs a number >= 0 and --top-p one in [0, 1]");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || (prompt && ids_s)) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    struct ferry_model *m;
+    int code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
+    if (code) return code;
+    const struct ferry_model_info *in = ferry_model_get_info(m);
+    const struct ferry_vocab *vocab = ferry_model_vocab(m);
+    struct ferry_tokenizer *tok = NULL;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (vocab && ferry_tokenizer_new(vocab, &tok, &err)) {
+        ferry_model_free(m);
+        return report_error(&err);
+    }
+    int32_t *ids = NULL;
+    int n = 0;
+    char *wrapped = NULL;
+    if (chat && prompt) { /* Llama 2 chat: [INST] <<SYS>> ... <</SYS>> ... [/INST] */
+        size_t len = strlen(prompt) + (system ? strlen(system) : 0) + 64;
+        wrapped = malloc(len);
+        if (wrapped) {
+            if (system)
+                snprintf(wrapped, len, "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", system,
+                         prompt);
+            else
+                snprintf(wrapped, len, "[INST] %s [/INST]", prompt);
+            prompt = wrapped;
+        }
+    }
+    if (ids_s) {
+        if ((n = parse_ids(ids_s, &ids)) <= 0) code = EXIT_USAGE, errorf("--ids needs token ids");
+    } else if (prompt) {
+        code = tokenize_prompt(m, prompt, no_bos, &ids, &n);
+    } else {
+        ids = malloc(sizeof(int32_t));
+        if (ids)
+            ids[0] = tok && ferry_tokenizer_bos(tok) >= 0 ? ferry_tokenizer_bos(tok) : 1, n = 1;
+    }
+    free(wrapped);
+    float *logits = malloc((size_t)in->n_vocab * sizeof(float));
+    int32_t *gen = malloc((size_t)(ntok + 1) * sizeof(int32_t));
+    char *text = calloc(1, 1);
+    size_t text_len = 0;
+    if (!code && (!logits || !gen || !text || n <= 0)) code = EXIT_USAGE;
+    struct ferry_sampler smp;
+    ferry_sampler_init(&smp, (float)temp, (uint32_t)topk, (float)topp, seed);
+    double t0 = now(), t1 = t0, t2 = t0;
+    uint64_t ngen = 0;
+    if (!code && ferry_model_eval(m, ids, (uint32_t)n, 0, logits, 0, &err))
+        code = report_error(&err);
+    t1 = now();
+    int32_t prev = ids && n ? ids[n - 1] : -1;
+    uint32_t pos = (uint32_t)n;
+    while (!code && ngen < ntok) {
+        int32_t next = ferry_sample(&smp, logits, in->n_vocab);
+        gen[ngen++] = next;
+        if (tok && next == ferry_tokenizer_eos(tok)) break;
+        if (tok) {
+            char piece[256];
+            size_t pl = ferry_token_text(tok, prev, next, piece, sizeof(piece));
+            char *grown = realloc(text, text_len + pl + 1);
+            if (grown) {
+                text = grown;
+                memcpy(text + text_len, piece, pl);
+                text_len += pl;
+                text[text_len] = 0;
+            }
+            if (stream && !g_opts.json) {
+                fwrite(piece, 1, pl, stdout);
+                fflush(stdout);
+            }
+        } else if (stream && !g_opts.json) {
+            printf("%s%d", ngen > 1 ? " " : "", next);
+            fflush(stdout);
+        }
+        prev = next;
+        if (pos >= in->n_ctx_alloc) break;
+        if (ngen < ntok && ferry_model_eval(m, &next, 1, pos++, logits, 0, &err))
+            code = report_error(&err);
+    }
+    t2 = now();
+    if (!code) {
+        double pp = n / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
+               tg = (double)ngen / (t2 - t1 > 0 ? t2 - t1 : 1e-9);
+        if (g_opts.json) {
+            json_t *pa = json_array(), *ga = json_array();
+            for (int i = 0; i < n; i++) json_array_append_new(pa, json_integer(ids[i]));
+            for (uint64_t i = 0; i < ngen; i++) json_array_append_new(ga, json_integer(gen[i]));
+            out_json(json_pack("{s:o, s:o, s:o, s:f, s:f}", "prompt_tokens", pa, "tokens", ga,
+                               "text", json_bytes(text, text_len), "prompt_tokens_per_s", pp,
+                               "gen_tokens_per_s", tg));
+        } else {
+            if (!stream) {
+                if (tok)
+                    fwrite(text, 1, text_len, stdout);
+                else
+                    for (uint64_t i = 0; i < ngen; i++) printf("%s%d", i ? " " : "", gen[i]);
+            }
+            putchar('\n');
+            notef("prompt: %d tokens, %.1f tokens/s; generation: %llu tokens, %.1f tokens/s (%s, "
+                  "%u threads)",
+                  n, pp, (unsigned long long)ngen, tg, in->weight_type,
+                  threads ? (unsigned)threads : 0);
+        }
+    }
+    free(text);
+    free(gen);
+    free(logits);
+    free(ids);
+    ferry_tokenizer_free(tok);
+    ferry_model_free(m);
+    return code;
+}

@@ -1,0 +1,83 @@
+/* ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos]: token ids, space-separated. */
+#include "commands.h"
+#include "output.h"
+#include "ferry/tokenizer.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--json]\n\n"
+    "Prints the token ids of TEXT, space-separated. The tokenizer comes from a GGUF file,\n"
+    "tokenizer.model, tokenizer.json, llama2.c tokenizer.bin or a model directory.\n";
+
+int cmd_tokenize(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"prompt", required_argument, NULL, 'p'}, {"stdin", no_argument, NULL, 's'},
+        {"no-bos", no_argument, NULL, 'b'},       {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *text = NULL;
+    int from_stdin = 0, no_bos = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': text = optarg; break;
+        case 's': from_stdin = 1; break;
+        case 'b': no_bos = 1; break;
+        case 'j': g_opts.json = 1; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || (!!text == from_stdin)) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    if (from_stdin) {
+        size_t cap = 0;
+        char chunk[65536];
+        size_t got;
+        while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+            char *p = realloc(buf, cap = len + got + 1);
+            if (!p) break;
+            buf = p;
+            memcpy(buf + len, chunk, got);
+            len += got;
+        }
+        (void)cap;
+        text = buf ? buf : "";
+    } else
+        len = strlen(text);
+    struct ferry_tokenizer *t;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    int code = EXIT_OK;
+    if (ferry_tokenizer_load(argv[optind], &t, &err)) {
+        free(buf);
+        return report_error(&err);
+    }
+    int32_t *ids;
+    size_t n;
+    if (ferry_tokenize(t, text, len, !no_bos, &ids, &n, &err))
+        code = report_error(&err);
+    else {
+        if (g_opts.json) {
+            json_t *a = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+            out_json(json_pack("{s:o}", "ids", a));
+        } else {
+            for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+            putchar('\n');
+        }
+        free(ids);
+    }
+    ferry_tokenizer_free(t);
+    free(buf);
+    return code;
+}

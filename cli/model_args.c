@@ -1,0 +1,66 @@
+/* Model loading and prompt handling shared by run, logits, check and perplexity. */
+#include "model_args.h"
+#include "output.h"
+#include "ferry/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int parse_ids(const char *s, int32_t **ids)
+{
+    size_t cap = 16, n = 0;
+    int32_t *a = malloc(cap * sizeof(*a));
+    if (!a) return -1;
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        if (!*p) break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX) {
+            free(a);
+            return -1;
+        }
+        if (n == cap) {
+            int32_t *b = realloc(a, (cap *= 2) * sizeof(*a));
+            if (!b) {
+                free(a);
+                return -1;
+            }
+            a = b;
+        }
+        a[n++] = (int32_t)v;
+        p = end;
+    }
+    *ids = a;
+    return (int)n;
+}
+
+int load_model(const char *path, uint32_t ctx, unsigned threads, struct ferry_model **m)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_model_load(m, path, ctx, threads, &err)) return report_error(&err);
+    return 0;
+}
+
+int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, int32_t **ids,
+                    int *n)
+{
+    const struct ferry_vocab *v = ferry_model_vocab(m);
+    if (!v) {
+        errorf("the model has no tokenizer: give token ids with --ids");
+        return EXIT_USAGE;
+    }
+    struct ferry_tokenizer *t;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_tokenizer_new(v, &t, &err)) return report_error(&err);
+    size_t cnt;
+    int rc = ferry_tokenize(t, text, strlen(text), !no_bos, ids, &cnt, &err);
+    ferry_tokenizer_free(t);
+    if (rc) return report_error(&err);
+    *n = (int)cnt;
+    return 0;
+}

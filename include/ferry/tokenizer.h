@@ -1,0 +1,31 @@
+/* Tokenizers for the forward pass: sentencepiece BPE (Llama 1/2: score-ordered merges over
+ * UTF-8 characters, "▁" for spaces, a dummy prefix, <0xXX> byte fallback) from a GGUF
+ * vocabulary, tokenizer.model or llama2.c tokenizer.bin. */
+#ifndef FERRY_TOKENIZER_H
+#define FERRY_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ferry/error.h"
+#include "ferry/vocab.h"
+
+struct ferry_tokenizer;
+
+/* Builds a tokenizer over v (which must outlive it). */
+int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **out,
+                        struct ferry_error *err);
+/* Loads a vocabulary from a GGUF file, tokenizer.model, tokenizer.json, tokenizer.bin or a model
+ * directory, and a tokenizer over it (both freed by ferry_tokenizer_free). */
+int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct ferry_error *err);
+void ferry_tokenizer_free(struct ferry_tokenizer *t);
+
+/* Token ids of text (BOS first when add_bos); *ids is malloc'ed. */
+int ferry_tokenize(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
+                   int32_t **ids, size_t *n, struct ferry_error *err);
+/* Bytes of token id as text (prev: the token before it, for the leading space rule). */
+size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t id, char *buf,
+                        size_t n);
+int32_t ferry_tokenizer_bos(const struct ferry_tokenizer *t);
+int32_t ferry_tokenizer_eos(const struct ferry_tokenizer *t);
+
+#endif

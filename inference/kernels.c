@@ -1,0 +1,246 @@
+/* Dot products and matmul over rows (see kernels.h). */
+#include "kernels.h"
+#include "ferry/cpu.h"
+#include "ferry/half.h"
+#include "ferry/quant.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define X86 1
+#else
+#define X86 0
+#endif
+
+static float f16(const uint8_t *p)
+{
+    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* ---- portable versions ---- */
+static float dot_f32_c(const float *a, const float *b, uint64_t n)
+{
+    float s[8] = {0};
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (uint64_t k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+    float t = 0;
+    for (; i < n; i++) t += a[i] * b[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
+}
+
+static float dot_f16_c(const uint8_t *w, const float *x, uint64_t n)
+{
+    float s = 0;
+    for (uint64_t i = 0; i < n; i++) s += f16(w + 2 * i) * x[i];
+    return s;
+}
+
+static float dot_bf16_c(const uint8_t *w, const float *x, uint64_t n)
+{
+    float s = 0;
+    for (uint64_t i = 0; i < n; i++)
+        s += ferry_bf16_to_fp32((uint16_t)(w[2 * i] | w[2 * i + 1] << 8)) * x[i];
+    return s;
+}
+
+static float dot_q8_c(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+    float s = 0;
+    for (uint64_t b = 0; b < nb; b++, x += 34) {
+        int acc = 0;
+        if (q4) {
+            for (int j = 0; j < 16; j++) {
+                acc += ((w[2 + j] & 15) - 8) * (int8_t)x[2 + j];
+                acc += ((w[2 + j] >> 4) - 8) * (int8_t)x[18 + j];
+            }
+            s += (float)acc * f16(w) * f16(x);
+            w += 18;
+        } else {
+            for (int j = 0; j < 32; j++) acc += (int8_t)w[2 + j] * (int8_t)x[2 + j];
+            s += (float)acc * f16(w) * f16(x);
+            w += 34;
+        }
+    }
+    return s;
+}
+
+#if X86
+__attribute__((target("avx2,fma"))) static inline float hsum(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma"))) static float dot_f32_avx2(const float *a, const float *b,
+                                                              uint64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float t = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_f16_avx2(const uint8_t *w, const float *x,
+                                                                   uint64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
+        __m256 b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i + 16)));
+        s0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + i + 8), s1);
+    }
+    float t = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) t += f16(w + 2 * i) * x[i];
+    return t;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_bf16_avx2(const uint8_t *w, const float *x,
+                                                               uint64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps();
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
+        __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+        s0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), s0);
+    }
+    float t = hsum(s0);
+    for (; i < n; i++) t += ferry_bf16_to_fp32((uint16_t)(w[2 * i] | w[2 * i + 1] << 8)) * x[i];
+    return t;
+}
+
+/* sum of products of 32 signed bytes, as 8 float lanes */
+__attribute__((target("avx2,fma"))) static inline __m256 mul_i8(__m256i w, __m256i x)
+{
+    __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
+    __m256i p16 = _mm256_maddubs_epi16(aw, sx);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float
+dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m128i lowmask = _mm_set1_epi8(15);
+    for (uint64_t b = 0; b < nb; b++, x += 34) {
+        __m256i wq;
+        if (q4) {
+            __m128i raw = _mm_loadu_si128((const __m128i *)(w + 2));
+            __m128i lo = _mm_and_si128(raw, lowmask),
+                    hi = _mm_and_si128(_mm_srli_epi16(raw, 4), lowmask);
+            wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+        } else
+            wq = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i xq = _mm256_loadu_si256((const __m256i *)(x + 2));
+        float d = f16(w) * f16(x);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), mul_i8(wq, xq), acc);
+        w += q4 ? 18 : 34;
+    }
+    return hsum(acc);
+}
+#endif
+
+float kern_dot_f32(const float *a, const float *b, uint64_t n)
+{
+#if X86
+    if (ferry_cpu()->avx2 && ferry_cpu()->fma) return dot_f32_avx2(a, b, n);
+#endif
+    return dot_f32_c(a, b, n);
+}
+
+static float dot_f16(const uint8_t *w, const float *x, uint64_t n)
+{
+#if X86
+    if (ferry_cpu()->avx2 && ferry_cpu()->fma && ferry_cpu()->f16c) return dot_f16_avx2(w, x, n);
+#endif
+    return dot_f16_c(w, x, n);
+}
+
+static float dot_bf16(const uint8_t *w, const float *x, uint64_t n)
+{
+#if X86
+    if (ferry_cpu()->avx2 && ferry_cpu()->fma) return dot_bf16_avx2(w, x, n);
+#endif
+    return dot_bf16_c(w, x, n);
+}
+
+static float dot_q8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+#if X86
+    if (ferry_cpu()->avx2 && ferry_cpu()->fma && ferry_cpu()->f16c)
+        return dot_q8_avx2(w, x, nb, q4);
+#endif
+    return dot_q8_c(w, x, nb, q4);
+}
+
+int kern_native(enum ferry_dtype dt)
+{
+    return dt == FERRY_DT_F32 || dt == FERRY_DT_F16 || dt == FERRY_DT_BF16 || dt == FERRY_DT_Q8_0 ||
+           dt == FERRY_DT_Q4_0 || dt == FERRY_DT_Q4_K || dt == FERRY_DT_Q6_K;
+}
+
+size_t kern_xq_bytes(const struct weight *w, uint32_t T)
+{
+    if (w->dt != FERRY_DT_Q8_0 && w->dt != FERRY_DT_Q4_0) return 0;
+    return (size_t)T * (size_t)(w->cols / 32) * 34;
+}
+
+void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq)
+{
+    size_t rb = (size_t)(w->cols / 32) * 34;
+    for (uint32_t t = 0; t < T; t++)
+        ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, (uint8_t *)xq + t * rb, w->cols);
+}
+
+void kern_row(const struct weight *w, uint64_t r, float *out)
+{
+    ferry_to_float(w->dt, w->data + r * w->rb, out, w->cols);
+}
+
+void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_t T, float *y,
+                 uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch)
+{
+    const uint64_t n = w->cols;
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + r * w->rb;
+        switch (w->dt) {
+        case FERRY_DT_F32:
+            for (uint32_t t = 0; t < T; t++)
+                y[t * ystride + r] = kern_dot_f32((const float *)row, x + t * n, n);
+            break;
+        case FERRY_DT_F16:
+            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = dot_f16(row, x + t * n, n);
+            break;
+        case FERRY_DT_BF16:
+            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = dot_bf16(row, x + t * n, n);
+            break;
+        case FERRY_DT_Q8_0:
+        case FERRY_DT_Q4_0:
+            for (uint32_t t = 0; t < T; t++)
+                y[t * ystride + r] = dot_q8(row, (const uint8_t *)xq + (size_t)t * (n / 32) * 34,
+                                            n / 32, w->dt == FERRY_DT_Q4_0);
+            break;
+        default: /* k-quants: dequantize the row once for every token */
+            ferry_to_float(w->dt, row, scratch, n);
+            for (uint32_t t = 0; t < T; t++)
+                y[t * ystride + r] = kern_dot_f32(scratch, x + t * n, n);
+            break;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/* Matrix-vector and matrix-matrix kernels for the forward pass, one dot product per weight
+ * type: F32, F16, BF16 with float activations; Q8_0 and Q4_0 with activations quantized to Q8_0
+ * blocks and integer dot products (as llama.cpp does); Q4_K and Q6_K rows dequantized once per
+ * row and reused for every token of a batch. AVX2/FMA/F16C paths are chosen at run time. */
+#ifndef FERRY_INFERENCE_KERNELS_H
+#define FERRY_INFERENCE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ferry/dtype.h"
+
+struct weight {
+    const uint8_t *data;
+    enum ferry_dtype dt;
+    uint64_t rows, cols, rb; /* rb: bytes per row */
+    uint8_t *owned;          /* set when the weight was materialized at load */
+};
+
+int kern_native(enum ferry_dtype dt);
+/* Bytes of the activations of T tokens prepared for w (0: use float activations). */
+size_t kern_xq_bytes(const struct weight *w, uint32_t T);
+void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq);
+/* y[t * ystride + r] = W[r] . x[t] for rows [r0, r1); scratch holds w->cols floats. */
+void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_t T, float *y,
+                 uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch);
+/* One row of w as float (embedding lookups). */
+void kern_row(const struct weight *w, uint64_t r, float *out);
+float kern_dot_f32(const float *a, const float *b, uint64_t n);
+
+#endif

@@ -1,0 +1,27 @@
+/* Internals of struct ferry_model shared by the loader (model.c) and the forward pass
+ * (forward.c). */
+#ifndef FERRY_INFERENCE_MODEL_IMPL_H
+#define FERRY_INFERENCE_MODEL_IMPL_H
+
+#include "../convert/llama.h"
+#include "ferry/model.h"
+#include "kernels.h"
+#include "pool.h"
+
+struct layer {
+    struct weight attn_norm, q, k, v, o, ffn_norm, gate, up, down;
+};
+
+struct ferry_model {
+    char *path;
+    struct llama_model lm;
+    struct ferry_model_info info;
+    struct weight embd, out, out_norm;
+    struct layer *layers;
+    double *freqs; /* per rotary pair j: base^(-2j/d), scaled */
+    float *kcache; /* [layer][position][kv_dim] */
+    float *vcache;
+    struct pool *pool;
+};
+
+#endif

@@ -1,0 +1,311 @@
+/* Tokenizer front end: vocabulary loading from any source, the token lookup table, BOS
+ * handling and decoding of ids to text. */
+#include "tokenizer_impl.h"
+#include "ferry/ckpt.h"
+#include "ferry/gguf.h"
+#include "ferry/llama2c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int ids_push(struct ids *a, int32_t id)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        int32_t *p = realloc(a->v, cap * sizeof(*p));
+        if (!p) return -1;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = id;
+    return 0;
+}
+
+static uint64_t hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+int32_t tok_lookup(const struct ferry_tokenizer *t, const char *s, size_t len)
+{
+    for (uint64_t i = hash(s, len) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        int32_t id = t->slots[i];
+        if (id < 0) return -1;
+        const struct ferry_str *x = &t->v->tokens[id];
+        if (x->len == len && !memcmp(x->s, s, len)) return id;
+    }
+}
+
+int32_t merge_rank(const struct ferry_tokenizer *t, const char *a, size_t al, const char *b,
+                   size_t bl)
+{
+    if (!t->mslots) return -1;
+    char buf[512];
+    if (al + bl + 1 > sizeof(buf)) return -1;
+    memcpy(buf, a, al);
+    buf[al] = ' ';
+    memcpy(buf + al + 1, b, bl);
+    size_t len = al + bl + 1;
+    for (uint64_t i = hash(buf, len) & (t->mcap - 1);; i = (i + 1) & (t->mcap - 1)) {
+        int32_t r = t->mslots[i];
+        if (r < 0) return -1;
+        const struct ferry_str *x = &t->v->merges[r];
+        if (x->len == len && !memcmp(x->s, buf, len)) return r;
+    }
+}
+
+static int32_t *table(const struct ferry_str *items, uint64_t n, uint64_t *cap_out)
+{
+    uint64_t cap = 64;
+    while (cap < 2 * n) cap *= 2;
+    int32_t *slots = malloc(cap * sizeof(int32_t));
+    if (!slots) return NULL;
+    memset(slots, 0xff, cap * sizeof(int32_t));
+    for (uint64_t id = 0; id < n; id++) {
+        uint64_t i = hash(items[id].s, (size_t)items[id].len) & (cap - 1);
+        while (slots[i] >= 0) {
+            const struct ferry_str *x = &items[slots[i]];
+            if (x->len == items[id].len && !memcmp(x->s, items[id].s, (size_t)x->len))
+                break; /* first id wins */
+            i = (i + 1) & (cap - 1);
+        }
+        if (slots[i] < 0) slots[i] = (int32_t)id;
+    }
+    *cap_out = cap;
+    return slots;
+}
+
+int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **out,
+                        struct ferry_error *err)
+{
+    struct ferry_tokenizer *t = calloc(1, sizeof(*t));
+    if (!t) return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
+    t->v = v;
+    t->bpe = !strcmp(v->model, "gpt2");
+    t->add_space_prefix = !t->bpe;
+    t->bos = (int32_t)v->bos, t->eos = (int32_t)v->eos,
+    t->unk = (int32_t)(v->unk >= 0 ? v->unk : 0);
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    t->slots = table(v->tokens, v->n, &t->cap);
+    if (t->bpe && v->merges) t->mslots = table(v->merges, v->nmerges, &t->mcap);
+    if (!t->slots || (t->bpe && v->merges && !t->mslots)) {
+        ferry_tokenizer_free(t);
+        return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
+    }
+    for (uint64_t i = 0; i < v->n; i++) {
+        unsigned b;
+        char tail;
+        if (v->tokens[i].len == 6 && sscanf(v->tokens[i].s, "<0x%2X%c", &b, &tail) == 2 &&
+            tail == '>')
+            if (t->byte_id[b] < 0) t->byte_id[b] = (int32_t)i;
+    }
+    *out = t;
+    return 0;
+}
+
+void ferry_tokenizer_free(struct ferry_tokenizer *t)
+{
+    if (!t) return;
+    free(t->slots);
+    free(t->mslots);
+    if (t->owns) ferry_vocab_free(&t->owned);
+    free(t);
+}
+
+/* llama2.c tokenizer.bin: tokens and scores; ids 0-2 are <unk>, <s>, </s> */
+static int vocab_from_llama2c(const char *path, struct ferry_vocab *v, struct ferry_error *err)
+{
+    struct ferry_ckpt ck;
+    ferry_ckpt_init(&ck);
+    int rc = ferry_llama2c_tokenizer_read(&ck, path, err);
+    if (!rc) {
+        const struct ferry_kv *tk = ferry_ckpt_find_kv(&ck, "tokenizer.ggml.tokens");
+        const struct ferry_kv *sk = ferry_ckpt_find_kv(&ck, "tokenizer.ggml.scores");
+        uint64_t n = tk->val.count;
+        memset(v, 0, sizeof(*v));
+        v->model = "llama";
+        v->pre = "default";
+        v->n = n;
+        v->tokens = tk->val.arr;
+        v->scores = sk->val.arr;
+        v->types = calloc(n ? n : 1, sizeof(int32_t));
+        ((struct ferry_kv *)tk)->val.arr = NULL, ((struct ferry_kv *)tk)->val.count = 0;
+        ((struct ferry_kv *)sk)->val.arr = NULL, ((struct ferry_kv *)sk)->val.count = 0;
+        for (uint64_t i = 0; v->types && i < n; i++)
+            v->types[i] = i < 3 ? FERRY_TOK_CONTROL : FERRY_TOK_NORMAL;
+        /* llama2.c exported pieces with U+2581 turned into ' ': restore sentencepiece's form */
+        for (uint64_t i = 3; !rc && v->types && i < n; i++) {
+            struct ferry_str *piece = &v->tokens[i];
+            size_t spaces = 0;
+            for (uint64_t k = 0; k < piece->len; k++) spaces += piece->s[k] == ' ';
+            if (!spaces) continue;
+            char *o = malloc((size_t)piece->len + 2 * spaces + 1);
+            if (!o) {
+                rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+                break;
+            }
+            size_t j = 0;
+            for (uint64_t k = 0; k < piece->len; k++) {
+                if (piece->s[k] == ' ')
+                    memcpy(o + j, "\xe2\x96\x81", 3), j += 3;
+                else
+                    o[j++] = piece->s[k];
+            }
+            o[j] = 0;
+            free(piece->s);
+            piece->s = o;
+            piece->len = j;
+        }
+        v->unk = 0, v->bos = 1, v->eos = 2, v->pad = -1;
+        v->add_bos = 1;
+        if (!v->types)
+            rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+    }
+    ferry_ckpt_free(&ck);
+    return rc;
+}
+
+int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct ferry_error *err)
+{
+    struct ferry_vocab v;
+    memset(&v, 0, sizeof(v));
+    int rc;
+    struct stat st;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t bl = strlen(base);
+    if (stat(path, &st) != 0)
+        return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "not found");
+    if (S_ISDIR(st.st_mode)) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/tokenizer.model", path);
+        if (stat(p, &st) != 0) snprintf(p, sizeof(p), "%s/tokenizer.json", path);
+        if (stat(p, &st) != 0) snprintf(p, sizeof(p), "%s/tokenizer.bin", path);
+        if (stat(p, &st) != 0)
+            return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
+                                   "no tokenizer file in the folder");
+        return ferry_tokenizer_load(p, out, err);
+    }
+    if (bl > 5 && !strcmp(base + bl - 5, ".gguf")) {
+        struct ferry_ckpt ck;
+        ferry_ckpt_init(&ck);
+        rc = ferry_gguf_read(&ck, path, err);
+        if (!rc) {
+            rc = ferry_vocab_from_kvs(&ck, &v, err);
+            if (rc == 1)
+                rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                     "GGUF holds no tokenizer");
+        }
+        ferry_ckpt_free(&ck);
+    } else if (!strcmp(base, "tokenizer.bin"))
+        rc = vocab_from_llama2c(path, &v, err);
+    else if (bl > 5 && !strcmp(base + bl - 5, ".json"))
+        rc = ferry_vocab_from_tokenizer_json(path, 0, &v, err);
+    else
+        rc = ferry_vocab_from_spm(path, 0, &v, err);
+    if (rc) return rc;
+    struct ferry_tokenizer *t;
+    /* the vocabulary moves into the tokenizer, which owns it from here */
+    struct ferry_tokenizer tmp;
+    (void)tmp;
+    rc = ferry_tokenizer_new(&v, &t, err);
+    if (rc) {
+        ferry_vocab_free(&v);
+        return rc;
+    }
+    t->owned = v;
+    t->owns = 1;
+    t->v = &t->owned;
+    *out = t;
+    return 0;
+}
+
+int ferry_tokenize(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
+                   int32_t **ids, size_t *n, struct ferry_error *err)
+{
+    struct ids a = {0};
+    int rc = 0;
+    if (add_bos && t->bos >= 0) rc = ids_push(&a, t->bos);
+    if (!rc && len) rc = t->bpe ? bpe_encode(t, text, len, &a) : spm_encode(t, text, len, &a);
+    if (rc) {
+        free(a.v);
+        return rc > 0
+                   ? rc
+                   : ferry_error_set(err, rc == -2 ? FERRY_EUSAGE : FERRY_EINTERNAL, NULL,
+                                     FERRY_NO_OFFSET, NULL,
+                                     rc == -2
+                                         ? "byte-level BPE (Llama 3) tokenization is not built yet"
+                                         : "out of memory");
+    }
+    *ids = a.v ? a.v : malloc(sizeof(int32_t));
+    *n = a.n;
+    return 0;
+}
+
+int32_t ferry_tokenizer_bos(const struct ferry_tokenizer *t)
+{
+    return t->bos;
+}
+
+int32_t ferry_tokenizer_eos(const struct ferry_tokenizer *t)
+{
+    return t->eos;
+}
+
+size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t id, char *buf,
+                        size_t n)
+{
+    if (id < 0 || (uint64_t)id >= t->v->n || n == 0) return 0;
+    const struct ferry_str *s = &t->v->tokens[id];
+    int32_t type = t->v->types ? t->v->types[id] : FERRY_TOK_NORMAL;
+    if (type == FERRY_TOK_CONTROL || type == FERRY_TOK_UNKNOWN) return 0;
+    size_t o = 0;
+    if (!t->bpe) {
+        unsigned b;
+        char tail;
+        if (s->len == 6 && sscanf(s->s, "<0x%2X%c", &b, &tail) == 2 && tail == '>') {
+            buf[0] = (char)b;
+            return 1;
+        }
+        for (size_t i = 0; i < s->len && o < n; i++) {
+            if (i + 2 < s->len && !memcmp(s->s + i, "\xe2\x96\x81", 3)) {
+                if (!(o == 0 && i == 0 && prev == t->bos)) buf[o++] = ' ';
+                i += 2;
+            } else
+                buf[o++] = s->s[i];
+        }
+        return o;
+    }
+    /* byte-level alphabet back to bytes: U+0100.. stand for the 68 unprintable bytes */
+    for (size_t i = 0; i < s->len && o < n;) {
+        unsigned char c = (unsigned char)s->s[i];
+        unsigned cp;
+        size_t l;
+        if (c < 0x80)
+            cp = c, l = 1;
+        else if ((c >> 5) == 6 && i + 1 < s->len)
+            cp = (c & 0x1fu) << 6 | ((unsigned char)s->s[i + 1] & 0x3fu), l = 2;
+        else {
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        i += l;
+        if (cp >= 0x100) {
+            /* the n-th unprintable byte in order */
+            unsigned k = cp - 0x100, seen = 0;
+            for (unsigned b = 0; b < 256; b++) {
+                int printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+                if (!printable && seen++ == k) {
+                    buf[o++] = (char)b;
+                    break;
+                }
+            }
+        } else
+            buf[o++] = (char)cp;
+    }
+    return o;
+}
