@@ -29,6 +29,8 @@ static struct ferry_cpu detect(void)
         c.avx2 = c.avx && ((b >> 5) & 1);
         c.avx512f = zmm && ((b >> 16) & 1);
         c.avx512bw = c.avx512f && ((b >> 30) & 1);
+        c.avx512vl = c.avx512f && ((b >> 31) & 1);
+        c.avx512vnni = c.avx512vl && ((cx >> 11) & 1);
     }
     return c;
 }

@@ -133,6 +133,81 @@ __attribute__((target("avx2,fma"))) static inline __m256 mul_i8(__m256i w, __m25
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
+static inline __attribute__((always_inline, target("avx2"))) __m256i q4_unpack(const uint8_t *w)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)(w + 2)), m = _mm_set1_epi8(15);
+    __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+/* AVX512-VNNI (256-bit): dpbusd multiplies |w| (unsigned) by x carrying w's sign and sums four
+ * products per lane in one instruction; two blocks in flight hide the FMA latency. */
+__attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
+dot_q8_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t ws = q4 ? 18 : 34;
+    const float *dx = (const float *)(x + nb * 34);
+    uint64_t b = 0;
+    for (; b + 2 <= nb; b += 2, w += 2 * ws, x += 68) {
+        __m256i w0 = q4 ? q4_unpack(w) : _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i w1 = q4 ? q4_unpack(w + ws) : _mm256_loadu_si256((const __m256i *)(w + ws + 2));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 2));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 36));
+        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w0, w0),
+                                         _mm256_sign_epi8(x0, w0));
+        __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w1, w1),
+                                         _mm256_sign_epi8(x1, w1));
+        float d0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)) * dx[b];
+        float d1 = _cvtsh_ss((unsigned short)(w[ws] | w[ws + 1] << 8)) * dx[b + 1];
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; b++, w += ws, x += 34) {
+        __m256i w0 = q4 ? q4_unpack(w) : _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 2));
+        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w0, w0),
+                                         _mm256_sign_epi8(x0, w0));
+        float d0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)) * dx[b];
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+__attribute__((target("avx512f,avx512vl,fma,f16c"))) static float
+dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))),
+                             _mm512_loadu_ps(x + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 32))),
+                             _mm512_loadu_ps(x + i + 16), s1);
+    }
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++) t += f16(w + 2 * i) * x[i];
+    return t;
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static float
+dot_f32_avx512(const float *a, const float *b, uint64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    uint64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
 __attribute__((target("avx2,fma,f16c"))) static float
 dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 {
@@ -148,7 +223,8 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
         } else
             wq = _mm256_loadu_si256((const __m256i *)(w + 2));
         __m256i xq = _mm256_loadu_si256((const __m256i *)(x + 2));
-        float d = f16(w) * f16(x);
+        float d = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)) *
+                  _cvtsh_ss((unsigned short)(x[0] | x[1] << 8));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), mul_i8(wq, xq), acc);
         w += q4 ? 18 : 34;
     }
@@ -156,37 +232,33 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 }
 #endif
 
+typedef float (*dot_f32_fn)(const float *, const float *, uint64_t);
+typedef float (*dot_h_fn)(const uint8_t *, const float *, uint64_t);
+typedef float (*dot_q_fn)(const uint8_t *, const uint8_t *, uint64_t, int);
+
+struct kernels {
+    dot_f32_fn f32;
+    dot_h_fn f16, bf16;
+    dot_q_fn q8;
+};
+
+/* The widest kernels this CPU runs; decided per matmul call, not per dot product. */
+static struct kernels pick(void)
+{
+    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c};
+#if X86
+    const struct ferry_cpu *c = ferry_cpu();
+    if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
+    if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = dot_q8_avx2;
+    if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
+    if (c->avx2 && c->fma && c->f16c && c->avx512vnni) k.q8 = dot_q8_vnni;
+#endif
+    return k;
+}
+
 float kern_dot_f32(const float *a, const float *b, uint64_t n)
 {
-#if X86
-    if (ferry_cpu()->avx2 && ferry_cpu()->fma) return dot_f32_avx2(a, b, n);
-#endif
-    return dot_f32_c(a, b, n);
-}
-
-static float dot_f16(const uint8_t *w, const float *x, uint64_t n)
-{
-#if X86
-    if (ferry_cpu()->avx2 && ferry_cpu()->fma && ferry_cpu()->f16c) return dot_f16_avx2(w, x, n);
-#endif
-    return dot_f16_c(w, x, n);
-}
-
-static float dot_bf16(const uint8_t *w, const float *x, uint64_t n)
-{
-#if X86
-    if (ferry_cpu()->avx2 && ferry_cpu()->fma) return dot_bf16_avx2(w, x, n);
-#endif
-    return dot_bf16_c(w, x, n);
-}
-
-static float dot_q8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
-{
-#if X86
-    if (ferry_cpu()->avx2 && ferry_cpu()->fma && ferry_cpu()->f16c)
-        return dot_q8_avx2(w, x, nb, q4);
-#endif
-    return dot_q8_c(w, x, nb, q4);
+    return pick().f32(a, b, n);
 }
 
 int kern_native(enum ferry_dtype dt)
@@ -195,17 +267,28 @@ int kern_native(enum ferry_dtype dt)
            dt == FERRY_DT_Q4_0 || dt == FERRY_DT_Q4_K || dt == FERRY_DT_Q6_K;
 }
 
+/* Activations of each token: Q8_0 blocks (34 bytes each), then the blocks' scales as floats so
+ * the dot products do not convert them once per weight row. */
+static size_t xq_token_bytes(uint64_t cols)
+{
+    return (size_t)(cols / 32) * 34 + (size_t)(cols / 32) * sizeof(float);
+}
+
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
     if (w->dt != FERRY_DT_Q8_0 && w->dt != FERRY_DT_Q4_0) return 0;
-    return (size_t)T * (size_t)(w->cols / 32) * 34;
+    return (size_t)T * xq_token_bytes(w->cols);
 }
 
 void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq)
 {
-    size_t rb = (size_t)(w->cols / 32) * 34;
-    for (uint32_t t = 0; t < T; t++)
-        ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, (uint8_t *)xq + t * rb, w->cols);
+    size_t tb = xq_token_bytes(w->cols), nb = (size_t)(w->cols / 32);
+    for (uint32_t t = 0; t < T; t++) {
+        uint8_t *q = (uint8_t *)xq + t * tb;
+        ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, q, w->cols);
+        float *d = (float *)(q + nb * 34);
+        for (size_t b = 0; b < nb; b++) d[b] = f16(q + 34 * b);
+    }
 }
 
 void kern_row(const struct weight *w, uint64_t r, float *out)
@@ -217,6 +300,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                  uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch)
 {
     const uint64_t n = w->cols;
+    const struct kernels k = pick();
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (w->dt) {
@@ -225,16 +309,16 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                 y[t * ystride + r] = kern_dot_f32((const float *)row, x + t * n, n);
             break;
         case FERRY_DT_F16:
-            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = dot_f16(row, x + t * n, n);
+            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.f16(row, x + t * n, n);
             break;
         case FERRY_DT_BF16:
-            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = dot_bf16(row, x + t * n, n);
+            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.bf16(row, x + t * n, n);
             break;
         case FERRY_DT_Q8_0:
         case FERRY_DT_Q4_0:
             for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = dot_q8(row, (const uint8_t *)xq + (size_t)t * (n / 32) * 34,
-                                            n / 32, w->dt == FERRY_DT_Q4_0);
+                y[t * ystride + r] = k.q8(row, (const uint8_t *)xq + (size_t)t * xq_token_bytes(n),
+                                          n / 32, w->dt == FERRY_DT_Q4_0);
             break;
         default: /* k-quants: dequantize the row once for every token */
             ferry_to_float(w->dt, row, scratch, n);

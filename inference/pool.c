@@ -1,17 +1,31 @@
-/* Persistent worker threads woken per job by a generation counter (see pool.h). */
+/* Persistent worker threads (see pool.h). A job is published by bumping an atomic generation;
+ * workers spin briefly on it (jobs arrive every few microseconds during a forward pass, and a
+ * condition-variable wake-up per matmul would cost more than many matmuls) and sleep on a
+ * condition variable when idle longer. Completion is an atomic countdown the caller spins on. */
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define relax() _mm_pause()
+#else
+#define relax() ((void)0)
+#endif
+
+#define SPINS 200000
 
 struct pool {
     unsigned n;
     pthread_t *tid;
     pthread_mutex_t lock;
-    pthread_cond_t go, done;
-    unsigned long gen;
-    unsigned pending;
-    int quit;
+    pthread_cond_t go;
+    atomic_ulong gen;
+    atomic_uint pending;
+    atomic_uint sleeping;
+    atomic_int quit;
     void (*fn)(void *, unsigned, unsigned);
     void *ctx;
 };
@@ -29,20 +43,25 @@ static void *worker(void *a)
     free(arg);
     unsigned long seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->lock);
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->lock);
-        if (p->quit) {
+        unsigned long g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+            if (atomic_load(&p->quit)) return NULL;
+            if (++spins < SPINS) {
+                relax();
+                continue;
+            }
+            pthread_mutex_lock(&p->lock);
+            atomic_fetch_add(&p->sleeping, 1);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->go, &p->lock);
+            atomic_fetch_sub(&p->sleeping, 1);
             pthread_mutex_unlock(&p->lock);
-            return NULL;
+            spins = 0;
         }
-        seen = p->gen;
-        void (*fn)(void *, unsigned, unsigned) = p->fn;
-        void *ctx = p->ctx;
-        pthread_mutex_unlock(&p->lock);
-        fn(ctx, i, p->n);
-        pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->lock);
+        seen = g;
+        p->fn(p->ctx, i, p->n);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
 }
 
@@ -54,7 +73,10 @@ struct pool *pool_new(unsigned n)
     p->tid = calloc(n, sizeof(pthread_t));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->sleeping, 0);
+    atomic_init(&p->quit, 0);
     p->n = 1;
     for (unsigned i = 1; p->tid && i < n; i++) {
         struct arg *a = malloc(sizeof(*a));
@@ -74,13 +96,12 @@ void pool_free(struct pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->lock);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 1; i < p->n; i++) pthread_join(p->tid[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->done);
     free(p->tid);
     free(p);
 }
@@ -96,15 +117,15 @@ void pool_run(struct pool *p, void (*fn)(void *ctx, unsigned i, unsigned n), voi
         fn(ctx, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
-    p->pending = p->n - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->pending, p->n - 1);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (atomic_load(&p->sleeping)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->lock);
+    }
     fn(ctx, 0, p->n);
-    pthread_mutex_lock(&p->lock);
-    while (p->pending) pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire)) relax();
 }

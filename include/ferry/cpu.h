@@ -3,7 +3,7 @@
 #define FERRY_CPU_H
 
 struct ferry_cpu {
-    int avx, avx2, fma, f16c, avx512f, avx512bw;
+    int avx, avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni;
 };
 
 /* Detected once; thread-safe after the first call (idempotent writes). */
