@@ -30,8 +30,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "generate text with the reference forward pass"},
     {"tokenize", cmd_tokenize, "print token ids of a text"},
     {"logits", cmd_logits, "dump logits to .npy"},
-    {"check", NULL, "compare logits of a candidate against a reference"},
-    {"perplexity", NULL, "perplexity of a model over a text"},
+    {"check", cmd_check, "compare logits of a candidate against a reference"},
+    {"perplexity", cmd_perplexity, "perplexity of a model over a text"},
     {"demo", NULL, "the offline end-to-end pipeline on a generated model"},
 };
 

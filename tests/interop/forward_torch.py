@@ -118,5 +118,27 @@ for label, cfg in cases:
         check(p.returncode == 0, "convert %s: %s" % (label, p.stderr))
         compare(ferry_logits(g, ids, "%s-%s" % (label, kind)), ref, tol, "%s GGUF %s" % (label, kind))
 
+# ---- ferry check: f16 and q8_0 conversions pass against the f32 source at the default
+# tolerances; q4_0 held to --max-kl 1e-7 fails. Small projection weights keep the random model
+# well-conditioned (random deep nets amplify quantization noise more than trained ones).
+cfg = make_llama.config(dim=1024, layers=1, heads=8, kv_heads=4, ff=2048, vocab=512)
+w = make_llama.weights(cfg, seed=21)
+for k in w:
+    if "proj" in k:
+        w[k] *= 0.2
+src = os.path.join(WORK, "check-src")
+make_llama.write_hf(src, w, cfg)
+ids = ",".join(str(i) for i in range(1, 448, 7))
+for kind, code, extra in (("f16", 0, []), ("q8_0", 0, []), ("q4_0", 1, ["--max-kl", "1e-7"])):
+    g = os.path.join(WORK, "check-%s.gguf" % kind)
+    subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind], capture_output=True)
+    p = subprocess.run([FERRY, "check", g, "--ref", src, "--ids", ids, "--json", *extra], capture_output=True, text=True)
+    check(p.returncode == code, "check %s: exit %d, expected %d: %s %s" % (kind, p.returncode, code, p.stdout, p.stderr))
+    print("check %s: exit %d %s" % (kind, p.returncode, p.stdout.replace("\n", " ")[:200]))
+exp = os.path.join(WORK, "expect.npy")
+subprocess.run([FERRY, "logits", src, "--ids", ids, "--all-positions", "-o", exp], capture_output=True)
+p = subprocess.run([FERRY, "check", os.path.join(WORK, "check-f16.gguf"), "--expect", exp, "--ids", ids], capture_output=True, text=True)
+check(p.returncode == 0, "check --expect: %s" % p.stderr)
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
