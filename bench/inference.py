@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Benchmark: prompt processing and token generation of a generated 134M-parameter Llama
+(dim 768, 12 layers, vocab 32000) in F32, F16, Q8_0 and Q4_0 with 2 threads, beside a PyTorch
+float32 forward pass with a KV cache (2 threads) on the same weights, in the same run.
+Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster; for speeds the
+ratio is ferry over peer) and the share of the llama.cpp anchor (80 % of llama.cpp's
+59/120/196/327 tokens/s for F32/F16/Q8_0/Q4_0 on this class of machine, issue 4).
+usage: bench/inference.py FERRY"""
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+import make_llama  # noqa: E402
+
+FERRY = sys.argv[1]
+ANCHOR = {"f32": 59, "f16": 120, "q8_0": 196, "q4_0": 327}
+PROMPT, GEN = 64, 128
+
+
+def torch_speed(w, cfg):
+    torch.set_num_threads(2)
+    d, L, H, KV = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = d // H
+    inv = 1.0 / cfg["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd)
+
+    def norm(x, g):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * g
+
+    def rot(x, pos):
+        a = pos[:, None].float() * inv[None]
+        c, s = torch.cat([a.cos()] * 2, -1)[:, None], torch.cat([a.sin()] * 2, -1)[:, None]
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        return x * c + torch.cat([-x2, x1], -1) * s
+
+    cache = [[None, None] for _ in range(L)]
+
+    @torch.no_grad()
+    def step(ids, start):
+        T = len(ids)
+        pos = torch.arange(start, start + T)
+        x = w["model.embed_tokens.weight"][ids]
+        for l in range(L):
+            p = "model.layers.%d." % l
+            a = norm(x, w[p + "input_layernorm.weight"])
+            q = rot((a @ w[p + "self_attn.q_proj.weight"].T).view(T, H, hd), pos)
+            k = rot((a @ w[p + "self_attn.k_proj.weight"].T).view(T, KV, hd), pos)
+            v = (a @ w[p + "self_attn.v_proj.weight"].T).view(T, KV, hd)
+            if cache[l][0] is not None:
+                k, v = torch.cat([cache[l][0], k]), torch.cat([cache[l][1], v])
+            cache[l] = [k, v]
+            kk, vv = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)
+            s = torch.einsum("thd,shd->hts", q, kk) / math.sqrt(hd)
+            mask = torch.full((T, len(kk)), float("-inf")).triu(start + 1)
+            o = torch.einsum("hts,shd->thd", torch.softmax(s + mask, -1), vv).reshape(T, d)
+            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            f = norm(x, w[p + "post_attention_layernorm.weight"])
+            x = x + (torch.nn.functional.silu(f @ w[p + "mlp.gate_proj.weight"].T) * (f @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+        return norm(x[-1:], w["model.norm.weight"]) @ w["lm_head.weight"].T
+
+    ids = torch.arange(1, PROMPT + 1)
+    t0 = time.perf_counter()
+    logits = step(ids, 0)
+    t1 = time.perf_counter()
+    nxt = int(logits.argmax())
+    for i in range(GEN):
+        nxt = int(step(torch.tensor([nxt]), PROMPT + i).argmax())
+    t2 = time.perf_counter()
+    return PROMPT / (t1 - t0), GEN / (t2 - t1)
+
+
+def ferry_speed(model):
+    ids = ",".join(str(i) for i in range(1, PROMPT + 1))
+    p = subprocess.run([FERRY, "run", model, "--ids", ids, "--temp", "0", "-n", str(GEN), "--threads", "2"],
+                       capture_output=True, text=True)
+    m = re.search(r"prompt: \d+ tokens, ([\d.]+) tokens/s; generation: \d+ tokens, ([\d.]+) tokens/s", p.stderr)
+    return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ferry-bench-inf-")
+    cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
+    w = make_llama.weights(cfg, seed=0)
+    src = os.path.join(tmp, "hf")
+    make_llama.write_hf(src, w, cfg)
+    print("# %.1fM parameters, prompt %d, generate %d, 2 threads" % (sum(t.numel() for t in w.values()) / 1e6, PROMPT, GEN))
+    tpp, ttg = torch_speed(w, cfg)
+    for kind in ("f32", "f16", "q8_0", "q4_0"):
+        g = os.path.join(tmp, kind + ".gguf")
+        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q"], check=True)
+        best = (0.0, 0.0)
+        for _ in range(3):
+            s = ferry_speed(g)
+            best = (max(best[0], s[0]), max(best[1], s[1]))
+        print("gen-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f  (%.0f%% of 0.8 x llama.cpp %d)" %
+              (kind, best[1], ttg, best[1] / ttg, 100 * best[1] / (0.8 * ANCHOR[kind]), ANCHOR[kind]))
+        print("prompt-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], tpp, best[0] / tpp))
+    subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
