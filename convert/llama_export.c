@@ -11,6 +11,7 @@
 #include "ferry/hash.h"
 #include "ferry/pytorch.h"
 #include "ferry/safetensors.h"
+#include "ferry/vocab.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -95,45 +96,8 @@ static int write_spm(const struct ferry_ckpt *g, const char *path, int force,
         scores->val.elem_type != FERRY_V_F32 || types->val.elem_type != FERRY_V_I32 ||
         scores->val.count != toks->val.count || types->val.count != toks->val.count)
         return 0; /* not a sentencepiece vocabulary: nothing to write */
-    struct ferry_out o;
-    int rc = ferry_out_open(&o, path, force, err);
-    const struct ferry_str *t = toks->val.arr;
-    const float *sc = scores->val.arr;
-    const int32_t *ty = types->val.arr;
-    for (uint64_t i = 0; !rc && i < toks->val.count; i++) {
-        uint8_t piece[1100], hdr[16];
-        size_t n = 0, h = 0;
-        if (t[i].len > 1024) continue;
-        /* field 1 (piece), 2 (score, fixed32), 3 (type, varint) */
-        piece[n++] = 0x0a;
-        uint64_t l = t[i].len;
-        do {
-            piece[n++] = (uint8_t)((l & 0x7f) | (l > 0x7f ? 0x80 : 0));
-            l >>= 7;
-        } while (l);
-        memcpy(piece + n, t[i].s, t[i].len);
-        n += t[i].len;
-        piece[n++] = 0x15;
-        memcpy(piece + n, &sc[i], 4);
-        n += 4;
-        int32_t spt = ty[i] >= 1 && ty[i] <= 6 ? ty[i] : 1;
-        if (spt != 1) {
-            piece[n++] = 0x18;
-            piece[n++] = (uint8_t)spt;
-        }
-        hdr[h++] = 0x0a;
-        uint64_t m = n;
-        do {
-            hdr[h++] = (uint8_t)((m & 0x7f) | (m > 0x7f ? 0x80 : 0));
-            m >>= 7;
-        } while (m);
-        if (!(rc = ferry_out_write(&o, hdr, h, err))) rc = ferry_out_write(&o, piece, n, err);
-    }
-    if (!rc)
-        rc = ferry_out_commit(&o, err);
-    else if (o.fp)
-        ferry_out_abort(&o);
-    return rc;
+    return ferry_vocab_write_spm(toks->val.arr, scores->val.arr, types->val.arr, toks->val.count,
+                                 path, force, err);
 }
 
 static json_t *hf_config(const struct llama_model *m, const char *dtype)

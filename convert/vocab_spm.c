@@ -169,3 +169,46 @@ out:
     if (rc) ferry_vocab_free(v);
     return rc;
 }
+
+static size_t varint_put(uint8_t *b, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+int ferry_vocab_write_spm(const struct ferry_str *tokens, const float *scores, const int32_t *types,
+                          uint64_t n, const char *path, int force, struct ferry_error *err)
+{
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        uint8_t piece[1100], hdr[16];
+        size_t k = 0, h = 0;
+        if (tokens[i].len > 1024) continue;
+        /* SentencePiece {1: piece, 2: score (fixed32), 3: type (omitted when NORMAL)} */
+        piece[k++] = 0x0a;
+        k += varint_put(piece + k, tokens[i].len);
+        memcpy(piece + k, tokens[i].s, (size_t)tokens[i].len);
+        k += (size_t)tokens[i].len;
+        piece[k++] = 0x15;
+        memcpy(piece + k, &scores[i], 4);
+        k += 4;
+        int32_t t = types && types[i] >= 1 && types[i] <= 6 ? types[i] : 1;
+        if (t != 1) {
+            piece[k++] = 0x18;
+            piece[k++] = (uint8_t)t;
+        }
+        hdr[h++] = 0x0a; /* ModelProto field 1, repeated */
+        h += varint_put(hdr + h, k);
+        if (!(rc = ferry_out_write(&o, hdr, h, err))) rc = ferry_out_write(&o, piece, k, err);
+    }
+    if (!rc)
+        rc = ferry_out_commit(&o, err);
+    else if (o.fp)
+        ferry_out_abort(&o);
+    return rc;
+}

@@ -42,4 +42,8 @@ struct ferry_convert_opts {
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err);
 
+/* Writes a small deterministic Llama checkpoint (config.json, model.safetensors,
+ * tokenizer.model, LICENSE) into dir: 256 wide, 2 layers, 8 heads / 4 KV heads, vocab 512. */
+int ferry_synth_llama(const char *dir, uint64_t seed, int force, struct ferry_error *err);
+
 #endif

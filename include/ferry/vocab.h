@@ -36,6 +36,11 @@ void ferry_vocab_free(struct ferry_vocab *v);
 int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                          struct ferry_error *err);
 
+/* Writes a sentencepiece ModelProto holding just the pieces (enough for ferry and
+ * llama.cpp's converter; no trainer or normalizer specs). */
+int ferry_vocab_write_spm(const struct ferry_str *tokens, const float *scores, const int32_t *types,
+                          uint64_t n, const char *path, int force, struct ferry_error *err);
+
 /* Hugging Face tokenizer.json with a BPE model (Llama 3): tokens by id, merges, added tokens as
  * control tokens. */
 int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
