@@ -85,6 +85,14 @@ int cmd_demo(int argc, char **argv)
     setenv("XDG_CONFIG_HOME", p[0], 1);
     setenv("XDG_DATA_HOME", p[1], 1);
     char model[4200], gf16[4200], gq8[4200], pt[4200], meta[4200], key[4200], keyf[4300], pub[4300];
+    char parents[4200];
+    snprintf(parents, sizeof(parents), "%s", dir);
+    for (char *q = parents + 1; *q; q++) /* mkdir -p */
+        if (*q == '/') {
+            *q = 0;
+            mkdir(parents, 0755);
+            *q = '/';
+        }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         errorf("%s: cannot create: %s", dir, strerror(errno));
         return 73;
