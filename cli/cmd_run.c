@@ -18,7 +18,8 @@ static const char usage_text[] =
     "                 [--json] [--threads N] [--ctx N]\n\n"
     "Generates up to N tokens (default 128) after the prompt (default: just BOS). --temp 0 is\n"
     "greedy; otherwise sampling is deterministic for a given --seed. --chat wraps the prompt in\n"
-    "the Llama 2 chat format. Prompt and generation speed go to stderr.\n";
+    "the Llama 2 chat or Llama 3 instruct format (chosen by the vocabulary). Prompt and\n"
+    "generation speed go to stderr.\n";
 
 static double now(void)
 {
@@ -101,7 +102,53 @@ int cmd_run(int argc, char **argv)
     int32_t *ids = NULL;
     int n = 0;
     char *wrapped = NULL;
-    if (chat && prompt) { /* Llama 2 chat: [INST] <<SYS>> ... <</SYS>> ... [/INST] */
+    int llama3 = tok && ferry_token_id(tok, "<|start_header_id|>") >= 0;
+    int32_t eot = tok ? ferry_token_id(tok, "<|eot_id|>") : -1;
+    if (chat && prompt && llama3) {
+        /* Llama 3 instruct: header tokens around each turn, built here (never from a template) */
+        const char *roles[3] = {"system", "user", "assistant"};
+        const char *texts[3] = {system, prompt, NULL};
+        size_t cap = 64, k = 0;
+        ids = malloc(cap * sizeof(int32_t));
+        if (ids) ids[k++] = ferry_tokenizer_bos(tok);
+        for (int r = 0; ids && r < 3 && !code; r++) {
+            if (r == 0 && !system) continue;
+            int32_t *part = NULL;
+            size_t np = 0, nr = 0;
+            char body[8192];
+            snprintf(body, sizeof(body), "%s", roles[r]);
+            int32_t *rid = NULL;
+            if (ferry_tokenize(tok, body, strlen(body), 0, &rid, &nr, &err) ||
+                (texts[r] &&
+                 ferry_tokenize(tok, texts[r], strlen(texts[r]), 0, &part, &np, &err))) {
+                code = report_error(&err);
+                free(rid);
+                break;
+            }
+            int32_t nl2[4] = {0};
+            size_t nn = 0;
+            int32_t *nlid = NULL;
+            if (!ferry_tokenize(tok, "\n\n", 2, 0, &nlid, &nn, &err))
+                for (size_t q = 0; q < nn && q < 4; q++) nl2[q] = nlid[q];
+            free(nlid);
+            size_t need = k + nr + np + nn + 4;
+            if (need > cap) {
+                int32_t *g = realloc(ids, (cap = need * 2) * sizeof(int32_t));
+                if (!g) break;
+                ids = g;
+            }
+            ids[k++] = ferry_token_id(tok, "<|start_header_id|>");
+            for (size_t q = 0; q < nr; q++) ids[k++] = rid[q];
+            ids[k++] = ferry_token_id(tok, "<|end_header_id|>");
+            for (size_t q = 0; q < nn && q < 4; q++) ids[k++] = nl2[q];
+            for (size_t q = 0; q < np; q++) ids[k++] = part[q];
+            if (texts[r]) ids[k++] = eot;
+            free(rid);
+            free(part);
+        }
+        n = (int)k;
+        prompt = NULL;
+    } else if (chat && prompt) { /* Llama 2 chat: [INST] <<SYS>> ... <</SYS>> ... [/INST] */
         size_t len = strlen(prompt) + (system ? strlen(system) : 0) + 64;
         wrapped = malloc(len);
         if (wrapped) {
@@ -113,7 +160,9 @@ int cmd_run(int argc, char **argv)
             prompt = wrapped;
         }
     }
-    if (ids_s) {
+    if (ids) {
+        /* built above */
+    } else if (ids_s) {
         if ((n = parse_ids(ids_s, &ids)) <= 0) code = EXIT_USAGE, errorf("--ids needs token ids");
     } else if (prompt) {
         code = tokenize_prompt(m, prompt, no_bos, &ids, &n);
@@ -140,7 +189,7 @@ int cmd_run(int argc, char **argv)
     while (!code && ngen < ntok) {
         int32_t next = ferry_sample(&smp, logits, in->n_vocab);
         gen[ngen++] = next;
-        if (tok && next == ferry_tokenizer_eos(tok)) break;
+        if (tok && (next == ferry_tokenizer_eos(tok) || (eot >= 0 && next == eot))) break;
         if (tok) {
             char piece[256];
             size_t pl = ferry_token_text(tok, prev, next, piece, sizeof(piece));

@@ -1,5 +1,6 @@
 /* ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos]: token ids, space-separated. */
 #include "commands.h"
+#include "model_args.h"
 #include "output.h"
 #include "ferry/tokenizer.h"
 
@@ -9,18 +10,24 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--json]\n\n"
-    "Prints the token ids of TEXT, space-separated. The tokenizer comes from a GGUF file,\n"
-    "tokenizer.model, tokenizer.json, llama2.c tokenizer.bin or a model directory.\n";
+    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--json]\n"
+    "       ferry tokenize MODEL_OR_TOKENIZER --decode 1,2,3\n\n"
+    "Prints the token ids of TEXT, space-separated, or with --decode the text of ids. The\n"
+    "tokenizer comes from a GGUF file, tokenizer.model (sentencepiece or Llama 3 tiktoken),\n"
+    "tokenizer.json, llama2.c tokenizer.bin or a model directory.\n";
 
 int cmd_tokenize(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"prompt", required_argument, NULL, 'p'}, {"stdin", no_argument, NULL, 's'},
-        {"no-bos", no_argument, NULL, 'b'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"prompt", required_argument, NULL, 'p'},
+        {"stdin", no_argument, NULL, 's'},
+        {"no-bos", no_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},
+        {"decode", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *text = NULL;
+    const char *text = NULL, *decode = NULL;
     int from_stdin = 0, no_bos = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
@@ -29,11 +36,12 @@ int cmd_tokenize(int argc, char **argv)
         case 's': from_stdin = 1; break;
         case 'b': no_bos = 1; break;
         case 'j': g_opts.json = 1; break;
+        case 'd': decode = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind != argc - 1 || (!!text == from_stdin)) {
+    if (optind != argc - 1 || (!!text + from_stdin + !!decode) != 1) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
@@ -52,7 +60,7 @@ int cmd_tokenize(int argc, char **argv)
         }
         (void)cap;
         text = buf ? buf : "";
-    } else
+    } else if (text)
         len = strlen(text);
     struct ferry_tokenizer *t;
     struct ferry_error err;
@@ -64,7 +72,21 @@ int cmd_tokenize(int argc, char **argv)
     }
     int32_t *ids;
     size_t n;
-    if (ferry_tokenize(t, text, len, !no_bos, &ids, &n, &err))
+    if (decode) {
+        int cnt = parse_ids(decode, &ids);
+        if (cnt < 0) {
+            errorf("--decode needs token ids");
+            code = EXIT_USAGE;
+        }
+        for (int i = 0; i < cnt; i++) {
+            char piece[512];
+            /* the first piece follows BOS: sentencepiece drops its dummy-prefix space */
+            size_t pl = ferry_token_text(t, i ? ids[i - 1] : ferry_tokenizer_bos(t), ids[i], piece,
+                                         sizeof(piece));
+            fwrite(piece, 1, pl, stdout);
+        }
+        if (cnt >= 0) free(ids);
+    } else if (ferry_tokenize(t, text, len, !no_bos, &ids, &n, &err))
         code = report_error(&err);
     else {
         if (g_opts.json) {

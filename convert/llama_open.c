@@ -306,24 +306,12 @@ static int open_vocab(struct llama_model *m, const char *dir, struct ferry_error
 {
     char path[4200];
     if (exists(dir, "tokenizer.model", path, sizeof(path))) {
-        FILE *f = fopen(path, "rb");
-        char head[64] = "";
-        size_t got = f ? fread(head, 1, sizeof(head) - 1, f) : 0;
-        if (f) fclose(f);
-        head[got] = 0;
-        /* Meta's Llama 3 tokenizer.model is tiktoken text ("<base64> <rank>" lines) */
-        if (got && strchr(head, ' ') &&
-            strspn(head, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n") ==
-                got) {
-            if (!exists(dir, "tokenizer.json", path, sizeof(path)))
-                return ferry_error_set(
-                    err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
-                    "tiktoken tokenizer.model is not supported yet; add tokenizer.json");
-        } else {
-            int rc = ferry_vocab_from_spm(path, m->hp.n_vocab, &m->vocab, err);
-            if (!rc) m->has_vocab = 1;
-            return rc;
-        }
+        /* Meta's Llama 3 tokenizer.model is tiktoken text, Llama 2's a sentencepiece protobuf */
+        int rc = ferry_vocab_is_tiktoken(path)
+                     ? ferry_vocab_from_tiktoken(path, m->hp.n_vocab, &m->vocab, err)
+                     : ferry_vocab_from_spm(path, m->hp.n_vocab, &m->vocab, err);
+        if (!rc) m->has_vocab = 1;
+        return rc;
     }
     if (exists(dir, "tokenizer.json", path, sizeof(path))) {
         int rc = ferry_vocab_from_tokenizer_json(path, m->hp.n_vocab, &m->vocab, err);

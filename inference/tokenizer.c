@@ -204,6 +204,8 @@ int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct 
         rc = vocab_from_llama2c(path, &v, err);
     else if (bl > 5 && !strcmp(base + bl - 5, ".json"))
         rc = ferry_vocab_from_tokenizer_json(path, 0, &v, err);
+    else if (ferry_vocab_is_tiktoken(path))
+        rc = ferry_vocab_from_tiktoken(path, 0, &v, err);
     else
         rc = ferry_vocab_from_spm(path, 0, &v, err);
     if (rc) return rc;
@@ -308,4 +310,9 @@ size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t i
             buf[o++] = (char)cp;
     }
     return o;
+}
+
+int32_t ferry_token_id(const struct ferry_tokenizer *t, const char *text)
+{
+    return tok_lookup(t, text, strlen(text));
 }

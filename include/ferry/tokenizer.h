@@ -26,6 +26,8 @@ int ferry_tokenize(const struct ferry_tokenizer *t, const char *text, size_t len
 size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t id, char *buf,
                         size_t n);
 int32_t ferry_tokenizer_bos(const struct ferry_tokenizer *t);
+/* Id of a token given by its text (e.g. "<|eot_id|>"), -1 when absent. */
+int32_t ferry_token_id(const struct ferry_tokenizer *t, const char *text);
 int32_t ferry_tokenizer_eos(const struct ferry_tokenizer *t);
 
 #endif

@@ -50,6 +50,15 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
 int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
                          struct ferry_error *err);
 
+/* Meta's Llama 3 tokenizer.model (tiktoken text): tokens in the byte-level alphabet, the 256
+ * special tokens after them, and merges derived from the ranks. */
+int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
+                              struct ferry_error *err);
+/* 1 when a tokenizer.model is tiktoken text rather than a sentencepiece protobuf. */
+int ferry_vocab_is_tiktoken(const char *path);
+/* Bytes in GPT-2's byte-level alphabet (out holds 2n+1 bytes); returns the length. */
+int ferry_bytes_to_bpe_text(const uint8_t *b, size_t n, char *out);
+
 /* Appends the tokenizer.ggml.* keys of v to ck. */
 int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err);
 

@@ -58,5 +58,47 @@ for src in spm_sources:
         got = tokenize(src, text, bos=True)
         check(got == want, "%s: %r with BOS -> %s, expected %s" % (os.path.basename(src), text, got, want))
 
+bpe = os.path.join(TD, "llama3-tokenizer", "tokenizer.model")
+n = bad = 0
+for text, want in cases("llama-bpe"):
+    got = tokenize(bpe, text)
+    n += 1
+    if got != want.strip():
+        bad += 1
+        check(False, "llama3 tokenizer.model: %r -> %s, llama.cpp gives %s" % (text, got, want.strip()))
+print("llama3 tokenizer.model: %d llama-bpe cases, %d differ" % (n, bad))
+# a model converted with this tokenizer carries merges derived from the ranks; llama.cpp-style
+# merging with them must give the same ids
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import shutil
+    import tempfile
+    import make_llama
+    work = tempfile.mkdtemp(prefix="ferry-tok-")
+    cfg = make_llama.config(dim=32, layers=1, heads=2, kv_heads=1, ff=32, vocab=128256, theta=500000.0)
+    make_llama.write_hf(os.path.join(work, "l3"), make_llama.weights(cfg, seed=2), cfg, tokenizer=bpe)
+    g = os.path.join(work, "l3.gguf")
+    subprocess.run([FERRY, "convert", os.path.join(work, "l3"), "-o", g, "--type", "f16", "-q"], check=True)
+    bad = sum(1 for text, want in cases("llama-bpe") if tokenize(g, text) != want.strip())
+    check(bad == 0, "GGUF with derived merges: %d llama-bpe cases differ" % bad)
+    print("GGUF with merges derived from tiktoken ranks: %d llama-bpe cases differ" % bad)
+    shutil.rmtree(work)
+except ImportError:
+    print("skipped: torch missing for the converted Llama 3 vocabulary")
+got = tokenize(bpe, "This is a test sentence.", bos=True)
+check(got + " 128001" == "128000 2028 374 264 1296 11914 13 128001", "Llama 3 README vector: %s" % got)
+
+# decoding gives the text back (with BOS, so sentencepiece's dummy prefix is dropped)
+for src in (spm_sources[0], spm_sources[1], bpe):
+    bad = 0
+    for text, _ in cases("llama-spm"):
+        ids = tokenize(src, text, bos=True).split()[1:]
+        p = subprocess.run([FERRY, "tokenize", src, "--decode", ",".join(ids)], capture_output=True)
+        if p.stdout.decode("utf-8", "replace") != text:
+            bad += 1
+    limit = 0
+    check(bad <= limit, "%s: %d texts do not decode back" % (os.path.basename(src), bad))
+    print("%s: decoding round trip, %d of %d texts differ (allowed %d)" % (os.path.basename(src), bad, len(cases("llama-spm")), limit))
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
