@@ -23,11 +23,41 @@ static const struct {
     const char *name;
     enum ferry_dtype dt;
     uint32_t file_type; /* general.file_type (llama_ftype) */
+    int mix;            /* 1: llama-quantize's per-tensor choices for k-quant file types */
 } types[] = {
-    {"f32", FERRY_DT_F32, 0},   {"f16", FERRY_DT_F16, 1},   {"bf16", FERRY_DT_BF16, 32},
-    {"q8_0", FERRY_DT_Q8_0, 7}, {"q4_0", FERRY_DT_Q4_0, 2}, {"q4_1", FERRY_DT_Q4_1, 3},
-    {"q5_0", FERRY_DT_Q5_0, 8}, {"q5_1", FERRY_DT_Q5_1, 9},
+    {"f32", FERRY_DT_F32, 0, 0},      {"f16", FERRY_DT_F16, 1, 0},
+    {"bf16", FERRY_DT_BF16, 32, 0},   {"q8_0", FERRY_DT_Q8_0, 7, 0},
+    {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
+    {"q5_0", FERRY_DT_Q5_0, 8, 0},    {"q5_1", FERRY_DT_Q5_1, 9, 0},
+    {"q4_k", FERRY_DT_Q4_K, 14, 1},   {"q5_k", FERRY_DT_Q5_K, 16, 1},
+    {"q6_k", FERRY_DT_Q6_K, 18, 1},   {"q4_k_m", FERRY_DT_Q4_K, 15, 2},
+    {"q5_k_m", FERRY_DT_Q5_K, 17, 2},
 };
+
+/* llama-quantize spends more bits on a share of the layers: the first and last eighth and
+ * every third one between */
+static int use_more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* The type llama-quantize gives a 2-D weight for a k-quant file type (mix 1: plain, 2: _M),
+ * and its fallback when rows are not whole 256-element super-blocks. 0 = refuse. */
+static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, int mix, uint64_t cols,
+                                    uint32_t n_layer)
+{
+    enum ferry_dtype t = base;
+    int layer = -1;
+    if (!strncmp(name, "blk.", 4)) layer = atoi(name + 4);
+    if (!strcmp(name, "output.weight"))
+        t = FERRY_DT_Q6_K;
+    else if (mix == 2 && layer >= 0 && (strstr(name, ".attn_v.") || strstr(name, ".ffn_down.")) &&
+             use_more_bits(layer, (int)n_layer))
+        t = FERRY_DT_Q6_K;
+    if (cols % 256) /* legacy block types of the same size class */
+        t = t == FERRY_DT_Q4_K ? FERRY_DT_Q5_0 : t == FERRY_DT_Q5_K ? FERRY_DT_Q5_1 : FERRY_DT_Q8_0;
+    return cols % 32 ? FERRY_DT_INVALID : t;
+}
 
 static struct ferry_kv *kv(struct ferry_ckpt *ck, const char *key, enum ferry_vtype t)
 {
@@ -198,8 +228,8 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     if (!keep && ti == sizeof(types) / sizeof(types[0]))
         return ferry_error_set(
             err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
-            "--type %s is not available (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep; "
-            "k-quants are not built yet)",
+            "--type %s is not available (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k "
+            "q4_k_m q5_k_m keep)",
             type);
     struct llama_model m;
     int rc = llama_open(&m, src, err);
@@ -242,6 +272,15 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
             out = FERRY_DT_F32;
         else if (keep) /* each weight stays in its own type where ferry can write it */
             out = ferry_can_write(p->parts[0].t->dtype) ? p->parts[0].t->dtype : FERRY_DT_F32;
+        if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
+            out = kquant_type(p->name, want, types[ti].mix, p->cols, m.hp.n_layer);
+            if (out == FERRY_DT_INVALID) {
+                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                                     "rows of %llu elements fit no block size of %s",
+                                     (unsigned long long)p->cols, type);
+                break;
+            }
+        }
         if (p->cols % ferry_dtype_info(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
         t->dtype = out;
         t->ndim = p->ndim;

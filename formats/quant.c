@@ -3,6 +3,7 @@
  * 2.3, so their arithmetic must not be contracted into FMAs (-ffp-contract=off in CMake). */
 #include "ferry/quant.h"
 #include "ferry/half.h"
+#include "quant_k.h"
 
 #include <math.h>
 #include <string.h>
@@ -402,16 +403,25 @@ static const struct {
     void (*to)(const void *, float *, uint64_t);
     void (*from)(const float *, void *, uint64_t);
 } traits[FERRY_DT_COUNT] = {
-    [FERRY_DT_F32] = {f32_to, f32_from},    [FERRY_DT_F16] = {f16_to, f16_from},
-    [FERRY_DT_BF16] = {bf16_to, bf16_from}, [FERRY_DT_F64] = {f64_to, NULL},
-    [FERRY_DT_I8] = {i8_to, NULL},          [FERRY_DT_I16] = {i16_to, NULL},
-    [FERRY_DT_I32] = {i32_to, NULL},        [FERRY_DT_I64] = {i64_to, NULL},
-    [FERRY_DT_U8] = {u8_to, NULL},          [FERRY_DT_Q8_0] = {q8_0_to, q8_0_from},
-    [FERRY_DT_Q4_0] = {q4_0_to, q4_0_from}, [FERRY_DT_Q4_1] = {q4_1_to, q4_1_from},
-    [FERRY_DT_Q5_0] = {q5_0_to, q5_0_from}, [FERRY_DT_Q5_1] = {q5_1_to, q5_1_from},
-    [FERRY_DT_Q2_K] = {q2_k_to, NULL},      [FERRY_DT_Q3_K] = {q3_k_to, NULL},
-    [FERRY_DT_Q4_K] = {q4_k_to, NULL},      [FERRY_DT_Q5_K] = {q5_k_to, NULL},
-    [FERRY_DT_Q6_K] = {q6_k_to, NULL},
+    [FERRY_DT_F32] = {f32_to, f32_from},
+    [FERRY_DT_F16] = {f16_to, f16_from},
+    [FERRY_DT_BF16] = {bf16_to, bf16_from},
+    [FERRY_DT_F64] = {f64_to, NULL},
+    [FERRY_DT_I8] = {i8_to, NULL},
+    [FERRY_DT_I16] = {i16_to, NULL},
+    [FERRY_DT_I32] = {i32_to, NULL},
+    [FERRY_DT_I64] = {i64_to, NULL},
+    [FERRY_DT_U8] = {u8_to, NULL},
+    [FERRY_DT_Q8_0] = {q8_0_to, q8_0_from},
+    [FERRY_DT_Q4_0] = {q4_0_to, q4_0_from},
+    [FERRY_DT_Q4_1] = {q4_1_to, q4_1_from},
+    [FERRY_DT_Q5_0] = {q5_0_to, q5_0_from},
+    [FERRY_DT_Q5_1] = {q5_1_to, q5_1_from},
+    [FERRY_DT_Q2_K] = {q2_k_to, NULL},
+    [FERRY_DT_Q3_K] = {q3_k_to, NULL},
+    [FERRY_DT_Q4_K] = {q4_k_to, ferry_quantize_q4_k},
+    [FERRY_DT_Q5_K] = {q5_k_to, ferry_quantize_q5_k},
+    [FERRY_DT_Q6_K] = {q6_k_to, ferry_quantize_q6_k},
 };
 
 int ferry_can_read(enum ferry_dtype dt)

@@ -12,8 +12,9 @@
 struct weight {
     const uint8_t *data;
     enum ferry_dtype dt;
-    uint64_t rows, cols, rb; /* rb: bytes per row */
-    uint8_t *owned;          /* set when the weight was materialized at load */
+    uint64_t rows, cols, rb;  /* rb: bytes per row */
+    uint8_t *owned;           /* set when the weight was materialized at load */
+    enum ferry_dtype file_dt; /* its type in the file (dt is what is computed) */
 };
 
 int kern_native(enum ferry_dtype dt);

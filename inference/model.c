@@ -33,12 +33,13 @@ static int load_weight(struct ferry_model *m, const char *name, struct weight *w
     if (!force_f32 && p->nparts == 1 && !p->generated && t->contiguous && !t->byteswap &&
         kern_native(t->dtype)) {
         const struct ferry_dtype_info *d = ferry_dtype_info(t->dtype);
-        w->dt = t->dtype;
+        w->dt = w->file_dt = t->dtype;
         w->rb = p->cols / d->blck * d->bsize;
         w->data = t->data + p->parts[0].row0 * w->rb;
         return 0;
     }
     struct plan_tensor q = *p;
+    w->file_dt = t->dtype;
     if (m->lm.layout == LAYOUT_HF) q.perm = PERM_NONE; /* compute in the HF layout */
     w->dt = FERRY_DT_F32;
     w->rb = p->cols * 4;
@@ -118,7 +119,8 @@ int ferry_model_load(struct ferry_model **out, const char *path, uint32_t ctx, u
             if ((rc = load_weight(m, name, lw[k], k == 0 || k == 5, err))) goto fail;
         }
     }
-    in->weight_type = ferry_dtype_name(m->layers[0].q.dt);
+    in->weight_type =
+        ferry_dtype_name(m->layers[0].q.file_dt ? m->layers[0].q.file_dt : m->layers[0].q.dt);
     /* rope frequencies, divided by the llama3 factors when present */
     uint32_t half = hp->head_dim / 2;
     m->freqs = malloc(half * sizeof(double));

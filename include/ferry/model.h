@@ -15,7 +15,7 @@ struct ferry_model_info {
     uint32_t n_ctx;          /* the model's context length */
     uint32_t n_ctx_alloc;    /* positions the KV cache holds */
     int rope_neox;           /* 1: rotate-half (Hugging Face layout), 0: interleaved pairs */
-    const char *weight_type; /* dtype of the attention weights, e.g. "Q8_0" */
+    const char *weight_type; /* file dtype of the attention weights, e.g. "Q8_0" */
 };
 
 /* ctx = 0: min(model context, 4096). threads = 0: all cores. */

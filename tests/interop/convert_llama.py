@@ -29,7 +29,8 @@ shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 failures = []
 GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "BF16": 30}
-BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24)}
+BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
+         12: (256, 144), 13: (256, 176), 14: (256, 210)}
 
 
 def check(cond, what):
@@ -307,6 +308,49 @@ if spm and os.path.exists(vocab):
     b = json.loads(ferry("inspect", "--json", "--full", vocab).stdout)["metadata"]
     for k in ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
         check(a.get(k) == b.get(k), "tokenizer.model written from GGUF arrays: %s differs" % k)
+
+# ---- k-quants: llama-quantize's per-tensor choices, readable by @huggingface/gguf, and less
+# error than the legacy type of the same size
+cfgk = make_llama.config(dim=256, layers=2, heads=4, kv_heads=2, ff=512, vocab=512)
+wk = make_llama.weights(cfgk, seed=4)
+dk = os.path.join(WORK, "kq")
+make_llama.write_hf(dk, wk, cfgk)
+def more_bits(i, n):  # llama-quantize: first and last eighth, every third layer between
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def lay(i, base):
+    return "Q6_K" if more_bits(i, 2) else base
+
+
+want = {"q4_k_m": {"blk.0.attn_v": lay(0, "Q4_K"), "blk.1.attn_v": lay(1, "Q4_K"), "blk.0.ffn_down": lay(0, "Q4_K"),
+                   "blk.1.ffn_down": lay(1, "Q4_K"), "attn_q": "Q4_K", "ffn_up": "Q4_K", "output": "Q6_K", "token_embd": "Q4_K"},
+        "q5_k_m": {"blk.0.attn_v": lay(0, "Q5_K"), "blk.1.ffn_down": lay(1, "Q5_K"), "attn_q": "Q5_K", "output": "Q6_K"},
+        "q6_k": {"attn_q": "Q6_K", "output": "Q6_K"}}
+for kind, rules in want.items():
+    g = os.path.join(WORK, "kq-%s.gguf" % kind)
+    ferry("convert", dk, "-o", g, "--type", kind)
+    if not os.path.exists(g):
+        continue
+    _, tens = read_gguf(g)
+    inv = {v: k for k, v in GGML.items()}
+    inv.update({12: "Q4_K", 13: "Q5_K", 14: "Q6_K"})
+    for name, (dt, shape, data) in tens.items():
+        for key, t in rules.items():
+            if ("." + key + ".") in name or name.startswith(key + "."):
+                check(inv.get(dt) == t, "%s: %s is %s, llama-quantize gives %s" % (kind, name, inv.get(dt), t))
+ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback.gguf"), "--type", "q4_k")
+_, tens = read_gguf(os.path.join(WORK, "kq-fallback.gguf"))
+check(tens.get("blk.0.attn_q.weight", (0,))[0] == 6, "rows of 64 fall back from Q4_K to Q5_0")
+def err_of(kind):
+    g = os.path.join(WORK, "kq-err-%s.gguf" % kind)
+    ferry("convert", dk, "-o", g, "--type", kind)
+    p = ferry("diff", dk, g, "--json")
+    d = json.loads(p.stdout or "{}")
+    return max(t.get("max_abs", 0) for t in d.get("tensors", []) if t["name"].endswith("attn_q.weight"))
+e = {k: err_of(k) for k in ("q4_0", "q4_k", "q5_1", "q5_k", "q6_k")}
+print("max |error| of attn_q: %s" % e)
+check(e["q4_k"] < e["q4_0"] and e["q6_k"] < e["q5_k"] < e["q4_k"], "k-quant errors not ordered: %s" % e)
 
 # ---- ferry diff across formats
 p = ferry("diff", hf, os.path.join(WORK, "hf-f32.gguf"))

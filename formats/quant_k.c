@@ -1,0 +1,277 @@
+/* K-quant quantizers (Q4_K, Q5_K, Q6_K) following llama.cpp's reference algorithms: per
+ * 32-element sub-block a weighted search for scale and minimum (Q4_K, Q5_K) or a weighted
+ * search for a signed scale per 16 elements (Q6_K), then 6- or 8-bit quantized scales under a
+ * fp16 super-block scale, and the quants recomputed with the scales as stored. */
+#include "ferry/half.h"
+#include "quant_k.h"
+
+#include <math.h>
+#include <string.h>
+
+#define QKK 256
+
+/* round to nearest, ties to even, for |f| < 2^22 (the float trick of ggml) */
+static inline int nearest_int(float f)
+{
+    float v = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static void put_half(uint8_t *p, float f)
+{
+    uint16_t h = ferry_fp32_to_fp16(f);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+static float get_half(const uint8_t *p)
+{
+    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* Weighted least-squares scale and min for n values into [0, nmax]; L gets the levels. */
+static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                  uint8_t *Laux, float rmin, float rdelta, int nstep)
+{
+    float mn = x[0], mx = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (mn > 0) mn = 0;
+    if (mx == mn) {
+        memset(L, 0, (size_t)n);
+        *the_min = -mn;
+        return 0.f;
+    }
+    float iscale = (float)nmax / (mx - mn), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * (x[i] - mn));
+        L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
+        float d = scale * L[i] + mn - x[i];
+        best += w[i] * d * d;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
+        float sl = 0, sl2 = 0, sxl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * (x[i] - mn));
+            l = l < 0 ? 0 : l > nmax ? nmax : l;
+            Laux[i] = (uint8_t)l;
+            sl += w[i] * (float)l;
+            sl2 += w[i] * (float)(l * l);
+            sxl += w[i] * (float)l * x[i];
+        }
+        float D = sum_w * sl2 - sl * sl;
+        if (D <= 0) continue;
+        float s = (sum_w * sxl - sum_x * sl) / D, m = (sl2 * sum_x - sl * sxl) / D;
+        if (m > 0) {
+            m = 0;
+            s = sxl / sl2;
+        }
+        float err = 0;
+        for (int i = 0; i < n; i++) {
+            float d = s * Laux[i] + m - x[i];
+            err += w[i] * d * d;
+        }
+        if (err < best) {
+            memcpy(L, Laux, (size_t)n);
+            best = err;
+            scale = s;
+            mn = m;
+        }
+    }
+    *the_min = -mn;
+    return scale;
+}
+
+/* Signed scale for n values into [-nmax, nmax-1] weighted by x^2; L gets level + nmax. */
+static float qx(int n, int nmax, const float *x, int8_t *L)
+{
+    float mx = 0, amax = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), mx = x[i];
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -(float)nmax / mx, slx = 0, sl2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * x[i]);
+        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        slx += w * x[i] * (float)l;
+        sl2 += w * (float)(l * l);
+    }
+    float scale = sl2 ? slx / sl2 : 0.f, best = scale * slx;
+    for (int is = -9; is <= 9; is++) {
+        if (!is) continue;
+        iscale = -((float)nmax + 0.1f * (float)is) / mx;
+        slx = sl2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * x[i]);
+            l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+            float w = x[i] * x[i];
+            slx += w * x[i] * (float)l;
+            sl2 += w * (float)(l * l);
+        }
+        if (sl2 > 0 && slx * slx > best * sl2) {
+            for (int i = 0; i < n; i++) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l));
+            }
+            scale = slx / sl2;
+            best = scale * slx;
+        }
+    }
+    return scale;
+}
+
+/* 8 scales and 8 mins of 6 bits in the 12-byte layout of Q4_K and Q5_K */
+static void pack_scales(uint8_t *s, const uint8_t *ls, const uint8_t *lm)
+{
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            s[j] = ls[j];
+            s[j + 4] = lm[j];
+        } else {
+            s[j + 4] = (uint8_t)((ls[j] & 0xf) | ((lm[j] & 0xf) << 4));
+            s[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            s[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+}
+
+static void unpack_scale(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Shared part of Q4_K (nmax 15) and Q5_K (nmax 31): levels L[256] and the header. */
+static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, float rmin, int nstep)
+{
+    float scales[8], mins[8], w[32], max_scale = 0, max_min = 0;
+    uint8_t Laux[32], ls[8], lm[8];
+    for (int j = 0; j < 8; j++) {
+        float sum2 = 0;
+        for (int l = 0; l < 32; l++) sum2 += x[32 * j + l] * x[32 * j + l];
+        float av = sqrtf(sum2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av + fabsf(x[32 * j + l]);
+        scales[j] = qkx2(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_s = max_scale > 0 ? 63.f / max_scale : 0.f,
+          inv_m = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < 8; j++) {
+        int a = nearest_int(inv_s * scales[j]), b = nearest_int(inv_m * mins[j]);
+        ls[j] = (uint8_t)(a > 63 ? 63 : a);
+        lm[j] = (uint8_t)(b > 63 ? 63 : b);
+    }
+    memset(hdr + 4, 0, 12);
+    pack_scales(hdr + 4, ls, lm);
+    put_half(hdr, max_scale / 63.f);
+    put_half(hdr + 2, max_min / 63.f);
+    /* levels again with the scales as stored */
+    float d = get_half(hdr), dmin = get_half(hdr + 2);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        unpack_scale(j, hdr + 4, &sc, &m);
+        float ds = d * (float)sc, dm = dmin * (float)m;
+        if (ds == 0) continue;
+        for (int l = 0; l < 32; l++) {
+            int q = nearest_int((x[32 * j + l] + dm) / ds);
+            L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > nmax ? nmax : q);
+        }
+    }
+}
+
+void ferry_quantize_q4_k(const float *x, void *y, uint64_t n)
+{
+    uint8_t *b = y, L[QKK];
+    for (uint64_t i = 0; i < n / QKK; i++, b += 144, x += QKK) {
+        kquant_levels(x, b, L, 15, -1.f, 20);
+        uint8_t *q = b + 16;
+        for (int j = 0; j < QKK; j += 64)
+            for (int l = 0; l < 32; l++) *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+void ferry_quantize_q5_k(const float *x, void *y, uint64_t n)
+{
+    uint8_t *b = y, L[QKK];
+    for (uint64_t i = 0; i < n / QKK; i++, b += 176, x += QKK) {
+        kquant_levels(x, b, L, 31, -0.5f, 15);
+        uint8_t *qh = b + 16, *ql = b + 48;
+        memset(qh, 0, 32);
+        uint8_t m1 = 1, m2 = 2;
+        for (int j = 0; j < QKK; j += 64) {
+            for (int l = 0; l < 32; l++) {
+                int l1 = L[j + l], l2 = L[j + l + 32];
+                if (l1 > 15) l1 -= 16, qh[l] |= m1;
+                if (l2 > 15) l2 -= 16, qh[l] |= m2;
+                ql[l] = (uint8_t)(l1 | (l2 << 4));
+            }
+            m1 = (uint8_t)(m1 << 2);
+            m2 = (uint8_t)(m2 << 2);
+            ql += 32;
+        }
+    }
+}
+
+void ferry_quantize_q6_k(const float *x, void *y, uint64_t n)
+{
+    uint8_t *b = y;
+    int8_t L[QKK];
+    for (uint64_t i = 0; i < n / QKK; i++, b += 210, x += QKK) {
+        float scales[16], max_scale = 0, max_abs = 0;
+        for (int ib = 0; ib < 16; ib++) {
+            scales[ib] = qx(16, 32, x + 16 * ib, L + 16 * ib);
+            if (fabsf(scales[ib]) > max_abs) max_abs = fabsf(scales[ib]), max_scale = scales[ib];
+        }
+        int8_t *sc = (int8_t *)(b + 192);
+        if (max_abs < 1e-15f) {
+            memset(b, 0, 210);
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        put_half(b + 208, 1 / iscale);
+        for (int ib = 0; ib < 16; ib++) {
+            int v = nearest_int(iscale * scales[ib]);
+            sc[ib] = (int8_t)(v > 127 ? 127 : v);
+        }
+        float d0 = get_half(b + 208);
+        for (int j = 0; j < 16; j++) {
+            float d = d0 * sc[j];
+            if (d == 0) continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)((l < -32 ? -32 : l > 31 ? 31 : l) + 32);
+            }
+        }
+        uint8_t *ql = b, *qh = b + 128;
+        for (int j = 0; j < QKK; j += 128) {
+            for (int l = 0; l < 32; l++) {
+                uint8_t q1 = (uint8_t)(L[j + l] & 0xf), q2 = (uint8_t)(L[j + l + 32] & 0xf);
+                uint8_t q3 = (uint8_t)(L[j + l + 64] & 0xf), q4 = (uint8_t)(L[j + l + 96] & 0xf);
+                ql[l] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                  ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+    }
+}
