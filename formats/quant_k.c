@@ -108,7 +108,7 @@ static float qx(int n, int nmax, const float *x, int8_t *L)
         slx += w * x[i] * (float)l;
         sl2 += w * (float)(l * l);
     }
-    float scale = sl2 ? slx / sl2 : 0.f, best = scale * slx;
+    float scale = sl2 != 0 ? slx / sl2 : 0.f, best = scale * slx;
     for (int is = -9; is <= 9; is++) {
         if (!is) continue;
         iscale = -((float)nmax + 0.1f * (float)is) / mx;
