@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  --type T          GGUF: f32 f16 (default) bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep (norms\n"
     "                    and 1-D tensors stay F32); directories: f32 f16 bf16 keep (default)\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
+    "  --split-max-size N  GGUF shards NAME-0000k-of-0000n.gguf of at most N bytes (50G, 500M)\n"
+    "  --resume          keep output shards already written with the right layout\n"
     "  -o, --output DST  output file (format from --to or the extension:\n"
     "                    .gguf, .safetensors, .pt/.pth/.bin)\n"
     "  --to FORMAT       gguf, safetensors or pytorch\n"
@@ -41,11 +43,14 @@ int cmd_convert(int argc, char **argv)
         {"type", required_argument, NULL, 't'},
         {"name", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 'j'},
+        {"split-max-size", required_argument, NULL, 'S'},
+        {"resume", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
-    uint64_t threads = 0;
+    uint64_t threads = 0, split = 0;
+    int resume = 0;
     int raw = 0, force = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
@@ -59,6 +64,23 @@ int cmd_convert(int argc, char **argv)
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
             break;
+        case 'R': resume = 1; break;
+        case 'S': {
+            char *end;
+            double v = strtod(optarg, &end);
+            double mult = *end == 'K' || *end == 'k'   ? 1e3
+                          : *end == 'M' || *end == 'm' ? 1e6
+                          : *end == 'G' || *end == 'g' ? 1e9
+                          : *end == 'T' || *end == 't' ? 1e12
+                                                       : 1;
+            if (mult > 1) end++;
+            if (*end || v <= 0) {
+                errorf("--split-max-size needs a size such as 50G, 500M or 1000000");
+                return EXIT_USAGE;
+            }
+            split = (uint64_t)(v * mult);
+            break;
+        }
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -85,6 +107,8 @@ int cmd_convert(int argc, char **argv)
         struct progress prog;
         progress_start(&prog, "converting", 0);
         struct ferry_convert_opts co = {.to = fmt,
+                                        .split_max = split,
+                                        .resume = resume,
                                         .type = type,
                                         .name = name,
                                         .force = force,

@@ -156,6 +156,7 @@ static int digest_finish(void *ctx, struct ferry_out *o, struct ferry_error *err
     if (!d || !d->running) return 0;
     pthread_join(d->tid, NULL);
     d->running = 0;
+    if (!o) return 0; /* the shard holding the key was kept from an earlier run */
     if (d->rc)
         return ferry_error_set(err, FERRY_EIO, d->src, FERRY_NO_OFFSET, NULL,
                                "cannot hash the source for ferry.source.digest");
@@ -296,7 +297,11 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     if (j.threads > 64) j.threads = 64;
     if (!rc && !plans)
         rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
-    if (!rc)
+    if (!rc && (o->split_max || o->resume))
+        rc = ferry_gguf_write_split(&d, dst, o->split_max ? o->split_max : UINT64_MAX, o->force,
+                                    o->resume, llama_stream_source, &j, digest_finish, &j, NULL,
+                                    err);
+    else if (!rc)
         rc =
             ferry_gguf_write_hooked(&d, dst, o->force, llama_stream_source, &j, digest_finish, err);
     free(plans);

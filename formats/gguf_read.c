@@ -406,3 +406,16 @@ out:
     strset_free(&names);
     return rc;
 }
+
+int ferry_gguf_read_one(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    struct strset names;
+    strset_init(&names);
+    struct ferry_ckpt scratch;
+    ferry_ckpt_init(&scratch);
+    ck->format = "gguf";
+    int rc = read_one(ck, path, 1, &scratch, &names, err);
+    ferry_ckpt_free(&scratch);
+    strset_free(&names);
+    return rc;
+}

@@ -25,11 +25,14 @@ int ferry_convert_raw(const struct ferry_ckpt *src, const char *dst, enum ferry_
 
 struct ferry_convert_opts {
     enum ferry_container to; /* GGUF file, or a Hugging Face / Meta directory */
-    const char *type;        /* GGUF: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep (NULL = f16);
+    const char *type;        /* GGUF: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k
+                                q4_k_m q5_k_m keep (NULL = f16);
                                 directories: f32 f16 bf16 keep (NULL = keep) */
     const char *name;        /* general.name; NULL = source folder name */
     int force;
-    unsigned threads; /* 0 = all cores */
+    uint64_t split_max; /* GGUF: NAME-0000k-of-0000n.gguf shards under this size (0: one file) */
+    int resume;         /* GGUF: keep output shards already written with the right layout */
+    unsigned threads;   /* 0 = all cores */
     void (*progress)(void *ctx, uint64_t bytes);
     void *progress_ctx;
 };

@@ -30,6 +30,18 @@ int ferry_gguf_write_hooked(const struct ferry_ckpt *desc, const char *path, int
                                                  struct ferry_error *err),
                             struct ferry_error *err);
 
+/* Reads one GGUF file without following its split keys. */
+int ferry_gguf_read_one(struct ferry_ckpt *ck, const char *path, struct ferry_error *err);
+
+/* Writes desc as llama.cpp's split set NAME-0000k-of-0000n.gguf (path "NAME.gguf") with shards
+ * under max_bytes, or as path itself when one shard suffices. resume keeps shards already on disk
+ * with the right layout. first_hook runs before the first shard is committed. */
+int ferry_gguf_write_split(const struct ferry_ckpt *desc, const char *path, uint64_t max_bytes,
+                           int force, int resume, ferry_tensor_source src, void *ctx,
+                           int (*first_hook)(void *hook_ctx, struct ferry_out *out,
+                                             struct ferry_error *err),
+                           void *hook_ctx, uint32_t *nshards, struct ferry_error *err);
+
 /* File offset at which kv `index`'s value payload starts when desc is written (for a string,
  * its first byte after the length). */
 uint64_t ferry_gguf_kv_value_offset(const struct ferry_ckpt *desc, uint64_t index);

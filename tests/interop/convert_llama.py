@@ -352,6 +352,34 @@ e = {k: err_of(k) for k in ("q4_0", "q4_k", "q5_1", "q5_k", "q6_k")}
 print("max |error| of attn_q: %s" % e)
 check(e["q4_k"] < e["q4_0"] and e["q6_k"] < e["q5_k"] < e["q4_k"], "k-quant errors not ordered: %s" % e)
 
+# ---- split output: llama.cpp's names and split keys (read by @huggingface/gguf), the same tensors
+# as one file; --resume keeps good shards and rewrites a damaged one
+sp = os.path.join(WORK, "split", "m.gguf")
+os.makedirs(os.path.dirname(sp))
+ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K")
+shards = sorted(f for f in os.listdir(os.path.dirname(sp)) if f.endswith(".gguf"))
+nsh = len(shards)
+check(nsh > 2 and shards == ["m-%05d-of-%05d.gguf" % (i + 1, nsh) for i in range(nsh)], "split names: %s" % shards)
+total = 0
+for i, f in enumerate(shards):
+    meta, tens = read_gguf(os.path.join(os.path.dirname(sp), f))
+    check(meta.get("split.no") == i and meta.get("split.count") == nsh, "%s: split keys %s" % (f, meta))
+    check((i == 0) == ("general.architecture" in meta), "%s: metadata only in the first shard" % f)
+    total += len(tens)
+one = os.path.join(WORK, "kq-one.gguf")
+ferry("convert", dk, "-o", one, "--type", "q8_0")
+first = os.path.join(os.path.dirname(sp), shards[0])
+check(hashes(first) == hashes(one) and total == len(hashes(one)), "split set holds other tensors than one file")
+mt = {f: os.stat(os.path.join(os.path.dirname(sp), f)).st_mtime_ns for f in shards}
+victim = os.path.join(os.path.dirname(sp), shards[1])
+with open(victim, "r+b") as fh:
+    fh.truncate(os.path.getsize(victim) - 10)
+ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K", "--resume")
+mt2 = {f: os.stat(os.path.join(os.path.dirname(sp), f)).st_mtime_ns for f in shards}
+check(all(mt[f] == mt2[f] for f in shards if f != shards[1]) and mt[shards[1]] != mt2[shards[1]],
+      "--resume should rewrite only the damaged shard")
+check(hashes(first) == hashes(one), "split set after --resume differs")
+
 # ---- ferry diff across formats
 p = ferry("diff", hf, os.path.join(WORK, "hf-f32.gguf"))
 check("21 of 21 tensors identical" in p.stdout if not spm else "tensors identical" in p.stdout, "diff HF vs its f32 GGUF: " + p.stdout[-200:])
