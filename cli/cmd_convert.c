@@ -114,6 +114,7 @@ int cmd_convert(int argc, char **argv)
                                         .force = force,
                                         .threads = (unsigned)threads,
                                         .progress = progress_cb,
+                                        .progress_total = progress_total_cb,
                                         .progress_ctx = &prog};
         int rc = ferry_convert_model(argv[optind], out, &co, &err);
         progress_end(&prog);

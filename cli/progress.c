@@ -52,6 +52,14 @@ void progress_add(struct progress *p, uint64_t n)
     pthread_mutex_unlock(&p->lock);
 }
 
+void progress_total_cb(void *ctx, uint64_t total)
+{
+    struct progress *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    p->total = total;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void progress_cb(void *ctx, uint64_t n)
 {
     progress_add(ctx, n);

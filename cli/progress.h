@@ -17,6 +17,8 @@ struct progress {
 void progress_start(struct progress *p, const char *label, uint64_t total);
 void progress_add(struct progress *p, uint64_t n);
 void progress_end(struct progress *p);
+/* Callbacks for the library: ctx is a struct progress. */
+void progress_total_cb(void *ctx, uint64_t total);
 /* progress_add for library callbacks: ctx is a struct progress. */
 void progress_cb(void *ctx, uint64_t n);
 

@@ -8,6 +8,9 @@
 #include "ferry/hash.h"
 #include "ferry/manifest.h"
 #include "ferry/quant.h"
+#include "ferry/file.h"
+
+#include <openssl/evp.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -208,8 +211,68 @@ static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct di
         bad = kv_str(d, "ferry.source.digest", dj->hex);
     }
     bad = bad || kv_str(d, "ferry.convert.options", opts);
+    if (!bad && m->license_path[0]) { /* name the license the weights came with */
+        struct ferry_map lm;
+        struct ferry_error e;
+        ferry_error_clear(&e);
+        if (ferry_map_open(&lm, m->license_path, &e) == 0) {
+            char line[256] = "", hex[65];
+            size_t i = 0, k = 0;
+            while (i < lm.size && (lm.data[i] == '\n' || lm.data[i] == ' ')) i++;
+            while (i < lm.size && lm.data[i] != '\n' && k + 1 < sizeof(line))
+                line[k++] = (char)lm.data[i++];
+            line[k] = 0;
+            uint8_t h[32];
+            unsigned hl;
+            EVP_Digest(lm.data ? lm.data : (const uint8_t *)"", (size_t)lm.size, h, &hl,
+                       EVP_sha256(), NULL);
+            ferry_hex(h, 32, hex);
+            bad = (k && kv_str(d, "general.license.name", line)) ||
+                  kv_str(d, "ferry.license.sha256", hex);
+            ferry_map_close(&lm);
+        }
+    }
     return bad ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory")
                : 0;
+}
+
+/* LICENSE, USE_POLICY.md and NOTICE of the source go beside the output file (kept when present
+ * there already, unless --force). */
+static int copy_license_files(const char *license_path, const char *dst, int force,
+                              struct ferry_error *err)
+{
+    char sdir[4200], ddir[4200];
+    snprintf(sdir, sizeof(sdir), "%s", license_path);
+    snprintf(ddir, sizeof(ddir), "%s", dst);
+    char *a = strrchr(sdir, '/'), *b = strrchr(ddir, '/');
+    if (a)
+        *a = 0;
+    else
+        snprintf(sdir, sizeof(sdir), ".");
+    if (b)
+        *b = 0;
+    else
+        snprintf(ddir, sizeof(ddir), ".");
+    if (!strcmp(sdir, ddir)) return 0;
+    static const char *names[] = {"LICENSE", "USE_POLICY.md", "NOTICE"};
+    for (size_t i = 0; i < 3; i++) {
+        char from[8500], to[8500];
+        snprintf(from, sizeof(from), "%s/%s", sdir, names[i]);
+        snprintf(to, sizeof(to), "%s/%s", ddir, names[i]);
+        if (access(from, R_OK) != 0 || (!force && access(to, F_OK) == 0)) continue;
+        struct ferry_map mm;
+        int rc = ferry_map_open(&mm, from, err);
+        if (rc) return rc;
+        struct ferry_out out;
+        if (!(rc = ferry_out_open(&out, to, force, err))) {
+            if (!(rc = ferry_out_write(&out, mm.data, mm.size, err)))
+                rc = ferry_out_commit(&out, err);
+            if (rc) ferry_out_abort(&out);
+        }
+        ferry_map_close(&mm);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
@@ -291,6 +354,11 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     }
     const struct plan_tensor **plans = calloc(m.nt + 1, sizeof(*plans));
     for (uint64_t i = 0; plans && i < m.nt; i++) plans[i] = &m.t[i];
+    if (o->progress_total) {
+        uint64_t total = 0;
+        for (uint64_t i = 0; i < d.ntensors; i++) total += d.tensors[i].nbytes;
+        o->progress_total(o->progress_ctx, total);
+    }
     struct llama_stream j = {
         &m,          plans,           &d, o->threads ? o->threads : ferry_cpu_count(),
         o->progress, o->progress_ctx, &dj};
@@ -306,6 +374,7 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
             ferry_gguf_write_hooked(&d, dst, o->force, llama_stream_source, &j, digest_finish, err);
     free(plans);
     if (dj.running) pthread_join(dj.tid, NULL);
+    if (!rc && m.license_path[0]) rc = copy_license_files(m.license_path, dst, o->force, err);
     /* tokenizer values copied from a GGUF source belong to the source */
     for (uint64_t i = 0; i < n_src_kvs; i++)
         if (!strncmp(d.kvs[i].key, "tokenizer.", 10))

@@ -34,6 +34,7 @@ struct ferry_convert_opts {
     int resume;         /* GGUF: keep output shards already written with the right layout */
     unsigned threads;   /* 0 = all cores */
     void (*progress)(void *ctx, uint64_t bytes);
+    void (*progress_total)(void *ctx, uint64_t bytes); /* called once with the bytes to write */
     void *progress_ctx;
 };
 
