@@ -174,6 +174,52 @@ dot_q8_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+/* Q4_0 with VNNI: the nibbles are unsigned already, so dpbusd takes them as they are and the
+ * block's -8 offset is subtracted once through the precomputed 8 * d_x * sum(x). */
+__attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
+dot_q4_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const float *dx = (const float *)(x + nb * 34), *ds8 = dx + nb;
+    const __m128i m = _mm_set1_epi8(15);
+    float corr = 0;
+    uint64_t b = 0;
+    for (; b + 2 <= nb; b += 2, w += 36, x += 68) {
+        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2)),
+                r1 = _mm_loadu_si128((const __m128i *)(w + 20));
+        __m256i w0 =
+            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r0, 4), m), _mm_and_si128(r0, m));
+        __m256i w1 =
+            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r1, 4), m), _mm_and_si128(r1, m));
+        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
+                                         _mm256_loadu_si256((const __m256i *)(x + 2)));
+        __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w1,
+                                         _mm256_loadu_si256((const __m256i *)(x + 36)));
+        float s0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)),
+              s1 = _cvtsh_ss((unsigned short)(w[18] | w[19] << 8));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0 * dx[b]), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1 * dx[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
+        corr += s0 * ds8[b] + s1 * ds8[b + 1];
+    }
+    for (; b < nb; b++, w += 18, x += 34) {
+        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
+        __m256i w0 =
+            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r0, 4), m), _mm_and_si128(r0, m));
+        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
+                                         _mm256_loadu_si256((const __m256i *)(x + 2)));
+        float s0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0 * dx[b]), _mm256_cvtepi32_ps(p0), acc0);
+        corr += s0 * ds8[b];
+    }
+    return hsum(_mm256_add_ps(acc0, acc1)) - corr;
+}
+
+static float dot_q4_vnni_adapter(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+    (void)q4;
+    return dot_q4_vnni(w, x, nb);
+}
+
 __attribute__((target("avx512f,avx512vl,fma,f16c"))) static float
 dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
 {
@@ -239,19 +285,20 @@ typedef float (*dot_q_fn)(const uint8_t *, const uint8_t *, uint64_t, int);
 struct kernels {
     dot_f32_fn f32;
     dot_h_fn f16, bf16;
-    dot_q_fn q8;
+    dot_q_fn q8, q4;
 };
 
 /* The widest kernels this CPU runs; decided per matmul call, not per dot product. */
 static struct kernels pick(void)
 {
-    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c};
+    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c};
 #if X86
     const struct ferry_cpu *c = ferry_cpu();
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
-    if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = dot_q8_avx2;
+    if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
-    if (c->avx2 && c->fma && c->f16c && c->avx512vnni) k.q8 = dot_q8_vnni;
+    if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
+        k.q8 = dot_q8_vnni, k.q4 = dot_q4_vnni_adapter;
 #endif
     return k;
 }
@@ -271,7 +318,7 @@ int kern_native(enum ferry_dtype dt)
  * the dot products do not convert them once per weight row. */
 static size_t xq_token_bytes(uint64_t cols)
 {
-    return (size_t)(cols / 32) * 34 + (size_t)(cols / 32) * sizeof(float);
+    return (size_t)(cols / 32) * 34 + 2 * (size_t)(cols / 32) * sizeof(float);
 }
 
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
@@ -286,8 +333,14 @@ void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq
     for (uint32_t t = 0; t < T; t++) {
         uint8_t *q = (uint8_t *)xq + t * tb;
         ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, q, w->cols);
-        float *d = (float *)(q + nb * 34);
-        for (size_t b = 0; b < nb; b++) d[b] = f16(q + 34 * b);
+        float *d = (float *)(q + nb * 34), *ds8 = d + nb;
+        for (size_t b = 0; b < nb; b++) {
+            d[b] = f16(q + 34 * b);
+            int sum =
+                0; /* Q4_0 weights enter as unsigned nibbles: their -8 is applied via the sum */
+            for (int j = 0; j < 32; j++) sum += (int8_t)q[34 * b + 2 + (size_t)j];
+            ds8[b] = 8.0f * d[b] * (float)sum;
+        }
     }
 }
 
@@ -317,8 +370,9 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         case FERRY_DT_Q8_0:
         case FERRY_DT_Q4_0:
             for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = k.q8(row, (const uint8_t *)xq + (size_t)t * xq_token_bytes(n),
-                                          n / 32, w->dt == FERRY_DT_Q4_0);
+                y[t * ystride + r] = (w->dt == FERRY_DT_Q4_0 ? k.q4 : k.q8)(
+                    row, (const uint8_t *)xq + (size_t)t * xq_token_bytes(n), n / 32,
+                    w->dt == FERRY_DT_Q4_0);
             break;
         default: /* k-quants: dequantize the row once for every token */
             ferry_to_float(w->dt, row, scratch, n);
