@@ -23,6 +23,7 @@ static const char usage_text[] =
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  --split-max-size N  GGUF shards NAME-0000k-of-0000n.gguf of at most N bytes (50G, 500M)\n"
     "  --resume          keep output shards already written with the right layout\n"
+    "  --shard-size N    Hugging Face output: safetensors shards of at most N bytes + index\n"
     "  -o, --output DST  output file (format from --to or the extension:\n"
     "                    .gguf, .safetensors, .pt/.pth/.bin)\n"
     "  --to FORMAT       gguf, safetensors or pytorch\n"
@@ -34,22 +35,16 @@ static const char usage_text[] =
 int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"to", required_argument, NULL, 'T'},
-        {"raw", no_argument, NULL, 'r'},
-        {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"type", required_argument, NULL, 't'},
-        {"name", required_argument, NULL, 'n'},
-        {"threads", required_argument, NULL, 'j'},
-        {"split-max-size", required_argument, NULL, 'S'},
-        {"resume", no_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},  {"to", required_argument, NULL, 'T'},
+        {"raw", no_argument, NULL, 'r'},           {"force", no_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
+        {"type", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 'j'}, {"split-max-size", required_argument, NULL, 'S'},
+        {"resume", no_argument, NULL, 'R'},        {"shard-size", required_argument, NULL, 'Z'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
-    uint64_t threads = 0, split = 0;
+    uint64_t threads = 0, split = 0, shard = 0;
     int resume = 0;
     int raw = 0, force = 0, c;
     optind = 1;
@@ -65,6 +60,7 @@ int cmd_convert(int argc, char **argv)
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
             break;
         case 'R': resume = 1; break;
+        case 'Z':
         case 'S': {
             char *end;
             double v = strtod(optarg, &end);
@@ -78,7 +74,7 @@ int cmd_convert(int argc, char **argv)
                 errorf("--split-max-size needs a size such as 50G, 500M or 1000000");
                 return EXIT_USAGE;
             }
-            split = (uint64_t)(v * mult);
+            *(c == 'S' ? &split : &shard) = (uint64_t)(v * mult);
             break;
         }
         case 'q': g_opts.verbosity = -1; break;
@@ -109,6 +105,7 @@ int cmd_convert(int argc, char **argv)
         struct ferry_convert_opts co = {.to = fmt,
                                         .split_max = split,
                                         .resume = resume,
+                                        .shard_size = shard,
                                         .type = type,
                                         .name = name,
                                         .force = force,

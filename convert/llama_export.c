@@ -136,6 +136,65 @@ static const char *torch_dtype(enum ferry_dtype dt)
     return dt == FERRY_DT_F16 ? "float16" : dt == FERRY_DT_BF16 ? "bfloat16" : "float32";
 }
 
+/* A stream over a slice of the output tensors (one shard). */
+struct shard_stream {
+    struct llama_stream *s;
+    uint64_t base;
+};
+
+static int shard_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *dst,
+                        struct ferry_error *err)
+{
+    struct shard_stream *ss = ctx;
+    return llama_stream_source(ss->s, ss->base + i, off, n, dst, err);
+}
+
+/* model.safetensors, or model-0000k-of-0000n.safetensors shards of at most shard_size bytes with
+ * model.safetensors.index.json as transformers writes them. */
+static int write_safetensors_shards(struct ferry_ckpt *d, struct llama_stream *j, const char *dst,
+                                    uint64_t shard_size, int force, struct ferry_error *err)
+{
+    char path[4200];
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < d->ntensors; i++) total += d->tensors[i].nbytes;
+    if (!shard_size || total <= shard_size) {
+        snprintf(path, sizeof(path), "%s/model.safetensors", dst);
+        return ferry_safetensors_write(d, path, force, llama_stream_source, j, err);
+    }
+    uint64_t *first = calloc(d->ntensors + 2, sizeof(uint64_t)), cur = 0;
+    uint32_t n = 0;
+    if (!first) return ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
+    for (uint64_t i = 0; i < d->ntensors; i++) {
+        if (i == 0 || (cur + d->tensors[i].nbytes > shard_size && cur > 0)) first[n++] = i, cur = 0;
+        cur += d->tensors[i].nbytes;
+    }
+    first[n] = d->ntensors;
+    json_t *map = json_object();
+    int rc = 0;
+    for (uint32_t k = 0; k < n && !rc; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), "model-%05u-of-%05u.safetensors", k + 1, n);
+        snprintf(path, sizeof(path), "%s/%s", dst, name);
+        struct ferry_ckpt sd = *d;
+        sd.tensors = d->tensors + first[k];
+        sd.ntensors = first[k + 1] - first[k];
+        struct shard_stream ss = {j, first[k]};
+        rc = ferry_safetensors_write(&sd, path, force, shard_source, &ss, err);
+        for (uint64_t i = first[k]; !rc && i < first[k + 1]; i++)
+            json_object_set_new(map, d->tensors[i].name, json_string(name));
+    }
+    free(first);
+    if (rc) {
+        json_decref(map);
+        return rc;
+    }
+    snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dst);
+    return write_json(
+        path,
+        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map),
+        force, err);
+}
+
 int llama_export(struct llama_model *m, const char *src, const char *dst,
                  const struct ferry_convert_opts *o, struct ferry_error *err)
 {
@@ -214,8 +273,7 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         snprintf(path, sizeof(path), "%s/pytorch_model.bin", dst);
         rc = ferry_pytorch_write(&d, path, o->force, llama_stream_source, &j, err);
     } else if (!rc) {
-        snprintf(path, sizeof(path), "%s/model.safetensors", dst);
-        rc = ferry_safetensors_write(&d, path, o->force, llama_stream_source, &j, err);
+        rc = write_safetensors_shards(&d, &j, dst, o->shard_size, o->force, err);
     }
     if (!rc && meta) {
         const struct llama_hparams *hp = &m->hp;

@@ -30,9 +30,10 @@ struct ferry_convert_opts {
                                 directories: f32 f16 bf16 keep (NULL = keep) */
     const char *name;        /* general.name; NULL = source folder name */
     int force;
-    uint64_t split_max; /* GGUF: NAME-0000k-of-0000n.gguf shards under this size (0: one file) */
-    int resume;         /* GGUF: keep output shards already written with the right layout */
-    unsigned threads;   /* 0 = all cores */
+    uint64_t split_max;  /* GGUF: NAME-0000k-of-0000n.gguf shards under this size (0: one file) */
+    int resume;          /* GGUF: keep output shards already written with the right layout */
+    uint64_t shard_size; /* Hugging Face output: safetensors shards of at most this size */
+    unsigned threads;    /* 0 = all cores */
     void (*progress)(void *ctx, uint64_t bytes);
     void (*progress_total)(void *ctx, uint64_t bytes); /* called once with the bytes to write */
     void *progress_ctx;

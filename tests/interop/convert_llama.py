@@ -380,6 +380,18 @@ check(all(mt[f] == mt2[f] for f in shards if f != shards[1]) and mt[shards[1]] !
       "--resume should rewrite only the damaged shard")
 check(hashes(first) == hashes(one), "split set after --resume differs")
 
+# ---- Hugging Face output in safetensors shards with an index, read back here
+shd = os.path.join(WORK, "hf-sharded")
+ferry("convert", dk, "-o", shd, "--to", "safetensors", "--shard-size", "300K")
+idx = json.load(open(os.path.join(shd, "model.safetensors.index.json")))
+files = sorted(set(idx["weight_map"].values()))
+check(len(files) > 2 and all(os.path.exists(os.path.join(shd, f)) for f in files), "shards: %s" % files)
+got = {}
+for f in files:
+    got.update(load_st(os.path.join(shd, f)))
+check(set(got) == set(wk) and all(torch.equal(got[k], v) for k, v in wk.items()), "sharded HF output differs from the source")
+check(idx["metadata"]["total_size"] == sum(v.numel() * 4 for v in wk.values()), "index total_size")
+
 # ---- ferry diff across formats
 p = ferry("diff", hf, os.path.join(WORK, "hf-f32.gguf"))
 check("21 of 21 tensors identical" in p.stdout if not spm else "tensors identical" in p.stdout, "diff HF vs its f32 GGUF: " + p.stdout[-200:])

@@ -140,5 +140,22 @@ subprocess.run([FERRY, "logits", src, "--ids", ids, "--all-positions", "-o", exp
 p = subprocess.run([FERRY, "check", os.path.join(WORK, "check-f16.gguf"), "--expect", exp, "--ids", ids], capture_output=True, text=True)
 check(p.returncode == 0, "check --expect: %s" % p.stderr)
 
+# ---- bad models and inputs: a missing tensor, a wrong shape, an id beyond the vocabulary
+bad = make_llama.config(dim=64, layers=2, heads=4, kv_heads=2, ff=96, vocab=128)
+wb = make_llama.weights(bad, seed=3)
+del wb["model.layers.1.mlp.up_proj.weight"]
+make_llama.write_hf(os.path.join(WORK, "bad-missing"), wb, bad)
+p = subprocess.run([FERRY, "logits", os.path.join(WORK, "bad-missing"), "--ids", "1,2", "-o", os.path.join(WORK, "b.npy")],
+                   capture_output=True, text=True)
+check(p.returncode == 65 and "blk.1.ffn_up.weight" in p.stderr and "missing" in p.stderr, "missing tensor: %d %s" % (p.returncode, p.stderr))
+wb = make_llama.weights(bad, seed=3)
+wb["model.layers.0.self_attn.k_proj.weight"] = wb["model.layers.0.self_attn.k_proj.weight"][:16]
+make_llama.write_hf(os.path.join(WORK, "bad-shape"), wb, bad)
+p = subprocess.run([FERRY, "run", os.path.join(WORK, "bad-shape"), "--ids", "1,2", "-n", "1"], capture_output=True, text=True)
+check(p.returncode == 65 and "attn_k" in p.stderr and "does not match" in p.stderr, "wrong shape: %d %s" % (p.returncode, p.stderr))
+p = subprocess.run([FERRY, "logits", os.path.join(WORK, "mha-hf"), "--ids", "1,128", "-o", os.path.join(WORK, "b.npy")],
+                   capture_output=True, text=True)
+check(p.returncode == 64 and "outside the vocabulary" in p.stderr, "id beyond vocab: %d %s" % (p.returncode, p.stderr))
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
