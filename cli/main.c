@@ -24,7 +24,7 @@ static const struct command commands[] = {
     {"sign", cmd_sign, "write a signed manifest of a model directory"},
     {"verify", cmd_verify, "verify files against a signed manifest, checklist or torrent"},
     {"license", cmd_license, "show, accept and check model licenses"},
-    {"fetch", NULL, "download over HTTP(S) or BitTorrent, verified"},
+    {"fetch", cmd_fetch, "download over HTTP(S), resumable, parallel, verified"},
     {"torrent", NULL, "make torrents and magnet links"},
     {"seed", NULL, "seed torrents for mirrors"},
     {"run", cmd_run, "generate text with the reference forward pass"},

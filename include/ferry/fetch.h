@@ -1,0 +1,47 @@
+/* Verified HTTP(S) downloads: parallel Range segments over several HTTP/1.1 connections, each
+ * 206 checked against the requested Content-Range, If-Range with the ETag, a .part file and a
+ * small state file so an interrupted fetch (even kill -9) resumes without downloading finished
+ * segments again, SHA-256 computed as segments complete in order, retries with backoff and
+ * Retry-After, and a rename into place only after size and hash match. */
+#ifndef FERRY_FETCH_H
+#define FERRY_FETCH_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "ferry/error.h"
+
+struct ferry_fetch_opts {
+    unsigned connections;    /* parallel segments (default 4) */
+    uint64_t segment_size;   /* default 16 MiB */
+    unsigned max_tries;      /* per segment (default 6) */
+    long connect_timeout_ms; /* default 15000 */
+    long low_speed_time_s;   /* abort a stalled transfer after this (default 30 s below 1 KiB/s) */
+    const char *bearer;      /* Authorization: Bearer, sent only to the URL's own host */
+    const uint8_t *sha256;   /* expected digest (32 bytes) or NULL */
+    int force;               /* replace an existing file */
+    volatile sig_atomic_t *cancel; /* set to stop; the .part stays for a rerun */
+    void (*progress)(void *ctx, uint64_t bytes);
+    void (*progress_total)(void *ctx, uint64_t bytes);
+    void *progress_ctx;
+};
+
+struct ferry_fetch_result {
+    uint64_t size;
+    uint8_t sha256[32];
+    uint64_t downloaded; /* bytes transferred by this run (resumed parts excluded) */
+    unsigned retries;
+    int resumed;         /* finished segments were reused from an earlier run */
+    int single_stream;   /* the server ignored Range */
+    int verified_by;     /* 0 size only, 1 --sha256, 2 X-Linked-Etag */
+};
+
+/* Downloads url into dir/name. Exit-code-like errors: FERRY_EPERM (401/403), FERRY_ENOINPUT
+ * (404/410), FERRY_EUNAVAIL (unreachable, retries exhausted), FERRY_EMISMATCH (hash or size),
+ * FERRY_EINTR (cancelled; rerun resumes), FERRY_ECANTCREAT (exists, locked, no space). */
+int ferry_fetch_url(const char *url, const char *dir, const char *name,
+                    const struct ferry_fetch_opts *o, struct ferry_fetch_result *r,
+                    struct ferry_error *err);
+
+void ferry_fetch_global_init(void);
+
+#endif

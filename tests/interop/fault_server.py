@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""A misbehaving HTTP/1.1 file server for the fetch tests.
+
+Serves ROOT on two ports of 127.0.0.1 (written to PORTFILE as "A B") and appends one JSON line
+per request to LOG (port, method, path, range, if-range, authorization present). The first path
+part picks the behaviour; the rest names a file under ROOT:
+
+  ok        Range, If-Range and a strong ETag, as a correct server
+  linked    as ok, plus X-Linked-Etag with the SHA-256 of the file
+  badlinked as ok, plus an X-Linked-Etag that does not match
+  cut       every ranged body is cut after half, the first time each start offset is asked
+  norange   always 200 with the whole file
+  corrupt   correct headers, one byte of every body flipped
+  busy      503 with Retry-After: 1 to the first two requests for the file
+  badrange  206 whose Content-Range starts one byte late (except for ranges from 0)
+  redirect  302 to the other port, path ok/NAME
+  auth      401 unless "Authorization: Bearer secret"
+  gated     403 with X-Error-Code: GatedRepo
+  slow      as ok, at about RATE bytes per second per response
+  changing  content from ROOT/v<N>/NAME where N is read from ROOT/version; ETag "v<N>"
+"""
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT, PORTFILE, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
+RATE = int(os.environ.get("FAULT_RATE", "1000000"))
+lock = threading.Lock()
+counts = {}
+cut_seen = set()
+ports = []
+
+
+def log(entry):
+    with lock, open(LOG, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        parts = self.path.split("?")[0].lstrip("/").split("/", 1)
+        mode, name = parts[0], parts[1] if len(parts) > 1 else ""
+        rng = self.headers.get("Range")
+        log({"port": self.server.server_port, "path": self.path, "range": rng,
+             "if_range": self.headers.get("If-Range"),
+             "auth": self.headers.get("Authorization") is not None})
+        with lock:
+            counts[self.path] = counts.get(self.path, 0) + 1
+            n = counts[self.path]
+        if mode == "redirect":
+            other = ports[1] if self.server.server_port == ports[0] else ports[0]
+            return self.reply(302, b"", {"Location": f"http://127.0.0.1:{other}/ok/{name}"})
+        if mode == "auth" and self.headers.get("Authorization") != "Bearer secret":
+            return self.reply(401, b"unauthorized\n")
+        if mode == "gated":
+            return self.reply(403, b"gated\n", {"X-Error-Code": "GatedRepo"})
+        if mode == "busy" and n <= 2:
+            return self.reply(503, b"busy\n", {"Retry-After": "1"})
+        if mode == "changing":
+            version = open(os.path.join(ROOT, "version")).read().strip()
+            path, etag = os.path.join(ROOT, "v" + version, name), f'"v{version}"'
+        else:
+            path = os.path.join(ROOT, name)
+        if not name or ".." in name or not os.path.isfile(path):
+            return self.reply(404, b"not found\n")
+        data = open(path, "rb").read()
+        if mode != "changing":
+            etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        headers = {"ETag": etag, "Accept-Ranges": "bytes"}
+        if mode == "linked":
+            headers["X-Linked-Etag"] = '"%s"' % hashlib.sha256(data).hexdigest()
+        if mode == "badlinked":
+            headers["X-Linked-Etag"] = '"%s"' % hashlib.sha256(data + b"x").hexdigest()
+        status, first, last = 200, 0, len(data) - 1
+        ifr = self.headers.get("If-Range")
+        if rng and mode != "norange" and (ifr is None or ifr == etag) and rng.startswith("bytes="):
+            a, b = rng[6:].split("-")
+            first, last = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
+            status = 206
+            shift = 1 if mode == "badrange" and first > 0 else 0
+            headers["Content-Range"] = f"bytes {first + shift}-{last}/{len(data)}"
+        body = bytearray(data[first:last + 1])
+        if mode == "corrupt" and body:
+            body[len(body) // 2] ^= 0xFF
+        cut = None
+        if mode == "cut" and status == 206 and len(body) > 1:
+            with lock:
+                if first not in cut_seen:
+                    cut_seen.add(first)
+                    cut = len(body) // 2
+        self.reply(status, bytes(body), headers, cut=cut, slow=mode in ("slow", "changing"))
+
+    def reply(self, status, body, headers=None, cut=None, slow=False):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            if cut is not None:
+                self.wfile.write(body[:cut])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if not slow:
+                self.wfile.write(body)
+                return
+            chunk = max(1, RATE // 20)
+            for i in range(0, len(body), chunk):
+                self.wfile.write(body[i:i + chunk])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # clients hang up on purpose in these tests
+
+
+def main():
+    servers = [Server(("127.0.0.1", 0), Handler) for _ in range(2)]
+    for s in servers:
+        s.daemon_threads = True
+        ports.append(s.server_port)
+    for s in servers[1:]:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    with open(PORTFILE + ".tmp", "w") as f:
+        f.write(f"{ports[0]} {ports[1]}\n")
+    os.rename(PORTFILE + ".tmp", PORTFILE)
+    servers[0].serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""ferry fetch against real servers on 127.0.0.1: Debian's nginx (Range, If-Range, rate limits,
+a file replaced between runs) and fault_server.py (cut bodies, wrong bytes, 200 to a Range, 503
+with Retry-After, wrong Content-Range, redirects across ports, bearer tokens, gating). Every
+file is checked with hashlib; after every failure no file may exist under its final name.
+usage: fetch_http.py FERRY WORKDIR"""
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nginx_server import Nginx  # noqa: E402
+
+FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
+shutil.rmtree(WORK, ignore_errors=True)
+ROOT = os.path.join(WORK, "root")
+os.makedirs(ROOT)
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(url, out, *args, timeout=120):
+    r = subprocess.run([FERRY, "fetch", url, "-o", out, "--json", *args], capture_output=True, text=True,
+                       timeout=timeout)
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    done = [e for e in events if e["event"] == "done"]
+    return r.returncode, (done[0] if done else None), r.stderr.strip()
+
+
+def start_bg(url, out, *args):
+    return subprocess.Popen([FERRY, "fetch", url, "-o", out, "--json", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_segments(state_path, n, proc, limit=30.0):
+    """Waits until the state file records at least n finished segments; returns them."""
+    end = time.time() + limit
+    while time.time() < end and proc.poll() is None:
+        try:
+            done = json.load(open(state_path))["done"]
+            if len(done) >= n:
+                return done
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    return None
+
+
+def hidden_and_final(out, name):
+    names = set(os.listdir(out)) if os.path.isdir(out) else set()
+    return name in names, "." + name + ".part" in names
+
+
+# ---------------------------------------------------------------- fault server
+data = os.urandom(3_000_000 + 12345)
+good = write(os.path.join(ROOT, "a.bin"), data)
+write(os.path.join(ROOT, "v1", "c.bin"), os.urandom(2_000_000))
+v2 = write(os.path.join(ROOT, "v2", "c.bin"), os.urandom(2_000_000))
+with open(os.path.join(ROOT, "version"), "w") as f:
+    f.write("1")
+portfile, log = os.path.join(WORK, "ports"), os.path.join(WORK, "requests.log")
+env = dict(os.environ, FAULT_RATE="400000")
+server = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "fault_server.py"), ROOT,
+                           portfile, log], env=env)
+try:
+    for _ in range(100):
+        if os.path.exists(portfile):
+            break
+        time.sleep(0.05)
+    A, B = open(portfile).read().split()
+    base = f"http://127.0.0.1:{A}"
+    seg = ["--segment-size", "65536"]
+    n = 0
+
+    def out():
+        global n
+        n += 1
+        return os.path.join(WORK, f"out{n}")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/ok/a.bin", o, "--sha256", good, *seg)
+    check(rc == 0 and d["sha256"] == good and sha(os.path.join(o, "a.bin")) == good and d["verified_by"] == "--sha256",
+          f"plain parallel fetch, --sha256 verified (rc {rc})")
+    check(sorted(os.listdir(o)) == [".ferry-fetch.lock", "a.bin"], "no .part or state file left after success")
+    rc, d, err = fetch(f"{base}/ok/a.bin", o, *seg)
+    check(rc == 73 and "exists" in err, f"existing file kept without --force (rc {rc})")
+    rc, d, err = fetch(f"{base}/ok/a.bin", o, "--force", *seg)
+    check(rc == 0 and sha(os.path.join(o, "a.bin")) == good, "--force replaces it")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/linked/a.bin", o, *seg)
+    check(rc == 0 and d["verified_by"] == "X-Linked-Etag" and sha(os.path.join(o, "a.bin")) == good,
+          f"X-Linked-Etag used as the expected SHA-256 (rc {rc})")
+    o = out()
+    rc, d, err = fetch(f"{base}/badlinked/a.bin", o, *seg)
+    check(rc == 1 and hidden_and_final(o, "a.bin") == (False, False) and "X-Linked-Etag" in err,
+          f"X-Linked-Etag mismatch: exit 1, nothing kept (rc {rc}: {err[-90:]})")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/corrupt/a.bin", o, "--sha256", good, *seg)
+    check(rc == 1 and hidden_and_final(o, "a.bin") == (False, False),
+          f"corrupted bytes with --sha256: exit 1, nothing kept (rc {rc})")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/cut/a.bin", o, "--sha256", good, *seg)
+    check(rc == 0 and d["retries"] > 0 and sha(os.path.join(o, "a.bin")) == good,
+          f"bodies cut mid-transfer: retried from where they stopped ({d and d['retries']} retries)")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/norange/a.bin", o, "--sha256", good, *seg)
+    check(rc == 0 and d["single_stream"] and sha(os.path.join(o, "a.bin")) == good,
+          f"server ignoring Range: one stream, right bytes (rc {rc})")
+
+    o = out()
+    t0 = time.time()
+    rc, d, err = fetch(f"{base}/busy/a.bin", o, *seg)
+    check(rc == 0 and d["retries"] >= 2 and time.time() - t0 >= 1.9 and sha(os.path.join(o, "a.bin")) == good,
+          f"503 + Retry-After: 1 honoured twice ({time.time() - t0:.1f} s)")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/badrange/a.bin", o, "--tries", "2", *seg)
+    check(rc == 69 and not hidden_and_final(o, "a.bin")[0] and "Content-Range" in err,
+          f"wrong Content-Range refused: exit 69, no final file (rc {rc}: {err[-100:]})")
+
+    o = out()
+    rc, d, err = fetch(f"{base}/ok/missing.bin", o)
+    check(rc == 66, f"404: exit 66 (rc {rc})")
+    rc, d, err = fetch(f"{base}/gated/a.bin", o)
+    check(rc == 77 and "403" in err, f"gated 403: exit 77 (rc {rc})")
+    rc, d, err = fetch(f"{base}/auth/a.bin", o)
+    check(rc == 77 and "401" in err, f"401 without a token: exit 77 (rc {rc})")
+    rc, d, err = fetch(f"http://127.0.0.1:1/ok/a.bin", o, "--tries", "2")
+    check(rc == 69, f"connection refused: exit 69 (rc {rc})")
+    rc, d, err = fetch(f"{base}/gated/a.bin?Policy=SECRETPOLICY&Signature=SECRETSIG", o)
+    check("SECRET" not in err, "a signed link's query string never appears in messages")
+
+    tok = os.path.join(WORK, "token")
+    with open(tok, "w") as f:
+        f.write("secret\n")
+    o = out()
+    rc, d, err = fetch(f"{base}/auth/a.bin", o, "--token-file", tok, *seg)
+    check(rc == 0 and sha(os.path.join(o, "a.bin")) == good, "bearer token accepted by its host")
+    open(log, "w").close()
+    o = out()
+    rc, d, err = fetch(f"{base}/redirect/a.bin", o, "--token-file", tok, *seg)
+    reqs = [json.loads(line) for line in open(log)]
+    to_b = [r for r in reqs if str(r["port"]) == B]
+    check(rc == 0 and sha(os.path.join(o, "a.bin")) == good and to_b and not any(r["auth"] for r in to_b)
+          and any(r["auth"] for r in reqs if str(r["port"]) == A),
+          f"redirect to another port: {len(to_b)} requests there, none with the token")
+
+    # a file that changes during the download: If-Range gets 200, ferry starts over on the new one
+    o = out()
+    p = start_bg(f"{base}/changing/c.bin", o, "--segment-size", "131072", "--connections", "2")
+    got = wait_segments(os.path.join(o, ".c.bin.part.json"), 2, p)
+    with open(os.path.join(ROOT, "version"), "w") as f:
+        f.write("2")
+    so, se = p.communicate(timeout=120)
+    check(got is not None and p.returncode == 0 and sha(os.path.join(o, "c.bin")) == v2,
+          f"ETag changed mid-download: restarted, new content kept (rc {p.returncode}, {se.strip()[-80:]})")
+
+    # lock against two fetches into one directory
+    o = out()
+    os.makedirs(o)
+    with open(os.path.join(o, ".ferry-fetch.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        rc, d, err = fetch(f"{base}/ok/a.bin", o)
+    check(rc == 73 and "another ferry fetch" in err and not hidden_and_final(o, "a.bin")[0],
+          f"locked directory refused: exit 73 (rc {rc})")
+finally:
+    server.terminate()
+    server.wait()
+
+# ---------------------------------------------------------------- nginx
+big = os.urandom(8 << 20)
+bigsha = write(os.path.join(ROOT, "big.bin"), big)
+with Nginx(ROOT, os.path.join(WORK, "nginx"), rate="1m") as ng:
+    o = os.path.join(WORK, "ng1")
+    rc, d, err = fetch(ng.url("big.bin"), o, "--connections", "4")
+    check(rc == 0 and sha(os.path.join(o, "big.bin")) == bigsha, f"nginx: 8 MiB over 4 connections (rc {rc})")
+
+    # kill -9 mid-download, rerun: finished segments are not requested again
+    o = os.path.join(WORK, "ng2")
+    segsz = 262144
+    p = start_bg(ng.url("slow/big.bin"), o, "--segment-size", str(segsz), "--connections", "4")
+    done = wait_segments(os.path.join(o, ".big.bin.part.json"), 8, p)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    check(done is not None and not hidden_and_final(o, "big.bin")[0], f"killed with {done and len(done)} of 32 segments done")
+    done = json.load(open(os.path.join(o, ".big.bin.part.json")))["done"]
+    open(os.path.join(ng.work, "access.log"), "w").close()
+    rc, d, err = fetch(ng.url("slow/big.bin"), o, "--segment-size", str(segsz), "--connections", "4")
+    starts = [int(line.split("|")[1][6:].split("-")[0]) for line in open(os.path.join(ng.work, "access.log"))
+              if line.split("|")[1].startswith("bytes=") and line.split("|")[1] != "bytes=0-0"]  # not the probe
+    again = [s for s in starts if s // segsz in done]
+    check(rc == 0 and d["resumed"] and not again and d["downloaded"] <= len(big) - len(done) * segsz
+          and sha(os.path.join(o, "big.bin")) == bigsha,
+          f"resumed after kill -9: {len(starts)} ranges asked, {len(again)} of them finished before, "
+          f"{d and d['downloaded']} bytes downloaded")
+
+    # SIGINT: exit 75, .part kept, rerun resumes
+    o = os.path.join(WORK, "ng3")
+    p = start_bg(ng.url("slow/big.bin"), o, "--segment-size", str(segsz), "--connections", "4")
+    wait_segments(os.path.join(o, ".big.bin.part.json"), 4, p)
+    p.send_signal(signal.SIGINT)
+    so, se = p.communicate(timeout=30)
+    check(p.returncode == 75 and hidden_and_final(o, "big.bin") == (False, True), f"SIGINT: exit 75, .part kept (rc {p.returncode})")
+
+    # the file is replaced on the server between runs: the old segments are discarded
+    new = os.urandom(8 << 20)
+    newsha = write(os.path.join(ROOT, "big.bin"), new)
+    st = os.stat(os.path.join(ROOT, "big.bin"))
+    os.utime(os.path.join(ROOT, "big.bin"), (st.st_atime + 100, st.st_mtime + 100))
+    rc, d, err = fetch(ng.url("big.bin"), o, "--segment-size", str(segsz), "--connections", "4")
+    check(rc == 0 and not d["resumed"] and sha(os.path.join(o, "big.bin")) == newsha,
+          f"changed ETag between runs: started over, new content (rc {rc})")
+
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)
