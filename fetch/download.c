@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "fetch_state.h"
 #include "http.h"
+#include "seg_sync.h"
 #include "ferry/hash.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ struct seg {
     unsigned tries;
     double not_before;
     int active, bad;           /* bad: the response was refused (wrong status or range) */
+    int finished;              /* all bytes written (durability and hashing: seg_sync) */
     CURL *h;
     struct curl_slist *hdrs;
     struct resp r;
@@ -97,33 +99,10 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
         }
         done += (size_t)w;
     }
-    if (off == j->hashed) {
-        EVP_DigestUpdate(j->md, buf, len);
-        j->hashed += len;
-    }
     s->r.r_first += len; /* the next bytes of this response continue the range */
     s->written += len;
     j->got += len;
     return len;
-}
-
-/* Feeds md from the file while the frontier lies inside a finished segment. */
-static int advance_hash(struct job *j, const struct fetch_state *st, struct ferry_error *err)
-{
-    static char buf[1 << 20];
-    while (j->hashed < j->size && st->done[j->hashed / st->segment]) {
-        uint64_t end = (j->hashed / st->segment + 1) * st->segment;
-        if (end > j->size) end = j->size;
-        size_t want = end - j->hashed < sizeof(buf) ? (size_t)(end - j->hashed) : sizeof(buf);
-        ssize_t r = pread(j->fd, buf, want, (off_t)j->hashed);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0)
-            return ferry_error_set(err, FERRY_EIO, j->part, j->hashed, NULL, "read: %s",
-                                   r < 0 ? strerror(errno) : "short file");
-        EVP_DigestUpdate(j->md, buf, (size_t)r);
-        j->hashed += (uint64_t)r;
-    }
-    return 0;
 }
 
 static void seg_start(struct seg *s, CURLM *m)
@@ -171,16 +150,24 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
     unsigned conns = o->connections ? o->connections : 4, max_tries = o->max_tries ? o->max_tries : 6;
     struct seg *segs = calloc(st->nsegs, sizeof(*segs));
     if (!segs) return ferry_error_set(err, FERRY_EINTERNAL, j->part, FERRY_NO_OFFSET, NULL, "oom");
-    CURLM *m = curl_multi_init();
     uint64_t next = 0, remaining = 0;
     for (uint64_t i = 0; i < st->nsegs; i++) {
         segs[i].idx = i, segs[i].job = j, segs[i].first = i * st->segment;
         segs[i].last = (i + 1 == st->nsegs ? j->size : (i + 1) * st->segment) - 1;
+        segs[i].finished = st->done[i];
         remaining += !st->done[i];
     }
-    int rc = 0;
+    struct seg_sync y = {.fd = j->fd, .size = j->size, .part = j->part, .url = j->url,
+                         .state_path = state_path, .st = st, .md = j->md};
+    int rc = seg_sync_start(&y, err);
+    if (rc) {
+        free(segs);
+        return rc;
+    }
+    CURLM *m = curl_multi_init();
     unsigned running = 0;
     while (remaining && !rc) {
+        if (seg_sync_failed(&y)) break;
         if (o->cancel && *o->cancel) {
             rc = ferry_error_set(err, FERRY_EINTR, j->part, FERRY_NO_OFFSET, NULL,
                                  "interrupted; run the same command again to resume");
@@ -190,7 +177,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         for (uint64_t k = 0; k < st->nsegs && running < conns; k++) { /* fill free connections */
             uint64_t i = (next + k) % st->nsegs;
             struct seg *s = &segs[i];
-            if (st->done[i] || s->active || s->not_before > t) continue;
+            if (s->finished || s->active || s->not_before > t) continue;
             seg_start(s, m);
             running++;
             next = i + 1;
@@ -198,7 +185,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         int still = 0;
         curl_multi_perform(m, &still);
         CURLMsg *msg;
-        int left;
+        int left, finished_any = 0;
         while ((msg = curl_multi_info_read(m, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
             struct seg *s = NULL;
@@ -207,6 +194,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
             long status = s->r.status;
             seg_stop(s, m);
             running--;
+            finished_any = 1;
             if (j->io_errno) {
                 rc = ferry_error_set(err, FERRY_EIO, j->part, s->first + s->written, NULL, "write: %s",
                                      strerror(j->io_errno));
@@ -214,15 +202,9 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
             }
             if (j->changed || j->ignored_range) break; /* handled by the caller */
             if (cc == CURLE_OK && !s->bad && s->first + s->written == s->last + 1) {
-                if (fdatasync(j->fd) != 0) {
-                    rc = ferry_error_set(err, FERRY_EIO, j->part, FERRY_NO_OFFSET, NULL, "fdatasync: %s",
-                                         strerror(errno));
-                    break;
-                }
-                st->done[s->idx] = 1;
+                s->finished = 1;
                 remaining--;
-                if ((rc = fetch_state_save(state_path, j->url, st, err)) != 0) break;
-                if ((rc = advance_hash(j, st, err)) != 0) break;
+                seg_sync_push(&y, s->idx);
                 progress(j);
                 continue;
             }
@@ -244,11 +226,20 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
             s->not_before = http_now() + http_backoff(s->tries - 1, s->r.retry_after, seed);
         }
         if (j->changed || j->ignored_range) break;
-        if (!rc && remaining) curl_multi_poll(m, NULL, 0, 100, NULL);
+        /* a freed connection is refilled at once; otherwise wait for data (or a retry's time) */
+        if (!rc && remaining && !finished_any && running) curl_multi_poll(m, NULL, 0, 100, NULL);
+        else if (!rc && remaining && !running) usleep(10000);
     }
     for (uint64_t i = 0; i < st->nsegs; i++) seg_stop(&segs[i], m);
     curl_multi_cleanup(m);
     free(segs);
+    struct ferry_error yerr;
+    int yrc = seg_sync_finish(&y, &yerr); /* records what finished, even when cancelled */
+    j->hashed = y.hashed;
+    if (yrc && !rc) {
+        if (err) *err = yerr;
+        rc = yrc;
+    }
     return rc;
 }
 
@@ -351,7 +342,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
 {
     char shown[512];
     http_shown(url, shown, sizeof(shown));
-    unsigned seed = (unsigned)getpid() ^ (unsigned)(http_now() * 1e6);
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(uint64_t)(http_now() * 1e6);
     for (int attempt = 0; attempt < 3; attempt++) { /* restarts when the object changes underneath */
         struct http_probe p;
         int rc = http_probe(url, o, &p, &r->retries, &seed, err);
@@ -398,7 +389,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         EVP_DigestInit_ex(j.md, EVP_sha256(), NULL);
         j.got = have;
         if (o->progress_total && j.size != UINT64_MAX) o->progress_total(o->progress_ctx, j.size);
-        if (ranged && !(rc = advance_hash(&j, &st, err))) {
+        if (ranged) {
             uint64_t before = have;
             rc = run_segments(&j, &st, state_path, r, &seed, err);
             r->downloaded += j.got > before ? j.got - before : 0;

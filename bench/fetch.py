@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""Benchmark: time-to-file for one large file served by Debian's nginx on 127.0.0.1, in the same
+run: `curl` (one stream, no hash), `curl` then `sync FILE` (durable, no hash), `curl` followed by `sha256sum` (what verification costs a
+curl user), `aria2c -x4 -s4` (no hash) and `ferry fetch` (4 connections, SHA-256 computed as
+bytes arrive, fsync before the rename). Median of 3 runs each, outputs deleted between runs.
+Prints `case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster; target >= 0.9 vs curl).
+usage: bench/fetch.py FERRY [SIZE_MB]"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+from nginx_server import Nginx  # noqa: E402
+
+FERRY = sys.argv[1]
+SIZE_MB = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
+
+
+def median_time(make_cmd, out, runs=3):
+    times = []
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        t = time.perf_counter()
+        for cmd in make_cmd():
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ferry-bench-fetch-")
+    root, out = os.path.join(tmp, "root"), os.path.join(tmp, "out")
+    os.makedirs(root)
+    block = os.urandom(1 << 20)
+    src = os.path.join(root, "model.safetensors")
+    with open(src, "wb") as f:
+        for _ in range(SIZE_MB):
+            f.write(block)
+    target = os.path.join(out, "model.safetensors")
+    try:
+        with Nginx(root, os.path.join(tmp, "nginx")) as ng:
+            url = ng.url("model.safetensors")
+            subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)  # source into page cache
+            ferry = median_time(lambda: [[FERRY, "fetch", url, "-o", out, "-q"]], out)
+            curl = median_time(lambda: [["curl", "-s", "-o", target, url]], out)
+            curl_sync = median_time(lambda: [["curl", "-s", "-o", target, url], ["sync", target]], out)
+            curl_sha = median_time(lambda: [["curl", "-s", "-o", target, url], ["sha256sum", target]], out)
+            aria = median_time(lambda: [["aria2c", "-q", "-x4", "-s4", "-k1M", "--file-allocation=none",
+                                         "--allow-overwrite=true", "--auto-file-renaming=false", "-d", out,
+                                         "-o", "model.safetensors", url]], out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("# %d MiB from nginx over loopback, %d cores; ferry hashes and fsyncs, peers do not"
+          % (SIZE_MB, os.cpu_count()))
+    for name, peer in (("curl", curl), ("curl+sync", curl_sync), ("curl+sha256sum", curl_sha), ("aria2c-x4", aria)):
+        print("fetch-vs-%s  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (name, ferry, peer, peer / ferry))
+
+
+if __name__ == "__main__":
+    main()
