@@ -2,7 +2,7 @@
  * SIGINT/SIGTERM stop cleanly (exit 75) and a rerun resumes. */
 #include "commands.h"
 #include "output.h"
-#include "progress.h"
+#include "fetch_hub.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 
@@ -13,12 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
     "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
-    "                  [--sha256 HEX] [--tries N] [--token-file F] [--force] [--json] [-q]\n\n"
+    "                  [--sha256 HEX] [--tries N] [--token-file F] [--force] [--json] [-q]\n"
+    "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude GLOB]...\n"
+    "                  [--hf-cache] [options above]\n\n"
     "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
     "are recorded in DIR/.NAME.part.json, so an interrupted fetch, even killed, resumes\n"
@@ -28,60 +29,19 @@ static const char usage_text[] =
     "up to --tries times (default 6); one that makes progress resumes without counting.\n"
     "--token-file sends its content as a bearer token, only to the URL's own host.\n"
     "--json prints NDJSON events: start, progress, done, error, summary.\n"
-    "hf://, --manifest/--mirror, --url-template and BitTorrent sources are not built yet.\n";
-
-static volatile sig_atomic_t g_cancel;
+    "\n"
+    "hf://ORG/NAME[@REV][/PATH] fetches the files of a Hugging Face-compatible hub repository\n"
+    "(HF_ENDPOINT, token from HF_TOKEN or $HF_HOME/token) at the commit the revision names,\n"
+    "each checked against the tree listing (SHA-256 for LFS files, git blob SHA-1 otherwise);\n"
+    "files already present and matching are skipped. --include/--exclude GLOB filter paths.\n"
+    "--hf-cache writes the huggingface_hub cache layout (blobs, refs, snapshots) under DIR\n"
+    "(default $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).\n"
+    "--manifest/--mirror, --url-template and BitTorrent sources are not built yet.\n";
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_cancel = 1;
-}
-
-struct fetch_ui {
-    struct progress bar;
-    const char *name;
-    uint64_t last_bytes;
-    double last_event;
-};
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void event(const char *type, const char *name, json_t *extra)
-{
-    json_t *e = json_pack("{s:s}", "event", type);
-    if (name) json_object_set_new(e, "file", json_string(name));
-    if (extra) json_object_update(e, extra), json_decref(extra);
-    char *s = json_dumps(e, JSON_COMPACT);
-    if (s) printf("%s\n", s), fflush(stdout);
-    free(s);
-    json_decref(e);
-}
-
-static void on_total(void *ctx, uint64_t total)
-{
-    struct fetch_ui *u = ctx;
-    if (!g_opts.json) progress_start(&u->bar, u->name, total);
-    else u->bar.total = total;
-}
-
-static void on_bytes(void *ctx, uint64_t bytes)
-{
-    struct fetch_ui *u = ctx;
-    if (bytes < u->last_bytes) u->last_bytes = 0; /* a restarted transfer */
-    if (!g_opts.json) {
-        progress_add(&u->bar, bytes - u->last_bytes);
-    } else if (wall() - u->last_event >= 1.0) {
-        u->last_event = wall();
-        event("progress", u->name, json_pack("{s:I, s:I}", "bytes", (json_int_t)bytes, "total",
-                                             (json_int_t)u->bar.total));
-    }
-    u->last_bytes = bytes;
+    g_fetch_cancel = 1;
 }
 
 /* The file name a URL is saved under: the last path segment, query and fragment removed. */
@@ -138,13 +98,18 @@ int cmd_fetch(int argc, char **argv)
         {"tries", required_argument, NULL, 'T'},
         {"token-file", required_argument, NULL, 't'},
         {"force", no_argument, NULL, 'f'},
+        {"include", required_argument, NULL, 'I'},
+        {"exclude", required_argument, NULL, 'X'},
+        {"hf-cache", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct ferry_fetch_opts o = {.cancel = &g_cancel};
-    const char *dir = ".", *sha_hex = NULL, *token_file = NULL;
+    struct ferry_fetch_opts o = {.cancel = &g_fetch_cancel};
+    const char *dir = NULL, *sha_hex = NULL, *token_file = NULL;
+    const char *inc[64], *exc[64];
+    struct fetch_hub_opts hub = {.include = inc, .exclude = exc};
     uint64_t v;
     int c;
     optind = 1;
@@ -169,6 +134,16 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 't': token_file = optarg; break;
         case 'f': o.force = 1; break;
+        case 'I':
+        case 'X':
+            if ((c == 'I' ? hub.ninclude : hub.nexclude) >= 64) {
+                errorf("at most 64 --include and 64 --exclude globs");
+                return EXIT_USAGE;
+            }
+            if (c == 'I') inc[hub.ninclude++] = optarg;
+            else exc[hub.nexclude++] = optarg;
+            break;
+        case 'H': hub.hf_cache = 1; break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -192,19 +167,26 @@ int cmd_fetch(int argc, char **argv)
         o.sha256 = sha;
     }
     for (int i = optind; i < argc; i++) {
-        if (strncmp(argv[i], "http://", 7) && strncmp(argv[i], "https://", 8)) {
-            errorf("%s: only http:// and https:// sources are built so far (hf://, magnet and "
-                   "--manifest sources are not)", argv[i]);
+        if (strncmp(argv[i], "http://", 7) && strncmp(argv[i], "https://", 8) && strncmp(argv[i], "hf://", 5)) {
+            errorf("%s: only http://, https:// and hf:// sources are built so far (magnet, torrent "
+                   "and --manifest sources are not)", argv[i]);
             return EXIT_USAGE;
         }
     }
+    char cache_dir[4096];
+    if (!dir && hub.hf_cache) {
+        fetch_hub_default_cache(cache_dir, sizeof(cache_dir));
+        dir = cache_dir;
+    }
+    if (!dir) dir = ".";
+    const char *hub_dir = dir;
     char token[4096];
     if (token_file) {
         if (read_token(token_file, token, sizeof(token))) return EXIT_USAGE;
         o.bearer = token;
     }
     struct stat sb;
-    if (stat(dir, &sb) != 0 && mkdir(dir, 0755) != 0) {
+    if (stat(dir, &sb) != 0 && fetch_mkdirs(dir) != 0) {
         errorf("%s: cannot create directory: %s", dir, strerror(errno));
         return 73;
     }
@@ -213,51 +195,21 @@ int cmd_fetch(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     ferry_fetch_global_init();
 
-    int worst = EXIT_OK;
-    uint64_t total_bytes = 0, total_down = 0;
-    unsigned nok = 0;
-    double t0 = wall();
-    for (int i = optind; i < argc && !g_cancel; i++) {
-        char name[1024];
+    struct fetch_tally t;
+    fetch_tally_init(&t);
+    for (int i = optind; i < argc && !g_fetch_cancel; i++) {
+        if (!strncmp(argv[i], "hf://", 5)) {
+            fetch_hub(argv[i], hub_dir, &hub, &o, &t);
+            continue;
+        }
+        char name[1024], label[6000];
         if (name_of(argv[i], name, sizeof(name))) {
             errorf("cannot tell a file name from a URL without a path: give one URL per file");
-            worst = EXIT_USAGE;
+            t.worst = EXIT_USAGE;
             continue;
         }
-        struct fetch_ui ui = {.name = name};
-        o.progress = on_bytes, o.progress_total = on_total, o.progress_ctx = &ui;
-        if (g_opts.json) event("start", name, NULL);
-        struct ferry_fetch_result r;
-        struct ferry_error err;
-        ferry_error_clear(&err);
-        int rc = ferry_fetch_url(argv[i], dir, name, &o, &r, &err);
-        if (!g_opts.json && ui.bar.total) progress_end(&ui.bar);
-        char hex[65];
-        ferry_hex(r.sha256, 32, hex);
-        if (rc) {
-            if (g_opts.json)
-                event("error", name, json_pack("{s:s, s:i}", "message", err.cause, "exit", -rc));
-            int code = report_error(&err);
-            if (worst == EXIT_OK || code == 75) worst = code;
-            continue;
-        }
-        nok++;
-        total_bytes += r.size, total_down += r.downloaded;
-        static const char *by[] = {"size only", "--sha256", "X-Linked-Etag"};
-        if (g_opts.json)
-            event("done", name, json_pack("{s:I, s:s, s:s, s:I, s:i, s:b, s:b}", "size", (json_int_t)r.size,
-                                          "sha256", hex, "verified_by", by[r.verified_by], "downloaded",
-                                          (json_int_t)r.downloaded, "retries", r.retries, "resumed",
-                                          r.resumed, "single_stream", r.single_stream));
-        else
-            notef("%s/%s: %llu bytes, sha256 %s (checked against %s)%s%s", dir, name,
-                  (unsigned long long)r.size, hex, by[r.verified_by], r.resumed ? ", resumed" : "",
-                  r.single_stream ? ", server ignored Range: one stream" : "");
+        snprintf(label, sizeof(label), "%s/%s", dir, name);
+        fetch_one(argv[i], dir, name, label, &o, &t);
     }
-    double secs = wall() - t0;
-    if (g_opts.json)
-        event("summary", NULL, json_pack("{s:i, s:i, s:I, s:I, s:f}", "files", nok, "failed",
-                                         argc - optind - (int)nok, "bytes", (json_int_t)total_bytes,
-                                         "downloaded", (json_int_t)total_down, "seconds", secs));
-    return worst;
+    return fetch_summary(&t);
 }

@@ -43,13 +43,15 @@ struct job {
     int fd;
     uint64_t size;
     char etag[256];     /* strong validator for If-Range, or "" */
-    EVP_MD_CTX *md;
+    EVP_MD_CTX *md, *md_git; /* SHA-256; git blob SHA-1 when one is expected */
     uint64_t hashed;    /* file offset up to which md has consumed bytes */
     uint64_t got;       /* bytes present (resumed + downloaded), for progress */
     int changed;        /* a 200 answered our If-Range: the object changed */
     int ignored_range;  /* a 200 without If-Range: the server ignores Range */
     int io_errno;
 };
+
+static void git_blob_init(EVP_MD_CTX *md, uint64_t size);
 
 static void progress(struct job *j)
 {
@@ -158,7 +160,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         remaining += !st->done[i];
     }
     struct seg_sync y = {.fd = j->fd, .size = j->size, .part = j->part, .url = j->url,
-                         .state_path = state_path, .st = st, .md = j->md};
+                         .state_path = state_path, .st = st, .md = j->md, .md_git = j->md_git};
     int rc = seg_sync_start(&y, err);
     if (rc) {
         free(segs);
@@ -209,7 +211,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
                 continue;
             }
             if (status && status != 206 && status != 200 && !http_retryable(status)) {
-                rc = http_status_error(status, j->url, err);
+                rc = http_status_error(&s->r, j->url, err);
                 break;
             }
             if (s->written > s->written_before) s->tries = 0; /* progress: only stalls count */
@@ -268,6 +270,7 @@ static size_t on_single(char *buf, size_t size, size_t n, void *ud)
         done += (size_t)w;
     }
     EVP_DigestUpdate(s->j->md, buf, len);
+    if (s->j->md_git) EVP_DigestUpdate(s->j->md_git, buf, len);
     s->off += len;
     s->j->got = s->off;
     progress(s->j);
@@ -282,6 +285,7 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
     for (unsigned t = 0;; t++) {
         struct single s = {.j = j};
         EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
+        if (j->md_git) git_blob_init(j->md_git, j->size);
         if (ftruncate(j->fd, 0) != 0)
             return ferry_error_set(err, FERRY_EIO, j->part, FERRY_NO_OFFSET, NULL, "truncate: %s", strerror(errno));
         CURL *h = curl_easy_init();
@@ -307,13 +311,21 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
             return 0;
         }
         if (s.r.status && s.r.status != 200 && !http_retryable(s.r.status))
-            return http_status_error(s.r.status, j->url, err);
+            return http_status_error(&s.r, j->url, err);
         if (t + 1 >= max_tries)
             return ferry_error_set(err, FERRY_EUNAVAIL, j->shown, s.off, NULL, "whole-file transfer failed %u "
                                    "times: %s", t + 1, s.bad ? "unexpected response" : curl_easy_strerror(cc));
         res->retries++;
         usleep((useconds_t)(http_backoff(t, s.r.retry_after, seed) * 1e6));
     }
+}
+
+static void git_blob_init(EVP_MD_CTX *md, uint64_t size)
+{
+    char head[40];
+    int n = snprintf(head, sizeof(head), "blob %llu", (unsigned long long)size);
+    EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+    EVP_DigestUpdate(md, head, (size_t)n + 1); /* the NUL is part of the header */
 }
 
 static int hexval(const char *hex, uint8_t out[32])
@@ -351,6 +363,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         int ranged = p.r.status == 206 && p.r.have_range && p.r.r_first == 0;
         j.size = ranged ? p.r.r_total : p.r.status == 200 && p.r.length >= 0 ? (uint64_t)p.r.length : UINT64_MAX;
         if (strncmp(p.r.etag, "W/", 2) != 0) snprintf(j.etag, sizeof(j.etag), "%s", p.r.etag);
+        snprintf(r->etag, sizeof(r->etag), "%s", p.r.etag);
         uint8_t want[32];
         int have_want = 0;
         if (o->sha256) memcpy(want, o->sha256, 32), have_want = 1, r->verified_by = 1;
@@ -387,6 +400,15 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         }
         j.md = EVP_MD_CTX_new();
         EVP_DigestInit_ex(j.md, EVP_sha256(), NULL);
+        if (o->git_sha1) {
+            if (j.size == UINT64_MAX) {
+                rc = ferry_error_set(err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
+                                     "the server gives no size, so the git blob hash cannot be checked");
+                goto out;
+            }
+            j.md_git = EVP_MD_CTX_new();
+            git_blob_init(j.md_git, j.size);
+        }
         j.got = have;
         if (o->progress_total && j.size != UINT64_MAX) o->progress_total(o->progress_ctx, j.size);
         if (ranged) {
@@ -405,6 +427,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         }
         if (!rc && j.changed) { /* new ETag: start over with the new object */
             EVP_MD_CTX_free(j.md);
+            EVP_MD_CTX_free(j.md_git);
             close(j.fd);
             free(st.done);
             unlink(state_path);
@@ -427,7 +450,18 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
                 ferry_hex(want, 32, b);
                 rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
                                      "SHA-256 %s, expected %s (%s); the download was discarded", a, b,
-                                     r->verified_by == 1 ? "--sha256" : "X-Linked-Etag");
+                                     r->verified_by == 1 ? "expected" : "X-Linked-Etag");
+            }
+            uint8_t git[20];
+            unsigned int gn = 20;
+            if (!rc && j.md_git && (EVP_DigestFinal_ex(j.md_git, git, &gn), memcmp(git, o->git_sha1, 20) != 0)) {
+                char a[41], b[41];
+                ferry_hex(git, 20, a);
+                ferry_hex(o->git_sha1, 20, b);
+                rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
+                                     "git blob SHA-1 %s, expected %s; the download was discarded", a, b);
+            } else if (!rc && j.md_git && !have_want) {
+                r->verified_by = 3;
             }
             if (rc) { /* wrong bytes never stay around */
                 unlink(part);
@@ -446,7 +480,8 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
             }
         }
     out:
-        if (j.md) EVP_MD_CTX_free(j.md);
+        EVP_MD_CTX_free(j.md);
+        EVP_MD_CTX_free(j.md_git);
         close(j.fd);
         free(st.done);
         return rc;

@@ -14,6 +14,7 @@ struct resp {
     uint64_t r_first, r_last, r_total;
     int64_t length;
     char etag[256], linked_etag[128];
+    char repo_commit[48], error_code[48]; /* Hub: X-Repo-Commit, X-Error-Code */
     long retry_after;
 };
 
@@ -31,7 +32,7 @@ void http_common_opts(CURL *h, const char *url, const struct ferry_fetch_opts *o
 /* url without query and fragment (presigned links carry their signature there), into buf. */
 const char *http_shown(const char *url, char *buf, size_t n);
 /* Error for a final HTTP status; names the URL without its query. */
-int http_status_error(long status, const char *url, struct ferry_error *err);
+int http_status_error(const struct resp *r, const char *url, struct ferry_error *err);
 /* GET with Range: bytes=0-0, retried; fills p on 200 or 206. */
 int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_probe *p, unsigned *retries,
                unsigned *seed, struct ferry_error *err);

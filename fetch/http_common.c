@@ -59,6 +59,10 @@ size_t http_on_header(char *buf, size_t size, size_t n, void *ud)
         while (*v == ' ' || *v == '"') v++;
         snprintf(r->linked_etag, sizeof(r->linked_etag), "%.127s", v);
         r->linked_etag[strcspn(r->linked_etag, "\"")] = 0;
+    } else if (!strncasecmp(line, "x-repo-commit:", 14)) {
+        sscanf(line + 14, " %47s", r->repo_commit);
+    } else if (!strncasecmp(line, "x-error-code:", 13)) {
+        sscanf(line + 13, " %47s", r->error_code);
     } else if (!strncasecmp(line, "retry-after:", 12)) {
         r->retry_after = strtol(line + 12, NULL, 10);
     }
@@ -111,10 +115,18 @@ const char *http_shown(const char *url, char *buf, size_t n)
     return buf;
 }
 
-int http_status_error(long status, const char *url_full, struct ferry_error *err)
+int http_status_error(const struct resp *r, const char *url_full, struct ferry_error *err)
 {
     char url[512];
+    long status = r->status;
     http_shown(url_full, url, sizeof(url));
+    if ((status == 401 || status == 403) && !strcmp(r->error_code, "GatedRepo"))
+        return ferry_error_set(err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL,
+                               "HTTP %ld: gated repository: %s", status,
+                               status == 401 ? "send a token (HF_TOKEN or $HF_HOME/token) of an account that "
+                                               "was granted access on the repository's page"
+                                             : "this token's account has not been granted access yet; "
+                                               "request it on the repository's page and wait for approval");
     if (status == 401 || status == 403)
         return ferry_error_set(err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL,
                                "HTTP %ld: access denied (gated model, missing or expired token, or an "
@@ -145,9 +157,9 @@ int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_pr
         curl_slist_free_all(hdrs);
         int ok_status = p->r.status == 206 || p->r.status == 200;
         if (ok_status && (cc == CURLE_OK || cc == CURLE_WRITE_ERROR)) return 0;
-        if (p->r.status && !http_retryable(p->r.status)) return http_status_error(p->r.status, url, err);
+        if (p->r.status && !http_retryable(p->r.status)) return http_status_error(&p->r, url, err);
         if (t + 1 >= max || (o->cancel && *o->cancel)) {
-            if (p->r.status) return http_status_error(p->r.status, url, err);
+            if (p->r.status) return http_status_error(&p->r, url, err);
             char shown[512];
             return ferry_error_set(err, FERRY_EUNAVAIL, http_shown(url, shown, sizeof(shown)), FERRY_NO_OFFSET,
                                    NULL, "%s", curl_easy_strerror(cc));

@@ -27,6 +27,7 @@ static int advance_hash(struct seg_sync *y)
             break;
         }
         EVP_DigestUpdate(y->md, buf, (size_t)r);
+        if (y->md_git) EVP_DigestUpdate(y->md_git, buf, (size_t)r);
         y->hashed += (uint64_t)r;
     }
     free(buf);

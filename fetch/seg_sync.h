@@ -16,7 +16,7 @@ struct seg_sync {
     uint64_t size;
     const char *part, *url, *state_path;
     struct fetch_state *st; /* st->done is owned by the thread until seg_sync_finish */
-    EVP_MD_CTX *md;
+    EVP_MD_CTX *md, *md_git; /* SHA-256; git blob SHA-1 or NULL */
     uint64_t hashed;        /* bytes fed to md so far */
     /* private */
     pthread_t th;

@@ -18,6 +18,7 @@ struct ferry_fetch_opts {
     long low_speed_time_s;   /* abort a stalled transfer after this (default 30 s below 1 KiB/s) */
     const char *bearer;      /* Authorization: Bearer, sent only to the URL's own host */
     const uint8_t *sha256;   /* expected digest (32 bytes) or NULL */
+    const uint8_t *git_sha1; /* expected git blob SHA-1 (20 bytes) or NULL: sha1("blob N\0" + bytes) */
     int force;               /* replace an existing file */
     volatile sig_atomic_t *cancel; /* set to stop; the .part stays for a rerun */
     void (*progress)(void *ctx, uint64_t bytes);
@@ -32,7 +33,8 @@ struct ferry_fetch_result {
     unsigned retries;
     int resumed;         /* finished segments were reused from an earlier run */
     int single_stream;   /* the server ignored Range */
-    int verified_by;     /* 0 size only, 1 --sha256, 2 X-Linked-Etag */
+    int verified_by;     /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1 */
+    char etag[256];      /* the server's validator for the object */
 };
 
 /* Downloads url into dir/name. Exit-code-like errors: FERRY_EPERM (401/403), FERRY_ENOINPUT
@@ -41,6 +43,11 @@ struct ferry_fetch_result {
 int ferry_fetch_url(const char *url, const char *dir, const char *name,
                     const struct ferry_fetch_opts *o, struct ferry_fetch_result *r,
                     struct ferry_error *err);
+
+/* 0 when path is a regular file of size bytes matching the given hashes (either may be NULL);
+ * FERRY_EMISMATCH when it differs, FERRY_ENOINPUT when it is missing. */
+int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
+                           struct ferry_error *err);
 
 void ferry_fetch_global_init(void);
 
