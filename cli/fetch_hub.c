@@ -57,6 +57,7 @@ static int existing(const char *path, const struct ferry_hub_file *f, const stru
         return 1;
     }
     if (o->force) return 0;
+    ferry_error_clear(&err);
     ferry_error_set(&err, FERRY_ECANTCREAT, path, FERRY_NO_OFFSET, NULL,
                     "exists and differs from the hub's hash (use --force to replace it)");
     fetch_fail(t, label, &err);

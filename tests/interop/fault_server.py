@@ -18,6 +18,15 @@ part picks the behaviour; the rest names a file under ROOT:
   gated     403 with X-Error-Code: GatedRepo
   slow      as ok, at about RATE bytes per second per response
   changing  content from ROOT/v<N>/NAME where N is read from ROOT/version; ETag "v<N>"
+
+and a small Hugging Face-compatible hub over the folders ROOT/hub/<ORG>/<NAME>/:
+  /api/models/ORG/NAME/revision/REV   {"sha": commit} and X-Repo-Commit
+  /api/models/ORG/NAME/tree/COMMIT    the files, two per page, Link rel="next" pagination
+  /ORG/NAME/resolve/COMMIT/PATH       regular files served here (ETag = git blob SHA-1); files
+                                      over 64 KiB are "LFS": 302 to the other port's ok/ path
+Repositories named gated* need "Authorization: Bearer secret" (401 without a token, 403 with
+another, both with X-Error-Code: GatedRepo). evil* lists "../escape"; liar* lists a wrong
+LFS SHA-256 for its large files.
 """
 import hashlib
 import json
@@ -46,7 +55,74 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def hub(self):
+        path, _, query = self.path.partition("?")
+        p = path.lstrip("/").split("/")
+        if p[0] == "api":
+            org, name, kind = p[2], p[3], p[4]
+        else:
+            org, name, kind = p[0], p[1], p[2]
+        repo_dir = os.path.join(ROOT, "hub", org, name)
+        if not os.path.isdir(repo_dir):
+            return self.reply(404, b"repository not found\n")
+        if name.startswith("gated"):
+            auth = self.headers.get("Authorization")
+            if auth != "Bearer secret":
+                return self.reply(401 if auth is None else 403, b"gated\n", {"X-Error-Code": "GatedRepo"})
+        files = []
+        for dirpath, _, names in os.walk(repo_dir):
+            for n in sorted(names):
+                full = os.path.join(dirpath, n)
+                files.append((os.path.relpath(full, repo_dir), open(full, "rb").read()))
+        files.sort()
+        commit = hashlib.sha1(repr([(f, hashlib.sha256(d).hexdigest()) for f, d in files]).encode()).hexdigest()
+        if kind == "revision":
+            body = json.dumps({"id": f"{org}/{name}", "sha": commit}).encode()
+            return self.reply(200, body, {"X-Repo-Commit": commit, "Content-Type": "application/json"})
+        if kind == "tree":
+            entries = [{"type": "directory", "path": "sub", "oid": "0" * 40, "size": 0}]
+            for f, d in files:
+                git = hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest()
+                e = {"type": "file", "path": f, "size": len(d), "oid": git}
+                if len(d) > 65536:
+                    sha = hashlib.sha256(d + (b"lie" if name.startswith("liar") else b"")).hexdigest()
+                    e["lfs"] = {"oid": sha, "size": len(d), "pointerSize": 134}
+                entries.append(e)
+            if name.startswith("evil"):
+                entries.append({"type": "file", "path": "../escape", "size": 1, "oid": "1" * 40})
+            start = int(query.split("cursor=")[1]) if "cursor=" in query else 0
+            page = entries[start:start + 2]
+            headers = {"Content-Type": "application/json"}
+            if start + 2 < len(entries):
+                headers["Link"] = (f'<http://127.0.0.1:{self.server.server_port}{path}?recursive=true&'
+                                   f'cursor={start + 2}>; rel="next"')
+            return self.reply(200, json.dumps(page).encode(), headers)
+        if kind == "resolve":
+            rel = "/".join(p[4:])
+            data = dict(files).get(rel)
+            if data is None or p[3] != commit:
+                return self.reply(404, b"entry not found\n", {"X-Error-Code": "EntryNotFound"})
+            git = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            if len(data) > 65536:
+                other = ports[1] if self.server.server_port == ports[0] else ports[0]
+                return self.reply(302, b"", {"Location": f"http://127.0.0.1:{other}/ok/hub/{org}/{name}/{rel}",
+                                             "X-Repo-Commit": commit, "X-Linked-Size": str(len(data)),
+                                             "X-Linked-Etag": '"%s"' % hashlib.sha256(data).hexdigest()})
+            rng = self.headers.get("Range")
+            headers = {"ETag": f'"{git}"', "X-Repo-Commit": commit}
+            if rng and rng.startswith("bytes="):
+                a, b = rng[6:].split("-")
+                first, last = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
+                headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+                return self.reply(206, data[first:last + 1], headers)
+            return self.reply(200, data, headers)
+        return self.reply(404, b"unknown hub route\n")
+
     def do_GET(self):
+        if self.path.startswith("/api/") or "/resolve/" in self.path:
+            log({"port": self.server.server_port, "path": self.path, "range": self.headers.get("Range"),
+                 "if_range": None, "auth": self.headers.get("Authorization") is not None})
+            return self.hub()
         parts = self.path.split("?")[0].lstrip("/").split("/", 1)
         mode, name = parts[0], parts[1] if len(parts) > 1 else ""
         rng = self.headers.get("Range")
