@@ -2,7 +2,7 @@
  * SIGINT/SIGTERM stop cleanly (exit 75) and a rerun resumes. */
 #include "commands.h"
 #include "output.h"
-#include "fetch_hub.h"
+#include "fetch_manifest.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 
@@ -19,7 +19,9 @@ static const char usage_text[] =
     "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
     "                  [--sha256 HEX] [--tries N] [--token-file F] [--force] [--json] [-q]\n"
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude GLOB]...\n"
-    "                  [--hf-cache] [options above]\n\n"
+    "                  [--hf-cache] [options above]\n"
+    "       ferry fetch --manifest URL_OR_PATH --pubkey K --mirror URL... [-o DIR]\n"
+    "                  [--accept-license=SHA256 [--name N]] [options above]\n\n"
     "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
     "are recorded in DIR/.NAME.part.json, so an interrupted fetch, even killed, resumes\n"
@@ -36,7 +38,15 @@ static const char usage_text[] =
     "files already present and matching are skipped. --include/--exclude GLOB filter paths.\n"
     "--hf-cache writes the huggingface_hub cache layout (blobs, refs, snapshots) under DIR\n"
     "(default $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).\n"
-    "--manifest/--mirror, --url-template and BitTorrent sources are not built yet.\n";
+    "\n"
+    "--manifest takes a signed manifest (model.manifest.json with its .minisig beside it, or an\n"
+    "OMS bundle model.sig; a URL or a path), copies it into DIR and verifies it with --pubkey\n"
+    "before anything else; then every file it names is fetched from the --mirror base URLs in\n"
+    "order, a mirror that fails or serves other bytes being named and skipped. When the\n"
+    "manifest marks license texts as requiring acceptance, those are fetched first and nothing\n"
+    "else until an acceptance is recorded: on a terminal by typing I ACCEPT, otherwise with\n"
+    "--accept-license=SHA256 [--name N] (see ferry license).\n"
+    "--url-template and BitTorrent sources are not built yet.\n";
 
 static void on_signal(int sig)
 {
@@ -101,6 +111,11 @@ int cmd_fetch(int argc, char **argv)
         {"include", required_argument, NULL, 'I'},
         {"exclude", required_argument, NULL, 'X'},
         {"hf-cache", no_argument, NULL, 'H'},
+        {"manifest", required_argument, NULL, 'M'},
+        {"pubkey", required_argument, NULL, 'k'},
+        {"mirror", required_argument, NULL, 'm'},
+        {"accept-license", required_argument, NULL, 'a'},
+        {"name", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -110,6 +125,8 @@ int cmd_fetch(int argc, char **argv)
     const char *dir = NULL, *sha_hex = NULL, *token_file = NULL;
     const char *inc[64], *exc[64];
     struct fetch_hub_opts hub = {.include = inc, .exclude = exc};
+    const char *mirrors[64];
+    struct fetch_manifest_opts man = {.mirrors = mirrors};
     uint64_t v;
     int c;
     optind = 1;
@@ -144,13 +161,25 @@ int cmd_fetch(int argc, char **argv)
             else exc[hub.nexclude++] = optarg;
             break;
         case 'H': hub.hf_cache = 1; break;
+        case 'M': man.manifest = optarg; break;
+        case 'k': man.pubkey = optarg; break;
+        case 'm':
+            if (man.nmirrors >= 64) {
+                errorf("at most 64 mirrors");
+                return EXIT_USAGE;
+            }
+            mirrors[man.nmirrors++] = optarg;
+            break;
+        case 'a': man.accept = optarg; break;
+        case 'n': man.name = optarg; break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
+    if (man.manifest ? optind != argc || !man.nmirrors || !man.pubkey : optind >= argc) {
+        if (man.manifest) errorf("--manifest needs --pubkey and at least one --mirror, and no URLs");
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
@@ -197,7 +226,9 @@ int cmd_fetch(int argc, char **argv)
 
     struct fetch_tally t;
     fetch_tally_init(&t);
-    for (int i = optind; i < argc && !g_fetch_cancel; i++) {
+    int first = optind; /* the license gate runs another command's getopt */
+    if (man.manifest) fetch_manifest(dir, &man, &o, &t);
+    for (int i = first; i < argc && !g_fetch_cancel; i++) {
         if (!strncmp(argv[i], "hf://", 5)) {
             fetch_hub(argv[i], hub_dir, &hub, &o, &t);
             continue;

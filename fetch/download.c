@@ -505,15 +505,26 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name, const st
     if (!o->force && access(final, F_OK) == 0)
         return ferry_error_set(err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
                                "exists (use --force to replace it)");
-    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lfd < 0)
-        return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
-    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        close(lfd);
-        return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                               "another ferry fetch is writing into this directory (lock %s)", lock);
+    int lfd = -1;
+    for (int tries = 0; lfd < 0; tries++) { /* the lock file goes away after each fetch */
+        lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lfd < 0)
+            return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+        if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+            close(lfd);
+            return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
+                                   "another ferry fetch is writing into this directory (lock %s)", lock);
+        }
+        struct stat a, b; /* locked the file that is still there, not one just unlinked? */
+        if (fstat(lfd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+            close(lfd);
+            lfd = -1;
+            if (tries > 100)
+                return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "cannot take the lock");
+        }
     }
     int rc = fetch_locked(url, dir, final, part, state, o, r, err);
-    close(lfd); /* releases the lock; the file stays so a racing fetch never locks a different inode */
+    unlink(lock); /* while still holding it: a waiting fetch notices the inode changed */
+    close(lfd);
     return rc;
 }

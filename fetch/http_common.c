@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "http.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +108,17 @@ static size_t discard(char *p, size_t s, size_t n, void *ud)
 {
     (void)p, (void)ud;
     return s * n > 1 << 16 ? 0 : s * n; /* a 200 to the probe: headers are enough */
+}
+
+void ferry_url_escape(const char *s, int keep_slash, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; *s && k + 4 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || strchr("-._~", c) || (keep_slash && c == '/')) out[k++] = (char)c;
+        else k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
+    }
+    out[k] = 0;
 }
 
 const char *http_shown(const char *url, char *buf, size_t n)

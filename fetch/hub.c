@@ -2,6 +2,7 @@
  * documents fetched into memory (capped), with the same retry policy as downloads. */
 #define _GNU_SOURCE
 #include "ferry/hub.h"
+#include "ferry/fetch.h"
 #include "http.h"
 
 #include <ctype.h>
@@ -74,22 +75,10 @@ const char *ferry_hub_token(char *buf, size_t n)
     return buf[0] ? buf : NULL;
 }
 
-/* Percent-encodes s into out, leaving unreserved characters (and '/' when keep_slash). */
-static void url_escape(const char *s, int keep_slash, char *out, size_t n)
-{
-    size_t k = 0;
-    for (; *s && k + 4 < n; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~", c) || (keep_slash && c == '/')) out[k++] = (char)c;
-        else k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
-    }
-    out[k] = 0;
-}
-
 void ferry_hub_resolve_url(const struct ferry_hub_repo *r, const char *path, char *buf, size_t n)
 {
     char p[3072];
-    url_escape(path, 1, p, sizeof(p));
+    ferry_url_escape(path, 1, p, sizeof(p));
     snprintf(buf, n, "%s/%s/resolve/%s/%s", r->endpoint, r->repo, r->commit, p);
 }
 
@@ -252,7 +241,7 @@ int ferry_hub_list(struct ferry_hub_repo *r, const char *token, struct ferry_err
     char url[4096], rev[768];
     struct body b = {0};
     json_t *j = NULL;
-    url_escape(r->revision, 0, rev, sizeof(rev));
+    ferry_url_escape(r->revision, 0, rev, sizeof(rev));
     snprintf(url, sizeof(url), "%s/api/models/%s/revision/%s", r->endpoint, r->repo, rev);
     int rc = api_get(url, token, &j, &b, err);
     if (rc) goto out;

@@ -7,6 +7,7 @@
 #define FERRY_FETCH_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "ferry/error.h"
 
@@ -48,6 +49,9 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
  * FERRY_EMISMATCH when it differs, FERRY_ENOINPUT when it is missing. */
 int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
                            struct ferry_error *err);
+
+/* Percent-encodes s into out, leaving unreserved characters (and '/' when keep_slash). */
+void ferry_url_escape(const char *s, int keep_slash, char *out, size_t n);
 
 void ferry_fetch_global_init(void);
 

@@ -107,7 +107,7 @@ try:
     rc, d, err = fetch(f"{base}/ok/a.bin", o, "--sha256", good, *seg)
     check(rc == 0 and d["sha256"] == good and sha(os.path.join(o, "a.bin")) == good and d["verified_by"] == "expected SHA-256",
           f"plain parallel fetch, --sha256 verified (rc {rc})")
-    check(sorted(os.listdir(o)) == [".ferry-fetch.lock", "a.bin"], "no .part or state file left after success")
+    check(sorted(os.listdir(o)) == ["a.bin"], "no .part, state or lock file left after success")
     rc, d, err = fetch(f"{base}/ok/a.bin", o, *seg)
     check(rc == 73 and "exists" in err, f"existing file kept without --force (rc {rc})")
     rc, d, err = fetch(f"{base}/ok/a.bin", o, "--force", *seg)
