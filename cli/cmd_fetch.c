@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "output.h"
 #include "fetch_manifest.h"
+#include "fetch_template.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 
@@ -21,7 +22,8 @@ static const char usage_text[] =
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude GLOB]...\n"
     "                  [--hf-cache] [options above]\n"
     "       ferry fetch --manifest URL_OR_PATH --pubkey K --mirror URL... [-o DIR]\n"
-    "                  [--accept-license=SHA256 [--name N]] [options above]\n\n"
+    "                  [--accept-license=SHA256 [--name N]] [options above]\n"
+    "       ferry fetch --url-template URL --files A,B,... [-o DIR] [options above]\n\n"
     "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
     "are recorded in DIR/.NAME.part.json, so an interrupted fetch, even killed, resumes\n"
@@ -46,7 +48,11 @@ static const char usage_text[] =
     "manifest marks license texts as requiring acceptance, those are fetched first and nothing\n"
     "else until an acceptance is recorded: on a terminal by typing I ACCEPT, otherwise with\n"
     "--accept-license=SHA256 [--name N] (see ferry license).\n"
-    "--url-template and BitTorrent sources are not built yet.\n";
+    "\n"
+    "--url-template 'https://host/*?Policy=...' --files a,b/c,...: Meta's presigned links;\n"
+    "each name replaces the '*'. The link's expiry is decoded from its policy and shown; the\n"
+    "query string is a credential and never printed or stored.\n"
+    "BitTorrent sources are not built yet.\n";
 
 static void on_signal(int sig)
 {
@@ -116,6 +122,8 @@ int cmd_fetch(int argc, char **argv)
         {"mirror", required_argument, NULL, 'm'},
         {"accept-license", required_argument, NULL, 'a'},
         {"name", required_argument, NULL, 'n'},
+        {"url-template", required_argument, NULL, 'U'},
+        {"files", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -125,7 +133,7 @@ int cmd_fetch(int argc, char **argv)
     const char *dir = NULL, *sha_hex = NULL, *token_file = NULL;
     const char *inc[64], *exc[64];
     struct fetch_hub_opts hub = {.include = inc, .exclude = exc};
-    const char *mirrors[64];
+    const char *mirrors[64], *tmpl = NULL, *tmpl_files = NULL;
     struct fetch_manifest_opts man = {.mirrors = mirrors};
     uint64_t v;
     int c;
@@ -172,13 +180,19 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'a': man.accept = optarg; break;
         case 'n': man.name = optarg; break;
+        case 'U': tmpl = optarg; break;
+        case 'F': tmpl_files = optarg; break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (man.manifest ? optind != argc || !man.nmirrors || !man.pubkey : optind >= argc) {
+    if (!tmpl != !tmpl_files) {
+        errorf("--url-template and --files go together");
+        return EXIT_USAGE;
+    }
+    if (man.manifest ? optind != argc || !man.nmirrors || !man.pubkey : optind >= argc && !tmpl) {
         if (man.manifest) errorf("--manifest needs --pubkey and at least one --mirror, and no URLs");
         fputs(usage_text, stderr);
         return EXIT_USAGE;
@@ -228,6 +242,7 @@ int cmd_fetch(int argc, char **argv)
     fetch_tally_init(&t);
     int first = optind; /* the license gate runs another command's getopt */
     if (man.manifest) fetch_manifest(dir, &man, &o, &t);
+    if (tmpl) fetch_template(tmpl, tmpl_files, dir, &o, &t);
     for (int i = first; i < argc && !g_fetch_cancel; i++) {
         if (!strncmp(argv[i], "hf://", 5)) {
             fetch_hub(argv[i], hub_dir, &hub, &o, &t);

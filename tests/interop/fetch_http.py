@@ -185,6 +185,35 @@ try:
     check(got is not None and p.returncode == 0 and sha(os.path.join(o, "c.bin")) == v2,
           f"ETag changed mid-download: restarted, new content kept (rc {p.returncode}, {se.strip()[-80:]})")
 
+    # Meta presigned links: expiry shown, query never printed or stored
+    import base64
+    def policy(expires):
+        doc = json.dumps({"Statement": [{"Resource": f"{base}/meta/*",
+                                         "Condition": {"DateLessThan": {"AWS:EpochTime": expires}}}]})
+        b = base64.b64encode(doc.encode()).decode()
+        return b.replace("+", "-").replace("=", "_").replace("/", "~")
+    write(os.path.join(ROOT, "sub", "b.bin"), os.urandom(300_000))
+    o = out()
+    tmpl = f"{base}/meta/*?Policy={policy(int(time.time()) + 7200)}&Signature=goodsig&Key-Pair-Id=K1"
+    r = subprocess.run([FERRY, "fetch", "--url-template", tmpl, "--files", "a.bin,sub/b.bin", "-o", o, "--json",
+                        *seg], capture_output=True, text=True, timeout=120)
+    leaked = [p for p in (r.stdout, r.stderr) if "goodsig" in p or "Policy" in p]
+    for dp, _, names in os.walk(o):
+        leaked += [n for n in names if "goodsig" in open(os.path.join(dp, n), "rb").read().decode("latin1")]
+    check(r.returncode == 0 and sha(os.path.join(o, "a.bin")) == good and os.path.exists(os.path.join(o, "sub", "b.bin"))
+          and "valid until" in r.stderr and not leaked,
+          f"--url-template: 2 files, expiry shown, query string nowhere in output (rc {r.returncode}, {r.stderr[-100:]})")
+    open(log, "w").close()
+    tmpl_old = f"{base}/meta/*?Policy={policy(int(time.time()) - 60)}&Signature=goodsig&Key-Pair-Id=K1"
+    r = subprocess.run([FERRY, "fetch", "--url-template", tmpl_old, "--files", "a.bin", "-o", out()],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 77 and "expired" in r.stderr and not open(log).read(),
+          f"expired link: exit 77 before any request (rc {r.returncode})")
+    tmpl_bad = f"{base}/meta/*?Policy={policy(int(time.time()) + 600)}&Signature=badsig&Key-Pair-Id=K1"
+    r = subprocess.run([FERRY, "fetch", "--url-template", tmpl_bad, "--files", "a.bin", "-o", out()],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 77 and "badsig" not in r.stderr, f"refused signature: exit 77, query not shown (rc {r.returncode})")
+
     # lock against two fetches into one directory
     o = out()
     os.makedirs(o)
