@@ -103,6 +103,7 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir, con
     }
     struct ferry_fetch_opts fo = *o;
     fo.sha256 = res->sha256;
+    fo.btv2_root = res->has_btv2 ? res->btv2 : NULL;
     fo.force = 1;
     const struct fetch_tally before = *t;
     int worst = 0;

@@ -93,12 +93,13 @@ int fetch_one(const char *url, const char *dir, const char *name, const char *la
     static const char *by[] = {"size only", "expected SHA-256", "X-Linked-Etag", "git blob SHA-1"};
     if (g_opts.json)
         fetch_event("done", label,
-                    json_pack("{s:I, s:s, s:s, s:I, s:i, s:b, s:b}", "size", (json_int_t)r.size, "sha256", hex,
-                              "verified_by", by[r.verified_by], "downloaded", (json_int_t)r.downloaded, "retries",
-                              r.retries, "resumed", r.resumed, "single_stream", r.single_stream));
+                    json_pack("{s:I, s:s, s:s, s:b, s:I, s:i, s:b, s:b}", "size", (json_int_t)r.size, "sha256", hex,
+                              "verified_by", by[r.verified_by], "btv2_checked", r.btv2_checked, "downloaded",
+                              (json_int_t)r.downloaded, "retries", r.retries, "resumed", r.resumed, "single_stream",
+                              r.single_stream));
     else
-        notef("%s: %llu bytes, sha256 %s (checked against %s)%s%s", label, (unsigned long long)r.size, hex,
-              by[r.verified_by], r.resumed ? ", resumed" : "",
+        notef("%s: %llu bytes, sha256 %s (checked against %s%s)%s%s", label, (unsigned long long)r.size, hex,
+              by[r.verified_by], r.btv2_checked ? " and the BEP 52 root" : "", r.resumed ? ", resumed" : "",
               r.single_stream ? ", server ignored Range: one stream" : "");
     return 0;
 }

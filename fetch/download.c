@@ -463,6 +463,19 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
             } else if (!rc && j.md_git && !have_want) {
                 r->verified_by = 3;
             }
+            if (!rc && o->btv2_root) { /* pages are hot: merkle tasks on all cores */
+                uint8_t root[32];
+                int has = 0;
+                rc = ferry_btv2_root_fd(j.fd, j.size, part, root, &has, err);
+                if (!rc && (!has || memcmp(root, o->btv2_root, 32) != 0)) {
+                    char a[65], b[65];
+                    ferry_hex(root, 32, a);
+                    ferry_hex(o->btv2_root, 32, b);
+                    rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
+                                         "BEP 52 root %s, expected %s; the download was discarded", has ? a : "none", b);
+                }
+                r->btv2_checked = !rc;
+            }
             if (rc) { /* wrong bytes never stay around */
                 unlink(part);
                 unlink(state_path);

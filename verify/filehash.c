@@ -241,3 +241,13 @@ int fh_hash(struct fh_file *files, size_t n, unsigned threads,
     }
     return rc;
 }
+
+int ferry_btv2_root_fd(int fd, uint64_t size, const char *name, uint8_t root[32], int *has_root,
+                       struct ferry_error *err)
+{
+    struct fh_file f = {.name = name, .fd = fd, .size = size, .want_btv2 = 1};
+    int rc = fh_hash(&f, 1, 0, NULL, NULL, err);
+    if (!rc) memcpy(root, f.btv2, 32);
+    *has_root = !rc && f.has_btv2;
+    return rc;
+}

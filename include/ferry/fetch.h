@@ -20,6 +20,7 @@ struct ferry_fetch_opts {
     const char *bearer;      /* Authorization: Bearer, sent only to the URL's own host */
     const uint8_t *sha256;   /* expected digest (32 bytes) or NULL */
     const uint8_t *git_sha1; /* expected git blob SHA-1 (20 bytes) or NULL: sha1("blob N\0" + bytes) */
+    const uint8_t *btv2_root; /* expected BEP 52 pieces root (32 bytes) or NULL */
     int force;               /* replace an existing file */
     volatile sig_atomic_t *cancel; /* set to stop; the .part stays for a rerun */
     void (*progress)(void *ctx, uint64_t bytes);
@@ -36,6 +37,7 @@ struct ferry_fetch_result {
     int single_stream;   /* the server ignored Range */
     int verified_by;     /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1 */
     char etag[256];      /* the server's validator for the object */
+    int btv2_checked;    /* the BEP 52 root matched btv2_root */
 };
 
 /* Downloads url into dir/name. Exit-code-like errors: FERRY_EPERM (401/403), FERRY_ENOINPUT

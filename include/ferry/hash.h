@@ -15,4 +15,9 @@ void ferry_hex(const uint8_t *p, size_t n, char *hex);
 
 unsigned ferry_cpu_count(void);
 
+/* BEP 52 pieces root of the size bytes an open descriptor holds (merkle tasks over 4 MiB
+ * segments on all cores). *has_root is 0 for an empty file, which has no root. */
+int ferry_btv2_root_fd(int fd, uint64_t size, const char *name, uint8_t root[32], int *has_root,
+                       struct ferry_error *err);
+
 #endif

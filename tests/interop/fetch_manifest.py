@@ -101,6 +101,11 @@ with Nginx(www, os.path.join(WORK, "nginx")) as ng:
     check(any(e["file"] == "weights.bin" and "bad" in e["mirror"] and e["reason"] == "wrong bytes" for e in skipped)
           and "served other bytes" in err, "the mirror with corrupted bytes is named and skipped")
     check(any(e["reason"] == "unavailable" for e in skipped), "unreachable and empty mirrors skipped")
+    roots = {r["name"]: r.get("ferry.btv2_root") for r in json.load(open(os.path.join(model, "model.manifest.json")))
+             ["predicate"]["resources"]}
+    done = {e["file"]: e for e in events if e["event"] == "done"}
+    check(roots.get("weights.bin") and all(done[n]["btv2_checked"] == bool(roots.get(n)) for n in done),
+          f"BEP 52 roots from the manifest checked for the {sum(bool(v) for v in roots.values())} files that have one")
     r = subprocess.run(["minisign", "-Vm", os.path.join(out, "model.manifest.json"), "-p", key + ".pub"],
                        capture_output=True, text=True)
     check(r.returncode == 0, "minisign -V accepts the manifest copied into the output")
