@@ -52,6 +52,7 @@ static int existing(const char *path, const struct ferry_hub_file *f, const stru
     int rc = ferry_fetch_check_file(path, f->size, f->lfs ? f->sha256 : NULL, f->lfs ? NULL : f->git_sha1, &err);
     if (!rc) {
         notef("%s: already present and verified", label);
+        fetch_total_skip(t, f->size);
         if (g_opts.json) fetch_event("skipped", label, json_pack("{s:s}", "reason", "present and verified"));
         t->skipped++;
         return 1;
@@ -78,6 +79,10 @@ void fetch_hub(const char *spec, const char *dir, const struct fetch_hub_opts *h
         goto out;
     }
     notef("%s@%s: commit %s, %zu files", r.repo, r.revision, r.commit, r.nfiles);
+    uint64_t total = 0;
+    for (size_t i = 0; i < r.nfiles; i++)
+        if (wanted(h, r.files[i].path)) total += r.files[i].size;
+    fetch_total_begin(t, "total", total);
     char blobs[4096];
     if (h->hf_cache && ferry_hub_cache_blobs(dir, &r, blobs, sizeof(blobs), &err)) {
         fetch_fail(t, spec, &err);

@@ -89,6 +89,7 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir, con
     if (access(final, F_OK) == 0) {
         if (!ferry_fetch_check_file(final, res->size, res->sha256, NULL, &err)) {
             notef("%s: already present and verified", res->name);
+            fetch_total_skip(t, res->size);
             if (g_opts.json) fetch_event("skipped", res->name, json_pack("{s:s}", "reason", "present and verified"));
             t->skipped++;
             return 0;
@@ -185,6 +186,9 @@ void fetch_manifest(const char *dir, const struct fetch_manifest_opts *mo, struc
         return;
     }
     notef("%s: signature verified, %zu files", src, m.nres);
+    uint64_t total = 0;
+    for (size_t i = 0; i < m.nres; i++) total += m.res[i].size;
+    fetch_total_begin(t, "total", total);
     /* license texts first, then the gate, then the rest */
     for (size_t i = 0; i < m.nres && !g_fetch_cancel; i++)
         if (m.res[i].role[0] && fetch_resource(&m.res[i], dir, mo, o, t)) goto out;

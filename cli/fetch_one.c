@@ -12,6 +12,7 @@ volatile sig_atomic_t g_fetch_cancel;
 
 struct fetch_ui {
     struct progress bar;
+    struct fetch_tally *t;
     const char *label;
     uint64_t last_bytes;
     double last_event;
@@ -43,8 +44,12 @@ void fetch_event(const char *type, const char *file, json_t *extra)
 static void on_total(void *ctx, uint64_t total)
 {
     struct fetch_ui *u = ctx;
-    if (!g_opts.json) progress_start(&u->bar, u->label, total);
-    else u->bar.total = total;
+    if (!g_opts.json) {
+        progress_start(&u->bar, u->label, total);
+        if (u->t->has_total) u->bar.parent = &u->t->total;
+    } else {
+        u->bar.total = total;
+    }
 }
 
 static void on_bytes(void *ctx, uint64_t bytes)
@@ -73,7 +78,7 @@ void fetch_fail(struct fetch_tally *t, const char *label, const struct ferry_err
 int fetch_one(const char *url, const char *dir, const char *name, const char *label,
               struct ferry_fetch_opts *o, struct fetch_tally *t)
 {
-    struct fetch_ui ui = {.label = label};
+    struct fetch_ui ui = {.label = label, .t = t};
     o->progress = on_bytes, o->progress_total = on_total, o->progress_ctx = &ui;
     if (g_opts.json) fetch_event("start", label, NULL);
     struct ferry_fetch_result r;
@@ -104,8 +109,24 @@ int fetch_one(const char *url, const char *dir, const char *name, const char *la
     return 0;
 }
 
-int fetch_summary(const struct fetch_tally *t)
+void fetch_total_begin(struct fetch_tally *t, const char *label, uint64_t bytes)
 {
+    if (t->has_total) progress_end(&t->total);
+    progress_start(&t->total, label, bytes);
+    t->has_total = 1;
+}
+
+void fetch_total_skip(struct fetch_tally *t, uint64_t bytes)
+{
+    if (t->has_total) progress_skip(&t->total, bytes);
+}
+
+int fetch_summary(struct fetch_tally *t)
+{
+    if (t->has_total) {
+        progress_end(&t->total);
+        t->has_total = 0;
+    }
     if (g_opts.json)
         fetch_event("summary", NULL,
                     json_pack("{s:i, s:i, s:i, s:I, s:I, s:f}", "files", t->ok, "failed", t->failed, "skipped",

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include "ferry/fetch.h"
+#include "progress.h"
 
 extern volatile sig_atomic_t g_fetch_cancel;
 
@@ -15,6 +16,8 @@ struct fetch_tally {
     uint64_t bytes, downloaded;
     int worst; /* exit code to return */
     double start;
+    struct progress total; /* overall bar of a multi-file source (TTY) */
+    int has_total;
 };
 
 void fetch_tally_init(struct fetch_tally *t);
@@ -25,7 +28,11 @@ void fetch_fail(struct fetch_tally *t, const char *label, const struct ferry_err
 /* Downloads url into dir/name; label names it in messages. 0 or the exit code. */
 int fetch_one(const char *url, const char *dir, const char *name, const char *label,
               struct ferry_fetch_opts *o, struct fetch_tally *t);
-/* Summary event (with --json); returns t->worst. */
-int fetch_summary(const struct fetch_tally *t);
+/* Starts the overall bar of a source whose sizes are known (ends an earlier one). */
+void fetch_total_begin(struct fetch_tally *t, const char *label, uint64_t bytes);
+/* Counts a file that needs no download into the overall bar. */
+void fetch_total_skip(struct fetch_tally *t, uint64_t bytes);
+/* Summary event (with --json); ends the overall bar; returns t->worst. */
+int fetch_summary(struct fetch_tally *t);
 
 #endif

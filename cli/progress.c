@@ -13,19 +13,35 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static void line(const struct progress *p, double t, char *out, size_t n)
+{
+    double el = t - p->start;
+    double rate = el > 0 ? (double)p->done / el : 0;
+    double frac = p->total ? (double)p->done / (double)p->total : 1;
+    double eta = rate > 0 && p->total > p->done ? (double)(p->total - p->done) / rate : 0;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+    bar[30] = 0;
+    snprintf(out, n, "%s [%s] %5.1f%% %8.1f MiB/s ETA %4.0fs", p->label, bar, frac * 100, rate / 1048576.0, eta);
+}
+
 static void draw(struct progress *p, int final)
 {
     double t = now(), el = t - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
     double frac = p->total ? (double)p->done / (double)p->total : 1;
-    double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
     if (p->tty) {
-        char bar[31];
-        int fill = (int)(frac * 30);
-        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
-        bar[30] = 0;
-        fprintf(stderr, "\r%s [%s] %5.1f%% %8.1f MiB/s ETA %4.0fs%s", p->label, bar, frac * 100,
-                rate / 1048576.0, eta, final ? "\n" : "");
+        char a[512], b[512];
+        line(p, t, a, sizeof(a));
+        if (p->parent && p->parent->enabled && final) { /* done: keep this line, clear the total's */
+            fprintf(stderr, "\r\x1b[2K%s\n\x1b[2K", a);
+        } else if (p->parent && p->parent->enabled) { /* this bar, the total below it, cursor back up */
+            line(p->parent, t, b, sizeof(b));
+            fprintf(stderr, "\r\x1b[2K%s\n\x1b[2K%s\x1b[1A\r", a, b);
+        } else {
+            fprintf(stderr, "\r%s%s", a, final ? "\n" : "");
+        }
     } else {
         fprintf(stderr, "ferry: %s: %.1f%% (%.1f MiB/s)\n", p->label, frac * 100, rate / 1048576.0);
     }
@@ -41,11 +57,20 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
     p->start = p->last = now();
     p->tty = isatty(2);
     p->enabled = g_opts.verbosity >= 0 && !g_opts.json;
+    p->parent = NULL;
     pthread_mutex_init(&p->lock, NULL);
+}
+
+void progress_skip(struct progress *p, uint64_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->done += n;
+    pthread_mutex_unlock(&p->lock);
 }
 
 void progress_add(struct progress *p, uint64_t n)
 {
+    if (p->parent) progress_skip(p->parent, n);
     pthread_mutex_lock(&p->lock);
     p->done += n;
     if (p->enabled && now() - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);

@@ -1,5 +1,6 @@
 /* Progress over a byte total: a redrawn bar when stderr is a TTY, otherwise a status line at
- * most every 10 seconds; silent with -q or --json. */
+ * most every 10 seconds; silent with -q or --json. A bar may have a parent (an overall total)
+ * drawn on the line below it. */
 #ifndef FERRY_CLI_PROGRESS_H
 #define FERRY_CLI_PROGRESS_H
 
@@ -12,11 +13,14 @@ struct progress {
     double start, last;
     int tty, enabled;
     pthread_mutex_t lock; /* workers report concurrently */
+    struct progress *parent; /* a total shown on a second line (TTY), fed by this bar; or NULL */
 };
 
 void progress_start(struct progress *p, const char *label, uint64_t total);
 void progress_add(struct progress *p, uint64_t n);
 void progress_end(struct progress *p);
+/* Counts n bytes into a total bar without drawing (e.g. files skipped as already present). */
+void progress_skip(struct progress *p, uint64_t n);
 /* Callbacks for the library: ctx is a struct progress. */
 void progress_total_cb(void *ctx, uint64_t total);
 /* progress_add for library callbacks: ctx is a struct progress. */

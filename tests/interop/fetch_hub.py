@@ -163,6 +163,15 @@ try:
                         HF_HUB_CACHE=os.path.join(WORK, "envcache"))
     check(rc == 0 and os.path.isdir(os.path.join(WORK, "envcache", "models--org--model", "blobs")),
           "--hf-cache without -o uses $HF_HUB_CACHE")
+    # on a terminal: a bar per file and an overall total below it (util-linux `script` gives a pty)
+    if shutil.which("script"):
+        ts = os.path.join(WORK, "typescript")
+        cmd = f"{FERRY} fetch hf://org/model -o {os.path.join(WORK, 'tty')}"
+        subprocess.run(["script", "-qec", cmd, ts], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       timeout=120)
+        text = open(ts, "rb").read().decode("utf-8", "replace")
+        check("org/model/model.safetensors [" in text and "total [" in text and "MiB/s ETA" in text,
+              "TTY: per-file bars and a total bar with rate and ETA")
 finally:
     server.terminate()
     server.wait()
