@@ -174,50 +174,91 @@ dot_q8_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-/* Q4_0 with VNNI: the nibbles are unsigned already, so dpbusd takes them as they are and the
- * block's -8 offset is subtracted once through the precomputed 8 * d_x * sum(x). */
-__attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
-dot_q4_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb)
+static inline uint16_t le16(const uint8_t *p)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* Sums of the eight int32 lanes of each of p[0..7], as one vector [S0..S7]. */
+__attribute__((target("avx2"))) static inline __m256i hsum8_epi32(const __m256i *p)
+{
+    __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+    __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+    __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* Q8_0 with VNNI, eight blocks at a time: their integer dot products are reduced to one vector
+ * of eight sums, converted once and scaled by eight weight scales (one F16C conversion) times
+ * the activation scales, instead of a conversion, broadcast and FMA per block. */
+__attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
+dot_q8_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
+{
+    if (q4) return dot_q8_vnni(w, x, nb, q4);
+    const float *dx = (const float *)(x + nb * 34);
+    __m256 acc = _mm256_setzero_ps();
+    uint64_t b = 0;
+    for (; b + 8 <= nb; b += 8, w += 8 * 34, x += 8 * 34) {
+        __m256i p[8];
+        for (int k = 0; k < 8; k++) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 34 * k + 2));
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 34 * k + 2));
+            p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w0, w0),
+                                       _mm256_sign_epi8(x0, w0));
+        }
+        __m128i sc = _mm_set_epi16((short)le16(w + 238), (short)le16(w + 204), (short)le16(w + 170),
+                                   (short)le16(w + 136), (short)le16(w + 102), (short)le16(w + 68),
+                                   (short)le16(w + 34), (short)le16(w));
+        __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(sc), _mm256_loadu_ps(dx + b));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
+    }
+    float t = hsum(acc);
+    for (; b < nb; b++, w += 34, x += 34) {
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += (int8_t)w[2 + j] * (int8_t)x[2 + j];
+        t += (float)s * _cvtsh_ss(le16(w)) * dx[b];
+    }
+    return t;
+}
+
+/* Q4_0 with VNNI, eight blocks at a time (as dot_q8_vnni8), the -8 offsets through the
+ * activation sums as in dot_q4_vnni. */
+__attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
+dot_q4_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb)
+{
     const float *dx = (const float *)(x + nb * 34), *ds8 = dx + nb;
     const __m128i m = _mm_set1_epi8(15);
-    float corr = 0;
+    __m256 acc = _mm256_setzero_ps(), cacc = _mm256_setzero_ps();
     uint64_t b = 0;
-    for (; b + 2 <= nb; b += 2, w += 36, x += 68) {
-        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2)),
-                r1 = _mm_loadu_si128((const __m128i *)(w + 20));
-        __m256i w0 =
-            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r0, 4), m), _mm_and_si128(r0, m));
-        __m256i w1 =
-            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r1, 4), m), _mm_and_si128(r1, m));
-        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
-                                         _mm256_loadu_si256((const __m256i *)(x + 2)));
-        __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w1,
-                                         _mm256_loadu_si256((const __m256i *)(x + 36)));
-        float s0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)),
-              s1 = _cvtsh_ss((unsigned short)(w[18] | w[19] << 8));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0 * dx[b]), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1 * dx[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
-        corr += s0 * ds8[b] + s1 * ds8[b + 1];
+    for (; b + 8 <= nb; b += 8, w += 8 * 18, x += 8 * 34) {
+        __m256i p[8];
+        for (int k = 0; k < 8; k++) {
+            __m128i r = _mm_loadu_si128((const __m128i *)(w + 18 * k + 2));
+            __m256i w0 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r, 4), m), _mm_and_si128(r, m));
+            p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
+                                       _mm256_loadu_si256((const __m256i *)(x + 34 * k + 2)));
+        }
+        __m128i sc = _mm_set_epi16((short)le16(w + 126), (short)le16(w + 108), (short)le16(w + 90),
+                                   (short)le16(w + 72), (short)le16(w + 54), (short)le16(w + 36),
+                                   (short)le16(w + 18), (short)le16(w));
+        __m256 sw = _mm256_cvtph_ps(sc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(sw, _mm256_loadu_ps(dx + b)), _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
+        cacc = _mm256_fmadd_ps(sw, _mm256_loadu_ps(ds8 + b), cacc);
     }
+    float t = hsum(acc) - hsum(cacc);
     for (; b < nb; b++, w += 18, x += 34) {
-        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
-        __m256i w0 =
-            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r0, 4), m), _mm_and_si128(r0, m));
-        __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
-                                         _mm256_loadu_si256((const __m256i *)(x + 2)));
-        float s0 = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0 * dx[b]), _mm256_cvtepi32_ps(p0), acc0);
-        corr += s0 * ds8[b];
+        int sum = 0;
+        for (int j = 0; j < 16; j++) sum += (w[2 + j] & 15) * (int8_t)x[2 + j] + (w[2 + j] >> 4) * (int8_t)x[18 + j];
+        float sw = _cvtsh_ss(le16(w));
+        t += sw * dx[b] * (float)sum - sw * ds8[b];
     }
-    return hsum(_mm256_add_ps(acc0, acc1)) - corr;
+    return t;
 }
 
 static float dot_q4_vnni_adapter(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 {
     (void)q4;
-    return dot_q4_vnni(w, x, nb);
+    return dot_q4_vnni8(w, x, nb);
 }
 
 __attribute__((target("avx512f,avx512vl,fma,f16c"))) static float
@@ -298,7 +339,7 @@ static struct kernels pick(void)
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
-        k.q8 = dot_q8_vnni, k.q4 = dot_q4_vnni_adapter;
+        k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
 #endif
     return k;
 }

@@ -1,0 +1,103 @@
+/* The matmul kernels chosen for this CPU (AVX2, AVX-512, VNNI or portable C) against a
+ * double-precision reference over the same quantized values: Q8_0 and Q4_0 weights with Q8_0
+ * activations (block counts with and without a tail of the 8-block loop), F16 and F32, one
+ * and several tokens. */
+#include "kernels.h"
+#include "ferry/half.h"
+#include "ferry/quant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static uint32_t seed = 12345;
+static float rnd(void)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)(seed >> 8) / 16777216.0f - 0.5f;
+}
+
+static double h(const uint8_t *p)
+{
+    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* reference dot of row r with token t, from the stored (quantized) values; *mag gets the sum
+ * of the magnitudes of the terms, the scale of a float summation's rounding error */
+static double ref(const struct weight *w, uint64_t r, const float *x, const uint8_t *xq, double *mag)
+{
+    const uint8_t *row = w->data + r * w->rb;
+    double s = 0, m = 0;
+    uint64_t nb = w->cols / 32;
+    for (uint64_t b = 0; b < nb; b++) {
+        const uint8_t *q = xq + 34 * b;
+        long acc = 0;
+        if (w->dt == FERRY_DT_Q8_0) {
+            for (size_t j = 0; j < 32; j++) acc += (int8_t)row[34 * b + 2 + j] * (int8_t)q[2 + j];
+            s += (double)acc * h(row + 34 * b) * h(q);
+            m += fabs((double)acc * h(row + 34 * b) * h(q));
+        } else if (w->dt == FERRY_DT_Q4_0) {
+            const uint8_t *wb = row + 18 * b;
+            long sumx = 0;
+            for (size_t j = 0; j < 16; j++) {
+                acc += ((wb[2 + j] & 15) - 8) * (int8_t)q[2 + j] + ((wb[2 + j] >> 4) - 8) * (int8_t)q[18 + j];
+                sumx += (int8_t)q[2 + j] + (int8_t)q[18 + j];
+            }
+            s += (double)acc * h(wb) * h(q);
+            /* kernels may take the -8 offset out through 8 * sum(x): both parts count */
+            m += fabs((double)(acc + 8 * sumx) * h(wb) * h(q)) + fabs(8.0 * (double)sumx * h(wb) * h(q));
+        }
+    }
+    for (uint64_t i = 0; w->dt == FERRY_DT_F32 && i < w->cols; i++) {
+        s += (double)((const float *)row)[i] * x[i];
+        m += fabs((double)((const float *)row)[i] * x[i]);
+    }
+    for (uint64_t i = 0; w->dt == FERRY_DT_F16 && i < w->cols; i++) {
+        s += h(row + 2 * i) * x[i];
+        m += fabs(h(row + 2 * i) * x[i]);
+    }
+    *mag = m;
+    return s;
+}
+
+static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T)
+{
+    uint64_t rows = 37;
+    size_t bs = ferry_dtype_info(dt)->bsize, be = ferry_dtype_info(dt)->blck;
+    uint64_t rb = cols / be * bs;
+    float *wf = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
+    uint8_t *wq = malloc(rows * rb);
+    for (uint64_t i = 0; i < rows * cols; i++) wf[i] = rnd();
+    for (uint64_t i = 0; i < T * cols; i++) x[i] = 3 * rnd();
+    for (uint64_t r = 0; r < rows; r++) ferry_from_float(dt, wf + r * cols, wq + r * rb, cols);
+    struct weight w = {.data = wq, .dt = dt, .rows = rows, .cols = cols, .rb = rb, .file_dt = dt};
+    size_t xb = kern_xq_bytes(&w, T);
+    uint8_t *xq = xb ? malloc(xb) : NULL;
+    if (xq) kern_prepare_x(&w, x, T, xq);
+    kern_matmul(&w, x, xq, T, y, rows, 0, rows, NULL);
+    double worst = 0;
+    for (uint32_t t = 0; t < T; t++)
+        for (uint64_t r = 0; r < rows; r++) {
+            double mag;
+            double want = ref(&w, r, x + t * cols, xq ? xq + t * (xb / T) : NULL, &mag);
+            double err = fabs(y[t * rows + r] - want) / (1e-30 + mag);
+            if (err > worst) worst = err;
+        }
+    int bad = worst > 1e-6; /* a few float roundings of the magnitude, not a wrong term */
+    printf("%-5s cols %5llu tokens %u: worst error / sum of |terms| %.2e%s\n", ferry_dtype_info(dt)->name,
+           (unsigned long long)cols, T, worst, bad ? "  FAIL" : "");
+    free(wf), free(x), free(y), free(wq), free(xq);
+    return bad;
+}
+
+int main(void)
+{
+    int bad = 0;
+    const enum ferry_dtype types[] = {FERRY_DT_Q8_0, FERRY_DT_Q4_0, FERRY_DT_F16, FERRY_DT_F32};
+    const uint64_t cols[] = {32, 256, 800, 4128};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t c = 0; c < 4; c++)
+            for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T);
+    printf(bad ? "FAIL\n" : "all kernels agree with the reference\n");
+    return bad;
+}
