@@ -264,15 +264,22 @@ static float dot_q4_vnni_adapter(const uint8_t *w, const uint8_t *x, uint64_t nb
 __attribute__((target("avx512f,avx512vl,fma,f16c"))) static float
 dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
 {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     uint64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 64 <= n; i += 64) { /* four chains keep the conversions and FMAs overlapped */
         s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))),
                              _mm512_loadu_ps(x + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 32))),
                              _mm512_loadu_ps(x + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 64))),
+                             _mm512_loadu_ps(x + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 96))),
+                             _mm512_loadu_ps(x + i + 48), s3);
     }
-    float t = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))),
+                             _mm512_loadu_ps(x + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
     for (; i < n; i++) t += f16(w + 2 * i) * x[i];
     return t;
 }
