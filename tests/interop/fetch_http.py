@@ -16,18 +16,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nginx_server import Nginx  # noqa: E402
+from servers import Checks, FaultServer  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
 ROOT = os.path.join(WORK, "root")
 os.makedirs(ROOT)
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def sha(path):
@@ -84,16 +79,9 @@ write(os.path.join(ROOT, "v1", "c.bin"), os.urandom(2_000_000))
 v2 = write(os.path.join(ROOT, "v2", "c.bin"), os.urandom(2_000_000))
 with open(os.path.join(ROOT, "version"), "w") as f:
     f.write("1")
-portfile, log = os.path.join(WORK, "ports"), os.path.join(WORK, "requests.log")
-env = dict(os.environ, FAULT_RATE="400000")
-server = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "fault_server.py"), ROOT,
-                           portfile, log], env=env)
+server = FaultServer(ROOT, WORK, rate=400000)
+log, A, B = server.log, server.a, server.b
 try:
-    for _ in range(100):
-        if os.path.exists(portfile):
-            break
-        time.sleep(0.05)
-    A, B = open(portfile).read().split()
     base = f"http://127.0.0.1:{A}"
     seg = ["--segment-size", "65536"]
     n = 0
@@ -223,8 +211,7 @@ try:
     check(rc == 73 and "another ferry fetch" in err and not hidden_and_final(o, "a.bin")[0],
           f"locked directory refused: exit 73 (rc {rc})")
 finally:
-    server.terminate()
-    server.wait()
+    server.stop()
 
 # ---------------------------------------------------------------- nginx
 big = os.urandom(8 << 20)
@@ -270,5 +257,4 @@ with Nginx(ROOT, os.path.join(WORK, "nginx"), rate="1m") as ng:
     check(rc == 0 and not d["resumed"] and sha(os.path.join(o, "big.bin")) == newsha,
           f"changed ETag between runs: started over, new content (rc {rc})")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+check.finish()

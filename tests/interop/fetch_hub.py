@@ -12,18 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from servers import Checks, FaultServer  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
 ROOT = os.path.join(WORK, "root")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def write(rel, data):
@@ -41,15 +37,10 @@ for repo in ("org/model", "org/gated-model", "org/evil-model", "org/liar-model")
 sha = {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
 gitsha = {k: hashlib.sha1(b"blob %d\0" % len(v) + v).hexdigest() for k, v in files.items()}
 
-portfile, log = os.path.join(WORK, "ports"), os.path.join(WORK, "requests.log")
-server = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                        "fault_server.py"), ROOT, portfile, log])
+os.makedirs(WORK, exist_ok=True)
+server = FaultServer(ROOT, WORK)
+log, A, B = server.log, server.a, server.b
 try:
-    for _ in range(100):
-        if os.path.exists(portfile):
-            break
-        time.sleep(0.05)
-    A, B = open(portfile).read().split()
     env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{A}", HF_HOME=os.path.join(WORK, "hfhome"))
     env.pop("HF_TOKEN", None)
     env.pop("HF_HUB_CACHE", None)
@@ -173,8 +164,6 @@ try:
         check("org/model/model.safetensors [" in text and "total [" in text and "MiB/s ETA" in text,
               "TTY: per-file bars and a total bar with rate and ETA")
 finally:
-    server.terminate()
-    server.wait()
+    server.stop()
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+check.finish()

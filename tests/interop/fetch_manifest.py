@@ -16,17 +16,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nginx_server import Nginx  # noqa: E402
+from servers import Checks, FaultServer  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def run(*args, **kw):
@@ -116,5 +111,4 @@ with Nginx(www, os.path.join(WORK, "nginx")) as ng:
     check(rc == 0 and len([e for e in events if e["event"] == "skipped"]) == len(content)
           and not [e for e in events if e["event"] == "done"], "rerun: every file present and verified, none fetched")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+check.finish()
