@@ -1,8 +1,10 @@
 /* ferry demo: the pipeline offline on a model ferry makes itself: generate a Llama checkpoint,
  * convert it to GGUF (f16, q8_0), PyTorch and Meta layouts, sign and verify it, record the
- * license acceptance, run the forward pass on every copy and check the logits agree. */
+ * license acceptance, run the forward pass on every copy and check the logits agree, then
+ * serve the model on loopback and fetch it back. */
 #define _GNU_SOURCE
 #include "commands.h"
+#include "demo_fetch.h"
 #include "model_args.h"
 #include "output.h"
 #include "ferry/ckpt.h"
@@ -199,8 +201,10 @@ int cmd_demo(int argc, char **argv)
                                            "--temp", "0", NULL}))
         return EXIT_FAIL;
 
-    step("serve on loopback and fetch over HTTP and BitTorrent");
-    fprintf(stderr, "  skipped: ferry fetch is not built yet\n");
+    step("serve the signed model with nginx on loopback and fetch it back (signature, license, hashes)");
+    int fr = demo_fetch(dir, "model", pub, flag);
+    if (fr < 0) fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
+    failed |= fr > 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",
             failed ? "FAILED" : "all steps passed", now() - t0, dir);
     return failed ? EXIT_FAIL : EXIT_OK;

@@ -32,7 +32,7 @@ static const struct command commands[] = {
     {"logits", cmd_logits, "dump logits to .npy"},
     {"check", cmd_check, "compare logits of a candidate against a reference"},
     {"perplexity", cmd_perplexity, "perplexity of a model over a text"},
-    {"demo", cmd_demo, "the offline pipeline on a generated model (fetch steps not built yet)"},
+    {"demo", cmd_demo, "the whole pipeline on a generated model, served and fetched on loopback"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
