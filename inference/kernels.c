@@ -13,6 +13,18 @@
 #define X86 0
 #endif
 
+/* Prepared activations of one token: nb Q8_0 blocks, padded to 4 bytes, then nb block scales
+ * and nb values 8 * scale * sum(x) as floats (see kern_prepare_x). */
+static inline size_t xq_blocks_bytes(uint64_t nb)
+{
+    return ((size_t)nb * 34 + 3) & ~(size_t)3;
+}
+
+static inline const float *xq_scales(const uint8_t *x, uint64_t nb)
+{
+    return (const float *)(const void *)(x + xq_blocks_bytes(nb));
+}
+
 static float f16(const uint8_t *p)
 {
     return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
@@ -147,7 +159,7 @@ dot_q8_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     size_t ws = q4 ? 18 : 34;
-    const float *dx = (const float *)(x + nb * 34);
+    const float *dx = xq_scales(x, nb);
     uint64_t b = 0;
     for (; b + 2 <= nb; b += 2, w += 2 * ws, x += 68) {
         __m256i w0 = q4 ? q4_unpack(w) : _mm256_loadu_si256((const __m256i *)(w + 2));
@@ -195,7 +207,7 @@ __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
 dot_q8_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 {
     if (q4) return dot_q8_vnni(w, x, nb, q4);
-    const float *dx = (const float *)(x + nb * 34);
+    const float *dx = xq_scales(x, nb);
     __m256 acc = _mm256_setzero_ps();
     uint64_t b = 0;
     for (; b + 8 <= nb; b += 8, w += 8 * 34, x += 8 * 34) {
@@ -226,7 +238,7 @@ dot_q8_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) static float
 dot_q4_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb)
 {
-    const float *dx = (const float *)(x + nb * 34), *ds8 = dx + nb;
+    const float *dx = xq_scales(x, nb), *ds8 = dx + nb;
     const __m128i m = _mm_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps(), cacc = _mm256_setzero_ps();
     uint64_t b = 0;
@@ -366,7 +378,7 @@ int kern_native(enum ferry_dtype dt)
  * the dot products do not convert them once per weight row. */
 static size_t xq_token_bytes(uint64_t cols)
 {
-    return (size_t)(cols / 32) * 34 + 2 * (size_t)(cols / 32) * sizeof(float);
+    return xq_blocks_bytes(cols / 32) + 2 * (size_t)(cols / 32) * sizeof(float);
 }
 
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
@@ -381,7 +393,7 @@ void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq
     for (uint32_t t = 0; t < T; t++) {
         uint8_t *q = (uint8_t *)xq + t * tb;
         ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, q, w->cols);
-        float *d = (float *)(q + nb * 34), *ds8 = d + nb;
+        float *d = (float *)(void *)(q + xq_blocks_bytes(nb)), *ds8 = d + nb;
         for (size_t b = 0; b < nb; b++) {
             d[b] = f16(q + 34 * b);
             int sum =

@@ -28,7 +28,7 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
 {
     const uint8_t *row = w->data + r * w->rb;
     double s = 0, m = 0;
-    uint64_t nb = w->cols / 32;
+    uint64_t nb = xq ? w->cols / 32 : 0; /* block types only */
     for (uint64_t b = 0; b < nb; b++) {
         const uint8_t *q = xq + 34 * b;
         long acc = 0;
