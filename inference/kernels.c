@@ -306,6 +306,7 @@ dot_f32_avx512(const float *a, const float *b, uint64_t n)
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     uint64_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(a + i + 512 + 16 * k), _MM_HINT_T0);
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
         s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
