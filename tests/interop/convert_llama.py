@@ -460,10 +460,24 @@ big = make_llama.config(dim=512, layers=8, heads=8, kv_heads=8, ff=1536, vocab=3
 db = os.path.join(WORK, "big")
 make_llama.write_hf(db, make_llama.weights(big, seed=5), big)
 ob = os.path.join(WORK, "big.gguf")
-proc = subprocess.Popen([FERRY, "convert", db, "-o", ob, "--type", "q4_0", "--threads", "1"], stderr=subprocess.DEVNULL)
-time.sleep(0.3)
-proc.send_signal(signal.SIGKILL)
-proc.wait()
+killed_mid = False
+for attempt in range(5):  # kill while the temporary output exists, i.e. really mid-conversion
+    if os.path.exists(ob):
+        os.unlink(ob)
+    proc = subprocess.Popen([FERRY, "convert", db, "-o", ob, "--type", "q4_0", "--threads", "1"],
+                            stderr=subprocess.DEVNULL)
+    end = time.time() + 30
+    while time.time() < end and proc.poll() is None:
+        if any(n.startswith(".big.gguf.tmp") for n in os.listdir(WORK)):
+            break
+        time.sleep(0.005)
+    time.sleep(0.05 * attempt)
+    killed_mid = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if killed_mid:
+        break
+check(killed_mid, "could not catch the conversion in progress to kill it")
 check(not os.path.exists(ob), "kill -9 left a file under the output name")
 ferry("convert", db, "-o", ob, "--type", "q4_0")
 check(os.path.exists(ob), "rerun after kill -9 did not produce the output")
