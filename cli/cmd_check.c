@@ -125,7 +125,7 @@ int cmd_check(int argc, char **argv)
     } else { /* tokenize with the candidate's tokenizer */
         struct ferry_model *m;
         if ((code = load_model(cand, 0, 1, &m))) return code;
-        code = tokenize_prompt(m, text ? text : prompt, 0, &ids, &n);
+        code = tokenize_prompt(m, text ? text : prompt, 0, text == NULL, &ids, &n);
         ferry_model_free(m);
         if (code) return code;
     }

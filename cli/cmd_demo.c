@@ -159,7 +159,7 @@ int cmd_demo(int argc, char **argv)
     if (code) return code;
     int32_t *ids = NULL;
     int n = 0;
-    if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0,
+    if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0, 1,
                                 &ids, &n))) {
         ferry_model_free(ref);
         return code;

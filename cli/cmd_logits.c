@@ -71,7 +71,7 @@ int cmd_logits(int argc, char **argv)
         free(ids);
         return code;
     }
-    if (prompt && (code = tokenize_prompt(m, prompt, no_bos, &ids, &n))) {
+    if (prompt && (code = tokenize_prompt(m, prompt, no_bos, 1, &ids, &n))) {
         ferry_model_free(m);
         return code;
     }

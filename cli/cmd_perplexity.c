@@ -67,7 +67,7 @@ int cmd_perplexity(int argc, char **argv)
     int code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
     int32_t *ids = NULL;
     int n = 0;
-    if (!code) code = tokenize_prompt(m, text, 1, &ids, &n);
+    if (!code) code = tokenize_prompt(m, text, 1, 0, &ids, &n);
     free(text);
     if (code) {
         if (m && !code) ferry_model_free(m);

@@ -165,7 +165,7 @@ int cmd_run(int argc, char **argv)
     } else if (ids_s) {
         if ((n = parse_ids(ids_s, &ids)) <= 0) code = EXIT_USAGE, errorf("--ids needs token ids");
     } else if (prompt) {
-        code = tokenize_prompt(m, prompt, no_bos, &ids, &n);
+        code = tokenize_prompt(m, prompt, no_bos, 1, &ids, &n);
     } else {
         ids = malloc(sizeof(int32_t));
         if (ids)

@@ -1,4 +1,5 @@
-/* ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos]: token ids, space-separated. */
+/* ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--no-parse-special]: token
+ * ids, space-separated. */
 #include "commands.h"
 #include "model_args.h"
 #include "output.h"
@@ -10,11 +11,15 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--json]\n"
+    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--no-parse-special]\n"
+    "                      [--json]\n"
     "       ferry tokenize MODEL_OR_TOKENIZER --decode 1,2,3\n\n"
     "Prints the token ids of TEXT, space-separated, or with --decode the text of ids. The\n"
     "tokenizer comes from a GGUF file, tokenizer.model (sentencepiece or Llama 3 tiktoken),\n"
-    "tokenizer.json, llama2.c tokenizer.bin or a model directory.\n";
+    "tokenizer.json, llama2.c tokenizer.bin or a model directory. Texts of control tokens in\n"
+    "TEXT (e.g. <|eot_id|>, <s>) become those tokens unless --no-parse-special, as with\n"
+    "llama.cpp's tools; ferry run, logits and check -p do the same (chat messages and\n"
+    "perplexity texts never).\n";
 
 int cmd_tokenize(int argc, char **argv)
 {
@@ -22,19 +27,21 @@ int cmd_tokenize(int argc, char **argv)
         {"prompt", required_argument, NULL, 'p'},
         {"stdin", no_argument, NULL, 's'},
         {"no-bos", no_argument, NULL, 'b'},
+        {"no-parse-special", no_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"decode", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *text = NULL, *decode = NULL;
-    int from_stdin = 0, no_bos = 0, c;
+    int from_stdin = 0, no_bos = 0, parse_special = 1, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': text = optarg; break;
         case 's': from_stdin = 1; break;
         case 'b': no_bos = 1; break;
+        case 'S': parse_special = 0; break;
         case 'j': g_opts.json = 1; break;
         case 'd': decode = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -86,7 +93,7 @@ int cmd_tokenize(int argc, char **argv)
             fwrite(piece, 1, pl, stdout);
         }
         if (cnt >= 0) free(ids);
-    } else if (ferry_tokenize(t, text, len, !no_bos, &ids, &n, &err))
+    } else if (ferry_tokenize_ex(t, text, len, !no_bos, parse_special, &ids, &n, &err))
         code = report_error(&err);
     else {
         if (g_opts.json) {

@@ -45,8 +45,8 @@ int load_model(const char *path, uint32_t ctx, unsigned threads, struct ferry_mo
     return 0;
 }
 
-int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, int32_t **ids,
-                    int *n)
+int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, int parse_special,
+                    int32_t **ids, int *n)
 {
     const struct ferry_vocab *v = ferry_model_vocab(m);
     if (!v) {
@@ -58,7 +58,7 @@ int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, i
     ferry_error_clear(&err);
     if (ferry_tokenizer_new(v, &t, &err)) return report_error(&err);
     size_t cnt;
-    int rc = ferry_tokenize(t, text, strlen(text), !no_bos, ids, &cnt, &err);
+    int rc = ferry_tokenize_ex(t, text, strlen(text), !no_bos, parse_special, ids, &cnt, &err);
     ferry_tokenizer_free(t);
     if (rc) return report_error(&err);
     *n = (int)cnt;

@@ -11,7 +11,7 @@ int parse_ids(const char *s, int32_t **ids);
 /* Loads a model, printing errors; returns the exit code (0 ok). */
 int load_model(const char *path, uint32_t ctx, unsigned threads, struct ferry_model **m);
 /* Token ids for a prompt with the model's tokenizer (BOS first unless no_bos). */
-int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, int32_t **ids,
-                    int *n);
+int tokenize_prompt(const struct ferry_model *m, const char *text, int no_bos, int parse_special,
+                    int32_t **ids, int *n);
 
 #endif

@@ -1,5 +1,6 @@
 /* Tokenizer front end: vocabulary loading from any source, the token lookup table, BOS
- * handling and decoding of ids to text. */
+ * handling, special tokens named in text, and decoding of ids to text. */
+#define _GNU_SOURCE
 #include "tokenizer_impl.h"
 #include "ferry/ckpt.h"
 #include "ferry/gguf.h"
@@ -79,6 +80,34 @@ static int32_t *table(const struct ferry_str *items, uint64_t n, uint64_t *cap_o
     return slots;
 }
 
+static int longer_first(const void *a, const void *b, void *ctx)
+{
+    const struct ferry_vocab *v = ctx;
+    size_t la = v->tokens[*(const int32_t *)a].len, lb = v->tokens[*(const int32_t *)b].len;
+    if (la != lb) return la > lb ? -1 : 1;
+    return *(const int32_t *)a - *(const int32_t *)b;
+}
+
+/* Tokens that text may name literally (GGUF token types 2 unknown, 3 control, 4 user-defined,
+ * as llama.cpp matches them when it parses special tokens), longest first. */
+static int collect_specials(struct ferry_tokenizer *t)
+{
+    const struct ferry_vocab *v = t->v;
+    if (!v->types) return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = 0;
+        for (uint64_t i = 0; i < v->n; i++)
+            if ((v->types[i] == 2 || v->types[i] == 3 || v->types[i] == 4) && v->tokens[i].len > 0) {
+                if (pass) t->specials[n] = (int32_t)i;
+                n++;
+            }
+        if (!pass && !(t->specials = malloc((n ? n : 1) * sizeof(int32_t)))) return -1;
+        t->nspecials = n;
+    }
+    qsort_r(t->specials, t->nspecials, sizeof(int32_t), longer_first, (void *)v);
+    return 0;
+}
+
 int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **out,
                         struct ferry_error *err)
 {
@@ -93,6 +122,10 @@ int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **ou
     t->slots = table(v->tokens, v->n, &t->cap);
     if (t->bpe && v->merges) t->mslots = table(v->merges, v->nmerges, &t->mcap);
     if (!t->slots || (t->bpe && v->merges && !t->mslots)) {
+        ferry_tokenizer_free(t);
+        return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
+    }
+    if (collect_specials(t)) {
         ferry_tokenizer_free(t);
         return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
     }
@@ -112,6 +145,7 @@ void ferry_tokenizer_free(struct ferry_tokenizer *t)
     if (!t) return;
     free(t->slots);
     free(t->mslots);
+    free(t->specials);
     if (t->owns) ferry_vocab_free(&t->owned);
     free(t);
 }
@@ -225,13 +259,49 @@ int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct 
     return 0;
 }
 
+/* The special token whose text starts text[0..len), longest match, or -1. */
+static int32_t special_at(const struct ferry_tokenizer *t, const char *text, size_t len)
+{
+    for (size_t k = 0; k < t->nspecials; k++) {
+        const struct ferry_str *s = &t->v->tokens[t->specials[k]];
+        if (s->len <= len && !memcmp(text, s->s, s->len)) return t->specials[k];
+    }
+    return -1;
+}
+
+/* Plain text runs go through the model's algorithm (each with the dummy prefix, as after a
+ * special token in llama.cpp); special token texts become their ids. */
+static int encode_parts(const struct ferry_tokenizer *t, const char *text, size_t len, int parse_special,
+                        struct ids *a)
+{
+    size_t start = 0;
+    int rc = 0;
+    for (size_t i = 0; parse_special && i < len && !rc; i++) {
+        int32_t id = t->nspecials ? special_at(t, text + i, len - i) : -1;
+        if (id < 0) continue;
+        if (i > start) rc = t->bpe ? bpe_encode(t, text + start, i - start, a) : spm_encode(t, text + start, i - start, a);
+        if (!rc) rc = ids_push(a, id);
+        i += t->v->tokens[id].len - 1;
+        start = i + 1;
+    }
+    if (!rc && len > start)
+        rc = t->bpe ? bpe_encode(t, text + start, len - start, a) : spm_encode(t, text + start, len - start, a);
+    return rc;
+}
+
 int ferry_tokenize(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
                    int32_t **ids, size_t *n, struct ferry_error *err)
+{
+    return ferry_tokenize_ex(t, text, len, add_bos, 0, ids, n, err);
+}
+
+int ferry_tokenize_ex(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
+                      int parse_special, int32_t **ids, size_t *n, struct ferry_error *err)
 {
     struct ids a = {0};
     int rc = 0;
     if (add_bos && t->bos >= 0) rc = ids_push(&a, t->bos);
-    if (!rc && len) rc = t->bpe ? bpe_encode(t, text, len, &a) : spm_encode(t, text, len, &a);
+    if (!rc && len) rc = encode_parts(t, text, len, parse_special, &a);
     if (rc) {
         free(a.v);
         return rc > 0

@@ -20,6 +20,9 @@ struct ferry_tokenizer {
     /* merge "a b" -> rank (BPE) */
     uint64_t mcap;
     int32_t *mslots;
+    /* control, user-defined and unknown tokens, longest text first (matched in prompt text) */
+    int32_t *specials;
+    size_t nspecials;
 };
 
 struct ids {

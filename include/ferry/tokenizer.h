@@ -22,6 +22,11 @@ void ferry_tokenizer_free(struct ferry_tokenizer *t);
 /* Token ids of text (BOS first when add_bos); *ids is malloc'ed. */
 int ferry_tokenize(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
                    int32_t **ids, size_t *n, struct ferry_error *err);
+/* As ferry_tokenize; with parse_special, the texts of control, user-defined and unknown tokens
+ * (e.g. "<|eot_id|>", "<s>") found in text become those tokens, longest match first, as
+ * llama.cpp's tools do by default. */
+int ferry_tokenize_ex(const struct ferry_tokenizer *t, const char *text, size_t len, int add_bos,
+                      int parse_special, int32_t **ids, size_t *n, struct ferry_error *err);
 /* Bytes of token id as text (prev: the token before it, for the leading space rule). */
 size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t id, char *buf,
                         size_t n);

@@ -20,8 +20,9 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def tokenize(tok, text, bos=False):
-    args = [FERRY, "tokenize", tok, "--stdin"] + ([] if bos else ["--no-bos"])
+def tokenize(tok, text, bos=False, special=False):
+    # llama.cpp's test vectors are made without parsing special tokens in the text
+    args = [FERRY, "tokenize", tok, "--stdin"] + ([] if bos else ["--no-bos"]) + ([] if special else ["--no-parse-special"])
     p = subprocess.run(args, input=text.encode(), capture_output=True)
     if p.returncode != 0:
         return "error: " + p.stderr.decode()
@@ -87,6 +88,17 @@ except ImportError:
     print("skipped: torch missing for the converted Llama 3 vocabulary")
 got = tokenize(bpe, "This is a test sentence.", bos=True)
 check(got + " 128001" == "128000 2028 374 264 1296 11914 13 128001", "Llama 3 README vector: %s" % got)
+
+# special tokens named in text (parsed by default, as llama.cpp's tools do): the Llama 3 ids
+# are those of Meta's tokenizer; sentencepiece gives every text run the dummy prefix again
+got = tokenize(bpe, "<|begin_of_text|>Hello<|eot_id|>", special=True)
+check(got == "128000 9906 128009", "Llama 3 specials in text: %s" % got)
+got = tokenize(bpe, "<|begin_of_text|>Hello<|eot_id|>")
+check("128000" not in got.split() and "9906" in got.split(), "--no-parse-special keeps them as text: %s" % got)
+for src in spm_sources[:2]:
+    got = tokenize(src, "<s>Hi<s>there", special=True)
+    want = "1 %s 1 %s" % (tokenize(src, "Hi"), tokenize(src, "there"))
+    check(got == want, "%s: <s>Hi<s>there -> %s, expected %s" % (os.path.basename(src), got, want))
 
 # decoding gives the text back (with BOS, so sentencepiece's dummy prefix is dropped)
 for src in (spm_sources[0], spm_sources[1], bpe):
