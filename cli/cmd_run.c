@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "model_args.h"
 #include "output.h"
+#include "ferry/hash.h"
 #include "ferry/sampler.h"
 #include "ferry/tokenizer.h"
 
@@ -235,7 +236,7 @@ int cmd_run(int argc, char **argv)
             notef("prompt: %d tokens, %.1f tokens/s; generation: %llu tokens, %.1f tokens/s (%s, "
                   "%u threads)",
                   n, pp, (unsigned long long)ngen, tg, in->weight_type,
-                  threads ? (unsigned)threads : 0);
+                  threads ? (unsigned)threads : ferry_cpu_count());
         }
     }
     free(text);
