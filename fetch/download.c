@@ -369,6 +369,18 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         if (o->sha256) memcpy(want, o->sha256, 32), have_want = 1, r->verified_by = 1;
         else if (strlen(p.r.linked_etag) == 64 && !hexval(p.r.linked_etag, want)) have_want = 1, r->verified_by = 2;
 
+        struct statvfs vfs = {0}; /* before anything is allocated for a size the server claims */
+        if (j.size != UINT64_MAX && (j.size > (uint64_t)INT64_MAX ||
+                                     (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < j.size))) {
+            uint64_t have_part = 0;
+            struct stat ps;
+            if (stat(part, &ps) == 0) have_part = (uint64_t)ps.st_size; /* an earlier run's bytes count */
+            if (j.size > (uint64_t)INT64_MAX || (uint64_t)vfs.f_bavail * vfs.f_frsize + have_part < j.size)
+                return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
+                                       "not enough free space: the file has %llu bytes, %llu available",
+                                       (unsigned long long)j.size,
+                                       (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+        }
         struct fetch_state st = {.size = j.size, .segment = o->segment_size ? o->segment_size : 16u << 20};
         snprintf(st.etag, sizeof(st.etag), "%s", j.etag);
         st.nsegs = ranged ? (j.size + st.segment - 1) / st.segment : 0;
@@ -385,15 +397,6 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         for (uint64_t i = 0; i < st.nsegs; i++)
             if (st.done[i]) have += (i + 1 == st.nsegs ? j.size - i * st.segment : st.segment);
         r->resumed = have > 0;
-        struct statvfs vfs;
-        if (j.size != UINT64_MAX && fstatvfs(j.fd, &vfs) == 0 &&
-            (uint64_t)vfs.f_bavail * vfs.f_frsize < j.size - have) {
-            rc = ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                                 "not enough free space: need %llu more bytes, %llu available",
-                                 (unsigned long long)(j.size - have),
-                                 (unsigned long long)vfs.f_bavail * vfs.f_frsize);
-            goto out;
-        }
         if (ranged && ftruncate(j.fd, (off_t)j.size) != 0) {
             rc = ferry_error_set(err, FERRY_EIO, part, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
             goto out;

@@ -167,7 +167,8 @@ int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_pr
         snprintf(p->final_url, sizeof(p->final_url), "%s", eff ? eff : url);
         curl_easy_cleanup(h);
         curl_slist_free_all(hdrs);
-        int ok_status = p->r.status == 206 || p->r.status == 200;
+        /* 416: nothing satisfies bytes=0-0, i.e. an empty object; fetched as one (empty) stream */
+        int ok_status = p->r.status == 206 || p->r.status == 200 || p->r.status == 416;
         if (ok_status && (cc == CURLE_OK || cc == CURLE_WRITE_ERROR)) return 0;
         if (p->r.status && !http_retryable(p->r.status)) return http_status_error(&p->r, url, err);
         if (t + 1 >= max || (o->cancel && *o->cancel)) {

@@ -17,6 +17,7 @@ part picks the behaviour; the rest names a file under ROOT:
   auth      401 unless "Authorization: Bearer secret"
   gated     403 with X-Error-Code: GatedRepo
   slow      as ok, at about RATE bytes per second per response
+  huge      206 claiming a 4 EiB object
   meta      as ok when the query holds Signature=goodsig (a presigned link), else 403
   changing  content from ROOT/v<N>/NAME where N is read from ROOT/version; ETag "v<N>"
 
@@ -138,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(302, b"", {"Location": f"http://127.0.0.1:{other}/ok/{name}"})
         if mode == "auth" and self.headers.get("Authorization") != "Bearer secret":
             return self.reply(401, b"unauthorized\n")
+        if mode == "huge":
+            return self.reply(206, b"x", {"Content-Range": "bytes 0-0/4611686018427387904", "ETag": '"huge"'})
         if mode == "meta" and "Signature=goodsig" not in self.path:
             return self.reply(403, b"<Error>AccessDenied</Error>\n")
         if mode == "gated":

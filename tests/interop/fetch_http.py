@@ -143,6 +143,9 @@ try:
     check(rc == 77 and "403" in err, f"gated 403: exit 77 (rc {rc})")
     rc, d, err = fetch(f"{base}/auth/a.bin", o)
     check(rc == 77 and "401" in err, f"401 without a token: exit 77 (rc {rc})")
+    rc, d, err = fetch(f"{base}/huge/a.bin", o)
+    check(rc == 73 and "free space" in err and not os.listdir(o) if os.path.isdir(o) else rc == 73,
+          f"a server claiming 4 EiB: exit 73 before anything is allocated (rc {rc})")
     rc, d, err = fetch(f"http://127.0.0.1:1/ok/a.bin", o, "--tries", "2")
     check(rc == 69, f"connection refused: exit 69 (rc {rc})")
     rc, d, err = fetch(f"{base}/gated/a.bin?Policy=SECRETPOLICY&Signature=SECRETSIG", o)
@@ -220,6 +223,13 @@ with Nginx(ROOT, os.path.join(WORK, "nginx"), rate="1m") as ng:
     o = os.path.join(WORK, "ng1")
     rc, d, err = fetch(ng.url("big.bin"), o, "--connections", "4")
     check(rc == 0 and sha(os.path.join(o, "big.bin")) == bigsha, f"nginx: 8 MiB over 4 connections (rc {rc})")
+
+    # an empty file: nginx answers 416 to bytes=0-0
+    write(os.path.join(ROOT, "empty.bin"), b"")
+    o = os.path.join(WORK, "ng0")
+    rc, d, err = fetch(ng.url("empty.bin"), o)
+    check(rc == 0 and os.path.getsize(os.path.join(o, "empty.bin")) == 0
+          and d["sha256"] == hashlib.sha256(b"").hexdigest(), f"empty file (416 to the probe) fetched (rc {rc}, {err[-80:]})")
 
     # kill -9 mid-download, rerun: finished segments are not requested again
     o = os.path.join(WORK, "ng2")
