@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Benchmark: time-to-file for one large file served by Debian's nginx on 127.0.0.1, in the same
-run: `curl` (one stream, no hash), `curl` then `sync FILE` (durable, no hash), `curl` followed by `sha256sum` (what verification costs a
-curl user), `aria2c -x4 -s4` (no hash) and `ferry fetch` (4 connections, SHA-256 computed as
+run: `curl` (one stream, no hash), `curl` then `sync FILE` (durable, no hash), `curl` followed by `openssl dgst -sha256` or `sha256sum`
+(what verification costs a curl user), `aria2c -x4 -s4` (no hash) and `ferry fetch` (4 connections, SHA-256 computed as
 bytes arrive, fsync before the rename). Median of 3 runs each, outputs deleted between runs.
 Prints `case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster; target >= 0.9 vs curl).
 usage: bench/fetch.py FERRY [SIZE_MB]"""
@@ -49,6 +49,8 @@ def main():
             ferry = median_time(lambda: [[FERRY, "fetch", url, "-o", out, "-q"]], out)
             curl = median_time(lambda: [["curl", "-s", "-o", target, url]], out)
             curl_sync = median_time(lambda: [["curl", "-s", "-o", target, url], ["sync", target]], out)
+            curl_ossl = median_time(lambda: [["curl", "-s", "-o", target, url],
+                                             ["openssl", "dgst", "-sha256", target]], out)
             curl_sha = median_time(lambda: [["curl", "-s", "-o", target, url], ["sha256sum", target]], out)
             aria = median_time(lambda: [["aria2c", "-q", "-x4", "-s4", "-k1M", "--file-allocation=none",
                                          "--allow-overwrite=true", "--auto-file-renaming=false", "-d", out,
@@ -57,7 +59,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     print("# %d MiB from nginx over loopback, %d cores; ferry hashes and fsyncs, peers do not"
           % (SIZE_MB, os.cpu_count()))
-    for name, peer in (("curl", curl), ("curl+sync", curl_sync), ("curl+sha256sum", curl_sha), ("aria2c-x4", aria)):
+    peers = (("curl", curl), ("curl+sync", curl_sync), ("curl+openssl-dgst", curl_ossl),
+             ("curl+sha256sum", curl_sha), ("aria2c-x4", aria))
+    for name, peer in peers:
         print("fetch-vs-%s  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (name, ferry, peer, peer / ferry))
 
 
