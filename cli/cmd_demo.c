@@ -9,6 +9,7 @@
 #include "output.h"
 #include "ferry/ckpt.h"
 #include "ferry/convert.h"
+#include "ferry/file.h"
 #include "ferry/hash.h"
 #include "ferry/logit_check.h"
 #include "ferry/manifest.h"
@@ -19,20 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
     "usage: ferry demo [--dir D] [--threads N]\n\n"
     "Runs ferry's pipeline offline on a small model it generates, in D\n"
     "(default: a new temporary folder, kept for inspection).\n";
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int step_no;
 
@@ -80,22 +73,14 @@ int cmd_demo(int argc, char **argv)
         errorf("cannot create a temporary folder");
         return 73;
     }
-    double t0 = now();
+    double t0 = now_seconds();
     /* keys, acceptance records and keys stay inside the demo folder */
     snprintf(p[0], sizeof(p[0]), "%s/xdg-config", dir);
     snprintf(p[1], sizeof(p[1]), "%s/xdg-data", dir);
     setenv("XDG_CONFIG_HOME", p[0], 1);
     setenv("XDG_DATA_HOME", p[1], 1);
     char model[4200], gf16[4200], gq8[4200], pt[4200], meta[4200], key[4200], keyf[4300], pub[4300];
-    char parents[4200];
-    snprintf(parents, sizeof(parents), "%s", dir);
-    for (char *q = parents + 1; *q; q++) /* mkdir -p */
-        if (*q == '/') {
-            *q = 0;
-            mkdir(parents, 0755);
-            *q = '/';
-        }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (ferry_mkdirs(dir, 0755) != 0) {
         errorf("%s: cannot create: %s", dir, strerror(errno));
         return 73;
     }
@@ -206,6 +191,6 @@ int cmd_demo(int argc, char **argv)
     if (fr < 0) fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
     failed |= fr > 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",
-            failed ? "FAILED" : "all steps passed", now() - t0, dir);
+            failed ? "FAILED" : "all steps passed", now_seconds() - t0, dir);
     return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -2,6 +2,7 @@
  * SIGINT/SIGTERM stop cleanly (exit 75) and a rerun resumes. */
 #include "commands.h"
 #include "output.h"
+#include "ferry/file.h"
 #include "fetch_manifest.h"
 #include "fetch_template.h"
 #include "ferry/fetch.h"
@@ -89,17 +90,6 @@ static int read_token(const char *path, char *tok, size_t n)
     if (!tok[0]) {
         errorf("%s: empty token", path);
         return -1;
-    }
-    return 0;
-}
-
-static int parse_sha(const char *hex, uint8_t out[32])
-{
-    if (strlen(hex) != 64) return -1;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return -1;
-        out[i] = (uint8_t)v;
     }
     return 0;
 }
@@ -199,7 +189,7 @@ int cmd_fetch(int argc, char **argv)
     }
     uint8_t sha[32];
     if (sha_hex) {
-        if (parse_sha(sha_hex, sha)) {
+        if (ferry_unhex(sha_hex, sha, 32, 0)) {
             errorf("--sha256 needs 64 hex digits");
             return EXIT_USAGE;
         }
@@ -229,7 +219,7 @@ int cmd_fetch(int argc, char **argv)
         o.bearer = token;
     }
     struct stat sb;
-    if (stat(dir, &sb) != 0 && fetch_mkdirs(dir) != 0) {
+    if (stat(dir, &sb) != 0 && ferry_mkdirs(dir, 0755) != 0) {
         errorf("%s: cannot create directory: %s", dir, strerror(errno));
         return 73;
     }

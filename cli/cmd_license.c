@@ -44,19 +44,6 @@ static void xdg(const char *var, const char *fallback, char *out, size_t n)
         snprintf(out, n, "%s/%s", home ? home : ".", fallback);
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[8192];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* The verified manifest, or one built from the files when the model is unsigned. */
 static int load_manifest(const char *dir, const char *pubkey, const char *const *cas, size_t nca,
                          struct ferry_manifest *m)
@@ -218,7 +205,7 @@ static int accept_license(const char *dir, const struct ferry_manifest *m, const
     snprintf(store, sizeof(store), "%s/ferry/licenses", data);
     ferry_hex(m->root, 32, root);
     snprintf(path, sizeof(path), "%s/%.16s-%.16s-%lld.dsse.json", store, hex, root, (long long)t);
-    int rc = mkdirs(store);
+    int rc = ferry_mkdirs(store, 0700);
     struct ferry_out o;
     if (rc)
         rc = ferry_error_set(&err, FERRY_ECANTCREAT, store, FERRY_NO_OFFSET, NULL, "%s",

@@ -22,13 +22,6 @@ static const char usage_text[] =
     "the Llama 2 chat or Llama 3 instruct format (chosen by the vocabulary). Prompt and\n"
     "generation speed go to stderr.\n";
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -180,11 +173,11 @@ int cmd_run(int argc, char **argv)
     if (!code && (!logits || !gen || !text || n <= 0)) code = EXIT_USAGE;
     struct ferry_sampler smp;
     ferry_sampler_init(&smp, (float)temp, (uint32_t)topk, (float)topp, seed);
-    double t0 = now(), t1 = t0, t2 = t0;
+    double t0 = now_seconds(), t1 = t0, t2 = t0;
     uint64_t ngen = 0;
     if (!code && ferry_model_eval(m, ids, (uint32_t)n, 0, logits, 0, &err))
         code = report_error(&err);
-    t1 = now();
+    t1 = now_seconds();
     int32_t prev = ids && n ? ids[n - 1] : -1;
     uint32_t pos = (uint32_t)n;
     while (!code && ngen < ntok) {
@@ -214,7 +207,7 @@ int cmd_run(int argc, char **argv)
         if (ngen < ntok && ferry_model_eval(m, &next, 1, pos++, logits, 0, &err))
             code = report_error(&err);
     }
-    t2 = now();
+    t2 = now_seconds();
     if (!code) {
         double pp = n / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
                tg = (double)ngen / (t2 - t1 > 0 ? t2 - t1 : 1e-9);

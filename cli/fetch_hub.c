@@ -1,6 +1,7 @@
 /* See fetch_hub.h. */
 #include "fetch_hub.h"
 #include "output.h"
+#include "ferry/file.h"
 #include "ferry/hub.h"
 
 #include <errno.h>
@@ -26,20 +27,6 @@ static int wanted(const struct fetch_hub_opts *h, const char *path)
     for (int i = 0; i < h->ninclude && !in; i++) in = fnmatch(h->include[i], path, 0) == 0;
     for (int i = 0; i < h->nexclude && in; i++) in = fnmatch(h->exclude[i], path, 0) != 0;
     return in;
-}
-
-int fetch_mkdirs(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-        if (!c) return 0;
-        *p = c;
-    }
 }
 
 /* An existing file: 1 when it is already the expected one (skip), 0 to download, -1 refused. */
@@ -102,7 +89,7 @@ void fetch_hub(const char *spec, const char *dir, const struct fetch_hub_opts *h
             if (slash) snprintf(fdir, sizeof(fdir), "%s/%.*s", dir, (int)(slash - f->path), f->path);
             else snprintf(fdir, sizeof(fdir), "%s", dir);
             snprintf(name, sizeof(name), "%s", slash ? slash + 1 : f->path);
-            if (fetch_mkdirs(fdir) != 0) {
+            if (ferry_mkdirs(fdir, 0755) != 0) {
                 ferry_error_set(&err, FERRY_ECANTCREAT, fdir, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
                 fetch_fail(t, label, &err);
                 continue;

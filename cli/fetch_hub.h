@@ -14,8 +14,6 @@ struct fetch_hub_opts {
 
 /* The default cache root: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub. */
 void fetch_hub_default_cache(char *buf, size_t n);
-/* mkdir -p; 0 or -1 with errno. */
-int fetch_mkdirs(const char *dir);
 void fetch_hub(const char *spec, const char *dir, const struct fetch_hub_opts *h, struct ferry_fetch_opts *o,
                struct fetch_tally *t);
 

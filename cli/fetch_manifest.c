@@ -81,7 +81,7 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir, con
     snprintf(final, sizeof(final), "%s/%s", fdir, name);
     struct ferry_error err;
     ferry_error_clear(&err);
-    if (fetch_mkdirs(fdir) != 0) {
+    if (ferry_mkdirs(fdir, 0755) != 0) {
         ferry_error_set(&err, FERRY_ECANTCREAT, fdir, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
         fetch_fail(t, res->name, &err);
         return -1;

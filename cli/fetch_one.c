@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 volatile sig_atomic_t g_fetch_cancel;
 
@@ -18,16 +17,9 @@ struct fetch_ui {
     double last_event;
 };
 
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void fetch_tally_init(struct fetch_tally *t)
 {
-    *t = (struct fetch_tally){.start = wall()};
+    *t = (struct fetch_tally){.start = now_seconds()};
 }
 
 void fetch_event(const char *type, const char *file, json_t *extra)
@@ -58,8 +50,8 @@ static void on_bytes(void *ctx, uint64_t bytes)
     if (bytes < u->last_bytes) u->last_bytes = 0; /* a restarted transfer */
     if (!g_opts.json) {
         progress_add(&u->bar, bytes - u->last_bytes);
-    } else if (wall() - u->last_event >= 1.0) {
-        u->last_event = wall();
+    } else if (now_seconds() - u->last_event >= 1.0) {
+        u->last_event = now_seconds();
         fetch_event("progress", u->label,
                     json_pack("{s:I, s:I}", "bytes", (json_int_t)bytes, "total", (json_int_t)u->bar.total));
     }
@@ -131,6 +123,6 @@ int fetch_summary(struct fetch_tally *t)
         fetch_event("summary", NULL,
                     json_pack("{s:i, s:i, s:i, s:I, s:I, s:f}", "files", t->ok, "failed", t->failed, "skipped",
                               t->skipped, "bytes", (json_int_t)t->bytes, "downloaded", (json_int_t)t->downloaded,
-                              "seconds", wall() - t->start));
+                              "seconds", now_seconds() - t->start));
     return t->worst;
 }

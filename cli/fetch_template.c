@@ -2,6 +2,7 @@
 #include "fetch_template.h"
 #include "fetch_hub.h"
 #include "output.h"
+#include "ferry/file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -84,7 +85,7 @@ void fetch_template(const char *tmpl, const char *files, const char *dir, struct
         if (slash) snprintf(fdir, sizeof(fdir), "%s/%.*s", dir, (int)(slash - name), name);
         else snprintf(fdir, sizeof(fdir), "%s", dir);
         snprintf(label, sizeof(label), "%s", name);
-        if (fetch_mkdirs(fdir) != 0) {
+        if (ferry_mkdirs(fdir, 0755) != 0) {
             ferry_error_set(&err, FERRY_ECANTCREAT, fdir, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
             fetch_fail(t, name, &err);
             continue;

@@ -38,6 +38,9 @@ void format_meta_value(const struct ferry_value *v, char *buf, size_t n);
 /* Parses a non-negative integer option; prints an error and returns -1 when invalid. */
 int parse_uint_opt(const char *opt, const char *s, uint64_t max, uint64_t *out);
 
+/* Seconds on the monotonic clock, for rates and elapsed times. */
+double now_seconds(void);
+
 /* Exit codes of SPEC section 5 */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 64 };
 

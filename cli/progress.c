@@ -3,15 +3,7 @@
 #include "output.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void line(const struct progress *p, double t, char *out, size_t n)
 {
@@ -28,7 +20,7 @@ static void line(const struct progress *p, double t, char *out, size_t n)
 
 static void draw(struct progress *p, int final)
 {
-    double t = now(), el = t - p->start;
+    double t = now_seconds(), el = t - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
     double frac = p->total ? (double)p->done / (double)p->total : 1;
     if (p->tty) {
@@ -54,7 +46,7 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
     p->label = label;
     p->total = total;
     p->done = 0;
-    p->start = p->last = now();
+    p->start = p->last = now_seconds();
     p->tty = isatty(2);
     p->enabled = g_opts.verbosity >= 0 && !g_opts.json;
     p->parent = NULL;
@@ -73,7 +65,7 @@ void progress_add(struct progress *p, uint64_t n)
     if (p->parent) progress_skip(p->parent, n);
     pthread_mutex_lock(&p->lock);
     p->done += n;
-    if (p->enabled && now() - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);
+    if (p->enabled && now_seconds() - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);
     pthread_mutex_unlock(&p->lock);
 }
 

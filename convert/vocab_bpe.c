@@ -8,17 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int set(struct ferry_str *t, const char *s, size_t len)
-{
-    free(t->s);
-    t->s = malloc(len + 1);
-    if (!t->s) return -1;
-    memcpy(t->s, s, len);
-    t->s[len] = 0;
-    t->len = len;
-    return 0;
-}
-
 int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                                     struct ferry_error *err)
 {
@@ -70,13 +59,13 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
     for (uint64_t i = 0; i < n; i++) {
         char pad[32];
         int l = snprintf(pad, sizeof(pad), "[PAD%llu]", (unsigned long long)i);
-        if (set(&v->tokens[i], pad, (size_t)l)) goto oom;
+        if (ferry_str_set(&v->tokens[i], pad, (size_t)l)) goto oom;
         v->types[i] = FERRY_TOK_UNUSED;
     }
     json_object_foreach(vocab, k, val)
     {
         uint64_t id = (uint64_t)json_integer_value(val);
-        if (set(&v->tokens[id], k, strlen(k))) goto oom;
+        if (ferry_str_set(&v->tokens[id], k, strlen(k))) goto oom;
         v->types[id] = FERRY_TOK_NORMAL;
     }
     for (size_t i = 0; json_is_array(added) && i < json_array_size(added); i++) {
@@ -86,7 +75,7 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
         if (!content || id < 0 || (uint64_t)id >= n) continue;
         size_t cl = strlen(content);
         int looks = cl >= 4 && !strncmp(content, "<|", 2) && !strcmp(content + cl - 2, "|>");
-        if (set(&v->tokens[id], content, cl)) goto oom;
+        if (ferry_str_set(&v->tokens[id], content, cl)) goto oom;
         v->types[id] = json_is_true(json_object_get(a, "special")) || looks
                            ? FERRY_TOK_CONTROL
                            : FERRY_TOK_USER_DEFINED;
@@ -106,7 +95,7 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
                                  "merge %zu is neither \"a b\" nor [a, b]", i);
             goto out;
         }
-        if (set(&v->merges[i], buf, strlen(buf))) goto oom;
+        if (ferry_str_set(&v->merges[i], buf, strlen(buf))) goto oom;
         v->nmerges = i + 1;
     }
     goto out;

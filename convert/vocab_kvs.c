@@ -25,9 +25,7 @@ static int add_strs(struct ferry_ckpt *ck, const char *key, const struct ferry_s
     struct ferry_str *a = calloc(n ? n : 1, sizeof(*a));
     if (!(kv->val.arr = a)) return -1;
     for (uint64_t i = 0; i < n; i++) {
-        if (!(a[i].s = malloc((size_t)s[i].len + 1))) return -1;
-        memcpy(a[i].s, s[i].s, (size_t)s[i].len + 1);
-        a[i].len = s[i].len;
+        if (ferry_str_set(&a[i], s[i].s, (size_t)s[i].len)) return -1;
         kv->val.count = i + 1;
     }
     return 0;
@@ -120,18 +118,14 @@ int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
     if (!v->tokens || !v->types || (scores && !v->scores) || (merges && !v->merges)) goto oom;
     const struct ferry_str *ts = toks->val.arr;
     for (uint64_t i = 0; i < n; i++) {
-        if (!(v->tokens[i].s = malloc((size_t)ts[i].len + 1))) goto oom;
-        memcpy(v->tokens[i].s, ts[i].s, (size_t)ts[i].len + 1);
-        v->tokens[i].len = ts[i].len;
+        if (ferry_str_set(&v->tokens[i], ts[i].s, (size_t)ts[i].len)) goto oom;
         v->types[i] = types ? ((const int32_t *)types->val.arr)[i] : FERRY_TOK_NORMAL;
         if (scores) v->scores[i] = ((const float *)scores->val.arr)[i];
     }
     if (merges) {
         const struct ferry_str *ms = merges->val.arr;
         for (uint64_t i = 0; i < merges->val.count; i++) {
-            if (!(v->merges[i].s = malloc((size_t)ms[i].len + 1))) goto oom;
-            memcpy(v->merges[i].s, ms[i].s, (size_t)ms[i].len + 1);
-            v->merges[i].len = ms[i].len;
+            if (ferry_str_set(&v->merges[i], ms[i].s, (size_t)ms[i].len)) goto oom;
             v->nmerges = i + 1;
         }
     }

@@ -61,16 +61,6 @@ void ferry_vocab_free(struct ferry_vocab *v)
     memset(v, 0, sizeof(*v));
 }
 
-static int set_token(struct ferry_str *t, const char *s, size_t len)
-{
-    t->s = malloc(len + 1);
-    if (!t->s) return -1;
-    memcpy(t->s, s, len);
-    t->s[len] = 0;
-    t->len = len;
-    return 0;
-}
-
 int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                          struct ferry_error *err)
 {
@@ -108,7 +98,7 @@ int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_voc
     for (uint64_t i = 0; i < n; i++) {
         char pad[32];
         int l = snprintf(pad, sizeof(pad), "[PAD%llu]", (unsigned long long)i);
-        if (set_token(&v->tokens[i], pad, (size_t)l)) goto oom;
+        if (ferry_str_set(&v->tokens[i], pad, (size_t)l)) goto oom;
         v->scores[i] = -10000.0f;
         v->types[i] = FERRY_TOK_UNUSED;
     }
@@ -142,8 +132,7 @@ int ferry_vocab_from_spm(const char *path, uint64_t vocab_size, struct ferry_voc
                 goto bad;
         }
         if (id < n) {
-            free(v->tokens[id].s);
-            if (set_token(&v->tokens[id], piece, (size_t)plen)) goto oom;
+            if (ferry_str_set(&v->tokens[id], piece, (size_t)plen)) goto oom;
             v->scores[id] = score;
             /* llama.cpp checks unknown, control, unused, byte; everything else is normal */
             v->types[id] = type == SP_UNKNOWN   ? FERRY_TOK_UNKNOWN

@@ -1,5 +1,6 @@
 /* ferry_fetch_check_file (see ferry/fetch.h): is a file already on disk the expected one? */
 #include "ferry/fetch.h"
+#include "git_blob.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +24,7 @@ int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha25
     }
     EVP_MD_CTX *a = EVP_MD_CTX_new(), *b = EVP_MD_CTX_new();
     EVP_DigestInit_ex(a, EVP_sha256(), NULL);
-    EVP_DigestInit_ex(b, EVP_sha1(), NULL);
-    char head[40];
-    int hn = snprintf(head, sizeof(head), "blob %llu", (unsigned long long)size);
-    EVP_DigestUpdate(b, head, (size_t)hn + 1);
+    git_blob_init(b, size);
     enum { BUF = 1 << 20 };
     char *buf = malloc(BUF);
     int rc = buf ? 0 : ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");

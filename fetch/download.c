@@ -6,6 +6,7 @@
  * back from the page cache when the frontier reaches them. */
 #define _GNU_SOURCE
 #include "fetch_state.h"
+#include "git_blob.h"
 #include "http.h"
 #include "seg_sync.h"
 #include "ferry/hash.h"
@@ -50,8 +51,6 @@ struct job {
     int ignored_range;  /* a 200 without If-Range: the server ignores Range */
     int io_errno;
 };
-
-static void git_blob_init(EVP_MD_CTX *md, uint64_t size);
 
 static void progress(struct job *j)
 {
@@ -320,24 +319,6 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
     }
 }
 
-static void git_blob_init(EVP_MD_CTX *md, uint64_t size)
-{
-    char head[40];
-    int n = snprintf(head, sizeof(head), "blob %llu", (unsigned long long)size);
-    EVP_DigestInit_ex(md, EVP_sha1(), NULL);
-    EVP_DigestUpdate(md, head, (size_t)n + 1); /* the NUL is part of the header */
-}
-
-static int hexval(const char *hex, uint8_t out[32])
-{
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return -1;
-        out[i] = (uint8_t)v;
-    }
-    return hex[64] ? -1 : 0;
-}
-
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -367,7 +348,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         uint8_t want[32];
         int have_want = 0;
         if (o->sha256) memcpy(want, o->sha256, 32), have_want = 1, r->verified_by = 1;
-        else if (strlen(p.r.linked_etag) == 64 && !hexval(p.r.linked_etag, want)) have_want = 1, r->verified_by = 2;
+        else if (!ferry_unhex(p.r.linked_etag, want, 32, 0)) have_want = 1, r->verified_by = 2;
 
         struct statvfs vfs = {0}; /* before anything is allocated for a size the server claims */
         if (j.size != UINT64_MAX && (j.size > (uint64_t)INT64_MAX ||

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "ferry/hub.h"
 #include "ferry/fetch.h"
+#include "ferry/hash.h"
 #include "http.h"
 
 #include <ctype.h>
@@ -170,19 +171,6 @@ static int api_get(const char *url, const char *token, json_t **out, struct body
     return 0;
 }
 
-static int hex_to(const char *hex, uint8_t *out, size_t n)
-{
-    if (!hex || strlen(hex) != 2 * n) return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
-            sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 /* A repository path we are willing to create under an output folder. */
 static int safe_path(const char *p)
 {
@@ -214,8 +202,8 @@ static int add_entry(struct ferry_hub_repo *r, json_t *e, const char *url, struc
     if (!json_is_integer(size) || json_integer_value(size) < 0)
         return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path, "missing or bad size");
     struct ferry_hub_file f = {.size = (uint64_t)json_integer_value(size), .lfs = lfs != NULL};
-    if (lfs ? hex_to(json_string_value(json_object_get(lfs, "oid")), f.sha256, 32)
-            : hex_to(json_string_value(json_object_get(e, "oid")), f.git_sha1, 20))
+    if (lfs ? ferry_unhex(json_string_value(json_object_get(lfs, "oid")), f.sha256, 32, 0)
+            : ferry_unhex(json_string_value(json_object_get(e, "oid")), f.git_sha1, 20, 0))
         return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path,
                                lfs ? "lfs.oid is not a SHA-256" : "oid is not a git SHA-1");
     if (r->path[0]) { /* keep the asked file, or the files inside the asked folder */
@@ -247,7 +235,7 @@ int ferry_hub_list(struct ferry_hub_repo *r, const char *token, struct ferry_err
     if (rc) goto out;
     const char *sha = json_string_value(json_object_get(j, "sha"));
     uint8_t tmp[20];
-    if (!sha || hex_to(sha, tmp, 20)) {
+    if (!sha || ferry_unhex(sha, tmp, 20, 0)) {
         rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL, "no commit (sha) in the answer");
         goto out;
     }

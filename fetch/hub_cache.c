@@ -18,21 +18,11 @@ static int make_dirs(const char *path, int skip_last, struct ferry_error *err)
 {
     char buf[4096];
     snprintf(buf, sizeof(buf), "%s", path);
-    size_t n = strlen(buf);
-    if (skip_last) {
-        char *s = strrchr(buf, '/');
-        if (!s) return 0;
-        *s = 0;
-        n = strlen(buf);
-    }
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0) continue;
-        char c = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return ferry_error_set(err, FERRY_ECANTCREAT, buf, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
-        buf[i] = c;
-    }
+    char *s = skip_last ? strrchr(buf, '/') : NULL;
+    if (skip_last && !s) return 0;
+    if (s) *s = 0;
+    if (ferry_mkdirs(buf, 0755) != 0)
+        return ferry_error_set(err, FERRY_ECANTCREAT, buf, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
     return 0;
 }
 

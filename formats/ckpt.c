@@ -99,6 +99,14 @@ struct ferry_kv *ferry_ckpt_add_kv(struct ferry_ckpt *ck, const char *key, size_
     return kv;
 }
 
+int ferry_str_set(struct ferry_str *t, const char *s, size_t len)
+{
+    free(t->s);
+    t->s = dupn(s, len);
+    t->len = t->s ? len : 0;
+    return t->s ? 0 : -1;
+}
+
 int ferry_ckpt_kv_set_string(struct ferry_kv *kv, const char *s, size_t len)
 {
     kv->val.type = FERRY_V_STRING;

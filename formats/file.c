@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -198,4 +199,18 @@ void ferry_out_abort(struct ferry_out *o)
     free(o->tmp);
     free(o->path);
     memset(o, 0, sizeof(*o));
+}
+
+int ferry_mkdirs(const char *path, unsigned mode)
+{
+    char buf[8192];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) return errno = ENAMETOOLONG, -1;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) return -1;
+        if (!c) return 0;
+        *p = c;
+    }
 }

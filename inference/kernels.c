@@ -4,6 +4,7 @@
 #include "ferry/half.h"
 #include "ferry/quant.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -353,8 +354,11 @@ struct kernels {
     dot_q_fn q8, q4;
 };
 
-/* The widest kernels this CPU runs; decided per matmul call, not per dot product. */
-static struct kernels pick(void)
+static struct kernels chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+/* The widest kernels this CPU runs, chosen once. */
+static void choose(void)
 {
     struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c};
 #if X86
@@ -365,12 +369,18 @@ static struct kernels pick(void)
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
         k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
 #endif
-    return k;
+    chosen = k;
+}
+
+static const struct kernels *pick(void)
+{
+    pthread_once(&chosen_once, choose);
+    return &chosen;
 }
 
 float kern_dot_f32(const float *a, const float *b, uint64_t n)
 {
-    return pick().f32(a, b, n);
+    return pick()->f32(a, b, n);
 }
 
 int kern_native(enum ferry_dtype dt)
@@ -418,13 +428,13 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                  uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch)
 {
     const uint64_t n = w->cols;
-    const struct kernels k = pick();
+    const struct kernels k = *pick();
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (w->dt) {
         case FERRY_DT_F32:
             for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = kern_dot_f32((const float *)row, x + t * n, n);
+                y[t * ystride + r] = k.f32((const float *)row, x + t * n, n);
             break;
         case FERRY_DT_F16:
             for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.f16(row, x + t * n, n);
@@ -442,7 +452,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         default: /* k-quants: dequantize the row once for every token */
             ferry_to_float(w->dt, row, scratch, n);
             for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = kern_dot_f32(scratch, x + t * n, n);
+                y[t * ystride + r] = k.f32(scratch, x + t * n, n);
             break;
         }
     }

@@ -223,22 +223,6 @@ char *ferry_manifest_to_json(const struct ferry_manifest *m)
     return s;
 }
 
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (!s || strlen(s) != 2 * n) return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0) return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 #define BAD(...) ferry_error_set(err, FERRY_EMALFORMED, what, FERRY_NO_OFFSET, __VA_ARGS__)
 
 int ferry_manifest_parse(const char *text, size_t len, const char *what, struct ferry_manifest *m,
@@ -269,7 +253,7 @@ int ferry_manifest_parse(const char *text, size_t len, const char *what, struct 
     const char *sdig = json_string_value(
         json_object_get(json_object_get(json_array_get(subj, 0), "digest"), "sha256"));
     uint8_t subject_root[32];
-    if (!sname || !sname[0] || unhex(sdig, subject_root, 32)) {
+    if (!sname || !sname[0] || ferry_unhex(sdig, subject_root, 32, 1)) {
         rc = BAD("subject", "needs a non-empty name and a sha256 digest");
         goto out;
     }
@@ -312,7 +296,7 @@ int ferry_manifest_parse(const char *text, size_t len, const char *what, struct 
                      "'..', empty component or invalid UTF-8)");
             goto out;
         }
-        if (!alg || strcmp(alg, "sha256") || unhex(dig, r->sha256, 32)) {
+        if (!alg || strcmp(alg, "sha256") || ferry_unhex(dig, r->sha256, 32, 1)) {
             rc = BAD(name, "needs algorithm sha256 and a 64-digit lowercase hex digest");
             goto out;
         }
@@ -324,7 +308,7 @@ int ferry_manifest_parse(const char *text, size_t len, const char *what, struct 
             r->has_size = 1;
         }
         const char *bt = json_string_value(json_object_get(o, "ferry.btv2_root"));
-        if (bt && !unhex(bt, r->btv2, 32)) r->has_btv2 = 1;
+        if (bt && !ferry_unhex(bt, r->btv2, 32, 1)) r->has_btv2 = 1;
         const char *role = json_string_value(json_object_get(o, "ferry.role"));
         if (role) snprintf(r->role, sizeof(r->role), "%s", role);
         const char *lid = json_string_value(json_object_get(o, "ferry.license_id"));

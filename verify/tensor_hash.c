@@ -30,6 +30,21 @@ unsigned ferry_cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+int ferry_unhex(const char *s, uint8_t *out, size_t n, int lower_only)
+{
+    if (!s || strlen(s) != 2 * n) return -1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9'                  ? c - '0'
+                : c >= 'a' && c <= 'f'                ? c - 'a' + 10
+                : !lower_only && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
+        if (d < 0) return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] << 4 | d : d);
+    }
+    return 0;
+}
+
 void ferry_hex(const uint8_t *p, size_t n, char *hex)
 {
     static const char d[] = "0123456789abcdef";

@@ -101,6 +101,8 @@ struct ferry_kv *ferry_ckpt_add_kv(struct ferry_ckpt *ck, const char *key, size_
 const struct ferry_kv *ferry_ckpt_find_kv(const struct ferry_ckpt *ck, const char *key);
 const struct ferry_tensor *ferry_ckpt_find_tensor(const struct ferry_ckpt *ck, const char *name);
 int ferry_ckpt_kv_set_string(struct ferry_kv *kv, const char *s, size_t len);
+/* Replaces t's text (freed) with a NUL-terminated copy of len bytes; 0 or -1 (out of memory). */
+int ferry_str_set(struct ferry_str *t, const char *s, size_t len);
 
 /* Element count of a shape with overflow check (nonzero on overflow). */
 int ferry_shape_nelem(const uint64_t *shape, uint32_t ndim, uint64_t *out);

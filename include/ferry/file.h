@@ -40,4 +40,7 @@ int ferry_out_commit(struct ferry_out *o, struct ferry_error *err);
 /* Removes the temp file; safe after commit. */
 void ferry_out_abort(struct ferry_out *o);
 
+/* mkdir -p path with mode for the folders it creates; 0, or -1 with errno. */
+int ferry_mkdirs(const char *path, unsigned mode);
+
 #endif

@@ -12,6 +12,8 @@ int ferry_hash_tensors(const struct ferry_ckpt *ck, unsigned threads, uint8_t (*
 
 /* Lowercase hex of n bytes into hex (2n+1 bytes). */
 void ferry_hex(const uint8_t *p, size_t n, char *hex);
+/* n bytes from exactly 2n hex digits (s may be NULL); lower_only refuses A-F. 0 or -1. */
+int ferry_unhex(const char *s, uint8_t *out, size_t n, int lower_only);
 
 unsigned ferry_cpu_count(void);
 
