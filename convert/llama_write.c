@@ -26,16 +26,19 @@ static const struct {
     const char *name;
     enum ferry_dtype dt;
     uint32_t file_type; /* general.file_type (llama_ftype) */
-    int mix;            /* 1: llama-quantize's per-tensor choices for k-quant file types */
+    int mix;            /* 1: llama-quantize's per-tensor choices for this k-quant file type */
 } types[] = {
-    {"f32", FERRY_DT_F32, 0, 0},      {"f16", FERRY_DT_F16, 1, 0},
-    {"bf16", FERRY_DT_BF16, 32, 0},   {"q8_0", FERRY_DT_Q8_0, 7, 0},
-    {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
-    {"q5_0", FERRY_DT_Q5_0, 8, 0},    {"q5_1", FERRY_DT_Q5_1, 9, 0},
-    {"q4_k", FERRY_DT_Q4_K, 14, 1},   {"q5_k", FERRY_DT_Q5_K, 16, 1},
-    {"q6_k", FERRY_DT_Q6_K, 18, 1},   {"q4_k_m", FERRY_DT_Q4_K, 15, 2},
-    {"q5_k_m", FERRY_DT_Q5_K, 17, 2},
+    {"f32", FERRY_DT_F32, 0, 0},       {"f16", FERRY_DT_F16, 1, 0},      {"bf16", FERRY_DT_BF16, 32, 0},
+    {"q8_0", FERRY_DT_Q8_0, 7, 0},     {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
+    {"q5_0", FERRY_DT_Q5_0, 8, 0},     {"q5_1", FERRY_DT_Q5_1, 9, 0},    {"q2_k", FERRY_DT_Q2_K, 10, 1},
+    {"q3_k_s", FERRY_DT_Q3_K, 11, 1},  {"q3_k", FERRY_DT_Q3_K, 12, 1},   {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
+    {"q3_k_l", FERRY_DT_Q3_K, 13, 1},  {"q4_k", FERRY_DT_Q4_K, 14, 1},   {"q4_k_s", FERRY_DT_Q4_K, 14, 1},
+    {"q4_k_m", FERRY_DT_Q4_K, 15, 1},  {"q5_k", FERRY_DT_Q5_K, 16, 1},   {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
+    {"q5_k_m", FERRY_DT_Q5_K, 17, 1},  {"q6_k", FERRY_DT_Q6_K, 18, 1},
 };
+#define TYPE_NAMES "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) q5_k_m q6_k keep"
+
+enum { FT_Q2_K = 10, FT_Q3_K_S, FT_Q3_K_M, FT_Q3_K_L, FT_Q4_K_S, FT_Q4_K_M, FT_Q5_K_S, FT_Q5_K_M };
 
 /* llama-quantize spends more bits on a share of the layers: the first and last eighth and
  * every third one between */
@@ -44,21 +47,48 @@ static int use_more_bits(int i, int n)
     return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-/* The type llama-quantize gives a 2-D weight for a k-quant file type (mix 1: plain, 2: _M),
- * and its fallback when rows are not whole 256-element super-blocks. 0 = refuse. */
-static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, int mix, uint64_t cols,
-                                    uint32_t n_layer)
+/* What llama-quantize's per-tensor rules (llama_tensor_get_type, dense Llama) give a 2-D weight
+ * for a k-quant file type: the output matrix (or tied embeddings) as Q6_K, more bits for
+ * attn_v, ffn_down and attn_output by file type and layer, and the fallback when rows are not
+ * whole 256-element super-blocks. FERRY_DT_INVALID: ferry cannot write what llama.cpp would. */
+struct kq_model {
+    uint32_t n_layer, n_gqa;
+    int has_output, is_70b;
+};
+
+static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft, uint64_t cols,
+                                    const struct kq_model *km)
 {
     enum ferry_dtype t = base;
-    int layer = -1;
-    if (!strncmp(name, "blk.", 4)) layer = atoi(name + 4);
-    if (!strcmp(name, "output.weight"))
-        t = FERRY_DT_Q6_K;
-    else if (mix == 2 && layer >= 0 && (strstr(name, ".attn_v.") || strstr(name, ".ffn_down.")) &&
-             use_more_bits(layer, (int)n_layer))
-        t = FERRY_DT_Q6_K;
-    if (cols % 256) /* legacy block types of the same size class */
-        t = t == FERRY_DT_Q4_K ? FERRY_DT_Q5_0 : t == FERRY_DT_Q5_K ? FERRY_DT_Q5_1 : FERRY_DT_Q8_0;
+    int layer = strncmp(name, "blk.", 4) ? -1 : atoi(name + 4), n = (int)km->n_layer;
+    if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
+        t = cols % 256 ? FERRY_DT_Q8_0 : FERRY_DT_Q6_K;
+    } else if (layer >= 0 && strstr(name, ".attn_v.")) { /* one per layer: the counter is the layer */
+        if (ft == FT_Q2_K) t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M) t = layer < 2 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n)) t = FERRY_DT_Q6_K;
+        else if (ft == FT_Q4_K_S && layer < 4) t = FERRY_DT_Q5_K;
+        if (km->is_70b && (t == FERRY_DT_Q3_K || t == FERRY_DT_Q4_K)) t = FERRY_DT_Q5_K;
+    } else if (layer >= 0 && strstr(name, ".ffn_down")) {
+        if (ft == FT_Q2_K) t = FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M) t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n)) t = FERRY_DT_Q6_K;
+        else if (ft == FT_Q4_K_S && layer < n / 8) t = FERRY_DT_Q5_K;
+    } else if (layer >= 0 && strstr(name, ".attn_output.")) {
+        if (ft == FT_Q2_K) t = FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M) t = FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
+    }
+    if (cols % 256 == 0) return t;
+    switch (t) { /* llama-quantize's fallbacks; Q2_K/Q3_K would become IQ4_NL, not written here */
+    case FERRY_DT_Q4_K: t = FERRY_DT_Q5_0; break;
+    case FERRY_DT_Q5_K: t = FERRY_DT_Q5_1; break;
+    case FERRY_DT_Q6_K: t = FERRY_DT_Q8_0; break;
+    case FERRY_DT_Q8_0: break;
+    default: return FERRY_DT_INVALID;
+    }
     return cols % 32 ? FERRY_DT_INVALID : t;
 }
 
@@ -292,8 +322,7 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     if (!keep && ti == sizeof(types) / sizeof(types[0]))
         return ferry_error_set(
             err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
-            "--type %s is not available (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k "
-            "q4_k_m q5_k_m keep)",
+            "--type %s is not available (" TYPE_NAMES ")",
             type);
     struct llama_model m;
     int rc = llama_open(&m, src, err);
@@ -312,7 +341,10 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
                 want = m.t[i].parts[0].t->dtype;
         if (want == FERRY_DT_INVALID) want = FERRY_DT_F32;
         for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
-            if (types[k].dt == want) file_type = types[k].file_type;
+            if (types[k].dt == want) {
+                file_type = types[k].file_type; /* the plain (_S) file type of that block type */
+                break;
+            }
     }
     struct digest_job dj;
     int have_digest = digest_start(&dj, src);
@@ -322,6 +354,10 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     if (m.layout == LAYOUT_GGUF)
         for (uint64_t i = 0; i < d.nkvs; i++)
             if (!strncmp(d.kvs[i].key, "tokenizer.", 10)) n_src_kvs = i + 1;
+    struct kq_model km = {.n_layer = m.hp.n_layer,
+                          .n_gqa = m.hp.n_head_kv ? m.hp.n_head / m.hp.n_head_kv : 1,
+                          .is_70b = m.hp.n_layer == 80 && m.hp.n_head != m.hp.n_head_kv};
+    for (uint64_t i = 0; i < m.nt; i++) km.has_output |= !strcmp(m.t[i].name, "output.weight");
     for (uint64_t i = 0; !rc && i < m.nt; i++) {
         struct plan_tensor *p = &m.t[i];
         struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, p->name, strlen(p->name));
@@ -337,11 +373,13 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         else if (keep) /* each weight stays in its own type where ferry can write it */
             out = ferry_can_write(p->parts[0].t->dtype) ? p->parts[0].t->dtype : FERRY_DT_F32;
         if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
-            out = kquant_type(p->name, want, types[ti].mix, p->cols, m.hp.n_layer);
+            out = kquant_type(p->name, want, file_type, p->cols, &km);
             if (out == FERRY_DT_INVALID) {
                 rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
-                                     "rows of %llu elements fit no block size of %s",
-                                     (unsigned long long)p->cols, type);
+                                     "rows of %llu elements fit no block size of %s (llama-quantize "
+                                     "would use %s here, which ferry does not write)",
+                                     (unsigned long long)p->cols, type,
+                                     p->cols % 32 ? "F16" : "IQ4_NL");
                 break;
             }
         }

@@ -1,7 +1,8 @@
-/* K-quant quantizers (Q4_K, Q5_K, Q6_K) following llama.cpp's reference algorithms: per
- * 32-element sub-block a weighted search for scale and minimum (Q4_K, Q5_K) or a weighted
- * search for a signed scale per 16 elements (Q6_K), then 6- or 8-bit quantized scales under a
- * fp16 super-block scale, and the quants recomputed with the scales as stored. */
+/* K-quant quantizers (Q2_K to Q6_K) following llama.cpp's reference algorithms (the ones used
+ * without an importance matrix): per 16- or 32-element sub-block a weighted search for scale
+ * and minimum (Q2_K, Q4_K, Q5_K) or for a signed scale (Q3_K, Q6_K), then 4-, 6- or 8-bit
+ * quantized scales under a fp16 super-block scale, and the quants recomputed with the scales
+ * as stored. */
 #include "ferry/half.h"
 #include "quant_k.h"
 
@@ -33,7 +34,7 @@ static float get_half(const uint8_t *p)
 
 /* Weighted least-squares scale and min for n values into [0, nmax]; L gets the levels. */
 static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
-                  uint8_t *Laux, float rmin, float rdelta, int nstep)
+                  uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
 {
     float mn = x[0], mx = x[0], sum_w = w[0], sum_x = w[0] * x[0];
     for (int i = 1; i < n; i++) {
@@ -53,7 +54,7 @@ static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, f
         int l = nearest_int(iscale * (x[i] - mn));
         L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         float d = scale * L[i] + mn - x[i];
-        best += w[i] * d * d;
+        best += w[i] * (use_mad ? fabsf(d) : d * d);
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
@@ -63,7 +64,7 @@ static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, f
             l = l < 0 ? 0 : l > nmax ? nmax : l;
             Laux[i] = (uint8_t)l;
             sl += w[i] * (float)l;
-            sl2 += w[i] * (float)(l * l);
+            sl2 += w[i] * (float)l * (float)l;
             sxl += w[i] * (float)l * x[i];
         }
         float D = sum_w * sl2 - sl * sl;
@@ -76,7 +77,7 @@ static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, f
         float err = 0;
         for (int i = 0; i < n; i++) {
             float d = s * Laux[i] + m - x[i];
-            err += w[i] * d * d;
+            err += w[i] * (use_mad ? fabsf(d) : d * d);
         }
         if (err < best) {
             memcpy(L, Laux, (size_t)n);
@@ -168,7 +169,7 @@ static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, fl
         for (int l = 0; l < 32; l++) sum2 += x[32 * j + l] * x[32 * j + l];
         float av = sqrtf(sum2 / 32);
         for (int l = 0; l < 32; l++) w[l] = av + fabsf(x[32 * j + l]);
-        scales[j] = qkx2(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+        scales[j] = qkx2(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -194,6 +195,143 @@ static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, fl
             int q = nearest_int((x[32 * j + l] + dm) / ds);
             L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > nmax ? nmax : q);
         }
+    }
+}
+
+/* Q3_K's signed scale for 16 values into [-4, 3]: start from the largest magnitude, then up
+ * to five rounds moving single levels while the weighted fit (weights x^2) improves. L gets
+ * level + 4. */
+static float q3_levels(const float *x, int8_t *L)
+{
+    const int nmax = 4;
+    float mx = 0, amax = 0;
+    for (int i = 0; i < 16; i++)
+        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), mx = x[i];
+    if (amax < 1e-15f) {
+        memset(L, 0, 16);
+        return 0.f;
+    }
+    float iscale = -(float)nmax / mx, slx = 0, sl2 = 0;
+    for (int i = 0; i < 16; i++) {
+        int l = nearest_int(iscale * x[i]);
+        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        slx += w * x[i] * (float)l;
+        sl2 += w * (float)l * (float)l;
+    }
+    for (int round = 0; round < 5; round++) {
+        int changed = 0;
+        for (int i = 0; i < 16; i++) {
+            float w = x[i] * x[i];
+            float tlx = slx - w * x[i] * (float)L[i];
+            if (tlx <= 0) continue;
+            float tl2 = sl2 - w * (float)L[i] * (float)L[i];
+            int nl = nearest_int(x[i] * tl2 / tlx);
+            nl = nl < -nmax ? -nmax : nl > nmax - 1 ? nmax - 1 : nl;
+            if (nl == L[i]) continue;
+            tlx += w * x[i] * (float)nl;
+            tl2 += w * (float)nl * (float)nl;
+            if (tl2 > 0 && tlx * tlx * sl2 > slx * slx * tl2) {
+                L[i] = (int8_t)nl, slx = tlx, sl2 = tl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < 16; i++) L[i] = (int8_t)(L[i] + nmax);
+    return sl2 > 0 ? slx / sl2 : 0.f;
+}
+
+/* four 2-bit levels per byte: element l of each 32-run in bits 2k of byte l (per 128) */
+static void pack_2bit(uint8_t *q, const uint8_t *L)
+{
+    for (int j = 0; j < QKK; j += 128)
+        for (int l = 0; l < 32; l++)
+            *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+/* Q2_K: scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin; 84 bytes */
+void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
+{
+    uint8_t *b = y, L[QKK], Laux[16];
+    for (uint64_t i = 0; i < n / QKK; i++, b += 84, x += QKK) {
+        float scales[16], mins[16], w[16], max_scale = 0, max_min = 0;
+        for (int j = 0; j < 16; j++) {
+            for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
+            scales[j] = qkx2(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        uint8_t *sc = b;
+        memset(sc, 0, 16);
+        if (max_scale > 0)
+            for (int j = 0; j < 16; j++) sc[j] = (uint8_t)nearest_int(15.f / max_scale * scales[j]);
+        put_half(b + 80, max_scale > 0 ? max_scale / 15.f : 0.f);
+        if (max_min > 0)
+            for (int j = 0; j < 16; j++) sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
+        put_half(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
+        float d0 = get_half(b + 80), m0 = get_half(b + 82);
+        for (int j = 0; j < 16; j++) {
+            float d = d0 * (float)(sc[j] & 0xf);
+            if (d == 0) continue;
+            float dm = m0 * (float)(sc[j] >> 4);
+            for (int l = 0; l < 16; l++) {
+                int q = nearest_int((x[16 * j + l] + dm) / d);
+                L[16 * j + l] = (uint8_t)(q < 0 ? 0 : q > 3 ? 3 : q);
+            }
+        }
+        pack_2bit(b + 16, L);
+    }
+}
+
+/* Q3_K: hmask[32] (bit 2 of each level), qs[64] (bits 0-1), scales[12] (16 six-bit signed
+ * scales), d; 110 bytes */
+void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
+{
+    uint8_t *b = y, U[QKK];
+    int8_t L[QKK];
+    for (uint64_t i = 0; i < n / QKK; i++, b += 110, x += QKK) {
+        float scales[16], max_scale = 0, amax = 0;
+        for (int j = 0; j < 16; j++) {
+            scales[j] = q3_levels(x + 16 * j, L + 16 * j);
+            if (fabsf(scales[j]) > amax) amax = fabsf(scales[j]), max_scale = scales[j];
+        }
+        uint8_t *s = b + 96;
+        memset(s, 0, 12);
+        if (max_scale != 0) {
+            float iscale = -32.f / max_scale;
+            for (int j = 0; j < 16; j++) {
+                int l = nearest_int(iscale * scales[j]);
+                l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+                if (j < 8) s[j] = (uint8_t)(l & 0xf);
+                else s[j - 8] |= (uint8_t)((l & 0xf) << 4);
+                s[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            }
+            put_half(b + 108, 1 / iscale);
+        } else {
+            put_half(b + 108, 0.f);
+        }
+        float d0 = get_half(b + 108);
+        for (int j = 0; j < 16; j++) {
+            int sc = (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+            float d = d0 * (float)(sc - 32);
+            if (d == 0) continue;
+            for (int l = 0; l < 16; l++) {
+                int q = nearest_int(x[16 * j + l] / d);
+                L[16 * j + l] = (int8_t)((q < -4 ? -4 : q > 3 ? 3 : q) + 4);
+            }
+        }
+        uint8_t *hm = b;
+        memset(hm, 0, 32);
+        for (int j = 0; j < QKK; j++) { /* high bit of element j: byte j % 32, bit j / 32 */
+            U[j] = (uint8_t)L[j];
+            if (U[j] > 3) {
+                hm[j % 32] |= (uint8_t)(1u << (j / 32));
+                U[j] = (uint8_t)(U[j] - 4);
+            }
+        }
+        pack_2bit(b + 32, U);
     }
 }
 

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+void ferry_quantize_q2_k(const float *x, void *y, uint64_t n);
+void ferry_quantize_q3_k(const float *x, void *y, uint64_t n);
 void ferry_quantize_q4_k(const float *x, void *y, uint64_t n);
 void ferry_quantize_q5_k(const float *x, void *y, uint64_t n);
 void ferry_quantize_q6_k(const float *x, void *y, uint64_t n);

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kquant_ref  # noqa: E402
 import make_llama  # noqa: E402
 
 FERRY, WORK = sys.argv[1], sys.argv[2]
@@ -30,7 +31,7 @@ os.makedirs(WORK)
 failures = []
 GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "BF16": 30}
 BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
-         12: (256, 144), 13: (256, 176), 14: (256, 210)}
+         10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
 
 
 def check(cond, what):
@@ -323,7 +324,13 @@ def lay(i, base):
     return "Q6_K" if more_bits(i, 2) else base
 
 
-want = {"q4_k_m": {"blk.0.attn_v": lay(0, "Q4_K"), "blk.1.attn_v": lay(1, "Q4_K"), "blk.0.ffn_down": lay(0, "Q4_K"),
+want = {"q2_k": {"attn_v": "Q3_K", "ffn_down": "Q3_K", "attn_output": "Q3_K", "attn_q": "Q2_K", "ffn_up": "Q2_K",
+                 "output": "Q6_K", "token_embd": "Q2_K"},  # n_gqa 2: attn_v Q3_K
+        "q3_k_s": {"attn_v": "Q3_K", "ffn_down": "Q3_K", "attn_output": "Q3_K", "attn_q": "Q3_K", "output": "Q6_K"},
+        "q3_k": {"attn_v": "Q5_K", "ffn_down": "Q4_K", "attn_output": "Q4_K", "attn_q": "Q3_K", "ffn_gate": "Q3_K"},
+        "q3_k_l": {"attn_v": "Q5_K", "ffn_down": "Q5_K", "attn_output": "Q5_K", "attn_k": "Q3_K"},
+        "q4_k": {"attn_v": "Q5_K", "ffn_down": "Q4_K", "attn_q": "Q4_K", "output": "Q6_K"},  # Q4_K_S
+        "q4_k_m": {"blk.0.attn_v": lay(0, "Q4_K"), "blk.1.attn_v": lay(1, "Q4_K"), "blk.0.ffn_down": lay(0, "Q4_K"),
                    "blk.1.ffn_down": lay(1, "Q4_K"), "attn_q": "Q4_K", "ffn_up": "Q4_K", "output": "Q6_K", "token_embd": "Q4_K"},
         "q5_k_m": {"blk.0.attn_v": lay(0, "Q5_K"), "blk.1.ffn_down": lay(1, "Q5_K"), "attn_q": "Q5_K", "output": "Q6_K"},
         "q6_k": {"attn_q": "Q6_K", "output": "Q6_K"}}
@@ -334,7 +341,7 @@ for kind, rules in want.items():
         continue
     _, tens = read_gguf(g)
     inv = {v: k for k, v in GGML.items()}
-    inv.update({12: "Q4_K", 13: "Q5_K", 14: "Q6_K"})
+    inv.update({10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K"})
     for name, (dt, shape, data) in tens.items():
         for key, t in rules.items():
             if ("." + key + ".") in name or name.startswith(key + "."):
@@ -348,9 +355,31 @@ def err_of(kind):
     p = ferry("diff", dk, g, "--json")
     d = json.loads(p.stdout or "{}")
     return max(t.get("max_abs", 0) for t in d.get("tensors", []) if t["name"].endswith("attn_q.weight"))
-e = {k: err_of(k) for k in ("q4_0", "q4_k", "q5_1", "q5_k", "q6_k")}
+e = {k: err_of(k) for k in ("q2_k", "q3_k", "q4_0", "q4_k", "q5_1", "q5_k", "q6_k")}
 print("max |error| of attn_q: %s" % e)
-check(e["q4_k"] < e["q4_0"] and e["q6_k"] < e["q5_k"] < e["q4_k"], "k-quant errors not ordered: %s" % e)
+check(e["q4_k"] < e["q4_0"] and e["q6_k"] < e["q5_k"] < e["q4_k"] < e["q3_k"] < e["q2_k"],
+      "k-quant errors not ordered: %s" % e)
+# Q2_K and Q3_K bytes against a second implementation of ggml's reference quantizers (numpy, in
+# this test), and decoded by this test's own reader close to the source
+expk = expected(wk, cfgk)
+for kind, dt, enc, dec, bound in (("q2_k", 10, kquant_ref.quantize_q2_k, kquant_ref.dequantize_q2_k, 0.45),
+                                   ("q3_k", 11, kquant_ref.quantize_q3_k, kquant_ref.dequantize_q3_k, 0.25)):
+    g = os.path.join(WORK, "kq-%s.gguf" % kind)
+    if not os.path.exists(g):
+        continue
+    _, tens = read_gguf(g)
+    seen = 0
+    for name, (t, shape, data) in tens.items():
+        if t != dt:
+            continue
+        src = expk[name].astype(np.float32)
+        check(data == enc(src), "%s: %s bytes differ from the numpy reference quantizer" % (kind, name))
+        y = dec(data)
+        rel = float(np.sqrt(np.mean((y - src.reshape(-1)) ** 2)) / np.sqrt(np.mean(src ** 2)))
+        check(rel < bound, "%s: %s relative RMS error %.3f" % (kind, name, rel))
+        seen += 1
+    print("%s: %d tensors equal to the numpy reference" % (kind, seen))
+    check(seen >= 4, "%s: only %d tensors of that type" % (kind, seen))
 
 # ---- split output: llama.cpp's names and split keys (read by @huggingface/gguf), the same tensors
 # as one file; --resume keeps good shards and rewrites a damaged one
