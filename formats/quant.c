@@ -4,6 +4,7 @@
 #include "ferry/quant.h"
 #include "ferry/half.h"
 #include "quant_k.h"
+#include "quant_lut.h"
 
 #include <math.h>
 #include <string.h>
@@ -422,6 +423,11 @@ static const struct {
     [FERRY_DT_Q4_K] = {q4_k_to, ferry_quantize_q4_k},
     [FERRY_DT_Q5_K] = {q5_k_to, ferry_quantize_q5_k},
     [FERRY_DT_Q6_K] = {q6_k_to, ferry_quantize_q6_k},
+    [FERRY_DT_IQ4_NL] = {ferry_dequant_iq4_nl, NULL},
+    [FERRY_DT_IQ4_XS] = {ferry_dequant_iq4_xs, NULL},
+    [FERRY_DT_MXFP4] = {ferry_dequant_mxfp4, NULL},
+    [FERRY_DT_TQ1_0] = {ferry_dequant_tq1_0, NULL},
+    [FERRY_DT_TQ2_0] = {ferry_dequant_tq2_0, NULL},
 };
 
 int ferry_can_read(enum ferry_dtype dt)

@@ -119,5 +119,95 @@ os.remove(os.path.join(sd, "m-00003-of-00003.gguf"))
 err = inspect(os.path.join(sd, "m-00001-of-00003.gguf"), expect=66)
 check("m-00003-of-00003.gguf" in str(err), "split: missing shard not named: %s" % err)
 
+# --- dequantization of the table and ternary block types: random blocks, decoded here with numpy
+# from ggml's layouts, against `ferry diff` (which dequantizes the GGUF) on a safetensors copy
+IQ4 = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.float32)
+E2M1x2 = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], np.float32)
+
+
+def halves(n):
+    return (rng.standard_normal(n) * 0.01).astype(np.float16)
+
+
+def nib(qs, table, d):  # (nb, 16) bytes -> (nb, 32): low nibbles, then high nibbles
+    return np.concatenate([table[qs & 15], table[qs >> 4]], 1) * d[:, None]
+
+
+def trits(q, k):
+    return ((((q.astype(np.uint32) * 3 ** k) & 255) * 3) >> 8).astype(np.float32) - 1
+
+
+def make_blocks(kind, nb):
+    if kind == "IQ4_NL":
+        d, qs = halves(nb), rng.integers(0, 256, (nb, 16), dtype=np.uint8)
+        raw = np.concatenate([d.view(np.uint8).reshape(nb, 2), qs], 1)
+        return 20, 32, raw, nib(qs, IQ4, d.astype(np.float32))
+    if kind == "IQ4_XS":
+        d, sh = halves(nb), rng.integers(0, 65536, nb, dtype=np.uint16)
+        sl, qs = rng.integers(0, 256, (nb, 4), dtype=np.uint8), rng.integers(0, 256, (nb, 128), dtype=np.uint8)
+        raw = np.concatenate([d.view(np.uint8).reshape(nb, 2), sh.view(np.uint8).reshape(nb, 2), sl, qs], 1)
+        out = []
+        for ib in range(8):
+            ls = ((sl[:, ib // 2] >> (4 * (ib % 2))) & 15).astype(np.int32) | (((sh >> (2 * ib)) & 3).astype(np.int32) << 4)
+            out.append(nib(qs[:, 16 * ib:16 * ib + 16], IQ4, d.astype(np.float32) * (ls - 32).astype(np.float32)))
+        return 23, 256, raw, np.concatenate(out, 1)
+    if kind == "MXFP4":
+        e, qs = rng.integers(100, 140, (nb, 1), dtype=np.uint8), rng.integers(0, 256, (nb, 16), dtype=np.uint8)
+        d = np.ldexp(np.float32(1), e[:, 0].astype(np.int32) - 128).astype(np.float32)
+        return 39, 32, np.concatenate([e, qs], 1), nib(qs, E2M1x2, d)
+    if kind == "TQ2_0":
+        d, qs = halves(nb), rng.integers(0, 256, (nb, 64), dtype=np.uint8)
+        out = [((qs[:, j:j + 32] >> (2 * l)) & 3).astype(np.float32) - 1 for j in (0, 32) for l in range(4)]
+        raw = np.concatenate([qs, d.view(np.uint8).reshape(nb, 2)], 1)
+        return 35, 256, raw, np.concatenate(out, 1) * d.astype(np.float32)[:, None]
+    # TQ1_0: qs[48] with 5 trits per byte, qh[4] with 4, then d
+    d, qs, qh = halves(nb), rng.integers(0, 243, (nb, 48), dtype=np.uint8), rng.integers(0, 81, (nb, 4), dtype=np.uint8)
+    out = [trits(qs[:, :32], k) for k in range(5)] + [trits(qs[:, 32:], k) for k in range(5)] + \
+        [trits(qh, k) for k in range(4)]
+    raw = np.concatenate([qs, qh, d.view(np.uint8).reshape(nb, 2)], 1)
+    return 34, 256, raw, np.concatenate(out, 1) * d.astype(np.float32)[:, None]
+
+
+def write_gguf(path, tensors):  # [(name, ggml type, ne0, ne1, bytes)]
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), 0)
+    data, off = b"", 0
+    for name, t, ne0, ne1, blob in tensors:
+        head += gstr(name) + struct.pack("<IQQIQ", 2, ne0, ne1, t, off)
+        blob += b"\0" * ((32 - len(blob) % 32) % 32)
+        data += blob
+        off += len(blob)
+    head += b"\0" * ((32 - len(head) % 32) % 32)
+    open(path, "wb").write(head + data)
+
+
+def write_st(path, arrays):
+    hdr, off, blobs = {}, 0, []
+    for name, a in arrays:
+        b = a.astype("<f4").tobytes()
+        hdr[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(hdr).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+gq, refs = [], []
+for kind in ("IQ4_NL", "IQ4_XS", "MXFP4", "TQ1_0", "TQ2_0"):
+    t, blk, raw, vals = make_blocks(kind, 32)
+    ne0 = 256 if blk == 256 else 64
+    gq.append((kind.lower(), t, ne0, vals.size // ne0, raw.tobytes()))
+    refs.append((kind.lower(), vals.reshape(-1, ne0)))
+write_gguf(os.path.join(WORK, "lut.gguf"), gq)
+write_st(os.path.join(WORK, "lut.safetensors"), refs)
+p = subprocess.run([FERRY, "diff", os.path.join(WORK, "lut.gguf"), os.path.join(WORK, "lut.safetensors"), "--json",
+                    "--tolerance", "0"], capture_output=True, text=True)
+check(p.returncode == 0, "diff of dequantized table/ternary types: exit %d %s %s" % (p.returncode, p.stdout[-600:], p.stderr[-300:]))
+if p.stdout:
+    got = {t["name"]: t for t in json.loads(p.stdout).get("tensors", [])}
+    for kind, _ in refs:
+        check(kind in got and got[kind].get("status") == "identical", "%s: dequantized values differ: %s" % (kind, got.get(kind)))
+    print("table/ternary dequantization equal to numpy for %d types" % len(got))
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
