@@ -1,5 +1,6 @@
 /* Dot products and matmul over rows (see kernels.h). */
 #include "kernels.h"
+#include "kernels_k.h"
 #include "ferry/cpu.h"
 #include "ferry/half.h"
 #include "ferry/quant.h"
@@ -396,14 +397,25 @@ static size_t xq_token_bytes(uint64_t cols)
     return xq_blocks_bytes(cols / 32) + 2 * (size_t)(cols / 32) * sizeof(float);
 }
 
+static int is_kq(const struct weight *w)
+{
+    return (w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K) && w->cols % 256 == 0;
+}
+
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
+    /* K-quants: Q8_K activations for a few tokens; a longer batch reuses each dequantized row */
+    if (is_kq(w)) return T < 4 ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k) : 0;
     if (w->dt != FERRY_DT_Q8_0 && w->dt != FERRY_DT_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
 
 void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq)
 {
+    if (is_kq(w)) {
+        q8k_quantize(x, xq, (uint64_t)T * w->cols);
+        return;
+    }
     size_t tb = xq_token_bytes(w->cols), nb = (size_t)(w->cols / 32);
     for (uint32_t t = 0; t < T; t++) {
         uint8_t *q = (uint8_t *)xq + t * tb;
@@ -449,7 +461,16 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                     row, (const uint8_t *)xq + (size_t)t * xq_token_bytes(n), n / 32,
                     w->dt == FERRY_DT_Q4_0);
             break;
-        default: /* k-quants: dequantize the row once for every token */
+        case FERRY_DT_Q4_K:
+        case FERRY_DT_Q6_K:
+            if (xq) { /* activations as Q8_K: integer dot products */
+                for (uint32_t t = 0; t < T; t++)
+                    y[t * ystride + r] = dot_kq_q8k(w->dt, row, (const struct q8k *)xq + (size_t)t * (n / 256),
+                                                    n / 256, 0);
+                break;
+            }
+            /* fall through */
+        default: /* dequantize the row once for every token */
             ferry_to_float(w->dt, row, scratch, n);
             for (uint32_t t = 0; t < T; t++)
                 y[t * ystride + r] = k.f32(scratch, x + t * n, n);

@@ -6,6 +6,7 @@ llama3 rope scaling, with the weights as a Hugging Face directory, a Meta direct
 files (f32, and f16/q8_0 within their own tolerance).
 usage: forward_torch.py FERRY WORKDIR"""
 import math
+import json
 import os
 import shutil
 import subprocess
@@ -135,6 +136,17 @@ for kind, code, extra in (("f16", 0, []), ("q8_0", 0, []), ("q4_0", 1, ["--max-k
     p = subprocess.run([FERRY, "check", g, "--ref", src, "--ids", ids, "--json", *extra], capture_output=True, text=True)
     check(p.returncode == code, "check %s: exit %d, expected %d: %s %s" % (kind, p.returncode, code, p.stdout, p.stderr))
     print("check %s: exit %d %s" % (kind, p.returncode, p.stdout.replace("\n", " ")[:200]))
+# K-quants with three tokens run the Q8_K integer kernels: the error must shrink with the bits
+kl = {}
+for kind in ("q4_0", "q4_k_m", "q6_k"):
+    g = os.path.join(WORK, "check-%s.gguf" % kind)
+    if kind != "q4_0":
+        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind], capture_output=True)
+    p = subprocess.run([FERRY, "check", g, "--ref", src, "--ids", "5,9,13", "--json", "--max-kl", "1"],
+                       capture_output=True, text=True)
+    kl[kind] = json.loads(p.stdout).get("mean_kl", 9) if p.returncode == 0 and p.stdout else 9
+print("mean KL over 3 positions (Q8_K activations for k-quants): %s" % kl)
+check(kl["q6_k"] < 0.02 and kl["q6_k"] < kl["q4_k_m"] < kl["q4_0"] < 1, "k-quant KL not ordered: %s" % kl)
 exp = os.path.join(WORK, "expect.npy")
 subprocess.run([FERRY, "logits", src, "--ids", ids, "--all-positions", "-o", exp], capture_output=True)
 p = subprocess.run([FERRY, "check", os.path.join(WORK, "check-f16.gguf"), "--expect", exp, "--ids", ids], capture_output=True, text=True)

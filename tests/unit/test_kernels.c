@@ -1,8 +1,10 @@
 /* The matmul kernels chosen for this CPU (AVX2, AVX-512, VNNI or portable C) against a
  * double-precision reference over the same quantized values: Q8_0 and Q4_0 weights with Q8_0
- * activations (block counts with and without a tail of the 8-block loop), F16 and F32, one
- * and several tokens. */
+ * activations (block counts with and without a tail of the 8-block loop), Q4_K and Q6_K with
+ * Q8_K activations (SIMD and portable versions) or dequantized rows, F16 and F32, one and
+ * several tokens. */
 #include "kernels.h"
+#include "kernels_k.h"
 #include "ferry/half.h"
 #include "ferry/quant.h"
 
@@ -48,6 +50,21 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
             m += fabs((double)(acc + 8 * sumx) * h(wb) * h(q)) + fabs(8.0 * (double)sumx * h(wb) * h(q));
         }
     }
+    int kq = w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K;
+    float *deq = kq ? malloc(w->cols * sizeof(float)) : NULL;
+    if (deq) ferry_to_float(w->dt, row, deq, w->cols);
+    for (uint64_t b = 0; deq && b < w->cols / 256; b++) {
+        const struct q8k *q = xq ? (const struct q8k *)(const void *)xq + b : NULL;
+        const uint8_t *wb = row + b * (w->dt == FERRY_DT_Q4_K ? 144 : 210);
+        /* the kernels sum d*scale*level and dmin*min (Q4_K) or 32*d*scale (Q6_K) apart */
+        double part = w->dt == FERRY_DT_Q4_K ? fabs(h(wb)) * 63 * 15 + fabs(h(wb + 2)) * 63 : fabs(h(wb + 208)) * 128 * 64;
+        for (int i = 0; i < 256; i++) {
+            double xv = q ? (double)q->d * q->qs[i] : x[256 * b + (uint64_t)i];
+            s += (double)deq[256 * b + (uint64_t)i] * xv;
+            m += part * fabs(xv);
+        }
+    }
+    free(deq);
     for (uint64_t i = 0; w->dt == FERRY_DT_F32 && i < w->cols; i++) {
         s += (double)((const float *)row)[i] * x[i];
         m += fabs((double)((const float *)row)[i] * x[i]);
@@ -74,13 +91,23 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T)
     size_t xb = kern_xq_bytes(&w, T);
     uint8_t *xq = xb ? malloc(xb) : NULL;
     if (xq) kern_prepare_x(&w, x, T, xq);
-    kern_matmul(&w, x, xq, T, y, rows, 0, rows, NULL);
+    float *scratch = malloc(cols * sizeof(float));
+    kern_matmul(&w, x, xq, T, y, rows, 0, rows, scratch);
+    free(scratch);
     double worst = 0;
     for (uint32_t t = 0; t < T; t++)
         for (uint64_t r = 0; r < rows; r++) {
             double mag;
             double want = ref(&w, r, x + t * cols, xq ? xq + t * (xb / T) : NULL, &mag);
             double err = fabs(y[t * rows + r] - want) / (1e-30 + mag);
+            if (err > worst) worst = err;
+        }
+    if (xq && (dt == FERRY_DT_Q4_K || dt == FERRY_DT_Q6_K)) /* the portable version agrees too */
+        for (uint64_t r = 0; r < rows; r++) {
+            double mag;
+            double want = ref(&w, r, x, xq, &mag);
+            float got = dot_kq_q8k(dt, wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256, 1);
+            double err = fabs(got - want) / (1e-30 + mag);
             if (err > worst) worst = err;
         }
     int bad = worst > 1e-6; /* a few float roundings of the magnitude, not a wrong term */
@@ -98,6 +125,11 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T);
+    const enum ferry_dtype ktypes[] = {FERRY_DT_Q4_K, FERRY_DT_Q6_K};
+    const uint64_t kcols[] = {256, 768, 4096};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t c = 0; c < 3; c++)
+            for (uint32_t T = 1; T <= 5; T += 2) bad |= run(ktypes[i], kcols[c], T);
     printf(bad ? "FAIL\n" : "all kernels agree with the reference\n");
     return bad;
 }
