@@ -19,7 +19,11 @@ struct mm {
 static void mm_task(void *ctx, unsigned i, unsigned n)
 {
     const struct mm *j = ctx;
-    uint64_t rows = j->w->rows, r0 = rows * i / n, r1 = rows * (i + 1) / n;
+    /* whole groups of eight rows to each thread (the repacked kernels take eight at a time) */
+    uint64_t rows = j->w->rows, groups = (rows + 7) / 8;
+    uint64_t r0 = groups * i / n * 8, r1 = groups * (i + 1) / n * 8;
+    if (r0 > rows) r0 = rows;
+    if (r1 > rows) r1 = rows;
     float *scratch = malloc(j->w->cols * sizeof(float));
     if (scratch) kern_matmul(j->w, j->x, j->xq, j->T, j->y, rows, r0, r1, scratch);
     free(scratch);

@@ -59,12 +59,12 @@ void ferry_model_free(struct ferry_model *m)
 {
     if (!m) return;
     struct weight *all[] = {&m->embd, &m->out, &m->out_norm};
-    for (size_t i = 0; i < 3; i++) free(all[i]->owned);
+    for (size_t i = 0; i < 3; i++) free(all[i]->owned), free(all[i]->rep);
     for (uint32_t l = 0; m->layers && l < m->info.n_layer; l++) {
         struct layer *L = &m->layers[l];
         struct weight *lw[] = {&L->attn_norm, &L->q,    &L->k,  &L->v,   &L->o,
                                &L->ffn_norm,  &L->gate, &L->up, &L->down};
-        for (size_t i = 0; i < 9; i++) free(lw[i]->owned);
+        for (size_t i = 0; i < 9; i++) free(lw[i]->owned), free(lw[i]->rep);
     }
     free(m->layers);
     free(m->kcache);
@@ -117,8 +117,10 @@ int ferry_model_load(struct ferry_model **out, const char *path, uint32_t ctx, u
         for (int k = 0; k < 9; k++) {
             snprintf(name, sizeof(name), "blk.%u.%s.weight", l, names[k]);
             if ((rc = load_weight(m, name, lw[k], k == 0 || k == 5, err))) goto fail;
+            kern_repack(lw[k]);
         }
     }
+    kern_repack(&m->out);
     in->weight_type =
         ferry_dtype_name(m->layers[0].q.file_dt ? m->layers[0].q.file_dt : m->layers[0].q.dt);
     /* rope frequencies, divided by the llama3 factors when present */

@@ -77,9 +77,8 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
     return s;
 }
 
-static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T)
+static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
 {
-    uint64_t rows = 37;
     size_t bs = ferry_dtype_info(dt)->bsize, be = ferry_dtype_info(dt)->blck;
     uint64_t rb = cols / be * bs;
     float *wf = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
@@ -88,11 +87,13 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T)
     for (uint64_t i = 0; i < T * cols; i++) x[i] = 3 * rnd();
     for (uint64_t r = 0; r < rows; r++) ferry_from_float(dt, wf + r * cols, wq + r * rb, cols);
     struct weight w = {.data = wq, .dt = dt, .rows = rows, .cols = cols, .rb = rb, .file_dt = dt};
+    kern_repack(&w); /* Q4_0 in groups of eight rows on CPUs with VNNI (rows a multiple of 8) */
     size_t xb = kern_xq_bytes(&w, T);
     uint8_t *xq = xb ? malloc(xb) : NULL;
     if (xq) kern_prepare_x(&w, x, T, xq);
     float *scratch = malloc(cols * sizeof(float));
-    kern_matmul(&w, x, xq, T, y, rows, 0, rows, scratch);
+    kern_matmul(&w, x, xq, T, y, rows, 0, 24, scratch); /* two threads' shares */
+    kern_matmul(&w, x, xq, T, y, rows, 24, rows, scratch);
     free(scratch);
     double worst = 0;
     for (uint32_t t = 0; t < T; t++)
@@ -111,9 +112,10 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T)
             if (err > worst) worst = err;
         }
     int bad = worst > 1e-6; /* a few float roundings of the magnitude, not a wrong term */
-    printf("%-5s cols %5llu tokens %u: worst error / sum of |terms| %.2e%s\n", ferry_dtype_info(dt)->name,
-           (unsigned long long)cols, T, worst, bad ? "  FAIL" : "");
-    free(wf), free(x), free(y), free(wq), free(xq);
+    printf("%-5s rows %2llu cols %5llu tokens %u%s: worst error / sum of |terms| %.2e%s\n",
+           ferry_dtype_info(dt)->name, (unsigned long long)rows, (unsigned long long)cols, T,
+           w.rep ? " repacked" : "", worst, bad ? "  FAIL" : "");
+    free(wf), free(x), free(y), free(wq), free(xq), free(w.rep);
     return bad;
 }
 
@@ -124,12 +126,14 @@ int main(void)
     const uint64_t cols[] = {32, 256, 800, 4128};
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
-            for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T);
+            for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
+    for (size_t c = 0; c < 4; c++) /* whole groups of eight rows, plus a thread split inside */
+        for (uint32_t T = 1; T <= 3; T += 2) bad |= run(FERRY_DT_Q4_0, cols[c], T, 48);
     const enum ferry_dtype ktypes[] = {FERRY_DT_Q4_K, FERRY_DT_Q6_K};
     const uint64_t kcols[] = {256, 768, 4096};
     for (size_t i = 0; i < 2; i++)
         for (size_t c = 0; c < 3; c++)
-            for (uint32_t T = 1; T <= 5; T += 2) bad |= run(ktypes[i], kcols[c], T);
+            for (uint32_t T = 1; T <= 5; T += 2) bad |= run(ktypes[i], kcols[c], T, 37);
     printf(bad ? "FAIL\n" : "all kernels agree with the reference\n");
     return bad;
 }
