@@ -215,7 +215,7 @@ dot_q8_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
     uint64_t b = 0;
     for (; b + 8 <= nb; b += 8, w += 8 * 34, x += 8 * 34) {
         __m256i p[8];
-        for (int k = 0; k < 5; k++) _mm_prefetch((const char *)(w + 1088 + 64 * k), _MM_HINT_T0);
+        for (int k = 0; k < 5; k++) _mm_prefetch((const char *)(w + 6144 + 64 * k), _MM_HINT_T0);
         for (int k = 0; k < 8; k++) {
             __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 34 * k + 2));
             __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 34 * k + 2));
@@ -248,7 +248,7 @@ dot_q4_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb)
     uint64_t b = 0;
     for (; b + 8 <= nb; b += 8, w += 8 * 18, x += 8 * 34) {
         __m256i p[8];
-        for (int k = 0; k < 3; k++) _mm_prefetch((const char *)(w + 576 + 64 * k), _MM_HINT_T0);
+        for (int k = 0; k < 3; k++) _mm_prefetch((const char *)(w + 6144 + 64 * k), _MM_HINT_T0);
         for (int k = 0; k < 8; k++) {
             __m128i r = _mm_loadu_si128((const __m128i *)(w + 18 * k + 2));
             __m256i w0 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r, 4), m), _mm_and_si128(r, m));
@@ -284,8 +284,8 @@ dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     uint64_t i = 0;
     for (; i + 64 <= n; i += 64) { /* four chains keep the conversions and FMAs overlapped */
-        _mm_prefetch((const char *)(w + 2 * i + 1024), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + 2 * i + 1088), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 2 * i + 6144), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 2 * i + 6208), _MM_HINT_T0);
         s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))),
                              _mm512_loadu_ps(x + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 32))),
@@ -309,7 +309,7 @@ dot_f32_avx512(const float *a, const float *b, uint64_t n)
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     uint64_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(a + i + 512 + 16 * k), _MM_HINT_T0);
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(a + i + 1536 + 16 * k), _MM_HINT_T0);
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
         s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);

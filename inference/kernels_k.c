@@ -119,6 +119,21 @@ __attribute__((target("avx2"))) static inline int hsum_i32(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
+/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15) of Q4_K's 12-byte array, with
+ * word-wide masks: scales 0-3 and mins 0-3 are the low six bits of bytes 0-3 and 4-7; scales
+ * and mins 4-7 take four bits from bytes 8-11 and their top two from the high bits of bytes
+ * 0-3 and 4-7. */
+static void q4k_unpack(const uint8_t *s, uint8_t out[16])
+{
+    uint32_t w0, w1, w2, u[4];
+    memcpy(&w0, s, 4), memcpy(&w1, s + 4, 4), memcpy(&w2, s + 8, 4);
+    u[0] = w0 & 0x3f3f3f3fu;
+    u[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    u[2] = w1 & 0x3f3f3f3fu;
+    u[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    memcpy(out, u, 16);
+}
+
 __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t *w, const struct q8k *x,
                                                                   uint64_t nb)
 {
@@ -126,21 +141,25 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t
     __m256 acc = _mm256_setzero_ps();
     float mins = 0;
     for (uint64_t b = 0; b < nb; b++, w += 144, x++) {
-        _mm_prefetch((const char *)(w + 576), _MM_HINT_T0);
-        int sc[8], m[8], summ = 0;
-        for (int j = 0; j < 8; j++) q4k_scale(w + 4, j, &sc[j], &m[j]);
-        for (int j = 0; j < 8; j++) summ += m[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+        _mm_prefetch((const char *)(w + 6144), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144 + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144 + 128), _MM_HINT_T0);
+        uint8_t sm[16];
+        q4k_unpack(w + 4, sm);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += sm[8 + j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
         __m256i s = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
             __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
             __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c)));
             __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c + 32)));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)sc[2 * c])));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)sc[2 * c + 1])));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x->d * f16(w)), _mm256_cvtepi32_ps(s), acc);
-        mins += x->d * f16(w + 2) * (float)summ;
+        float d = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)), dmin = _cvtsh_ss((unsigned short)(w[2] | w[3] << 8));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x->d * d), _mm256_cvtepi32_ps(s), acc);
+        mins += x->d * dmin * (float)summ;
     }
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -154,10 +173,14 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t
     const __m256i low = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
     float sum = 0;
     for (uint64_t b = 0; b < nb; b++, w += 210, x++) {
-        _mm_prefetch((const char *)(w + 840), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144 + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144 + 128), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 6144 + 192), _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(w + 192);
-        int off = 0; /* the -32 of every value, through the 16-element sums of x */
-        for (int g = 0; g < 16; g++) off += sc[g] * x->bsums[g];
+        /* the -32 of every value, through the 16-element sums of x */
+        int off = hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)),
+                                             _mm256_loadu_si256((const __m256i *)x->bsums)));
         __m256i s = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
@@ -179,7 +202,7 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t
                 s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scv));
             }
         }
-        sum += x->d * f16(w + 208) * (float)(hsum_i32(s) - 32 * off);
+        sum += x->d * _cvtsh_ss((unsigned short)(w[208] | w[209] << 8)) * (float)(hsum_i32(s) - 32 * off);
     }
     return sum;
 }

@@ -59,9 +59,9 @@ q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *
     const __m256i m = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps(), cacc = _mm256_setzero_ps();
     for (uint64_t b = 0; b < nb; b++, group += GROUP_BLOCK, xq += 34) {
-        _mm_prefetch((const char *)(group + 4 * GROUP_BLOCK), _MM_HINT_T0);
-        _mm_prefetch((const char *)(group + 4 * GROUP_BLOCK + 64), _MM_HINT_T0);
-        _mm_prefetch((const char *)(group + 4 * GROUP_BLOCK + 128), _MM_HINT_T0);
+        _mm_prefetch((const char *)(group + 48 * GROUP_BLOCK), _MM_HINT_T0);
+        _mm_prefetch((const char *)(group + 48 * GROUP_BLOCK + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(group + 48 * GROUP_BLOCK + 128), _MM_HINT_T0);
         __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 2)));
         __m256i xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 18)));
         __m256i s[4];
