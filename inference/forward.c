@@ -89,24 +89,8 @@ static void attn_task(void *ctx, unsigned i, unsigned n)
     for (uint32_t task = total * i / n; task < total * (i + 1) / n; task++) {
         uint32_t t = task / nh, h = task % nh, kvh = h / rep, last = a->pos + t;
         const float *q = a->q + (size_t)t * nh * hd + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (uint32_t p = 0; p <= last; p++) {
-            score[p] = kern_dot_f32(q, kc + (size_t)p * kvd + (size_t)kvh * hd, hd) * scale;
-            if (score[p] > mx) mx = score[p];
-        }
-        double sum = 0;
-        for (uint32_t p = 0; p <= last; p++) {
-            score[p] = expf(score[p] - mx);
-            sum += score[p];
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = a->out + (size_t)t * nh * hd + (size_t)h * hd;
-        memset(o, 0, hd * sizeof(float));
-        for (uint32_t p = 0; p <= last; p++) {
-            const float *v = vc + (size_t)p * kvd + (size_t)kvh * hd;
-            float wgt = score[p] * inv;
-            for (uint32_t d = 0; d < hd; d++) o[d] += wgt * v[d];
-        }
+        kern_attend(q, kc + (size_t)kvh * hd, vc + (size_t)kvh * hd, kvd, hd, last + 1, scale, score,
+                    a->out + (size_t)t * nh * hd + (size_t)h * hd);
     }
     free(score);
 }
