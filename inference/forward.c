@@ -8,39 +8,77 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Up to three matmuls over the same input in one pass of the pool (Q/K/V, gate/up): each
+ * thread takes its share of the rows of every weight; with swiglu set, the thread also turns
+ * its rows of y[0] into silu(y[0]) * y[1]. */
 struct mm {
-    const struct weight *w;
+    const struct weight *w[3];
+    void *xq[3];
+    float *y[3];
+    unsigned count;
     const float *x;
-    const void *xq;
     uint32_t T;
-    float *y;
+    int swiglu;
 };
+
+static void rows_of(uint64_t rows, unsigned i, unsigned n, uint64_t *r0, uint64_t *r1)
+{
+    /* whole groups of eight rows to each thread (the repacked kernels take eight at a time) */
+    uint64_t groups = (rows + 7) / 8;
+    *r0 = groups * i / n * 8, *r1 = groups * (i + 1) / n * 8;
+    if (*r0 > rows) *r0 = rows;
+    if (*r1 > rows) *r1 = rows;
+}
 
 static void mm_task(void *ctx, unsigned i, unsigned n)
 {
     const struct mm *j = ctx;
-    /* whole groups of eight rows to each thread (the repacked kernels take eight at a time) */
-    uint64_t rows = j->w->rows, groups = (rows + 7) / 8;
-    uint64_t r0 = groups * i / n * 8, r1 = groups * (i + 1) / n * 8;
-    if (r0 > rows) r0 = rows;
-    if (r1 > rows) r1 = rows;
-    float *scratch = malloc(j->w->cols * sizeof(float));
-    if (scratch) kern_matmul(j->w, j->x, j->xq, j->T, j->y, rows, r0, r1, scratch);
+    uint64_t cols = j->w[0]->cols;
+    float *scratch = malloc(cols * sizeof(float));
+    if (!scratch) return;
+    for (unsigned k = 0; k < j->count; k++) {
+        uint64_t r0, r1, rows = j->w[k]->rows;
+        rows_of(rows, i, n, &r0, &r1);
+        kern_matmul(j->w[k], j->x, j->xq[k], j->T, j->y[k], rows, r0, r1, scratch);
+    }
     free(scratch);
+    if (!j->swiglu) return;
+    uint64_t r0, r1, rows = j->w[0]->rows;
+    rows_of(rows, i, n, &r0, &r1);
+    for (uint32_t t = 0; t < j->T; t++)
+        for (uint64_t r = r0; r < r1; r++) {
+            float g = j->y[0][t * rows + r];
+            j->y[0][t * rows + r] = g / (1.0f + expf(-g)) * j->y[1][t * rows + r];
+        }
 }
 
-/* y[T][w->rows] = x[T][w->cols] W^T */
-static int matmul(struct ferry_model *m, const struct weight *w, const float *x, uint32_t T,
-                  float *y)
+/* y_k[T][w_k->rows] = x[T][cols] W_k^T for k < count (weights with the same cols) */
+static int matmuls(struct ferry_model *m, const struct weight *const *w, float *const *y, unsigned count,
+                   const float *x, uint32_t T, int swiglu)
 {
-    size_t qb = kern_xq_bytes(w, T);
-    void *xq = qb ? malloc(qb) : NULL;
-    if (qb && !xq) return -1;
-    if (qb) kern_prepare_x(w, x, T, xq);
-    struct mm j = {w, x, xq, T, y};
-    pool_run(m->pool, mm_task, &j);
-    free(xq);
-    return 0;
+    struct mm j = {.count = count, .x = x, .T = T, .swiglu = swiglu};
+    int rc = 0;
+    for (unsigned k = 0; k < count; k++) {
+        j.w[k] = w[k], j.y[k] = y[k];
+        size_t qb = kern_xq_bytes(w[k], T);
+        for (unsigned e = 0; qb && e < k && !j.xq[k]; e++) /* same activation format: share it */
+            if (j.xq[e] && w[e]->dt == w[k]->dt && w[e]->cols == w[k]->cols) j.xq[k] = j.xq[e];
+        if (!qb || j.xq[k]) continue;
+        if (!(j.xq[k] = malloc(qb))) rc = -1;
+        else kern_prepare_x(w[k], x, T, j.xq[k]);
+    }
+    if (!rc) pool_run(m->pool, mm_task, &j);
+    for (unsigned k = 0; k < count; k++) {
+        int shared = 0;
+        for (unsigned e = 0; e < k; e++) shared |= j.xq[e] == j.xq[k];
+        if (!shared) free(j.xq[k]);
+    }
+    return rc;
+}
+
+static int matmul(struct ferry_model *m, const struct weight *w, const float *x, uint32_t T, float *y)
+{
+    return matmuls(m, &w, &y, 1, x, T, 0);
 }
 
 static void rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps)
@@ -125,8 +163,9 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
         for (uint32_t t = 0; t < T; t++)
             rmsnorm(xb + (size_t)t * d, x + (size_t)t * d, (const float *)L->attn_norm.data, d,
                     eps);
-        if (matmul(m, &L->q, xb, T, q) || matmul(m, &L->k, xb, T, k) ||
-            matmul(m, &L->v, xb, T, v)) {
+        const struct weight *qkv[3] = {&L->q, &L->k, &L->v};
+        float *qkv_out[3] = {q, k, v};
+        if (matmuls(m, qkv, qkv_out, 3, xb, T, 0)) {
             rc = -1;
             break;
         }
@@ -147,13 +186,11 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
         for (size_t i = 0; i < (size_t)T * d; i++) x[i] += xb[i];
         for (uint32_t t = 0; t < T; t++)
             rmsnorm(xb + (size_t)t * d, x + (size_t)t * d, (const float *)L->ffn_norm.data, d, eps);
-        if (matmul(m, &L->gate, xb, T, hb) || matmul(m, &L->up, xb, T, hb2)) {
+        const struct weight *gu[2] = {&L->gate, &L->up};
+        float *gu_out[2] = {hb, hb2};
+        if (matmuls(m, gu, gu_out, 2, xb, T, 1)) { /* hb = silu(gate) * up */
             rc = -1;
             break;
-        }
-        for (size_t i = 0; i < (size_t)T * ff; i++) {
-            float g = hb[i];
-            hb[i] = g / (1.0f + expf(-g)) * hb2[i];
         }
         if (matmul(m, &L->down, hb, T, xb)) {
             rc = -1;
