@@ -1,7 +1,7 @@
 /* Dot products and matmul over rows (see kernels.h). */
 #include "kernels.h"
 #include "kernels_k.h"
-#include "kernels_q4x8.h"
+#include "kernels_x8.h"
 #include "ferry/cpu.h"
 #include "ferry/half.h"
 #include "ferry/quant.h"
@@ -495,12 +495,14 @@ void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq
 
 void kern_repack(struct weight *w)
 {
-    if (w->dt == FERRY_DT_Q4_0 && !w->rep && q4x8_available()) w->rep = q4x8_repack(w->data, w->rows, w->cols);
+    if (w->rep || !x8_available()) return;
+    if (w->dt == FERRY_DT_Q4_0) w->rep = q4x8_repack(w->data, w->rows, w->cols);
+    if (w->dt == FERRY_DT_Q8_0) w->rep = q8x8_repack(w->data, w->rows, w->cols);
 }
 
-/* Rows [r0, r1) (r0 a multiple of 8) of a repacked Q4_0 weight, whole groups; returns the
- * first row left for the row-at-a-time kernels. */
-static uint64_t matmul_q4x8(const struct weight *w, const uint8_t *xq, uint32_t T, float *y, uint64_t ystride,
+/* Rows [r0, r1) (r0 a multiple of 8) of a repacked weight, whole groups; returns the first
+ * row left for the row-at-a-time kernels. */
+static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T, float *y, uint64_t ystride,
                             uint64_t r0, uint64_t r1)
 {
     uint64_t nb = w->cols / 32, end = r1 / 8 * 8;
@@ -510,7 +512,8 @@ static uint64_t matmul_q4x8(const struct weight *w, const uint8_t *xq, uint32_t 
             const uint8_t *xt = xq + (size_t)t * tb;
             const float *dx = xq_scales(xt, nb);
             float o[8];
-            q4x8_dot(w->rep + g * nb * 144, xt, dx, dx + nb, nb, o);
+            if (w->dt == FERRY_DT_Q4_0) q4x8_dot(w->rep + g * nb * 144, xt, dx, dx + nb, nb, o);
+            else q8x8_dot(w->rep + g * nb * 272, xt, dx, nb, o);
             memcpy(y + t * ystride + 8 * g, o, sizeof(o));
         }
     return end > r0 ? end : r0;
@@ -526,7 +529,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
 {
     const uint64_t n = w->cols;
     const struct kernels k = *pick();
-    if (w->rep && xq && r0 % 8 == 0) r0 = matmul_q4x8(w, xq, T, y, ystride, r0, r1);
+    if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (w->dt) {

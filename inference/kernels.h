@@ -16,12 +16,12 @@ struct weight {
     uint64_t rows, cols, rb;  /* rb: bytes per row */
     uint8_t *owned;           /* set when the weight was materialized at load */
     enum ferry_dtype file_dt; /* its type in the file (dt is what is computed) */
-    uint8_t *rep;             /* Q4_0 rows repacked eight at a time for this CPU, or NULL */
+    uint8_t *rep;             /* Q4_0/Q8_0 rows repacked eight at a time for this CPU, or NULL */
 };
 
 int kern_native(enum ferry_dtype dt);
-/* Gives w a repacked copy when this CPU has a faster kernel for that layout (Q4_0 with
- * AVX512-VNNI); w->data stays as it is. The caller frees w->rep. */
+/* Gives w a repacked copy when this CPU has a faster kernel for that layout (Q4_0 and Q8_0
+ * with AVX512-VNNI); w->data stays as it is. The caller frees w->rep. */
 void kern_repack(struct weight *w);
 /* Bytes of the activations of T tokens prepared for w (0: use float activations). */
 size_t kern_xq_bytes(const struct weight *w, uint32_t T);

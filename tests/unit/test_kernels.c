@@ -87,7 +87,7 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
     for (uint64_t i = 0; i < T * cols; i++) x[i] = 3 * rnd();
     for (uint64_t r = 0; r < rows; r++) ferry_from_float(dt, wf + r * cols, wq + r * rb, cols);
     struct weight w = {.data = wq, .dt = dt, .rows = rows, .cols = cols, .rb = rb, .file_dt = dt};
-    kern_repack(&w); /* Q4_0 in groups of eight rows on CPUs with VNNI (rows a multiple of 8) */
+    kern_repack(&w); /* Q4_0/Q8_0 in groups of eight rows with VNNI (rows a multiple of 8) */
     size_t xb = kern_xq_bytes(&w, T);
     uint8_t *xq = xb ? malloc(xb) : NULL;
     if (xq) kern_prepare_x(&w, x, T, xq);
@@ -127,8 +127,9 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
-    for (size_t c = 0; c < 4; c++) /* whole groups of eight rows, plus a thread split inside */
-        for (uint32_t T = 1; T <= 3; T += 2) bad |= run(FERRY_DT_Q4_0, cols[c], T, 48);
+    for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
+        for (size_t c = 0; c < 4; c++)
+            for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 48);
     const enum ferry_dtype ktypes[] = {FERRY_DT_Q4_K, FERRY_DT_Q6_K};
     const uint64_t kcols[] = {256, 768, 4096};
     for (size_t i = 0; i < 2; i++)
