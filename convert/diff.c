@@ -47,7 +47,18 @@ static int open_side(struct side *s, const char *path, int try_model, struct fer
     for (uint64_t i = 0; i < s->ck.ntensors; i++) {
         const struct ferry_tensor *t = &s->ck.tensors[i];
         struct plan_tensor *p = &s->t[s->nt];
-        if (strlen(t->name) >= sizeof(p->name) || !ferry_can_read(t->dtype)) continue;
+        if (!ferry_can_read(t->dtype))
+            rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, t->name,
+                                 "ferry cannot dequantize %s (grid-based IQ types are not supported)",
+                                 ferry_dtype_name(t->dtype));
+        else if (strlen(t->name) >= sizeof(p->name))
+            rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                 "tensor name of %zu bytes is longer than ferry compares", strlen(t->name));
+        if (rc) {
+            free(s->t);
+            ferry_ckpt_free(&s->ck);
+            return rc;
+        }
         snprintf(p->name, sizeof(p->name), "%s", t->name);
         p->ndim = t->ndim;
         for (uint32_t d = 0; d < t->ndim && d < 4; d++) p->shape[d] = t->shape[d];

@@ -208,6 +208,11 @@ if p.stdout:
     for kind, _ in refs:
         check(kind in got and got[kind].get("status") == "identical", "%s: dequantized values differ: %s" % (kind, got.get(kind)))
     print("table/ternary dequantization equal to numpy for %d types" % len(got))
+# a grid-based IQ type is refused by name, never skipped
+write_gguf(os.path.join(WORK, "iq2.gguf"), [("grid", 16, 256, 1, bytes(66))])
+p = subprocess.run([FERRY, "diff", os.path.join(WORK, "iq2.gguf"), os.path.join(WORK, "iq2.gguf")],
+                   capture_output=True, text=True)
+check(p.returncode == 65 and "IQ2_XXS" in p.stderr and "grid" in p.stderr, "IQ2_XXS diff: %d %s" % (p.returncode, p.stderr))
 
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
