@@ -3,9 +3,12 @@
 (dim 768, 12 layers, vocab 32000) in F32, F16, Q8_0, Q4_0, Q4_K_M and Q6_K with 2 threads, beside a PyTorch
 float32 forward pass with a KV cache (2 threads) on the same weights, in the same run.
 Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster; for speeds the
-ratio is ferry over peer) and the share of the llama.cpp anchor (80 % of llama.cpp's
-59/120/196/327 tokens/s for F32/F16/Q8_0/Q4_0 on this class of machine, issue 4).
+ratio is ferry over peer), the share of the llama.cpp anchor (80 % of llama.cpp's
+59/120/196/327 tokens/s for F32/F16/Q8_0/Q4_0 on this class of machine, issue 4), and the weight
+bytes generation streams per second beside the machine's streaming read bandwidth measured in
+the same run (bench/membw.c): generation is memory-bound, and the host's bandwidth varies.
 usage: bench/inference.py FERRY"""
+import json
 import math
 import os
 import re
@@ -83,6 +86,23 @@ def ferry_speed(model):
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
 
 
+def membw():
+    """The machine's 2-thread streaming read bandwidth now (GB/s, bench/membw.c), or 0."""
+    exe = os.path.join(tempfile.gettempdir(), "ferry-membw")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "membw.c")
+    if subprocess.run(["cc", "-O2", "-march=native", "-o", exe, src, "-lpthread"], capture_output=True).returncode:
+        return 0.0
+    p = subprocess.run([exe, "2"], capture_output=True, text=True)
+    return float(p.stdout or 0)
+
+
+def bytes_per_token(model):
+    """Weight bytes a generated token reads: every tensor but the embedding table (one row)."""
+    d = json.loads(subprocess.run([FERRY, "inspect", "--json", model], capture_output=True, text=True).stdout)
+    names = {t["name"] for t in d["tensors"]}
+    return sum(int(t["nbytes"]) for t in d["tensors"] if t["name"] != "token_embd.weight" or "output.weight" not in names)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ferry-bench-inf-")
     cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
@@ -91,6 +111,8 @@ def main():
     make_llama.write_hf(src, w, cfg)
     print("# %.1fM parameters, prompt %d, generate %d, 2 threads" % (sum(t.numel() for t in w.values()) / 1e6, PROMPT, GEN))
     tpp, ttg = torch_speed(w, cfg)
+    bw = membw()
+    print("# streaming read bandwidth of this machine now, 2 threads: %.1f GB/s (bench/membw.c)" % bw)
     for kind in ("f32", "f16", "q8_0", "q4_0", "q4_k_m", "q6_k"):
         g = os.path.join(tmp, kind + ".gguf")
         subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q"], check=True)
@@ -100,6 +122,8 @@ def main():
             best = (max(best[0], s[0]), max(best[1], s[1]))
         anchor = "  (%.0f%% of 0.8 x llama.cpp %d)" % (100 * best[1] / (0.8 * ANCHOR[kind]), ANCHOR[kind]) \
             if kind in ANCHOR else "  (no llama.cpp anchor given)"
+        gbs = bytes_per_token(g) * best[1] / 1e9
+        anchor += "  weights read %.1f GB/s%s" % (gbs, " = %.0f%% of the bandwidth now" % (100 * gbs / bw) if bw else "")
         print("gen-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f%s" % (kind, best[1], ttg, best[1] / ttg, anchor))
         print("prompt-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], tpp, best[0] / tpp))
     subprocess.run(["rm", "-rf", tmp])
