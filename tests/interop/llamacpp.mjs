@@ -1,0 +1,44 @@
+// llama.cpp itself (its prebuilt CPU libraries, loaded through node-llama-cpp) as an independent
+// reader and runner of the GGUF files ferry writes. One JSON line on stdout.
+//   node llamacpp.mjs greedy MODEL IDS N        -> {"tokens": [...]}  (no BOS added)
+//   node llamacpp.mjs tokenize MODEL TEXT       -> {"tokens": [...]}  (no BOS, no special parsing)
+//   node llamacpp.mjs speed MODEL PROMPT GEN T  -> {"prompt_tok_s": x, "gen_tok_s": y}
+import {getLlama, LlamaLogLevel} from "node-llama-cpp";
+
+const [cmd, modelPath, a, b, c] = process.argv.slice(2);
+const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
+const model = await llama.loadModel({modelPath, gpuLayers: 0});
+
+async function run(ids, n, threads) {
+    const ctx = await model.createContext({contextSize: Math.max(256, ids.length + n + 8), threads,
+                                           batchSize: Math.max(ids.length, 1)});
+    const seq = ctx.getSequence();
+    const out = [];
+    const t0 = performance.now();
+    let t1 = 0;
+    for await (const t of seq.evaluate(ids, {temperature: 0})) {
+        if (out.length === 0) t1 = performance.now();
+        out.push(t);
+        if (out.length >= n) break;
+    }
+    const t2 = performance.now();
+    await ctx.dispose();
+    return {tokens: out, prompt_s: (t1 - t0) / 1000, gen_s: (t2 - t1) / 1000};
+}
+
+if (cmd === "greedy") {
+    const r = await run(a.split(",").map(Number), Number(b), 2);
+    console.log(JSON.stringify({tokens: r.tokens}));
+} else if (cmd === "tokenize") {
+    console.log(JSON.stringify({tokens: Array.from(model.tokenize(a, false))}));
+} else if (cmd === "speed") {
+    const prompt = Array.from({length: Number(a)}, (_, i) => i + 1);
+    const r = await run(prompt, Number(b) + 1, Number(c));
+    // the first token comes with the prompt; the others are generation
+    console.log(JSON.stringify({prompt_tok_s: prompt.length / r.prompt_s, gen_tok_s: Number(b) / r.gen_s}));
+} else {
+    console.error("usage: llamacpp.mjs greedy|tokenize|speed MODEL ...");
+    process.exit(64);
+}
+await model.dispose();
+await llama.dispose();
