@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Benchmark: prompt processing and token generation of a generated 134M-parameter Llama
 (dim 768, 12 layers, vocab 32000) in F32, F16, Q8_0, Q4_0, Q4_K_M and Q6_K with 2 threads, beside a PyTorch
-float32 forward pass with a KV cache (2 threads) on the same weights, in the same run.
+float32 forward pass with a KV cache (2 threads) and llama.cpp itself (its prebuilt CPU libraries
+from npm, tests/interop/llamacpp.mjs, 2 threads) on the same weights and files, in the same run.
 Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster; for speeds the
 ratio is ferry over peer), the share of the llama.cpp anchor (80 % of llama.cpp's
 59/120/196/327 tokens/s for F32/F16/Q8_0/Q4_0 on this class of machine, issue 4), and the weight
@@ -81,7 +82,7 @@ def torch_speed(w, cfg):
 def ferry_speed(model):
     ids = ",".join(str(i) for i in range(1, PROMPT + 1))
     p = subprocess.run([FERRY, "run", model, "--ids", ids, "--temp", "0", "-n", str(GEN), "--threads", "2"],
-                       capture_output=True, text=True)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     m = re.search(r"prompt: \d+ tokens, ([\d.]+) tokens/s; generation: \d+ tokens, ([\d.]+) tokens/s", p.stderr)
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
 
@@ -103,12 +104,33 @@ def bytes_per_token(model):
     return sum(int(t["nbytes"]) for t in d["tensors"] if t["name"] != "token_embd.weight" or "output.weight" not in names)
 
 
+INTEROP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop")
+
+
+def llamacpp_speed(model):
+    """llama.cpp's own prompt and generation speed on the same file, 2 threads (tests/interop/
+    llamacpp.mjs over the prebuilt CPU libraries of npm @node-llama-cpp/linux-x64), or None."""
+    p = subprocess.run(["node", os.path.join(INTEROP, "llamacpp.mjs"), "speed", model, str(PROMPT), str(GEN), "2"],
+                       capture_output=True, text=True)
+    if p.returncode or not p.stdout.strip():
+        return None
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    return d["prompt_tok_s"], d["gen_tok_s"]
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ferry-bench-inf-")
     cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
     w = make_llama.weights(cfg, seed=0)
     src = os.path.join(tmp, "hf")
-    make_llama.write_hf(src, w, cfg)
+    # llama.cpp needs a vocabulary: the Llama 2 tokenizer of the test data fits the 32000 rows
+    testdata = os.environ.get("FERRY_TESTDATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                                             "shared", "testdata"))
+    spm = os.path.join(testdata, "llama2-tokenizer", "tokenizer.model")
+    have_llamacpp = os.path.exists(spm) and os.path.isdir(os.path.join(INTEROP, "node_modules", "node-llama-cpp"))
+    make_llama.write_hf(src, w, cfg, tokenizer=spm if have_llamacpp else None)
+    if not have_llamacpp:
+        print("# llama.cpp peer skipped: needs the test data's Llama 2 tokenizer and tests/interop/node_modules")
     print("# %.1fM parameters, prompt %d, generate %d, 2 threads" % (sum(t.numel() for t in w.values()) / 1e6, PROMPT, GEN))
     tpp, ttg = torch_speed(w, cfg)
     bw = membw()
@@ -126,6 +148,13 @@ def main():
         anchor += "  weights read %.1f GB/s%s" % (gbs, " = %.0f%% of the bandwidth now" % (100 * gbs / bw) if bw else "")
         print("gen-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f%s" % (kind, best[1], ttg, best[1] / ttg, anchor))
         print("prompt-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], tpp, best[0] / tpp))
+        if have_llamacpp:
+            runs = [r for r in (llamacpp_speed(g) for _ in range(3)) if r]
+            if runs:
+                lpp, ltg = max(r[0] for r in runs), max(r[1] for r in runs)
+                print("gen-%s-vs-llama.cpp  ferry=%.1f  peer=%.1f  ratio=%.2f  (target >= 0.80)" %
+                      (kind, best[1], ltg, best[1] / ltg))
+                print("prompt-%s-vs-llama.cpp  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], lpp, best[0] / lpp))
     subprocess.run(["rm", "-rf", tmp])
 
 
