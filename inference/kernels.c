@@ -347,6 +347,38 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 }
 #endif
 
+#if X86
+/* Prompt batches of F32/F16 weights: tiles of 4 rows x 4 tokens, each 16-element chunk of a
+ * row loaded (and converted) once for four tokens and each chunk of a token once for four
+ * rows, sixteen accumulators in registers. Rows [r0, r0 + 4 * nr), tokens [0, 4 * nt). */
+__attribute__((target("avx512f,fma,f16c"))) static void
+tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t n, uint32_t nt, float *y,
+               uint64_t ystride, uint64_t r0, uint64_t nr)
+{
+    for (uint64_t r = r0; r < r0 + 4 * nr; r += 4)
+        for (uint32_t t = 0; t < 4 * nt; t += 4) {
+            __m512 acc[4][4];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) acc[a][b] = _mm512_setzero_ps();
+            for (uint64_t i = 0; i < n; i += 16) {
+                __m512 wv[4];
+                for (int a = 0; a < 4; a++) {
+                    const uint8_t *row = data + (r + (uint64_t)a) * rb;
+                    wv[a] = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)))
+                                : _mm512_loadu_ps((const float *)(const void *)row + i);
+                }
+                for (int b = 0; b < 4; b++) {
+                    __m512 xv = _mm512_loadu_ps(x + (size_t)(t + (uint32_t)b) * n + i);
+                    for (int a = 0; a < 4; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+                }
+            }
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    y[(uint64_t)(t + (uint32_t)b) * ystride + r + (uint64_t)a] = _mm512_reduce_add_ps(acc[a][b]);
+        }
+}
+#endif
+
 typedef float (*dot_f32_fn)(const float *, const float *, uint64_t);
 typedef float (*dot_h_fn)(const uint8_t *, const float *, uint64_t);
 typedef float (*dot_q_fn)(const uint8_t *, const uint8_t *, uint64_t, int);
@@ -406,6 +438,8 @@ struct kernels {
     dot_h_fn f16, bf16;
     dot_q_fn q8, q4;
     attend_fn attend16; /* head sizes that are multiples of 16, or NULL */
+    void (*tile)(const uint8_t *, size_t, int, const float *, uint64_t, uint32_t, float *, uint64_t, uint64_t,
+                 uint64_t); /* F32/F16 prompt tiles, or NULL */
 };
 
 static struct kernels chosen;
@@ -414,13 +448,14 @@ static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 /* The widest kernels this CPU runs, chosen once. */
 static void choose(void)
 {
-    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c, NULL};
+    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c, NULL, NULL};
 #if X86
     const struct ferry_cpu *c = ferry_cpu();
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
     if (c->avx512f && c->fma) k.attend16 = attend_avx512;
+    if (c->avx512f && c->fma && c->f16c) k.tile = tile4x4_avx512;
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
         k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
 #endif
@@ -530,6 +565,17 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     const uint64_t n = w->cols;
     const struct kernels k = *pick();
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
+    if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) && r1 - r0 >= 4) {
+        uint64_t nr = (r1 - r0) / 4;
+        uint32_t nt = T / 4;
+        k.tile(w->data, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y, ystride, r0, nr);
+        for (uint64_t r = r0; r < r0 + 4 * nr; r++) /* the tokens past the last whole tile */
+            for (uint32_t t = 4 * nt; t < T; t++)
+                y[t * ystride + r] = w->dt == FERRY_DT_F16 ? k.f16(w->data + r * w->rb, x + t * n, n)
+                                                           : k.f32((const float *)(const void *)(w->data + r * w->rb),
+                                                                   x + t * n, n);
+        r0 += 4 * nr;
+    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (w->dt) {

@@ -127,6 +127,8 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
+    for (size_t i = 2; i < 4; i++) /* F16/F32 prompt tiles of 4 rows x 4 tokens, and what is left over */
+        for (size_t c = 0; c < 4; c++) bad |= run(types[i], cols[c], 6, 37);
     for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 48);
