@@ -34,7 +34,7 @@ static void mm_task(void *ctx, unsigned i, unsigned n)
 {
     const struct mm *j = ctx;
     uint64_t cols = j->w[0]->cols;
-    float *scratch = malloc(cols * sizeof(float));
+    float *scratch = malloc(4 * cols * sizeof(float));
     if (!scratch) return;
     for (unsigned k = 0; k < j->count; k++) {
         uint64_t r0, r1, rows = j->w[k]->rows;

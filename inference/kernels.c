@@ -350,12 +350,13 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 #if X86
 /* Prompt batches of F32/F16 weights: tiles of 4 rows x 4 tokens, each 16-element chunk of a
  * row loaded (and converted) once for four tokens and each chunk of a token once for four
- * rows, sixteen accumulators in registers. Rows [r0, r0 + 4 * nr), tokens [0, 4 * nt). */
+ * rows, sixteen accumulators in registers. The 4 * nr rows from data (rb bytes apart) into
+ * columns 0.. of y, tokens [0, 4 * nt). */
 __attribute__((target("avx512f,fma,f16c"))) static void
 tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t n, uint32_t nt, float *y,
-               uint64_t ystride, uint64_t r0, uint64_t nr)
+               uint64_t ystride, uint64_t nr)
 {
-    for (uint64_t r = r0; r < r0 + 4 * nr; r += 4)
+    for (uint64_t r = 0; r < 4 * nr; r += 4)
         for (uint32_t t = 0; t < 4 * nt; t += 4) {
             __m512 acc[4][4];
             for (int a = 0; a < 4; a++)
@@ -438,7 +439,7 @@ struct kernels {
     dot_h_fn f16, bf16;
     dot_q_fn q8, q4;
     attend_fn attend16; /* head sizes that are multiples of 16, or NULL */
-    void (*tile)(const uint8_t *, size_t, int, const float *, uint64_t, uint32_t, float *, uint64_t, uint64_t,
+    void (*tile)(const uint8_t *, size_t, int, const float *, uint64_t, uint32_t, float *, uint64_t,
                  uint64_t); /* F32/F16 prompt tiles, or NULL */
 };
 
@@ -568,7 +569,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) && r1 - r0 >= 4) {
         uint64_t nr = (r1 - r0) / 4;
         uint32_t nt = T / 4;
-        k.tile(w->data, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y, ystride, r0, nr);
+        k.tile(w->data + r0 * w->rb, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y + r0, ystride, nr);
         for (uint64_t r = r0; r < r0 + 4 * nr; r++) /* the tokens past the last whole tile */
             for (uint32_t t = 4 * nt; t < T; t++)
                 y[t * ystride + r] = w->dt == FERRY_DT_F16 ? k.f16(w->data + r * w->rb, x + t * n, n)
@@ -576,6 +577,14 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                                                                    x + t * n, n);
         r0 += 4 * nr;
     }
+    if (k.tile && T >= 4 && n % 16 == 0 && !xq && w->dt != FERRY_DT_F32 && w->dt != FERRY_DT_F16 &&
+        w->dt != FERRY_DT_BF16) /* other block types: four rows dequantized, then the float tiles */
+        for (; r0 + 4 <= r1; r0 += 4) {
+            for (uint64_t a = 0; a < 4; a++) ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
+            k.tile((const uint8_t *)scratch, n * sizeof(float), 0, x, n, T / 4, y + r0, ystride, 1);
+            for (uint64_t a = 0; a < 4; a++)
+                for (uint32_t t = T / 4 * 4; t < T; t++) y[t * ystride + r0 + a] = k.f32(scratch + a * n, x + t * n, n);
+        }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (w->dt) {
