@@ -131,7 +131,7 @@ int main(void)
         for (size_t c = 0; c < 4; c++) bad |= run(types[i], cols[c], 6, 37);
     for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
         for (size_t c = 0; c < 4; c++)
-            for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 48);
+            for (uint32_t T = 1; T <= 6; T += T == 1 ? 2 : 3) bad |= run(types[i], cols[c], T, 48);
     const enum ferry_dtype ktypes[] = {FERRY_DT_Q4_K, FERRY_DT_Q6_K};
     const uint64_t kcols[] = {256, 768, 4096};
     for (size_t i = 0; i < 2; i++)
