@@ -28,15 +28,20 @@ static const struct {
     uint32_t file_type; /* general.file_type (llama_ftype) */
     int mix;            /* 1: llama-quantize's per-tensor choices for this k-quant file type */
 } types[] = {
-    {"f32", FERRY_DT_F32, 0, 0},       {"f16", FERRY_DT_F16, 1, 0},      {"bf16", FERRY_DT_BF16, 32, 0},
-    {"q8_0", FERRY_DT_Q8_0, 7, 0},     {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
-    {"q5_0", FERRY_DT_Q5_0, 8, 0},     {"q5_1", FERRY_DT_Q5_1, 9, 0},    {"q2_k", FERRY_DT_Q2_K, 10, 1},
-    {"q3_k_s", FERRY_DT_Q3_K, 11, 1},  {"q3_k", FERRY_DT_Q3_K, 12, 1},   {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
-    {"q3_k_l", FERRY_DT_Q3_K, 13, 1},  {"q4_k", FERRY_DT_Q4_K, 14, 1},   {"q4_k_s", FERRY_DT_Q4_K, 14, 1},
-    {"q4_k_m", FERRY_DT_Q4_K, 15, 1},  {"q5_k", FERRY_DT_Q5_K, 16, 1},   {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
-    {"q5_k_m", FERRY_DT_Q5_K, 17, 1},  {"q6_k", FERRY_DT_Q6_K, 18, 1},
+    {"f32", FERRY_DT_F32, 0, 0},      {"f16", FERRY_DT_F16, 1, 0},
+    {"bf16", FERRY_DT_BF16, 32, 0},   {"q8_0", FERRY_DT_Q8_0, 7, 0},
+    {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
+    {"q5_0", FERRY_DT_Q5_0, 8, 0},    {"q5_1", FERRY_DT_Q5_1, 9, 0},
+    {"q2_k", FERRY_DT_Q2_K, 10, 1},   {"q3_k_s", FERRY_DT_Q3_K, 11, 1},
+    {"q3_k", FERRY_DT_Q3_K, 12, 1},   {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
+    {"q3_k_l", FERRY_DT_Q3_K, 13, 1}, {"q4_k", FERRY_DT_Q4_K, 14, 1},
+    {"q4_k_s", FERRY_DT_Q4_K, 14, 1}, {"q4_k_m", FERRY_DT_Q4_K, 15, 1},
+    {"q5_k", FERRY_DT_Q5_K, 16, 1},   {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
+    {"q5_k_m", FERRY_DT_Q5_K, 17, 1}, {"q6_k", FERRY_DT_Q6_K, 18, 1},
 };
-#define TYPE_NAMES "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) q5_k_m q6_k keep"
+#define TYPE_NAMES                                                                                 \
+    "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
+    "q5_k_m q6_k keep"
 
 enum { FT_Q2_K = 10, FT_Q3_K_S, FT_Q3_K_M, FT_Q3_K_L, FT_Q4_K_S, FT_Q4_K_M, FT_Q5_K_S, FT_Q5_K_M };
 
@@ -56,30 +61,44 @@ struct kq_model {
     int has_output, is_70b;
 };
 
-static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft, uint64_t cols,
-                                    const struct kq_model *km)
+static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft,
+                                    uint64_t cols, const struct kq_model *km)
 {
     enum ferry_dtype t = base;
     int layer = strncmp(name, "blk.", 4) ? -1 : atoi(name + 4), n = (int)km->n_layer;
     if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
         t = cols % 256 ? FERRY_DT_Q8_0 : FERRY_DT_Q6_K;
-    } else if (layer >= 0 && strstr(name, ".attn_v.")) { /* one per layer: the counter is the layer */
-        if (ft == FT_Q2_K) t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
-        else if (ft == FT_Q3_K_M) t = layer < 2 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
-        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
-        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n)) t = FERRY_DT_Q6_K;
-        else if (ft == FT_Q4_K_S && layer < 4) t = FERRY_DT_Q5_K;
+    } else if (layer >= 0 &&
+               strstr(name, ".attn_v.")) { /* one per layer: the counter is the layer */
+        if (ft == FT_Q2_K)
+            t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M)
+            t = layer < 2 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L)
+            t = FERRY_DT_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n))
+            t = FERRY_DT_Q6_K;
+        else if (ft == FT_Q4_K_S && layer < 4)
+            t = FERRY_DT_Q5_K;
         if (km->is_70b && (t == FERRY_DT_Q3_K || t == FERRY_DT_Q4_K)) t = FERRY_DT_Q5_K;
     } else if (layer >= 0 && strstr(name, ".ffn_down")) {
-        if (ft == FT_Q2_K) t = FERRY_DT_Q3_K;
-        else if (ft == FT_Q3_K_M) t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
-        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
-        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n)) t = FERRY_DT_Q6_K;
-        else if (ft == FT_Q4_K_S && layer < n / 8) t = FERRY_DT_Q5_K;
+        if (ft == FT_Q2_K)
+            t = FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M)
+            t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L)
+            t = FERRY_DT_Q5_K;
+        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n))
+            t = FERRY_DT_Q6_K;
+        else if (ft == FT_Q4_K_S && layer < n / 8)
+            t = FERRY_DT_Q5_K;
     } else if (layer >= 0 && strstr(name, ".attn_output.")) {
-        if (ft == FT_Q2_K) t = FERRY_DT_Q3_K;
-        else if (ft == FT_Q3_K_M) t = FERRY_DT_Q4_K;
-        else if (ft == FT_Q3_K_L) t = FERRY_DT_Q5_K;
+        if (ft == FT_Q2_K)
+            t = FERRY_DT_Q3_K;
+        else if (ft == FT_Q3_K_M)
+            t = FERRY_DT_Q4_K;
+        else if (ft == FT_Q3_K_L)
+            t = FERRY_DT_Q5_K;
     }
     if (cols % 256 == 0) return t;
     switch (t) { /* llama-quantize's fallbacks; Q2_K/Q3_K would become IQ4_NL, not written here */
@@ -320,10 +339,8 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     int keep = !strcmp(type, "keep");
     while (!keep && ti < sizeof(types) / sizeof(types[0]) && strcmp(types[ti].name, type)) ti++;
     if (!keep && ti == sizeof(types) / sizeof(types[0]))
-        return ferry_error_set(
-            err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
-            "--type %s is not available (" TYPE_NAMES ")",
-            type);
+        return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
+                               "--type %s is not available (" TYPE_NAMES ")", type);
     struct llama_model m;
     int rc = llama_open(&m, src, err);
     if (rc) {
@@ -375,11 +392,11 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
             out = kquant_type(p->name, want, file_type, p->cols, &km);
             if (out == FERRY_DT_INVALID) {
-                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
-                                     "rows of %llu elements fit no block size of %s (llama-quantize "
-                                     "would use %s here, which ferry does not write)",
-                                     (unsigned long long)p->cols, type,
-                                     p->cols % 32 ? "F16" : "IQ4_NL");
+                rc = ferry_error_set(
+                    err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                    "rows of %llu elements fit no block size of %s (llama-quantize "
+                    "would use %s here, which ferry does not write)",
+                    (unsigned long long)p->cols, type, p->cols % 32 ? "F16" : "IQ4_NL");
                 break;
             }
         }

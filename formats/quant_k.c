@@ -248,7 +248,8 @@ static void pack_2bit(uint8_t *q, const uint8_t *L)
 {
     for (int j = 0; j < QKK; j += 128)
         for (int l = 0; l < 32; l++)
-            *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+            *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                             (L[j + l + 96] << 6));
 }
 
 /* Q2_K: scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin; 84 bytes */
@@ -269,7 +270,8 @@ void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
             for (int j = 0; j < 16; j++) sc[j] = (uint8_t)nearest_int(15.f / max_scale * scales[j]);
         put_half(b + 80, max_scale > 0 ? max_scale / 15.f : 0.f);
         if (max_min > 0)
-            for (int j = 0; j < 16; j++) sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
+            for (int j = 0; j < 16; j++)
+                sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
         put_half(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
         float d0 = get_half(b + 80), m0 = get_half(b + 82);
         for (int j = 0; j < 16; j++) {
@@ -304,8 +306,10 @@ void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
             for (int j = 0; j < 16; j++) {
                 int l = nearest_int(iscale * scales[j]);
                 l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
-                if (j < 8) s[j] = (uint8_t)(l & 0xf);
-                else s[j - 8] |= (uint8_t)((l & 0xf) << 4);
+                if (j < 8)
+                    s[j] = (uint8_t)(l & 0xf);
+                else
+                    s[j - 8] |= (uint8_t)((l & 0xf) << 4);
                 s[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
             }
             put_half(b + 108, 1 / iscale);
@@ -314,7 +318,8 @@ void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
         }
         float d0 = get_half(b + 108);
         for (int j = 0; j < 16; j++) {
-            int sc = (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+            int sc =
+                (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
             float d = d0 * (float)(sc - 32);
             if (d == 0) continue;
             for (int l = 0; l < 16; l++) {

@@ -29,7 +29,8 @@ static void nibbles(const uint8_t *qs, const int8_t *table, float d, float *y)
 void ferry_dequant_iq4_nl(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, qs[16] */
-    for (uint64_t i = 0; i < n / 32; i++, b += 18, y += 32) nibbles(b + 2, iq4nl_levels, half_at(b), y);
+    for (uint64_t i = 0; i < n / 32; i++, b += 18, y += 32)
+        nibbles(b + 2, iq4nl_levels, half_at(b), y);
 }
 
 void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n)
@@ -48,7 +49,8 @@ void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n)
 void ferry_dequant_mxfp4(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* e (E8M0), qs[16] */
-    for (uint64_t i = 0; i < n / 32; i++, b += 17, y += 32) nibbles(b + 1, e2m1_doubled, ldexpf(1.f, b[0] - 128), y);
+    for (uint64_t i = 0; i < n / 32; i++, b += 17, y += 32)
+        nibbles(b + 1, e2m1_doubled, ldexpf(1.f, b[0] - 128), y);
 }
 
 /* a byte holding 5 (or 4) trits as a fixed-point fraction: trit k is the integer part of

@@ -53,8 +53,8 @@ static void mm_task(void *ctx, unsigned i, unsigned n)
 }
 
 /* y_k[T][w_k->rows] = x[T][cols] W_k^T for k < count (weights with the same cols) */
-static int matmuls(struct ferry_model *m, const struct weight *const *w, float *const *y, unsigned count,
-                   const float *x, uint32_t T, int swiglu)
+static int matmuls(struct ferry_model *m, const struct weight *const *w, float *const *y,
+                   unsigned count, const float *x, uint32_t T, int swiglu)
 {
     struct mm j = {.count = count, .x = x, .T = T, .swiglu = swiglu};
     int rc = 0;
@@ -64,8 +64,10 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
         for (unsigned e = 0; qb && e < k && !j.xq[k]; e++) /* same activation format: share it */
             if (j.xq[e] && w[e]->dt == w[k]->dt && w[e]->cols == w[k]->cols) j.xq[k] = j.xq[e];
         if (!qb || j.xq[k]) continue;
-        if (!(j.xq[k] = malloc(qb))) rc = -1;
-        else kern_prepare_x(w[k], x, T, j.xq[k]);
+        if (!(j.xq[k] = malloc(qb)))
+            rc = -1;
+        else
+            kern_prepare_x(w[k], x, T, j.xq[k]);
     }
     if (!rc) pool_run(m->pool, mm_task, &j);
     for (unsigned k = 0; k < count; k++) {
@@ -76,7 +78,8 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
     return rc;
 }
 
-static int matmul(struct ferry_model *m, const struct weight *w, const float *x, uint32_t T, float *y)
+static int matmul(struct ferry_model *m, const struct weight *w, const float *x, uint32_t T,
+                  float *y)
 {
     return matmuls(m, &w, &y, 1, x, T, 0);
 }
@@ -127,8 +130,8 @@ static void attn_task(void *ctx, unsigned i, unsigned n)
     for (uint32_t task = total * i / n; task < total * (i + 1) / n; task++) {
         uint32_t t = task / nh, h = task % nh, kvh = h / rep, last = a->pos + t;
         const float *q = a->q + (size_t)t * nh * hd + (size_t)h * hd;
-        kern_attend(q, kc + (size_t)kvh * hd, vc + (size_t)kvh * hd, kvd, hd, last + 1, scale, score,
-                    a->out + (size_t)t * nh * hd + (size_t)h * hd);
+        kern_attend(q, kc + (size_t)kvh * hd, vc + (size_t)kvh * hd, kvd, hd, last + 1, scale,
+                    score, a->out + (size_t)t * nh * hd + (size_t)h * hd);
     }
     free(score);
 }

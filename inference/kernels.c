@@ -201,7 +201,8 @@ __attribute__((target("avx2"))) static inline __m256i hsum8_epi32(const __m256i 
     __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
     __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
     __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 /* Q8_0 with VNNI, eight blocks at a time: their integer dot products are reduced to one vector
@@ -252,7 +253,8 @@ dot_q4_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb)
         for (int k = 0; k < 3; k++) _mm_prefetch((const char *)(w + 6144 + 64 * k), _MM_HINT_T0);
         for (int k = 0; k < 8; k++) {
             __m128i r = _mm_loadu_si128((const __m128i *)(w + 18 * k + 2));
-            __m256i w0 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r, 4), m), _mm_and_si128(r, m));
+            __m256i w0 =
+                _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(r, 4), m), _mm_and_si128(r, m));
             p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,
                                        _mm256_loadu_si256((const __m256i *)(x + 34 * k + 2)));
         }
@@ -260,13 +262,15 @@ dot_q4_vnni8(const uint8_t *w, const uint8_t *x, uint64_t nb)
                                    (short)le16(w + 72), (short)le16(w + 54), (short)le16(w + 36),
                                    (short)le16(w + 18), (short)le16(w));
         __m256 sw = _mm256_cvtph_ps(sc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(sw, _mm256_loadu_ps(dx + b)), _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(sw, _mm256_loadu_ps(dx + b)),
+                              _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
         cacc = _mm256_fmadd_ps(sw, _mm256_loadu_ps(ds8 + b), cacc);
     }
     float t = hsum(acc) - hsum(cacc);
     for (; b < nb; b++, w += 18, x += 34) {
         int sum = 0;
-        for (int j = 0; j < 16; j++) sum += (w[2 + j] & 15) * (int8_t)x[2 + j] + (w[2 + j] >> 4) * (int8_t)x[18 + j];
+        for (int j = 0; j < 16; j++)
+            sum += (w[2 + j] & 15) * (int8_t)x[2 + j] + (w[2 + j] >> 4) * (int8_t)x[18 + j];
         float sw = _cvtsh_ss(le16(w));
         t += sw * dx[b] * (float)sum - sw * ds8[b];
     }
@@ -310,7 +314,8 @@ dot_f32_avx512(const float *a, const float *b, uint64_t n)
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     uint64_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(a + i + 1536 + 16 * k), _MM_HINT_T0);
+        for (int k = 0; k < 4; k++)
+            _mm_prefetch((const char *)(a + i + 1536 + 16 * k), _MM_HINT_T0);
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
         s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
@@ -353,8 +358,8 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
  * rows, sixteen accumulators in registers. The 4 * nr rows from data (rb bytes apart) into
  * columns 0.. of y, tokens [0, 4 * nt). */
 __attribute__((target("avx512f,fma,f16c"))) static void
-tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t n, uint32_t nt, float *y,
-               uint64_t ystride, uint64_t nr)
+tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t n, uint32_t nt,
+               float *y, uint64_t ystride, uint64_t nr)
 {
     for (uint64_t r = 0; r < 4 * nr; r += 4)
         for (uint32_t t = 0; t < 4 * nt; t += 4) {
@@ -365,8 +370,9 @@ tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t
                 __m512 wv[4];
                 for (int a = 0; a < 4; a++) {
                     const uint8_t *row = data + (r + (uint64_t)a) * rb;
-                    wv[a] = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)))
-                                : _mm512_loadu_ps((const float *)(const void *)row + i);
+                    wv[a] =
+                        f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)))
+                            : _mm512_loadu_ps((const float *)(const void *)row + i);
                 }
                 for (int b = 0; b < 4; b++) {
                     __m512 xv = _mm512_loadu_ps(x + (size_t)(t + (uint32_t)b) * n + i);
@@ -375,7 +381,8 @@ tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t
             }
             for (int a = 0; a < 4; a++)
                 for (int b = 0; b < 4; b++)
-                    y[(uint64_t)(t + (uint32_t)b) * ystride + r + (uint64_t)a] = _mm512_reduce_add_ps(acc[a][b]);
+                    y[(uint64_t)(t + (uint32_t)b) * ystride + r + (uint64_t)a] =
+                        _mm512_reduce_add_ps(acc[a][b]);
         }
 }
 #endif
@@ -383,8 +390,8 @@ tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t
 typedef float (*dot_f32_fn)(const float *, const float *, uint64_t);
 typedef float (*dot_h_fn)(const uint8_t *, const float *, uint64_t);
 typedef float (*dot_q_fn)(const uint8_t *, const uint8_t *, uint64_t, int);
-typedef void (*attend_fn)(const float *, const float *, const float *, uint64_t, uint32_t, uint32_t, float,
-                          float *, float *);
+typedef void (*attend_fn)(const float *, const float *, const float *, uint64_t, uint32_t, uint32_t,
+                          float, float *, float *);
 /* One query against positions 0..last of one KV head: softmax(q.k * scale) . v, portable. */
 static void attend_c(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
                      uint32_t npos, float scale, float *score, float *out)
@@ -406,18 +413,20 @@ static void attend_c(const float *q, const float *k, const float *v, uint64_t st
 
 #if X86
 /* The same for head sizes that are multiples of 16, the head held in registers (up to 256). */
-__attribute__((target("avx512f,fma"))) static void attend_avx512(const float *q, const float *k, const float *v,
-                                                                  uint64_t stride, uint32_t hd, uint32_t npos,
-                                                                  float scale, float *score, float *out)
+__attribute__((target("avx512f,fma"))) static void
+attend_avx512(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
+              uint32_t npos, float scale, float *score, float *out)
 {
     uint32_t nv = hd / 16;
     __m512 qv[16], o[16];
-    for (uint32_t i = 0; i < nv; i++) qv[i] = _mm512_loadu_ps(q + 16 * i), o[i] = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < nv; i++)
+        qv[i] = _mm512_loadu_ps(q + 16 * i), o[i] = _mm512_setzero_ps();
     float mx = -INFINITY;
     for (uint32_t p = 0; p < npos; p++) {
         const float *kp = k + p * stride;
         __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
-        for (uint32_t i = 1; i < nv; i++) s = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kp + 16 * i), s);
+        for (uint32_t i = 1; i < nv; i++)
+            s = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kp + 16 * i), s);
         score[p] = _mm512_reduce_add_ps(s) * scale;
         if (score[p] > mx) mx = score[p];
     }
@@ -427,12 +436,12 @@ __attribute__((target("avx512f,fma"))) static void attend_avx512(const float *q,
     for (uint32_t p = 0; p < npos; p++) {
         __m512 wgt = _mm512_set1_ps(score[p] * inv);
         const float *vp = v + p * stride;
-        for (uint32_t i = 0; i < nv; i++) o[i] = _mm512_fmadd_ps(wgt, _mm512_loadu_ps(vp + 16 * i), o[i]);
+        for (uint32_t i = 0; i < nv; i++)
+            o[i] = _mm512_fmadd_ps(wgt, _mm512_loadu_ps(vp + 16 * i), o[i]);
     }
     for (uint32_t i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, o[i]);
 }
 #endif
-
 
 struct kernels {
     dot_f32_fn f32;
@@ -474,12 +483,14 @@ float kern_dot_f32(const float *a, const float *b, uint64_t n)
     return pick()->f32(a, b, n);
 }
 
-void kern_attend(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd, uint32_t npos,
-                 float scale, float *score, float *out)
+void kern_attend(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
+                 uint32_t npos, float scale, float *score, float *out)
 {
     const struct kernels *k16 = pick();
-    if (k16->attend16 && hd % 16 == 0 && hd <= 256) k16->attend16(q, k, v, stride, hd, npos, scale, score, out);
-    else attend_c(q, k, v, stride, hd, npos, scale, score, out);
+    if (k16->attend16 && hd % 16 == 0 && hd <= 256)
+        k16->attend16(q, k, v, stride, hd, npos, scale, score, out);
+    else
+        attend_c(q, k, v, stride, hd, npos, scale, score, out);
 }
 
 int kern_native(enum ferry_dtype dt)
@@ -538,14 +549,15 @@ void kern_repack(struct weight *w)
 
 /* Rows [r0, r1) (r0 a multiple of 8) of a repacked weight, whole groups; returns the first
  * row left for the row-at-a-time kernels. */
-static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T, float *y, uint64_t ystride,
-                            uint64_t r0, uint64_t r1)
+static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T, float *y,
+                          uint64_t ystride, uint64_t r0, uint64_t r1)
 {
     uint64_t nb = w->cols / 32, end = r1 / 8 * 8;
     size_t tb = xq_token_bytes(w->cols);
     for (uint64_t g = r0 / 8; g < end / 8; g++) {
         uint32_t t = 0;
-        for (; w->dt == FERRY_DT_Q4_0 && t + 4 <= T; t += 4) { /* four tokens per pass over the group */
+        for (; w->dt == FERRY_DT_Q4_0 && t + 4 <= T;
+             t += 4) { /* four tokens per pass over the group */
             const uint8_t *xs[4];
             const float *dxs[4], *ds8s[4];
             for (uint32_t i = 0; i < 4; i++) {
@@ -554,14 +566,17 @@ static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T,
             }
             float o[32];
             q4x8_dot4(w->rep + g * nb * 144, xs, dxs, ds8s, nb, o);
-            for (uint32_t i = 0; i < 4; i++) memcpy(y + (t + i) * ystride + 8 * g, o + 8 * i, 8 * sizeof(float));
+            for (uint32_t i = 0; i < 4; i++)
+                memcpy(y + (t + i) * ystride + 8 * g, o + 8 * i, 8 * sizeof(float));
         }
         for (; t < T; t++) { /* the group's weights stay in L1 across tokens */
             const uint8_t *xt = xq + (size_t)t * tb;
             const float *dx = xq_scales(xt, nb);
             float o[8];
-            if (w->dt == FERRY_DT_Q4_0) q4x8_dot(w->rep + g * nb * 144, xt, dx, dx + nb, nb, o);
-            else q8x8_dot(w->rep + g * nb * 272, xt, dx, nb, o);
+            if (w->dt == FERRY_DT_Q4_0)
+                q4x8_dot(w->rep + g * nb * 144, xt, dx, dx + nb, nb, o);
+            else
+                q8x8_dot(w->rep + g * nb * 272, xt, dx, nb, o);
             memcpy(y + t * ystride + 8 * g, o, sizeof(o));
         }
     }
@@ -579,24 +594,28 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     const uint64_t n = w->cols;
     const struct kernels k = *pick();
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
-    if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) && r1 - r0 >= 4) {
+    if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) &&
+        r1 - r0 >= 4) {
         uint64_t nr = (r1 - r0) / 4;
         uint32_t nt = T / 4;
         k.tile(w->data + r0 * w->rb, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y + r0, ystride, nr);
         for (uint64_t r = r0; r < r0 + 4 * nr; r++) /* the tokens past the last whole tile */
             for (uint32_t t = 4 * nt; t < T; t++)
-                y[t * ystride + r] = w->dt == FERRY_DT_F16 ? k.f16(w->data + r * w->rb, x + t * n, n)
-                                                           : k.f32((const float *)(const void *)(w->data + r * w->rb),
-                                                                   x + t * n, n);
+                y[t * ystride + r] =
+                    w->dt == FERRY_DT_F16
+                        ? k.f16(w->data + r * w->rb, x + t * n, n)
+                        : k.f32((const float *)(const void *)(w->data + r * w->rb), x + t * n, n);
         r0 += 4 * nr;
     }
     if (k.tile && T >= 4 && n % 16 == 0 && !xq && w->dt != FERRY_DT_F32 && w->dt != FERRY_DT_F16 &&
         w->dt != FERRY_DT_BF16) /* other block types: four rows dequantized, then the float tiles */
         for (; r0 + 4 <= r1; r0 += 4) {
-            for (uint64_t a = 0; a < 4; a++) ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
+            for (uint64_t a = 0; a < 4; a++)
+                ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
             k.tile((const uint8_t *)scratch, n * sizeof(float), 0, x, n, T / 4, y + r0, ystride, 1);
             for (uint64_t a = 0; a < 4; a++)
-                for (uint32_t t = T / 4 * 4; t < T; t++) y[t * ystride + r0 + a] = k.f32(scratch + a * n, x + t * n, n);
+                for (uint32_t t = T / 4 * 4; t < T; t++)
+                    y[t * ystride + r0 + a] = k.f32(scratch + a * n, x + t * n, n);
         }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
@@ -622,15 +641,14 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         case FERRY_DT_Q6_K:
             if (xq) { /* activations as Q8_K: integer dot products */
                 for (uint32_t t = 0; t < T; t++)
-                    y[t * ystride + r] = dot_kq_q8k(w->dt, row, (const struct q8k *)xq + (size_t)t * (n / 256),
-                                                    n / 256, 0);
+                    y[t * ystride + r] = dot_kq_q8k(
+                        w->dt, row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256, 0);
                 break;
             }
             /* fall through */
         default: /* dequantize the row once for every token */
             ferry_to_float(w->dt, row, scratch, n);
-            for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = k.f32(scratch, x + t * n, n);
+            for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.f32(scratch, x + t * n, n);
             break;
         }
     }

@@ -74,7 +74,8 @@ static float dot_q4k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
             q4k_scale(w + 4, 2 * c, &sc0, &m0);
             q4k_scale(w + 4, 2 * c + 1, &sc1, &m1);
             sumi += sc0 * lo + sc1 * hi;
-            summ += m0 * (x->bsums[4 * c] + x->bsums[4 * c + 1]) + m1 * (x->bsums[4 * c + 2] + x->bsums[4 * c + 3]);
+            summ += m0 * (x->bsums[4 * c] + x->bsums[4 * c + 1]) +
+                    m1 * (x->bsums[4 * c + 2] + x->bsums[4 * c + 3]);
         }
         sum += x->d * (f16(w) * (float)sumi - f16(w + 2) * (float)summ);
     }
@@ -93,9 +94,11 @@ static float dot_q6k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
             for (int l = 0; l < 32; l++) {
                 v[128 * h + l] = (int8_t)(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
-                v[128 * h + l + 32] = (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                v[128 * h + l + 32] =
+                    (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
                 v[128 * h + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-                v[128 * h + l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+                v[128 * h + l + 96] =
+                    (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
             }
         }
         const int8_t *sc = (const int8_t *)(w + 192);
@@ -134,8 +137,8 @@ static void q4k_unpack(const uint8_t *s, uint8_t out[16])
     memcpy(out, u, 16);
 }
 
-__attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t *w, const struct q8k *x,
-                                                                  uint64_t nb)
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t *w,
+                                                                   const struct q8k *x, uint64_t nb)
 {
     const __m256i low = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
@@ -151,13 +154,17 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t
         __m256i s = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
-            __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c)));
-            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c + 32)));
+            __m256i lo = _mm256_and_si256(q, low),
+                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            __m256i plo =
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c)));
+            __m256i phi = _mm256_maddubs_epi16(
+                hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c + 32)));
             s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
             s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
         }
-        float d = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)), dmin = _cvtsh_ss((unsigned short)(w[2] | w[3] << 8));
+        float d = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)),
+              dmin = _cvtsh_ss((unsigned short)(w[2] | w[3] << 8));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(x->d * d), _mm256_cvtepi32_ps(s), acc);
         mins += x->d * dmin * (float)summ;
     }
@@ -167,8 +174,8 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t
     return _mm_cvtss_f32(r) - mins;
 }
 
-__attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t *w, const struct q8k *x,
-                                                                  uint64_t nb)
+__attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t *w,
+                                                                   const struct q8k *x, uint64_t nb)
 {
     const __m256i low = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
     float sum = 0;
@@ -179,30 +186,37 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t
         _mm_prefetch((const char *)(w + 6144 + 192), _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(w + 192);
         /* the -32 of every value, through the 16-element sums of x */
-        int off = hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)),
-                                             _mm256_loadu_si256((const __m256i *)x->bsums)));
+        int off =
+            hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)),
+                                       _mm256_loadu_si256((const __m256i *)x->bsums)));
         __m256i s = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
             __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
             __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
-                _mm256_or_si256(_mm256_and_si256(l1, low),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
+                _mm256_or_si256(_mm256_and_si256(l0, low),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(l1, low),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
             };
             for (int k = 0; k < 4; k++) { /* 32 values: groups g and g + 1 */
                 int g = 8 * h + 2 * k;
-                __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x->qs + 16 * g)));
+                __m256i p = _mm256_maddubs_epi16(
+                    q[k], _mm256_loadu_si256((const __m256i *)(x->qs + 16 * g)));
                 __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
                 s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scv));
             }
         }
-        sum += x->d * _cvtsh_ss((unsigned short)(w[208] | w[209] << 8)) * (float)(hsum_i32(s) - 32 * off);
+        sum += x->d * _cvtsh_ss((unsigned short)(w[208] | w[209] << 8)) *
+               (float)(hsum_i32(s) - 32 * off);
     }
     return sum;
 }
@@ -224,7 +238,8 @@ static void choose(void)
 #endif
 }
 
-float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb, int portable)
+float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb,
+                 int portable)
 {
     pthread_once(&once, choose);
     if (portable) return dt == FERRY_DT_Q4_K ? dot_q4k_c(w, x, nb) : dot_q6k_c(w, x, nb);

@@ -17,6 +17,7 @@ struct q8k {
 void q8k_quantize(const float *x, struct q8k *y, uint64_t n);
 /* row w of type dt (FERRY_DT_Q4_K or FERRY_DT_Q6_K) of nb super-blocks times x; portable: the
  * C version whatever the CPU (for tests) */
-float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb, int portable);
+float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb,
+                 int portable);
 
 #endif

@@ -75,7 +75,8 @@ uint8_t *q4x8_repack(const uint8_t *data, uint64_t rows, uint64_t cols)
         const uint8_t *r0 = data + 8 * g * rb;
         for (uint64_t b = 0; b < nb; b++) {
             uint8_t *dst = rep + (g * nb + b) * GROUP_BLOCK;
-            for (int k = 0; k < 8; k++) memcpy(dst + 2 * k, r0 + (uint64_t)scale_order[k] * rb + 18 * b, 2);
+            for (int k = 0; k < 8; k++)
+                memcpy(dst + 2 * k, r0 + (uint64_t)scale_order[k] * rb + 18 * b, 2);
             for (int p = 0; p < 4; p++) {
                 memcpy(dst + 16 + 32 * p, r0 + (uint64_t)(2 * p) * rb + 18 * b + 2, 16);
                 memcpy(dst + 32 + 32 * p, r0 + (uint64_t)(2 * p + 1) * rb + 18 * b + 2, 16);
@@ -87,7 +88,8 @@ uint8_t *q4x8_repack(const uint8_t *data, uint64_t rows, uint64_t cols)
 
 #if X86
 __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) void
-q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *ds8, uint64_t nb, float *out)
+q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *ds8, uint64_t nb,
+         float *out)
 {
     const __m256i m = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps(), cacc = _mm256_setzero_ps();
@@ -101,7 +103,8 @@ q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *
         for (int p = 0; p < 4; p++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(group + 16 + 32 * p));
             __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-            s[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, xlo), hi, xhi);
+            s[p] =
+                _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, xlo), hi, xhi);
         }
         __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
         __m256 sc = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
@@ -115,8 +118,8 @@ q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *
 /* The same for four tokens at once (prompt batches): each block's nibbles are unpacked once
  * and used for the four tokens' dot products. out + 8 * i: token i. */
 __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) void
-q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4], const float *const ds8[4],
-          uint64_t nb, float *out)
+q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4],
+          const float *const ds8[4], uint64_t nb, float *out)
 {
     const __m256i m = _mm256_set1_epi8(15);
     __m256 acc[4], cacc[4];
@@ -137,9 +140,12 @@ q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const d
             __m256i xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xb + 18)));
             __m256i s[4];
             for (int p = 0; p < 4; p++)
-                s[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p], xlo), hi[p], xhi);
-            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-            acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[i][b])), _mm256_cvtepi32_ps(h), acc[i]);
+                s[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p], xlo),
+                                           hi[p], xhi);
+            __m256i h =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+            acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[i][b])),
+                                     _mm256_cvtepi32_ps(h), acc[i]);
             cacc[i] = _mm256_fmadd_ps(sc, _mm256_set1_ps(ds8[i][b]), cacc[i]);
         }
     }
@@ -155,7 +161,8 @@ __attribute__((target("avx2"))) static inline __m256i sums8(const __m256i *p)
 {
     __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
     __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) void
@@ -163,20 +170,23 @@ q8x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, uint64_t nb, 
 {
     __m256 acc = _mm256_setzero_ps();
     for (uint64_t b = 0; b < nb; b++, group += GROUP_BLOCK8, xq += 34) {
-        for (int k = 0; k < 5; k++) _mm_prefetch((const char *)(group + 24 * GROUP_BLOCK8 + 64 * k), _MM_HINT_T0);
+        for (int k = 0; k < 5; k++)
+            _mm_prefetch((const char *)(group + 24 * GROUP_BLOCK8 + 64 * k), _MM_HINT_T0);
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 2)), p[8];
         for (int k = 0; k < 8; k++) { /* |w| times x with w's sign: unsigned by signed bytes */
             __m256i w = _mm256_loadu_si256((const __m256i *)(group + 16 + 32 * k));
-            p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+            p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
+                                       _mm256_sign_epi8(x, w));
         }
         __m256 sc = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[b])), _mm256_cvtepi32_ps(sums8(p)), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[b])),
+                              _mm256_cvtepi32_ps(sums8(p)), acc);
     }
     _mm256_storeu_ps(out, acc);
 }
 #else
-void q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4], const float *const ds8[4],
-               uint64_t nb, float *out)
+void q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4],
+               const float *const ds8[4], uint64_t nb, float *out)
 {
     (void)group, (void)xq, (void)dx, (void)ds8, (void)nb;
     memset(out, 0, 32 * sizeof(float)); /* never called: x8_available() is 0 */
@@ -188,7 +198,8 @@ void q8x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, uint64_t
     memset(out, 0, 8 * sizeof(float)); /* never called: x8_available() is 0 */
 }
 
-void q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *ds8, uint64_t nb, float *out)
+void q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const float *ds8,
+              uint64_t nb, float *out)
 {
     (void)group, (void)xq, (void)dx, (void)ds8, (void)nb;
     memset(out, 0, 8 * sizeof(float)); /* never called: x8_available() is 0 */

@@ -26,7 +26,8 @@ static double h(const uint8_t *p)
 
 /* reference dot of row r with token t, from the stored (quantized) values; *mag gets the sum
  * of the magnitudes of the terms, the scale of a float summation's rounding error */
-static double ref(const struct weight *w, uint64_t r, const float *x, const uint8_t *xq, double *mag)
+static double ref(const struct weight *w, uint64_t r, const float *x, const uint8_t *xq,
+                  double *mag)
 {
     const uint8_t *row = w->data + r * w->rb;
     double s = 0, m = 0;
@@ -42,12 +43,14 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
             const uint8_t *wb = row + 18 * b;
             long sumx = 0;
             for (size_t j = 0; j < 16; j++) {
-                acc += ((wb[2 + j] & 15) - 8) * (int8_t)q[2 + j] + ((wb[2 + j] >> 4) - 8) * (int8_t)q[18 + j];
+                acc += ((wb[2 + j] & 15) - 8) * (int8_t)q[2 + j] +
+                       ((wb[2 + j] >> 4) - 8) * (int8_t)q[18 + j];
                 sumx += (int8_t)q[2 + j] + (int8_t)q[18 + j];
             }
             s += (double)acc * h(wb) * h(q);
             /* kernels may take the -8 offset out through 8 * sum(x): both parts count */
-            m += fabs((double)(acc + 8 * sumx) * h(wb) * h(q)) + fabs(8.0 * (double)sumx * h(wb) * h(q));
+            m += fabs((double)(acc + 8 * sumx) * h(wb) * h(q)) +
+                 fabs(8.0 * (double)sumx * h(wb) * h(q));
         }
     }
     int kq = w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K;
@@ -57,7 +60,8 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
         const struct q8k *q = xq ? (const struct q8k *)(const void *)xq + b : NULL;
         const uint8_t *wb = row + b * (w->dt == FERRY_DT_Q4_K ? 144 : 210);
         /* the kernels sum d*scale*level and dmin*min (Q4_K) or 32*d*scale (Q6_K) apart */
-        double part = w->dt == FERRY_DT_Q4_K ? fabs(h(wb)) * 63 * 15 + fabs(h(wb + 2)) * 63 : fabs(h(wb + 208)) * 128 * 64;
+        double part = w->dt == FERRY_DT_Q4_K ? fabs(h(wb)) * 63 * 15 + fabs(h(wb + 2)) * 63
+                                             : fabs(h(wb + 208)) * 128 * 64;
         for (int i = 0; i < 256; i++) {
             double xv = q ? (double)q->d * q->qs[i] : x[256 * b + (uint64_t)i];
             s += (double)deq[256 * b + (uint64_t)i] * xv;
@@ -107,7 +111,8 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
         for (uint64_t r = 0; r < rows; r++) {
             double mag;
             double want = ref(&w, r, x, xq, &mag);
-            float got = dot_kq_q8k(dt, wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256, 1);
+            float got =
+                dot_kq_q8k(dt, wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256, 1);
             double err = fabs(got - want) / (1e-30 + mag);
             if (err > worst) worst = err;
         }
@@ -127,7 +132,8 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
-    for (size_t i = 2; i < 4; i++) /* F16/F32 prompt tiles of 4 rows x 4 tokens, and what is left over */
+    for (size_t i = 2; i < 4;
+         i++) /* F16/F32 prompt tiles of 4 rows x 4 tokens, and what is left over */
         for (size_t c = 0; c < 4; c++) bad |= run(types[i], cols[c], 6, 37);
     for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
         for (size_t c = 0; c < 4; c++)
