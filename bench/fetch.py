@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Benchmark: time-to-file for one large file served by Debian's nginx on 127.0.0.1, in the same
 run: `curl` (one stream, no hash), `curl` then `sync FILE` (durable, no hash), `curl` followed by `openssl dgst -sha256` or `sha256sum`
-(what verification costs a curl user), curl + openssl dgst + sync (ferry's guarantees), `aria2c -x4 -s4` (no hash) and `ferry fetch` (4 connections, SHA-256 computed as
-bytes arrive, fsync before the rename). Median of 3 runs each, outputs deleted between runs.
+(what verification costs a curl user), curl + openssl dgst + sync (ferry's guarantees), `aria2c -x4 -s4` (no hash) and `ferry fetch` (4 connections, SHA-256 computed on
+another thread as segments complete, fsync before the rename). Median of 3 runs each, outputs deleted between runs.
 Prints `case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster; target >= 0.9 against curl's time
 to a verified file).
 usage: bench/fetch.py FERRY [SIZE_MB]"""

@@ -1,9 +1,9 @@
 /* ferry_fetch_url (see ferry/fetch.h). A probe learns size, ETag and Range support; then up to
  * N segment transfers run in one curl multi handle, each writing with pwrite at its own offset
  * only after its status and Content-Range were checked. A finished segment is fdatasync'ed and
- * recorded in the state file before it counts. SHA-256 runs over the file in order: bytes that
- * arrive at the hash frontier are hashed straight from the network buffer, the rest is read
- * back from the page cache when the frontier reaches them. */
+ * recorded in the state file before it counts. SHA-256 runs over the file in order on its own
+ * thread (seg_sync.c), reading each segment back from the page cache once it and all before it
+ * are written; a single-stream transfer hashes straight from the network buffer. */
 #define _GNU_SOURCE
 #include "fetch_state.h"
 #include "git_blob.h"
