@@ -137,20 +137,39 @@ static void q4k_unpack(const uint8_t *s, uint8_t out[16])
     memcpy(out, u, 16);
 }
 
+/* per 32-byte chunk c: byte pairs that broadcast 16-bit scale 2c (low nibbles) and 2c + 1 */
+static const int8_t q4k_pick[8][32] = {
+#define PICK(k)                                                                                    \
+    {                                                                                              \
+        2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1,    \
+            2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k),             \
+            2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1,         \
+            2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k),             \
+            2 * (k) + 1, 2 * (k), 2 * (k) + 1                                                      \
+    }
+    PICK(0), PICK(1), PICK(2), PICK(3), PICK(4),
+    PICK(5), PICK(6), PICK(7)
+#undef PICK
+};
+
 __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t *w,
                                                                    const struct q8k *x, uint64_t nb)
 {
     const __m256i low = _mm256_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
     for (uint64_t b = 0; b < nb; b++, w += 144, x++) {
         _mm_prefetch((const char *)(w + 6144), _MM_HINT_T0);
         _mm_prefetch((const char *)(w + 6144 + 64), _MM_HINT_T0);
         _mm_prefetch((const char *)(w + 6144 + 128), _MM_HINT_T0);
         uint8_t sm[16];
         q4k_unpack(w + 4, sm);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += sm[8 + j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+        __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sm));       /* scales */
+        __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8))); /* mins */
+        __m256i scales = _mm256_broadcastsi128_si256(sm16);
+        /* mins times the pair sums of x: each min twice against the 16 sums of 16 */
+        __m256i mm =
+            _mm256_set_m128i(_mm_unpackhi_epi16(mn16, mn16), _mm_unpacklo_epi16(mn16, mn16));
+        __m256i summ = _mm256_madd_epi16(mm, _mm256_loadu_si256((const __m256i *)x->bsums));
         __m256i s = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
@@ -160,18 +179,25 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t
                 _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c)));
             __m256i phi = _mm256_maddubs_epi16(
                 hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c + 32)));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
+            __m256i s0 =
+                _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)q4k_pick[2 * c]));
+            __m256i s1 = _mm256_shuffle_epi8(
+                scales, _mm256_loadu_si256((const __m256i *)q4k_pick[2 * c + 1]));
+            s = _mm256_add_epi32(
+                s, _mm256_add_epi32(_mm256_madd_epi16(plo, s0), _mm256_madd_epi16(phi, s1)));
         }
-        float d = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)),
-              dmin = _cvtsh_ss((unsigned short)(w[2] | w[3] << 8));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x->d * d), _mm256_cvtepi32_ps(s), acc);
-        mins += x->d * dmin * (float)summ;
+        __m128 dd = _mm_cvtph_ps(
+            _mm_cvtsi32_si128((int)(w[0] | w[1] << 8 | w[2] << 16 | (uint32_t)w[3] << 24)));
+        dd = _mm_mul_ps(dd, _mm_set1_ps(x->d)); /* d, dmin times the activations' scale */
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(s), acc);
+        macc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ),
+                               macc);
     }
+    acc = _mm256_sub_ps(acc, macc);
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r) - mins;
+    return _mm_cvtss_f32(r);
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t *w,
