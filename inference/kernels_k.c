@@ -186,8 +186,9 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4k_avx2(const uint8_t
             s = _mm256_add_epi32(
                 s, _mm256_add_epi32(_mm256_madd_epi16(plo, s0), _mm256_madd_epi16(phi, s1)));
         }
-        __m128 dd = _mm_cvtph_ps(
-            _mm_cvtsi32_si128((int)(w[0] | w[1] << 8 | w[2] << 16 | (uint32_t)w[3] << 24)));
+        int32_t d2; /* d and dmin, two fp16 */
+        memcpy(&d2, w, 4);
+        __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(d2));
         dd = _mm_mul_ps(dd, _mm_set1_ps(x->d)); /* d, dmin times the activations' scale */
         acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(s), acc);
         macc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ),
