@@ -556,8 +556,7 @@ static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T,
     size_t tb = xq_token_bytes(w->cols);
     for (uint64_t g = r0 / 8; g < end / 8; g++) {
         uint32_t t = 0;
-        for (; w->dt == FERRY_DT_Q4_0 && t + 4 <= T;
-             t += 4) { /* four tokens per pass over the group */
+        for (; t + 4 <= T; t += 4) { /* four tokens per pass over the group */
             const uint8_t *xs[4];
             const float *dxs[4], *ds8s[4];
             for (uint32_t i = 0; i < 4; i++) {
@@ -565,7 +564,10 @@ static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T,
                 dxs[i] = xq_scales(xs[i], nb), ds8s[i] = dxs[i] + nb;
             }
             float o[32];
-            q4x8_dot4(w->rep + g * nb * 144, xs, dxs, ds8s, nb, o);
+            if (w->dt == FERRY_DT_Q4_0)
+                q4x8_dot4(w->rep + g * nb * 144, xs, dxs, ds8s, nb, o);
+            else
+                q8x8_dot4(w->rep + g * nb * 272, xs, dxs, nb, o);
             for (uint32_t i = 0; i < 4; i++)
                 memcpy(y + (t + i) * ystride + 8 * g, o + 8 * i, 8 * sizeof(float));
         }

@@ -20,5 +20,8 @@ void q4x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, const fl
 /* q4x8_dot for four tokens at once; out[8 * i + k]: row k, token i */
 void q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4],
                const float *const ds8[4], uint64_t nb, float *out);
+/* q8x8_dot for four tokens at once; out[8 * i + k]: row k, token i */
+void q8x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const dx[4],
+               uint64_t nb, float *out);
 
 #endif
