@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_llama  # noqa: E402
+from servers import Checks  # noqa: E402
 
 FERRY, WORK = sys.argv[1], sys.argv[2]
 TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -27,13 +28,7 @@ if not os.path.isdir(os.path.join(HERE, "node_modules", "node-llama-cpp")) or no
     sys.exit(0)
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL: " + what)
+check = Checks()
 
 
 def llamacpp(*args):
@@ -103,7 +98,4 @@ for text in ("Hello world", " leading space", "naïve café, 日本語 and emoji
                        text=True)
     ours = [int(x) for x in p.stdout.split()]
     check(theirs == ours, "tokenize %r: llama.cpp %s, ferry %s" % (text, theirs, ours))
-print("tokenizer: llama.cpp and ferry agree on 5 texts" if not failures else "")
-
-print("%d failures" % len(failures))
-sys.exit(1 if failures else 0)
+check.finish()
