@@ -12,11 +12,6 @@
 #define QK  32
 #define QKK 256
 
-static float h2f(const uint8_t *p)
-{
-    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
-}
-
 static void f2h(uint8_t *p, float f)
 {
     uint16_t h = ferry_fp32_to_fp16(f);
@@ -71,7 +66,7 @@ static void q8_0_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 34) {
-        float d = h2f(b);
+        float d = ferry_fp16_le(b);
         for (int j = 0; j < QK; j++) y[i * QK + (uint64_t)j] = (float)(int8_t)b[2 + j] * d;
     }
 }
@@ -125,7 +120,7 @@ static void q4_0_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 18, y += QK) {
-        float d = h2f(b);
+        float d = ferry_fp16_le(b);
         for (int j = 0; j < 16; j++) {
             y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
             y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
@@ -153,7 +148,7 @@ static void q4_1_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 20, y += QK) {
-        float d = h2f(b), m = h2f(b + 2);
+        float d = ferry_fp16_le(b), m = ferry_fp16_le(b + 2);
         for (int j = 0; j < 16; j++) {
             y[j] = (float)(b[4 + j] & 0x0f) * d + m;
             y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
@@ -196,7 +191,7 @@ static void q5_to(const void *x, float *y, uint64_t n, int has_min)
     const uint8_t *b = x;
     size_t bs = has_min ? 24u : 22u, qo = has_min ? 8u : 6u;
     for (uint64_t i = 0; i < n / QK; i++, b += bs, y += QK) {
-        float d = h2f(b), m = has_min ? h2f(b + 2) : 0.0f;
+        float d = ferry_fp16_le(b), m = has_min ? ferry_fp16_le(b + 2) : 0.0f;
         uint32_t qh = rd32(b + qo - 4);
         for (int j = 0; j < 16; j++) {
             int lo = (b[qo + (size_t)j] & 0x0f) | (int)((qh >> j) << 4 & 0x10);
@@ -268,7 +263,7 @@ static void q2_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* scales[16] qs[64] d dmin */
     for (uint64_t i = 0; i < n / QKK; i++, b += 84, y += QKK) {
-        float d = h2f(b + 80), dmin = h2f(b + 82);
+        float d = ferry_fp16_le(b + 80), dmin = ferry_fp16_le(b + 82);
         for (int half = 0; half < 2; half++) {
             const uint8_t *q = b + 16 + 32 * half;
             for (int k = 0; k < 4; k++) /* 2-bit plane k */
@@ -295,7 +290,7 @@ static void q3_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* hmask[32] qs[64] scales[12] d */
     for (uint64_t i = 0; i < n / QKK; i++, b += 110, y += QKK) {
-        float d = h2f(b + 108);
+        float d = ferry_fp16_le(b + 108);
         for (int half = 0; half < 2; half++) {
             const uint8_t *q = b + 32 + 32 * half;
             for (int k = 0; k < 4; k++)
@@ -325,7 +320,7 @@ static void q4_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d dmin scales[12] qs[128] */
     for (uint64_t i = 0; i < n / QKK; i++, b += 144, y += QKK) {
-        float d = h2f(b), dmin = h2f(b + 2);
+        float d = ferry_fp16_le(b), dmin = ferry_fp16_le(b + 2);
         for (int g = 0; g < 4; g++) {
             const uint8_t *q = b + 16 + 32 * g;
             int s1, m1, s2, m2;
@@ -343,7 +338,7 @@ static void q5_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d dmin scales[12] qh[32] qs[128] */
     for (uint64_t i = 0; i < n / QKK; i++, b += 176, y += QKK) {
-        float d = h2f(b), dmin = h2f(b + 2);
+        float d = ferry_fp16_le(b), dmin = ferry_fp16_le(b + 2);
         const uint8_t *qh = b + 16;
         for (int g = 0; g < 4; g++) {
             const uint8_t *q = b + 48 + 32 * g;
@@ -364,7 +359,7 @@ static void q6_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* ql[128] qh[64] scales[16] d */
     for (uint64_t i = 0; i < n / QKK; i++, b += 210, y += QKK) {
-        float d = h2f(b + 208);
+        float d = ferry_fp16_le(b + 208);
         const int8_t *sc = (const int8_t *)(b + 192);
         for (int half = 0; half < 2; half++) {
             const uint8_t *ql = b + 64 * half, *qh = b + 128 + 32 * half;

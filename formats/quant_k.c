@@ -27,11 +27,6 @@ static void put_half(uint8_t *p, float f)
     p[1] = (uint8_t)(h >> 8);
 }
 
-static float get_half(const uint8_t *p)
-{
-    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
-}
-
 /* Weighted least-squares scale and min for n values into [0, nmax]; L gets the levels. */
 static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
                   uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
@@ -185,7 +180,7 @@ static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, fl
     put_half(hdr, max_scale / 63.f);
     put_half(hdr + 2, max_min / 63.f);
     /* levels again with the scales as stored */
-    float d = get_half(hdr), dmin = get_half(hdr + 2);
+    float d = ferry_fp16_le(hdr), dmin = ferry_fp16_le(hdr + 2);
     for (int j = 0; j < 8; j++) {
         int sc, m;
         unpack_scale(j, hdr + 4, &sc, &m);
@@ -273,7 +268,7 @@ void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
             for (int j = 0; j < 16; j++)
                 sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
         put_half(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
-        float d0 = get_half(b + 80), m0 = get_half(b + 82);
+        float d0 = ferry_fp16_le(b + 80), m0 = ferry_fp16_le(b + 82);
         for (int j = 0; j < 16; j++) {
             float d = d0 * (float)(sc[j] & 0xf);
             if (d == 0) continue;
@@ -316,7 +311,7 @@ void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
         } else {
             put_half(b + 108, 0.f);
         }
-        float d0 = get_half(b + 108);
+        float d0 = ferry_fp16_le(b + 108);
         for (int j = 0; j < 16; j++) {
             int sc =
                 (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
@@ -394,7 +389,7 @@ void ferry_quantize_q6_k(const float *x, void *y, uint64_t n)
             int v = nearest_int(iscale * scales[ib]);
             sc[ib] = (int8_t)(v > 127 ? 127 : v);
         }
-        float d0 = get_half(b + 208);
+        float d0 = ferry_fp16_le(b + 208);
         for (int j = 0; j < 16; j++) {
             float d = d0 * sc[j];
             if (d == 0) continue;

@@ -12,11 +12,6 @@ static const int8_t iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10
 /* E2M1 values times two, so the table stays integral; the E8M0 scale is halved to match */
 static const int8_t e2m1_doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-static float half_at(const uint8_t *p)
-{
-    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
-}
-
 /* 32 values from 16 bytes of 4-bit indices: low nibbles first, then high nibbles */
 static void nibbles(const uint8_t *qs, const int8_t *table, float d, float *y)
 {
@@ -30,14 +25,14 @@ void ferry_dequant_iq4_nl(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, qs[16] */
     for (uint64_t i = 0; i < n / 32; i++, b += 18, y += 32)
-        nibbles(b + 2, iq4nl_levels, half_at(b), y);
+        nibbles(b + 2, iq4nl_levels, ferry_fp16_le(b), y);
 }
 
 void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, scales_h (u16), scales_l[4], qs[128] */
     for (uint64_t i = 0; i < n / 256; i++, b += 136) {
-        float d = half_at(b);
+        float d = ferry_fp16_le(b);
         unsigned sh = (unsigned)(b[2] | b[3] << 8);
         for (int ib = 0; ib < 8; ib++, y += 32) {
             int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xf) | (int)(((sh >> (2 * ib)) & 3) << 4);
@@ -66,7 +61,7 @@ void ferry_dequant_tq1_0(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* qs[48] (5 trits each), qh[4] (4 trits each), d */
     for (uint64_t i = 0; i < n / 256; i++, b += 54) {
-        float d = half_at(b + 52);
+        float d = ferry_fp16_le(b + 52);
         for (int k = 0; k < 5; k++) /* qs[0..31]: trit k of byte m is element 32k + m */
             for (int m = 0; m < 32; m++) *y++ = trit(b[m], k, d);
         for (int k = 0; k < 5; k++) /* qs[32..47] */
@@ -80,7 +75,7 @@ void ferry_dequant_tq2_0(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* qs[64] (four 2-bit values 0..2 each), d */
     for (uint64_t i = 0; i < n / 256; i++, b += 66) {
-        float d = half_at(b + 64);
+        float d = ferry_fp16_le(b + 64);
         for (int j = 0; j < 64; j += 32)
             for (int l = 0; l < 4; l++)
                 for (int m = 0; m < 32; m++) *y++ = (float)(((b[j + m] >> (2 * l)) & 3) - 1) * d;

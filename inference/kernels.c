@@ -2,6 +2,7 @@
 #include "kernels.h"
 #include "kernels_k.h"
 #include "kernels_x8.h"
+#include "simd.h"
 #include "ferry/cpu.h"
 #include "ferry/half.h"
 #include "ferry/quant.h"
@@ -29,11 +30,6 @@ static inline const float *xq_scales(const uint8_t *x, uint64_t nb)
     return (const float *)(const void *)(x + xq_blocks_bytes(nb));
 }
 
-static float f16(const uint8_t *p)
-{
-    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
-}
-
 /* ---- portable versions ---- */
 static float dot_f32_c(const float *a, const float *b, uint64_t n)
 {
@@ -49,7 +45,7 @@ static float dot_f32_c(const float *a, const float *b, uint64_t n)
 static float dot_f16_c(const uint8_t *w, const float *x, uint64_t n)
 {
     float s = 0;
-    for (uint64_t i = 0; i < n; i++) s += f16(w + 2 * i) * x[i];
+    for (uint64_t i = 0; i < n; i++) s += ferry_fp16_le(w + 2 * i) * x[i];
     return s;
 }
 
@@ -71,11 +67,11 @@ static float dot_q8_c(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
                 acc += ((w[2 + j] & 15) - 8) * (int8_t)x[2 + j];
                 acc += ((w[2 + j] >> 4) - 8) * (int8_t)x[18 + j];
             }
-            s += (float)acc * f16(w) * f16(x);
+            s += (float)acc * ferry_fp16_le(w) * ferry_fp16_le(x);
             w += 18;
         } else {
             for (int j = 0; j < 32; j++) acc += (int8_t)w[2 + j] * (int8_t)x[2 + j];
-            s += (float)acc * f16(w) * f16(x);
+            s += (float)acc * ferry_fp16_le(w) * ferry_fp16_le(x);
             w += 34;
         }
     }
@@ -122,7 +118,7 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_f16_avx2(const uint8_t
         s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + i + 8), s1);
     }
     float t = hsum(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) t += f16(w + 2 * i) * x[i];
+    for (; i < n; i++) t += ferry_fp16_le(w + 2 * i) * x[i];
     return t;
 }
 
@@ -193,16 +189,6 @@ dot_q8_vnni(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 static inline uint16_t le16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
-}
-
-/* Sums of the eight int32 lanes of each of p[0..7], as one vector [S0..S7]. */
-__attribute__((target("avx2"))) static inline __m256i hsum8_epi32(const __m256i *p)
-{
-    __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
-    __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
-    __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                            _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 /* Q8_0 with VNNI, eight blocks at a time: their integer dot products are reduced to one vector
@@ -304,7 +290,7 @@ dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
         s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))),
                              _mm512_loadu_ps(x + i), s0);
     float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    for (; i < n; i++) t += f16(w + 2 * i) * x[i];
+    for (; i < n; i++) t += ferry_fp16_le(w + 2 * i) * x[i];
     return t;
 }
 
@@ -531,7 +517,7 @@ void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq
         ferry_from_float(FERRY_DT_Q8_0, x + (size_t)t * w->cols, q, w->cols);
         float *d = (float *)(void *)(q + xq_blocks_bytes(nb)), *ds8 = d + nb;
         for (size_t b = 0; b < nb; b++) {
-            d[b] = f16(q + 34 * b);
+            d[b] = ferry_fp16_le(q + 34 * b);
             int sum =
                 0; /* Q4_0 weights enter as unsigned nibbles: their -8 is applied via the sum */
             for (int j = 0; j < 32; j++) sum += (int8_t)q[34 * b + 2 + (size_t)j];
@@ -595,6 +581,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
 {
     const uint64_t n = w->cols;
     const struct kernels k = *pick();
+    const kq_dot_fn kq = w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K ? kq_dot(w->dt, 0) : NULL;
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
     if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) &&
         r1 - r0 >= 4) {
@@ -643,8 +630,8 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         case FERRY_DT_Q6_K:
             if (xq) { /* activations as Q8_K: integer dot products */
                 for (uint32_t t = 0; t < T; t++)
-                    y[t * ystride + r] = dot_kq_q8k(
-                        w->dt, row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256, 0);
+                    y[t * ystride + r] =
+                        kq(row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256);
                 break;
             }
             /* fall through */

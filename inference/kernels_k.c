@@ -16,11 +16,6 @@
 #define X86 0
 #endif
 
-static float f16(const uint8_t *p)
-{
-    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
-}
-
 void q8k_quantize(const float *x, struct q8k *y, uint64_t n)
 {
     for (uint64_t b = 0; b < n / 256; b++, x += 256, y++) {
@@ -77,7 +72,7 @@ static float dot_q4k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
             summ += m0 * (x->bsums[4 * c] + x->bsums[4 * c + 1]) +
                     m1 * (x->bsums[4 * c + 2] + x->bsums[4 * c + 3]);
         }
-        sum += x->d * (f16(w) * (float)sumi - f16(w + 2) * (float)summ);
+        sum += x->d * (ferry_fp16_le(w) * (float)sumi - ferry_fp16_le(w + 2) * (float)summ);
     }
     return sum;
 }
@@ -108,7 +103,7 @@ static float dot_q6k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
             for (int i = 0; i < 16; i++) s += v[16 * g + i] * x->qs[16 * g + i];
             sumi += sc[g] * s;
         }
-        sum += x->d * f16(w + 208) * (float)sumi;
+        sum += x->d * ferry_fp16_le(w + 208) * (float)sumi;
     }
     return sum;
 }
@@ -249,26 +244,20 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t
 }
 #endif
 
-struct kk {
-    float (*q4k)(const uint8_t *, const struct q8k *, uint64_t);
-    float (*q6k)(const uint8_t *, const struct q8k *, uint64_t);
-};
-static struct kk chosen;
+static kq_dot_fn q4k_best = dot_q4k_c, q6k_best = dot_q6k_c;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
 {
-    chosen.q4k = dot_q4k_c, chosen.q6k = dot_q6k_c;
 #if X86
     const struct ferry_cpu *c = ferry_cpu();
-    if (c->avx2 && c->fma && c->f16c) chosen.q4k = dot_q4k_avx2, chosen.q6k = dot_q6k_avx2;
+    if (c->avx2 && c->fma && c->f16c) q4k_best = dot_q4k_avx2, q6k_best = dot_q6k_avx2;
 #endif
 }
 
-float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb,
-                 int portable)
+kq_dot_fn kq_dot(enum ferry_dtype dt, int portable)
 {
     pthread_once(&once, choose);
-    if (portable) return dt == FERRY_DT_Q4_K ? dot_q4k_c(w, x, nb) : dot_q6k_c(w, x, nb);
-    return dt == FERRY_DT_Q4_K ? chosen.q4k(w, x, nb) : chosen.q6k(w, x, nb);
+    if (portable) return dt == FERRY_DT_Q4_K ? dot_q4k_c : dot_q6k_c;
+    return dt == FERRY_DT_Q4_K ? q4k_best : q6k_best;
 }

@@ -15,9 +15,10 @@ struct q8k {
 
 /* n values (a multiple of 256) into n / 256 blocks */
 void q8k_quantize(const float *x, struct q8k *y, uint64_t n);
-/* row w of type dt (FERRY_DT_Q4_K or FERRY_DT_Q6_K) of nb super-blocks times x; portable: the
- * C version whatever the CPU (for tests) */
-float dot_kq_q8k(enum ferry_dtype dt, const uint8_t *w, const struct q8k *x, uint64_t nb,
-                 int portable);
+/* Row w (nb super-blocks) times x. */
+typedef float (*kq_dot_fn)(const uint8_t *w, const struct q8k *x, uint64_t nb);
+/* The dot product for dt (FERRY_DT_Q4_K or FERRY_DT_Q6_K) this CPU runs fastest, chosen once;
+ * portable: the C version whatever the CPU (for tests). */
+kq_dot_fn kq_dot(enum ferry_dtype dt, int portable);
 
 #endif

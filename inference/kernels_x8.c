@@ -8,6 +8,7 @@
  * and high nibbles, and three horizontal adds leave one sum per row in the scales' order.
  * Q8_0: the scales in row order, then the eight rows' 32-byte blocks. */
 #include "kernels_x8.h"
+#include "simd.h"
 #include "ferry/cpu.h"
 
 #include <stdlib.h>
@@ -156,15 +157,6 @@ q4x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const d
     }
 }
 
-/* sums of the eight int32 lanes of each of p[0..7], as [S0..S7] */
-__attribute__((target("avx2"))) static inline __m256i sums8(const __m256i *p)
-{
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                            _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni"))) void
 q8x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, uint64_t nb, float *out)
 {
@@ -180,7 +172,7 @@ q8x8_dot(const uint8_t *group, const uint8_t *xq, const float *dx, uint64_t nb, 
         }
         __m256 sc = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
         acc = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[b])),
-                              _mm256_cvtepi32_ps(sums8(p)), acc);
+                              _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
     }
     _mm256_storeu_ps(out, acc);
 }
@@ -202,13 +194,13 @@ q8x8_dot4(const uint8_t *group, const uint8_t *const xq[4], const float *const d
             w[k] = _mm256_loadu_si256((const __m256i *)(group + 16 + 32 * k));
             p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, w[k]);
         }
-        __m256i corr = sums8(p); /* 128 * sum of each row's block */
+        __m256i corr = hsum8_epi32(p); /* 128 * sum of each row's block */
         __m256 sc = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
         for (int i = 0; i < 4; i++) {
             __m256i x =
                 _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xq[i] + 34 * b + 2)), bias);
             for (int k = 0; k < 8; k++) p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), x, w[k]);
-            __m256i dot = _mm256_sub_epi32(sums8(p), corr);
+            __m256i dot = _mm256_sub_epi32(hsum8_epi32(p), corr);
             acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_set1_ps(dx[i][b])),
                                      _mm256_cvtepi32_ps(dot), acc[i]);
         }

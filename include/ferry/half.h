@@ -12,6 +12,12 @@ float ferry_fp16_to_fp32(uint16_t h);
 uint16_t ferry_fp32_to_bf16(float f);
 float ferry_bf16_to_fp32(uint16_t h);
 
+/* the little-endian fp16 at p (block scales in GGUF data) */
+static inline float ferry_fp16_le(const uint8_t *p)
+{
+    return ferry_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+}
+
 void ferry_fp32_to_fp16_row(const float *x, uint16_t *y, size_t n);
 void ferry_fp16_to_fp32_row(const uint16_t *x, float *y, size_t n);
 void ferry_fp32_to_bf16_row(const float *x, uint16_t *y, size_t n);

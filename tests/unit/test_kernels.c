@@ -112,7 +112,7 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
             double mag;
             double want = ref(&w, r, x, xq, &mag);
             float got =
-                dot_kq_q8k(dt, wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256, 1);
+                kq_dot(dt, 1)(wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256);
             double err = fabs(got - want) / (1e-30 + mag);
             if (err > worst) worst = err;
         }
