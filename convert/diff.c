@@ -48,10 +48,8 @@ static int open_side(struct side *s, const char *path, int try_model, struct fer
         const struct ferry_tensor *t = &s->ck.tensors[i];
         struct plan_tensor *p = &s->t[s->nt];
         if (!ferry_can_read(t->dtype))
-            rc = ferry_error_set(
-                err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, t->name,
-                "ferry cannot dequantize %s (grid-based IQ types are not supported)",
-                ferry_dtype_name(t->dtype));
+            rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, t->name,
+                                 "ferry cannot dequantize %s", ferry_dtype_name(t->dtype));
         else if (strlen(t->name) >= sizeof(p->name))
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
                                  "tensor name of %zu bytes is longer than ferry compares",

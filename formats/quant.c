@@ -4,6 +4,7 @@
 #include "ferry/quant.h"
 #include "ferry/half.h"
 #include "quant_k.h"
+#include "quant_grid.h"
 #include "quant_lut.h"
 
 #include <math.h>
@@ -423,6 +424,13 @@ static const struct {
     [FERRY_DT_MXFP4] = {ferry_dequant_mxfp4, NULL},
     [FERRY_DT_TQ1_0] = {ferry_dequant_tq1_0, NULL},
     [FERRY_DT_TQ2_0] = {ferry_dequant_tq2_0, NULL},
+    [FERRY_DT_IQ2_XXS] = {ferry_dequant_iq2_xxs, NULL},
+    [FERRY_DT_IQ2_XS] = {ferry_dequant_iq2_xs, NULL},
+    [FERRY_DT_IQ2_S] = {ferry_dequant_iq2_s, NULL},
+    [FERRY_DT_IQ3_XXS] = {ferry_dequant_iq3_xxs, NULL},
+    [FERRY_DT_IQ3_S] = {ferry_dequant_iq3_s, NULL},
+    [FERRY_DT_IQ1_S] = {ferry_dequant_iq1_s, NULL},
+    [FERRY_DT_IQ1_M] = {ferry_dequant_iq1_m, NULL},
 };
 
 int ferry_can_read(enum ferry_dtype dt)

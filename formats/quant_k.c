@@ -102,7 +102,7 @@ static float qx(int n, int nmax, const float *x, int8_t *L)
         L[i] = (int8_t)(l + nmax);
         float w = x[i] * x[i];
         slx += w * x[i] * (float)l;
-        sl2 += w * (float)(l * l);
+        sl2 += w * (float)l * (float)l; /* ggml: w*l*l, two roundings */
     }
     float scale = sl2 != 0 ? slx / sl2 : 0.f, best = scale * slx;
     for (int is = -9; is <= 9; is++) {
@@ -114,7 +114,7 @@ static float qx(int n, int nmax, const float *x, int8_t *L)
             l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
             float w = x[i] * x[i];
             slx += w * x[i] * (float)l;
-            sl2 += w * (float)(l * l);
+            sl2 += w * (float)l * (float)l; /* ggml: w*l*l, two roundings */
         }
         if (sl2 > 0 && slx * slx > best * sl2) {
             for (int i = 0; i < n; i++) {

@@ -2,7 +2,8 @@
 """`ferry convert` of generated Llama checkpoints, judged by code we did not share with it:
 GGUF layout read by npm @huggingface/gguf; expected names, Q/K permutation, dtype rules and
 bytes computed here with numpy from llama.cpp's documented rules (F16 by numpy, BF16 by torch,
-Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 by numpy versions of the reference quantizers); Meta shards and HF
+Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 by numpy versions of the reference quantizers, and every block type
+ferry writes, k-quants included, by llama.cpp's own quantizers in its npm library); Meta shards and HF
 files of the same weights must give the same GGUF; the Llama 2 tokenizer.model must give the
 arrays of llama.cpp's vocab GGUF; bad inputs are refused; kill -9 leaves no output.
 usage: convert_llama.py FERRY WORKDIR [TESTDATA]"""
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ggml_lib  # noqa: E402
 import kquant_ref  # noqa: E402
 import make_llama  # noqa: E402
 
@@ -355,7 +357,7 @@ def err_of(kind):
     p = ferry("diff", dk, g, "--json")
     d = json.loads(p.stdout or "{}")
     return max(t.get("max_abs", 0) for t in d.get("tensors", []) if t["name"].endswith("attn_q.weight"))
-e = {k: err_of(k) for k in ("q2_k", "q3_k", "q4_0", "q4_k", "q5_1", "q5_k", "q6_k")}
+e = {k: err_of(k) for k in ("q2_k", "q3_k", "q4_0", "q4_1", "q4_k", "q5_0", "q5_1", "q5_k", "q6_k", "q8_0")}
 print("max |error| of attn_q: %s" % e)
 check(e["q4_k"] < e["q4_0"] and e["q6_k"] < e["q5_k"] < e["q4_k"] < e["q3_k"] < e["q2_k"],
       "k-quant errors not ordered: %s" % e)
@@ -380,6 +382,27 @@ for kind, dt, enc, dec, bound in (("q2_k", 10, kquant_ref.quantize_q2_k, kquant_
         seen += 1
     print("%s: %d tensors equal to the numpy reference" % (kind, seen))
     check(seen >= 4, "%s: only %d tensors of that type" % (kind, seen))
+
+# every block tensor of every k-quant and legacy file above against llama.cpp's own quantizers
+# (libggml-base from npm, through ctypes): the bytes must be the same
+ggml = ggml_lib.load()
+if ggml is None:
+    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
+else:
+    names = {t: n for n, (t, _, _) in ggml_lib.TYPES.items()}
+    same, differ = {}, {}
+    for f in sorted(os.listdir(WORK)):
+        if not (f.startswith("kq-") and f.endswith(".gguf")) or "fallback" in f:
+            continue
+        _, tens = read_gguf(os.path.join(WORK, f))
+        for name, (t, shape, data) in tens.items():
+            if t not in names:
+                continue
+            ok = data == ggml.quantize(names[t], expk[name])
+            (same if ok else differ)[names[t]] = (same if ok else differ).get(names[t], 0) + 1
+            check(ok, "%s: %s (%s) bytes differ from llama.cpp's quantizer" % (f, name, names[t]))
+    print("block tensors equal to llama.cpp's quantizers: %s; differing: %s" % (same, differ))
+    check(set(same) == {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K"}, "types compared: %s" % same)
 
 # ---- split output: llama.cpp's names and split keys (read by @huggingface/gguf), the same tensors
 # as one file; --resume keeps good shards and rewrites a damaged one

@@ -5,7 +5,9 @@
 - .npy files written by ferry load in numpy; numpy's C- and Fortran-order files are hashed by
   `ferry inspect --hash` exactly as numpy sees the array;
 - a split GGUF set (split.no/count/tensors.count, NAME-0000k-of-0000n.gguf) reads as one model,
-  and a wrong count or a missing shard is refused.
+  and a wrong count or a missing shard is refused;
+- every ggml block type dequantizes exactly as numpy decoders (table and ternary types) and
+  llama.cpp's own dequantizers (all 22 types, through its npm library) do.
 usage: numpy_formats.py FERRY HALF_ORACLE WORKDIR"""
 import hashlib
 import json
@@ -16,6 +18,9 @@ import subprocess
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ggml_lib  # noqa: E402
 
 FERRY, ORACLE, WORK = sys.argv[1:4]
 shutil.rmtree(WORK, ignore_errors=True)  # each run starts clean
@@ -208,11 +213,46 @@ if p.stdout:
     for kind, _ in refs:
         check(kind in got and got[kind].get("status") == "identical", "%s: dequantized values differ: %s" % (kind, got.get(kind)))
     print("table/ternary dequantization equal to numpy for %d types" % len(got))
-# a grid-based IQ type is refused by name, never skipped
-write_gguf(os.path.join(WORK, "iq2.gguf"), [("grid", 16, 256, 1, bytes(66))])
-p = subprocess.run([FERRY, "diff", os.path.join(WORK, "iq2.gguf"), os.path.join(WORK, "iq2.gguf")],
-                   capture_output=True, text=True)
-check(p.returncode == 65 and "IQ2_XXS" in p.stderr and "grid" in p.stderr, "IQ2_XXS diff: %d %s" % (p.returncode, p.stderr))
+# --- dequantization of every block type llama.cpp has, against llama.cpp's own dequantizers
+# (libggml-base from npm, tests/interop/ggml_lib.py): blocks made by ggml's quantizers from rows
+# at several magnitudes, plus random bytes (every codebook index and sign pattern) whose fp16
+# scales are set to finite values; `ferry diff` must see no difference at all
+SCALES = {"q4_0": [0], "q4_1": [0, 2], "q5_0": [0], "q5_1": [0, 2], "q8_0": [0], "q2_K": [80, 82],
+          "q3_K": [108], "q4_K": [0, 2], "q5_K": [0, 2], "q6_K": [208], "tq1_0": [52], "tq2_0": [64]}
+ggml = ggml_lib.load()
+if ggml is None:
+    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
+else:
+    gq, refs = [], []
+    for kind, (t, blk, size) in ggml_lib.TYPES.items():
+        rows = (rng.standard_normal((8, 512)) * np.array([1e-3, 0.02, 1, 30, 1e-3, 0.02, 1, 30])[:, None])
+        made = np.frombuffer(ggml.quantize(kind, rows.astype(np.float32)), np.uint8).reshape(-1, size)
+        raw = rng.integers(0, 256, (64, size), dtype=np.uint8)
+        if kind == "mxfp4":
+            raw[:, 0] = rng.integers(110, 140, 64)
+        elif kind == "iq1_m":  # the fp16 scale is spread over the top nibbles of four u16
+            h = halves(64).view(np.uint16)
+            for k in range(4):
+                raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 15) | (((h >> (4 * k)) & 15) << 4).astype(np.uint8)
+        else:
+            for off in SCALES.get(kind, [0]):
+                raw[:, off:off + 2] = halves(64).view(np.uint8).reshape(64, 2)
+        blocks = np.concatenate([made, raw]).tobytes()
+        vals = ggml.dequantize(kind, blocks)
+        ne0 = 256 if blk == 256 else 64
+        gq.append((kind, t, ne0, vals.size // ne0, blocks))
+        refs.append((kind, vals.reshape(-1, ne0)))
+    write_gguf(os.path.join(WORK, "ggml.gguf"), gq)
+    write_st(os.path.join(WORK, "ggml.safetensors"), refs)
+    p = subprocess.run([FERRY, "diff", os.path.join(WORK, "ggml.gguf"), os.path.join(WORK, "ggml.safetensors"),
+                        "--json", "--tolerance", "0"], capture_output=True, text=True)
+    check(p.returncode == 0, "diff against llama.cpp's dequantizers: exit %d %s %s" %
+          (p.returncode, p.stdout[-600:], p.stderr[-300:]))
+    got = {t["name"]: t for t in json.loads(p.stdout or "{}").get("tensors", [])}
+    for kind, _ in refs:
+        check(got.get(kind, {}).get("status") == "identical", "%s: differs from llama.cpp: %s" % (kind, got.get(kind)))
+    print("dequantization equal to llama.cpp's for %d of %d block types" %
+          (sum(t.get("status") == "identical" for t in got.values()), len(refs)))
 
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
