@@ -4,6 +4,7 @@
 #include "ferry/quant.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,11 +19,18 @@ struct slice {
     int rc;
 };
 
-/* The common case, one contiguous source tensor: read every source row the slice needs with
- * one pread (permuted rows stay within their head) instead of faulting the mapping in. */
-static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+/* The common case, one contiguous source tensor: every source row the slice needs (permuted
+ * rows stay within their head), read in place from the mapping after asking the kernel to map
+ * the whole range at once (no copy, no fault per page), or with one pread into a buffer
+ * (*owned) where that is refused. NULL: use llama_read_row. */
+static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb, uint8_t **owned)
 {
     const struct plan_tensor *p = s->p;
+    *owned = NULL;
     if (p->generated || p->nparts != 1 || !p->parts[0].map) return NULL;
     const struct ferry_tensor *t = p->parts[0].t;
     if (!t->contiguous || t->byteswap || t->ndim < 1) return NULL;
@@ -35,20 +43,25 @@ static uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb)
         a = a / hd * hd;
         b = (b + hd - 1) / hd * hd;
     }
-    uint8_t *buf = malloc((b - a) * rb);
-    if (!buf) return NULL;
+    const struct ferry_map *map = p->parts[0].map;
     uint64_t off = t->offset + (base + a) * rb, len = (b - a) * rb, got = 0;
+    *first = a;
+    *srb = rb;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), lo = off / page * page;
+    if (map->data && off + len <= map->size &&
+        madvise((void *)(map->data + lo), (size_t)(off + len - lo), MADV_POPULATE_READ) == 0)
+        return map->data + off;
+    uint8_t *buf = malloc(len);
+    if (!buf) return NULL;
     while (got < len) {
-        ssize_t r = pread(p->parts[0].map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+        ssize_t r = pread(map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
         if (r <= 0) {
             free(buf);
             return NULL; /* fall back to the mapping, which reports errors properly */
         }
         got += (uint64_t)r;
     }
-    *first = a;
-    *srb = rb;
-    return buf;
+    return *owned = buf;
 }
 
 static void *convert_rows(void *arg)
@@ -57,7 +70,8 @@ static void *convert_rows(void *arg)
     float *row = malloc(s->p->cols * sizeof(float));
     uint8_t *scratch = malloc(llama_source_row_bytes(s->p) + 1);
     uint64_t first = 0, srb = 0;
-    uint8_t *block = read_block(s, &first, &srb);
+    uint8_t *owned;
+    const uint8_t *block = read_block(s, &first, &srb, &owned);
     const struct plan_tensor *p = s->p;
     ferry_error_clear(&s->err);
     if (!row || !scratch)
@@ -82,7 +96,7 @@ static void *convert_rows(void *arg)
     }
     free(row);
     free(scratch);
-    free(block);
+    free(owned);
     return NULL;
 }
 
@@ -96,7 +110,9 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
     enum ferry_dtype out = j->desc->tensors[i].dtype;
     const struct ferry_dtype_info *d = ferry_dtype_info(out);
     uint64_t rb = p->cols / d->blck * d->bsize, r0 = off / rb, r1 = (off + n + rb - 1) / rb;
-    uint8_t *stage = malloc((r1 - r0) * rb);
+    /* whole rows go straight into dst; a chunk that cuts a row is staged */
+    int whole = off % rb == 0 && n % rb == 0;
+    uint8_t *stage = whole ? dst : malloc((r1 - r0) * rb);
     if (!stage) return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, p->name, "oom");
     unsigned t = j->threads;
     if (t > r1 - r0) t = (unsigned)(r1 - r0);
@@ -122,8 +138,10 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
             if (err) *err = sl[k].err;
             rc = sl[k].rc;
         }
-    if (!rc) memcpy(dst, stage + (off - r0 * rb), n);
-    free(stage);
+    if (!whole) {
+        if (!rc) memcpy(dst, stage + (off - r0 * rb), n);
+        free(stage);
+    }
     /* the source rows are consumed: keep the resident set bounded whatever the model size
      * (permuted rows stay within a head, so at most a head's rows are read again) */
     for (uint32_t k = 0; !rc && k < p->nparts; k++) {
