@@ -60,7 +60,7 @@ static int exists(const char *dir, const char *name, char *out, size_t n)
     return stat(out, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-int ferry_ckpt_open(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+static int open_path(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -85,4 +85,16 @@ int ferry_ckpt_open(struct ferry_ckpt *ck, const char *path, struct ferry_error 
     return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
                            "no checkpoint found (looked for model.safetensors[.index.json], "
                            "pytorch_model.bin[.index.json], consolidated.00.pth, model.gguf)");
+}
+
+/* A refused checkpoint leaves nothing behind: the files and tensors of the shards read before
+ * the one that failed are released here. */
+int ferry_ckpt_open(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    int rc = open_path(ck, path, err);
+    if (rc) {
+        ferry_ckpt_free(ck);
+        ferry_ckpt_init(ck);
+    }
+    return rc;
 }

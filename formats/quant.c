@@ -72,11 +72,19 @@ static void q8_0_to(const void *x, float *y, uint64_t n)
     }
 }
 
+/* float -> int truncation as x86's cvttss2si does it: C leaves NaN and values beyond int's
+ * range undefined; the CPU gives INT32_MIN, which is what llama.cpp's compiled quantizers
+ * store (its low byte, 0) for a NaN weight */
+static inline int trunc_x86(float v)
+{
+    return fabsf(v) < 2147483648.f ? (int)v : INT32_MIN;
+}
+
 /* C roundf (half away from zero) for |v| < 2^23, without a libm call: truncate, then
  * look at the exact remainder */
 static inline int round_away(float v)
 {
-    int i = (int)v;
+    int i = trunc_x86(v);
     float f = v - (float)i;
     return f >= 0.5f ? i + 1 : f <= -0.5f ? i - 1 : i;
 }
@@ -85,8 +93,8 @@ static void q8_0_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 34, x += QK) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float amax = 0.0f; /* ggml's MAX(a, b): a NaN is kept only when it comes last */
+        for (int j = 0; j < QK; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
         const float d = amax / 127.0f; /* (1 << 7) - 1 */
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         f2h(b, d);
@@ -137,7 +145,8 @@ static void q4_0_from(const float *x, void *y, uint64_t n)
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         f2h(b, d);
         for (int j = 0; j < 16; j++) {
-            int a = (int8_t)(x[j] * id + 8.5f), c = (int8_t)(x[j + 16] * id + 8.5f);
+            int a = (int8_t)trunc_x86(x[j] * id + 8.5f),
+                c = (int8_t)trunc_x86(x[j + 16] * id + 8.5f);
             a = a < 15 ? a : 15;
             c = c < 15 ? c : 15;
             b[2 + j] = (uint8_t)(a | c << 4);
@@ -168,7 +177,8 @@ static void q4_1_from(const float *x, void *y, uint64_t n)
         f2h(b, d);
         f2h(b + 2, mn);
         for (int j = 0; j < 16; j++) {
-            int a = (int8_t)((x[j] - mn) * id + 0.5f), c = (int8_t)((x[j + 16] - mn) * id + 0.5f);
+            int a = (int8_t)trunc_x86((x[j] - mn) * id + 0.5f),
+                c = (int8_t)trunc_x86((x[j + 16] - mn) * id + 0.5f);
             a = a < 15 ? a : 15;
             c = c < 15 ? c : 15;
             b[4 + j] = (uint8_t)(a | c << 4);
@@ -226,7 +236,8 @@ static void q5_0_from(const float *x, void *y, uint64_t n)
         f2h(b, d);
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
-            int a = (int8_t)(x[j] * id + 16.5f), c = (int8_t)(x[j + 16] * id + 16.5f);
+            int a = (int8_t)trunc_x86(x[j] * id + 16.5f),
+                c = (int8_t)trunc_x86(x[j + 16] * id + 16.5f);
             a = a < 31 ? a : 31;
             c = c < 31 ? c : 31;
             b[6 + j] = (uint8_t)((a & 0x0f) | (c & 0x0f) << 4);
@@ -249,8 +260,8 @@ static void q5_1_from(const float *x, void *y, uint64_t n)
         f2h(b + 2, mn);
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
-            uint8_t a = (uint8_t)((x[j] - mn) * id + 0.5f),
-                    c = (uint8_t)((x[j + 16] - mn) * id + 0.5f);
+            uint8_t a = (uint8_t)trunc_x86((x[j] - mn) * id + 0.5f),
+                    c = (uint8_t)trunc_x86((x[j + 16] - mn) * id + 0.5f);
             b[8 + j] = (uint8_t)((a & 0x0f) | (c & 0x0f) << 4);
             qh |= (uint32_t)((a & 0x10) >> 4) << j;
             qh |= (uint32_t)((c & 0x10) >> 4) << (j + 16);

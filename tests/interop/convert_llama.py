@@ -503,9 +503,16 @@ bad_case("arch", lambda d: set_cfg(d, architectures=["GPT2LMHeadModel"], model_t
 nan = {k: v.clone() for k, v in w.items()}
 nan["model.layers.0.mlp.up_proj.weight"][0, 0] = float("nan")
 nan["model.layers.0.mlp.up_proj.weight"][1, 1] = float("inf")
+nan["model.layers.0.mlp.up_proj.weight"][2, 31] = float("nan")  # last of a block: ggml keeps it in amax
+nan["model.layers.0.mlp.up_proj.weight"][3, 40] = float("-inf")
 dn = os.path.join(WORK, "nan")
 make_llama.write_hf(dn, nan, cfg)
-ferry("convert", dn, "-o", os.path.join(WORK, "nan.gguf"), "--type", "q8_0")
+up = nan["model.layers.0.mlp.up_proj.weight"].numpy()
+for kind in ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
+    ferry("convert", dn, "-o", os.path.join(WORK, "nan-%s.gguf" % kind), "--type", kind)
+    if ggml is not None and os.path.exists(os.path.join(WORK, "nan-%s.gguf" % kind)):
+        t, _, data = read_gguf(os.path.join(WORK, "nan-%s.gguf" % kind))[1]["blk.0.ffn_up.weight"]
+        check(data == ggml.quantize(kind, up), "%s: NaN/Inf blocks differ from llama.cpp's quantizer" % kind)
 
 # ---- kill -9 in the middle leaves nothing under the output name
 big = make_llama.config(dim=512, layers=8, heads=8, kv_heads=8, ff=1536, vocab=32000)
