@@ -17,6 +17,30 @@ TYPES = {"q4_0": (2, 32, 18), "q4_1": (3, 32, 20), "q5_0": (6, 32, 22), "q5_1": 
          "iq3_xxs": (18, 256, 98), "iq1_s": (19, 256, 50), "iq4_nl": (20, 32, 18), "iq3_s": (21, 256, 110),
          "iq2_s": (22, 256, 82), "iq4_xs": (23, 256, 136), "iq1_m": (29, 256, 56), "tq1_0": (34, 256, 54),
          "tq2_0": (35, 256, 66), "mxfp4": (39, 32, 17)}
+# quantizing to these first builds codebook search tables (ggml_quantize_init): seconds to a
+# minute of one core each, so tests make their blocks with random_blocks() instead
+SLOW_INIT = {"iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m", "iq3_xxs", "iq3_s"}
+# byte offsets of the fp16 scales in a block (all others: one at 0)
+HALVES = {"q4_1": [0, 2], "q5_1": [0, 2], "q2_K": [80, 82], "q3_K": [108], "q4_K": [0, 2], "q5_K": [0, 2],
+          "q6_K": [208], "tq1_0": [52], "tq2_0": [64]}
+
+
+def random_blocks(kind, nb, rng, scale=0.01):
+    """nb blocks of random bytes (every codebook index, sign and sub-scale pattern) whose scales
+    are finite fp16 values of about `scale`"""
+    size = TYPES[kind][2]
+    raw = rng.integers(0, 256, (nb, size), dtype=np.uint8)
+    h = (rng.standard_normal(nb) * scale).astype(np.float16).view(np.uint16)
+    if kind == "mxfp4":  # an E8M0 exponent byte
+        raw[:, 0] = rng.integers(110, 135, nb)
+    elif kind == "iq1_m":  # the fp16 scale is spread over the top nibbles of four u16
+        for k in range(4):
+            raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 15) | (((h >> (4 * k)) & 15) << 4).astype(np.uint8)
+    else:
+        for off in HALVES.get(kind, [0]):
+            raw[:, off:off + 2] = h.view(np.uint8).reshape(nb, 2)
+            h = (rng.standard_normal(nb) * scale).astype(np.float16).view(np.uint16)
+    return raw.tobytes()
 
 
 class Ggml:

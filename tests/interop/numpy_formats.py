@@ -214,30 +214,19 @@ if p.stdout:
         check(kind in got and got[kind].get("status") == "identical", "%s: dequantized values differ: %s" % (kind, got.get(kind)))
     print("table/ternary dequantization equal to numpy for %d types" % len(got))
 # --- dequantization of every block type llama.cpp has, against llama.cpp's own dequantizers
-# (libggml-base from npm, tests/interop/ggml_lib.py): blocks made by ggml's quantizers from rows
-# at several magnitudes, plus random bytes (every codebook index and sign pattern) whose fp16
-# scales are set to finite values; `ferry diff` must see no difference at all
-SCALES = {"q4_0": [0], "q4_1": [0, 2], "q5_0": [0], "q5_1": [0, 2], "q8_0": [0], "q2_K": [80, 82],
-          "q3_K": [108], "q4_K": [0, 2], "q5_K": [0, 2], "q6_K": [208], "tq1_0": [52], "tq2_0": [64]}
+# (libggml-base from npm, tests/interop/ggml_lib.py): random blocks with finite scales (every
+# codebook index and sign pattern), plus blocks made by ggml's quantizers from rows at several
+# magnitudes (types with a quick start); `ferry diff` must see no difference at all
 ggml = ggml_lib.load()
 if ggml is None:
     print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
 else:
     gq, refs = [], []
     for kind, (t, blk, size) in ggml_lib.TYPES.items():
-        rows = (rng.standard_normal((8, 512)) * np.array([1e-3, 0.02, 1, 30, 1e-3, 0.02, 1, 30])[:, None])
-        made = np.frombuffer(ggml.quantize(kind, rows.astype(np.float32)), np.uint8).reshape(-1, size)
-        raw = rng.integers(0, 256, (64, size), dtype=np.uint8)
-        if kind == "mxfp4":
-            raw[:, 0] = rng.integers(110, 140, 64)
-        elif kind == "iq1_m":  # the fp16 scale is spread over the top nibbles of four u16
-            h = halves(64).view(np.uint16)
-            for k in range(4):
-                raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 15) | (((h >> (4 * k)) & 15) << 4).astype(np.uint8)
-        else:
-            for off in SCALES.get(kind, [0]):
-                raw[:, off:off + 2] = halves(64).view(np.uint8).reshape(64, 2)
-        blocks = np.concatenate([made, raw]).tobytes()
+        blocks = ggml_lib.random_blocks(kind, 64, rng)
+        if kind not in ggml_lib.SLOW_INIT:
+            rows = rng.standard_normal((8, 512)) * np.array([1e-3, 0.02, 1, 30, 1e-3, 0.02, 1, 30])[:, None]
+            blocks = ggml.quantize(kind, rows.astype(np.float32)) + blocks
         vals = ggml.dequantize(kind, blocks)
         ne0 = 256 if blk == 256 else 64
         gq.append((kind, t, ne0, vals.size // ne0, blocks))

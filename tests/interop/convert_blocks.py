@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""GGUF sources in every ggml block type convert correctly, judged by llama.cpp's own library
+(libggml-base from npm, tests/interop/ggml_lib.py): a small Llama GGUF written by ferry in F32
+is rewritten here with each 2-D weight quantized by ggml to one of the 22 block types (IQ1..IQ4,
+K-quants, legacy, ternary, MXFP4; random blocks for the codebook types, whose quantizers take
+a minute to start); then
+- `ferry convert --type f32` gives exactly ggml's dequantized values,
+- `--type q8_0` (requantizing) gives exactly ggml's Q8_0 blocks of those values,
+- `--to safetensors` gives a Hugging Face file whose unpermuted tensors equal them too.
+usage: convert_blocks.py FERRY WORKDIR"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ggml_lib  # noqa: E402
+import make_llama  # noqa: E402
+from servers import Checks  # noqa: E402
+
+FERRY, WORK = sys.argv[1], sys.argv[2]
+ggml = ggml_lib.load()
+if ggml is None:
+    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
+    sys.exit(0)
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+check = Checks()
+
+
+def ferry(*args):
+    p = subprocess.run([FERRY, *args], capture_output=True, text=True)
+    check(p.returncode == 0, "ferry %s: exit %d %s" % (" ".join(args[:4]), p.returncode, p.stderr[-300:]))
+    return p.returncode == 0
+
+
+# --- a minimal GGUF reader/rewriter: metadata bytes kept verbatim, tensors replaced
+LAYOUT = {0: (1, 4), **{t: (blk, size) for t, blk, size in ggml_lib.TYPES.values()}}
+SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def skip_value(b, pos, t):
+    if t in SCALAR:
+        return pos + SCALAR[t]
+    if t == 8:
+        n, = struct.unpack_from("<Q", b, pos)
+        return pos + 8 + n
+    et, n = struct.unpack_from("<IQ", b, pos)
+    pos += 12
+    if et in SCALAR:
+        return pos + n * SCALAR[et]
+    for _ in range(n):
+        pos = skip_value(b, pos, et)
+    return pos
+
+
+def read(path):
+    b = open(path, "rb").read()
+    assert b[:4] == b"GGUF"
+    _, nt, nkv = struct.unpack_from("<IQQ", b, 4)
+    pos = 24
+    for _ in range(nkv):
+        n, = struct.unpack_from("<Q", b, pos)
+        pos += 8 + n
+        t, = struct.unpack_from("<I", b, pos)
+        pos = skip_value(b, pos + 4, t)
+    kv = b[24:pos]
+    infos = []
+    for _ in range(nt):
+        n, = struct.unpack_from("<Q", b, pos)
+        name = b[pos + 8:pos + 8 + n].decode()
+        pos += 8 + n
+        nd, = struct.unpack_from("<I", b, pos)
+        dims = struct.unpack_from("<%dQ" % nd, b, pos + 4)
+        t, off = struct.unpack_from("<IQ", b, pos + 4 + 8 * nd)
+        pos += 4 + 8 * nd + 12
+        infos.append((name, dims, t, off))
+    base = (pos + 31) // 32 * 32
+    tensors = {}
+    for name, dims, t, off in infos:
+        n = int(np.prod(dims))
+        blk, size = LAYOUT[t]
+        tensors[name] = (t, dims, b[base + off: base + off + n // blk * size])
+    return nkv, kv, tensors
+
+
+def write(path, nkv, kv, tensors):
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), nkv) + kv
+    data = b""
+    for name, (t, dims, blob) in tensors.items():
+        head += struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", len(dims))
+        head += struct.pack("<%dQ" % len(dims), *dims) + struct.pack("<IQ", t, len(data))
+        data += blob + b"\0" * ((32 - len(blob) % 32) % 32)
+    head += b"\0" * ((32 - len(head) % 32) % 32)
+    open(path, "wb").write(head + data)
+
+
+cfg = make_llama.config(dim=256, layers=1, heads=4, kv_heads=2, ff=512, vocab=512)
+hf = os.path.join(WORK, "hf")
+make_llama.write_hf(hf, make_llama.weights(cfg, seed=11), cfg)
+base = os.path.join(WORK, "f32.gguf")
+ferry("convert", hf, "-o", base, "--type", "f32")
+nkv, kv, src = read(base)
+rng = np.random.default_rng(5)
+exact, requant, hf_ok = [], [], []
+for kind, (t, blk, size) in ggml_lib.TYPES.items():
+    tens, want = {}, {}
+    for name, (st, dims, blob) in src.items():
+        x = np.frombuffer(blob, np.float32).reshape(dims[::-1])
+        if len(dims) == 2:
+            q = ggml_lib.random_blocks(kind, x.size // blk, rng, 0.003) if kind in ggml_lib.SLOW_INIT \
+                else ggml.quantize(kind, x)
+            tens[name] = (t, dims, q)
+            want[name] = ggml.dequantize(kind, q).reshape(x.shape)
+        else:
+            tens[name] = (st, dims, blob)
+            want[name] = x
+    g = os.path.join(WORK, "%s.gguf" % kind)
+    write(g, nkv, kv, tens)
+    out = os.path.join(WORK, "%s-f32.gguf" % kind)
+    if ferry("convert", g, "-o", out, "--type", "f32"):
+        got = read(out)[2]
+        bad = [n for n in want if n not in got or got[n][2] != want[n].astype("<f4").tobytes()]
+        check(not bad, "%s -> f32 equals llama.cpp's dequantization (differing: %s)" % (kind, bad[:3]))
+        if not bad:
+            exact.append(kind)
+    rq = os.path.join(WORK, "%s-q8_0.gguf" % kind)
+    if ferry("convert", g, "-o", rq, "--type", "q8_0"):
+        got = read(rq)[2]
+        bad = [n for n in want if len(want[n].shape) == 2 and
+               (n not in got or got[n][2] != ggml.quantize("q8_0", want[n]))]
+        check(not bad, "%s -> q8_0 equals llama.cpp's Q8_0 of the same values (differing: %s)" % (kind, bad[:3]))
+        if not bad:
+            requant.append(kind)
+    hd = os.path.join(WORK, "%s-hf" % kind)
+    if ferry("convert", g, "-o", hd, "--to", "safetensors", "--type", "f32"):
+        raw = open(os.path.join(hd, "model.safetensors"), "rb").read()
+        n, = struct.unpack_from("<Q", raw, 0)
+        hdr = json.loads(raw[8:8 + n])
+        ok = True
+        for gname, hname in (("blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"),
+                             ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
+                             ("output.weight", "lm_head.weight")):
+            a, b = hdr[hname]["data_offsets"]
+            ok &= raw[8 + n + a: 8 + n + b] == want[gname].astype("<f4").tobytes()
+        check(ok, "%s -> safetensors equals llama.cpp's dequantization" % kind)
+        if ok:
+            hf_ok.append(kind)
+print("GGUF sources converted exactly: to f32 %d, requantized to q8_0 %d, to safetensors %d of %d types"
+      % (len(exact), len(requant), len(hf_ok), len(ggml_lib.TYPES)))
+check.finish()
