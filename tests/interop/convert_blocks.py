@@ -6,7 +6,8 @@ K-quants, legacy, ternary, MXFP4; random blocks for the codebook types, whose qu
 a minute to start); then
 - `ferry convert --type f32` gives exactly ggml's dequantized values,
 - `--type q8_0` (requantizing) gives exactly ggml's Q8_0 blocks of those values,
-- `--to safetensors` gives a Hugging Face file whose unpermuted tensors equal them too.
+- `--to safetensors` gives a Hugging Face file whose unpermuted tensors equal them too;
+and formats/quant_grid_tables.inc is what scripts/gen-iq-grids.py reads off the library now.
 usage: convert_blocks.py FERRY WORKDIR"""
 import json
 import os
@@ -98,6 +99,13 @@ def write(path, nkv, kv, tensors):
     head += b"\0" * ((32 - len(head) % 32) % 32)
     open(path, "wb").write(head + data)
 
+
+# the codebook tables in the source are what llama.cpp's library gives today
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+regen = os.path.join(WORK, "quant_grid_tables.inc")
+subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-iq-grids.py"), ggml_lib.PATH, regen])
+check(os.path.exists(regen) and open(regen).read() == open(os.path.join(ROOT, "formats", "quant_grid_tables.inc")).read(),
+      "formats/quant_grid_tables.inc equals a fresh scripts/gen-iq-grids.py run")
 
 cfg = make_llama.config(dim=256, layers=1, heads=4, kv_heads=2, ff=512, vocab=512)
 hf = os.path.join(WORK, "hf")
