@@ -81,12 +81,25 @@ static inline int trunc_x86(float v)
 }
 
 /* C roundf (half away from zero) for |v| < 2^23, without a libm call: truncate, then
- * look at the exact remainder */
-static inline int round_away(float v)
+ * look at the exact remainder. `any`: v may be NaN or huge (x86 truncation); a literal at
+ * every call, so the finite case keeps its vectorized loop. */
+static inline __attribute__((always_inline)) int round_away(float v, int any)
 {
-    int i = trunc_x86(v);
+    int i = any ? trunc_x86(v) : (int)v;
     float f = v - (float)i;
     return f >= 0.5f ? i + 1 : f <= -0.5f ? i - 1 : i;
+}
+
+/* 1 when a block holds a NaN or an infinity (all-ones exponent) */
+static int has_nonfinite(const float *x)
+{
+    uint32_t bad = 0;
+    for (int j = 0; j < QK; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad != 0;
 }
 
 static void q8_0_from(const float *x, void *y, uint64_t n)
@@ -98,7 +111,10 @@ static void q8_0_from(const float *x, void *y, uint64_t n)
         const float d = amax / 127.0f; /* (1 << 7) - 1 */
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         f2h(b, d);
-        for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id);
+        if (has_nonfinite(x))
+            for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id, 1);
+        else
+            for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id, 0);
     }
 }
 
