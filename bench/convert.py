@@ -24,10 +24,13 @@ def timed(cmd):
 
 
 def best(cmd, n=3, cleanup=None):
+    """best of n; before each run the output is removed and the disk drained (sync), so no run
+    pays for an earlier one's truncation or writeback"""
     b = None
     for _ in range(n):
         if cleanup:
             cleanup()
+        os.sync()
         dt = timed(cmd)
         b = dt if b is None else min(b, dt)
     return b
@@ -55,11 +58,14 @@ def main():
     print("# %.1fM parameters, %d MB F32, %d cores" % (n / 1e6, os.path.getsize(st) // 1000000, os.cpu_count()))
     out = os.path.join(tmp, "out.gguf")
     rm = lambda: os.path.exists(out) and os.remove(out)
-    cp_t = best(["cp", st, os.path.join(tmp, "copy")], cleanup=lambda: None)
+    copy = os.path.join(tmp, "copy")
+    rm_copy = lambda: os.path.exists(copy) and os.remove(copy)
+    cp_t = best(["cp", st, copy], cleanup=rm_copy)
     # ferry fsyncs its output before renaming it into place; cp does not, so show both
-    cps_t = best(["sh", "-c", 'cp "$0" "$1" && sync "$1"', st, os.path.join(tmp, "copy")])
+    cps_t = best(["sh", "-c", 'cp "$0" "$1" && sync "$1"', st, copy], cleanup=rm_copy)
     torch_code = "import torch,sys; torch.save(torch.load(sys.argv[1]), sys.argv[2])"
-    torch_t = best([sys.executable, "-c", torch_code, pt, os.path.join(tmp, "copy.pt")])
+    torch_t = best([sys.executable, "-c", torch_code, pt, os.path.join(tmp, "copy.pt")],
+                   cleanup=lambda: os.path.exists(os.path.join(tmp, "copy.pt")) and os.remove(os.path.join(tmp, "copy.pt")))
     # ferry.source.digest needs the SHA-256 of every source file: one core's sequential work
     sha_t = best(["openssl", "dgst", "-sha256", st])
     print("# SHA-256 of the source alone (openssl dgst): %.3fs; cp: %.3fs" % (sha_t, cp_t))
