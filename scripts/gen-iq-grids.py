@@ -30,9 +30,15 @@ def dequant(name, blocks, size):
     return y
 
 
-def iq2_xxs():  # qs: per 32 values 4 index bytes, then u32 of signs (7 bits each) and scale (top 4)
-    b = np.zeros((8, 66), np.uint8)
+def blank(n, size):
+    """n zero blocks of `size` bytes whose leading fp16 scale is 1"""
+    b = np.zeros((n, size), np.uint8)
     b[:, 0:2] = ONE
+    return b
+
+
+def iq2_xxs():  # qs: per 32 values 4 index bytes, then u32 of signs (7 bits each) and scale (top 4)
+    b = blank(8, 66)
     for e in range(256):
         blk, slot = divmod(e, 32)
         ib, l = divmod(slot, 4)
@@ -41,8 +47,7 @@ def iq2_xxs():  # qs: per 32 values 4 index bytes, then u32 of signs (7 bits eac
 
 
 def iq2_xs():  # qs: u16 per 8 values, low 9 bits the index, high 7 the signs; scales[8]
-    b = np.zeros((16, 74), np.uint8)
-    b[:, 0:2] = ONE
+    b = blank(16, 74)
     for e in range(512):
         blk, slot = divmod(e, 32)
         b[blk, 2 + 2 * slot:4 + 2 * slot] = [e & 255, e >> 8]
@@ -50,8 +55,7 @@ def iq2_xs():  # qs: u16 per 8 values, low 9 bits the index, high 7 the signs; s
 
 
 def iq2_s():  # qs[32] low index bits, signs[32], qh[8] two high bits per 8 values, scales[8]
-    b = np.zeros((32, 82), np.uint8)
-    b[:, 0:2] = ONE
+    b = blank(32, 82)
     for e in range(1024):
         blk, slot = divmod(e, 32)
         ib, l = divmod(slot, 4)
@@ -61,8 +65,7 @@ def iq2_s():  # qs[32] low index bits, signs[32], qh[8] two high bits per 8 valu
 
 
 def iq3_xxs():  # qs[64] one index per 4 values, then u32 signs/scale per 32 values
-    b = np.zeros((4, 98), np.uint8)
-    b[:, 0:2] = ONE
+    b = blank(4, 98)
     for e in range(256):
         blk, slot = divmod(e, 64)
         b[blk, 2 + slot] = e
@@ -70,8 +73,7 @@ def iq3_xxs():  # qs[64] one index per 4 values, then u32 signs/scale per 32 val
 
 
 def iq3_s():  # qs[64] low index bits, qh[8] one high bit per index, signs[32], scales[4]
-    b = np.zeros((8, 110), np.uint8)
-    b[:, 0:2] = ONE
+    b = blank(8, 110)
     for e in range(512):
         blk, slot = divmod(e, 64)
         b[blk, 2 + slot] = e & 255
@@ -80,8 +82,7 @@ def iq3_s():  # qs[64] low index bits, qh[8] one high bit per index, signs[32], 
 
 
 def iq1_s():  # qs[32] low index bits, qh u16[8]: 3 high bits per index, scale, delta sign
-    b = np.zeros((64, 50), np.uint8)
-    b[:, 0:2] = ONE
+    b = blank(64, 50)
     for e in range(2048):
         blk, slot = divmod(e, 32)
         ib, l = divmod(slot, 4)
@@ -107,8 +108,7 @@ def pack(name, grid, bits):
 
 
 # the sign patterns: 7 stored bits, the eighth makes the count of minus signs even
-b = np.zeros((1, 66), np.uint8)
-b[0, 0:2] = ONE
+b = blank(1, 66)
 signs = []
 for s in range(0, 128, 4):
     # the four sign fields of the first 32 values select patterns s..s+3 (grid entry 0 is all 8s)
