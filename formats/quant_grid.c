@@ -158,7 +158,7 @@ void ferry_dequant_iq1_m(const void *x, float *y, uint64_t n)
     const uint8_t *b = x; /* qs[32], qh[16] (3 index bits + delta sign per 8 values), scales[8] */
     for (uint64_t i = 0; i < n / 256; i++, b += 56) {
         const uint8_t *sc = b + 48; /* four u16: 3-bit group scales; top nibbles form fp16 d */
-        unsigned s[4] = {u16le(sc), u16le(sc + 2), u16le(sc + 4), u16le(sc + 6)};
+        const unsigned s[4] = {u16le(sc), u16le(sc + 2), u16le(sc + 4), u16le(sc + 6)};
         unsigned dh = (s[0] >> 12) | ((s[1] >> 8) & 0xf0) | ((s[2] >> 4) & 0xf00) | (s[3] & 0xf000);
         float d = ferry_fp16_to_fp32((uint16_t)dh);
         for (int ib = 0; ib < 8; ib++) {
