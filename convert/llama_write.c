@@ -55,7 +55,8 @@ static int use_more_bits(int i, int n)
 /* What llama-quantize's per-tensor rules (llama_tensor_get_type, dense Llama) give a 2-D weight
  * for a k-quant file type: the output matrix (or tied embeddings) as Q6_K, more bits for
  * attn_v, ffn_down and attn_output by file type and layer, and the fallback when rows are not
- * whole 256-element super-blocks. FERRY_DT_INVALID: ferry cannot write what llama.cpp would. */
+ * whole 256-element super-blocks (IQ4_NL, Q5_0, Q5_1, Q8_0, else F16). FERRY_DT_INVALID: no
+ * type fits (llama-quantize throws there). */
 struct kq_model {
     uint32_t n_layer, n_gqa;
     int has_output, is_70b;
@@ -101,14 +102,15 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = FERRY_DT_Q5_K;
     }
     if (cols % 256 == 0) return t;
-    switch (t) { /* llama-quantize's fallbacks; Q2_K/Q3_K would become IQ4_NL, not written here */
+    switch (t) { /* llama-quantize's fallbacks, then F16 where even those do not fit */
+    case FERRY_DT_Q2_K:
+    case FERRY_DT_Q3_K: t = FERRY_DT_IQ4_NL; break;
     case FERRY_DT_Q4_K: t = FERRY_DT_Q5_0; break;
     case FERRY_DT_Q5_K: t = FERRY_DT_Q5_1; break;
     case FERRY_DT_Q6_K: t = FERRY_DT_Q8_0; break;
-    case FERRY_DT_Q8_0: break;
-    default: return FERRY_DT_INVALID;
+    default: return cols % 32 ? FERRY_DT_INVALID : t; /* Q8_0: llama-quantize stops */
     }
-    return cols % 32 ? FERRY_DT_INVALID : t;
+    return cols % 32 ? FERRY_DT_F16 : t;
 }
 
 static struct ferry_kv *kv(struct ferry_ckpt *ck, const char *key, enum ferry_vtype t)
@@ -392,11 +394,10 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
         if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
             out = kquant_type(p->name, want, file_type, p->cols, &km);
             if (out == FERRY_DT_INVALID) {
-                rc = ferry_error_set(
-                    err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
-                    "rows of %llu elements fit no block size of %s (llama-quantize "
-                    "would use %s here, which ferry does not write)",
-                    (unsigned long long)p->cols, type, p->cols % 32 ? "F16" : "IQ4_NL");
+                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                                     "rows of %llu elements fit no block size of %s "
+                                     "(llama-quantize refuses this tensor too)",
+                                     (unsigned long long)p->cols, type);
                 break;
             }
         }

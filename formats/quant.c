@@ -13,13 +13,6 @@
 #define QK  32
 #define QKK 256
 
-static void f2h(uint8_t *p, float f)
-{
-    uint16_t h = ferry_fp32_to_fp16(f);
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
 /* ---- plain types ---- */
 static void f32_to(const void *x, float *y, uint64_t n)
 {
@@ -110,7 +103,7 @@ static void q8_0_from(const float *x, void *y, uint64_t n)
         for (int j = 0; j < QK; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
         const float d = amax / 127.0f; /* (1 << 7) - 1 */
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        f2h(b, d);
+        ferry_fp16_put_le(b, d);
         if (has_nonfinite(x))
             for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)round_away(x[j] * id, 1);
         else
@@ -159,7 +152,7 @@ static void q4_0_from(const float *x, void *y, uint64_t n)
     for (uint64_t i = 0; i < n / QK; i++, b += 18, x += QK) {
         const float d = absmax_signed(x) / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        f2h(b, d);
+        ferry_fp16_put_le(b, d);
         for (int j = 0; j < 16; j++) {
             int a = (int8_t)trunc_x86(x[j] * id + 8.5f),
                 c = (int8_t)trunc_x86(x[j + 16] * id + 8.5f);
@@ -190,8 +183,8 @@ static void q4_1_from(const float *x, void *y, uint64_t n)
         minmax(x, &mn, &mx);
         const float d = (mx - mn) / 15.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        f2h(b, d);
-        f2h(b + 2, mn);
+        ferry_fp16_put_le(b, d);
+        ferry_fp16_put_le(b + 2, mn);
         for (int j = 0; j < 16; j++) {
             int a = (int8_t)trunc_x86((x[j] - mn) * id + 0.5f),
                 c = (int8_t)trunc_x86((x[j + 16] - mn) * id + 0.5f);
@@ -249,7 +242,7 @@ static void q5_0_from(const float *x, void *y, uint64_t n)
     for (uint64_t i = 0; i < n / QK; i++, b += 22, x += QK) {
         const float d = absmax_signed(x) / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        f2h(b, d);
+        ferry_fp16_put_le(b, d);
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
             int a = (int8_t)trunc_x86(x[j] * id + 16.5f),
@@ -272,8 +265,8 @@ static void q5_1_from(const float *x, void *y, uint64_t n)
         minmax(x, &mn, &mx);
         const float d = (mx - mn) / 31.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        f2h(b, d);
-        f2h(b + 2, mn);
+        ferry_fp16_put_le(b, d);
+        ferry_fp16_put_le(b + 2, mn);
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
             uint8_t a = (uint8_t)trunc_x86((x[j] - mn) * id + 0.5f),
@@ -446,7 +439,7 @@ static const struct {
     [FERRY_DT_Q4_K] = {q4_k_to, ferry_quantize_q4_k},
     [FERRY_DT_Q5_K] = {q5_k_to, ferry_quantize_q5_k},
     [FERRY_DT_Q6_K] = {q6_k_to, ferry_quantize_q6_k},
-    [FERRY_DT_IQ4_NL] = {ferry_dequant_iq4_nl, NULL},
+    [FERRY_DT_IQ4_NL] = {ferry_dequant_iq4_nl, ferry_quantize_iq4_nl},
     [FERRY_DT_IQ4_XS] = {ferry_dequant_iq4_xs, NULL},
     [FERRY_DT_MXFP4] = {ferry_dequant_mxfp4, NULL},
     [FERRY_DT_TQ1_0] = {ferry_dequant_tq1_0, NULL},

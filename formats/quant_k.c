@@ -20,13 +20,6 @@ static inline int nearest_int(float f)
     return (i & 0x007fffff) - 0x00400000;
 }
 
-static void put_half(uint8_t *p, float f)
-{
-    uint16_t h = ferry_fp32_to_fp16(f);
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
 /* Weighted least-squares scale and min for n values into [0, nmax]; L gets the levels. */
 static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
                   uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
@@ -177,8 +170,8 @@ static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, fl
     }
     memset(hdr + 4, 0, 12);
     pack_scales(hdr + 4, ls, lm);
-    put_half(hdr, max_scale / 63.f);
-    put_half(hdr + 2, max_min / 63.f);
+    ferry_fp16_put_le(hdr, max_scale / 63.f);
+    ferry_fp16_put_le(hdr + 2, max_min / 63.f);
     /* levels again with the scales as stored */
     float d = ferry_fp16_le(hdr), dmin = ferry_fp16_le(hdr + 2);
     for (int j = 0; j < 8; j++) {
@@ -263,11 +256,11 @@ void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
         memset(sc, 0, 16);
         if (max_scale > 0)
             for (int j = 0; j < 16; j++) sc[j] = (uint8_t)nearest_int(15.f / max_scale * scales[j]);
-        put_half(b + 80, max_scale > 0 ? max_scale / 15.f : 0.f);
+        ferry_fp16_put_le(b + 80, max_scale > 0 ? max_scale / 15.f : 0.f);
         if (max_min > 0)
             for (int j = 0; j < 16; j++)
                 sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
-        put_half(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
+        ferry_fp16_put_le(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
         float d0 = ferry_fp16_le(b + 80), m0 = ferry_fp16_le(b + 82);
         for (int j = 0; j < 16; j++) {
             float d = d0 * (float)(sc[j] & 0xf);
@@ -307,9 +300,9 @@ void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
                     s[j - 8] |= (uint8_t)((l & 0xf) << 4);
                 s[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
             }
-            put_half(b + 108, 1 / iscale);
+            ferry_fp16_put_le(b + 108, 1 / iscale);
         } else {
-            put_half(b + 108, 0.f);
+            ferry_fp16_put_le(b + 108, 0.f);
         }
         float d0 = ferry_fp16_le(b + 108);
         for (int j = 0; j < 16; j++) {
@@ -384,7 +377,7 @@ void ferry_quantize_q6_k(const float *x, void *y, uint64_t n)
             continue;
         }
         float iscale = -128.f / max_scale;
-        put_half(b + 208, 1 / iscale);
+        ferry_fp16_put_le(b + 208, 1 / iscale);
         for (int ib = 0; ib < 16; ib++) {
             int v = nearest_int(iscale * scales[ib]);
             sc[ib] = (int8_t)(v > 127 ? 127 : v);

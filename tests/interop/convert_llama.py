@@ -33,7 +33,7 @@ os.makedirs(WORK)
 failures = []
 GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "BF16": 30}
 BLOCK = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
-         10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
+         10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 20: (32, 18)}
 
 
 def check(cond, what):
@@ -351,6 +351,16 @@ for kind, rules in want.items():
 ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback.gguf"), "--type", "q4_k")
 _, tens = read_gguf(os.path.join(WORK, "kq-fallback.gguf"))
 check(tens.get("blk.0.attn_q.weight", (0,))[0] == 6, "rows of 64 fall back from Q4_K to Q5_0")
+# Q2_K rows of 64 or 96 become IQ4_NL, as llama-quantize does, in llama.cpp's own bytes
+ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback-q2.gguf"), "--type", "q2_k")
+_, tens = read_gguf(os.path.join(WORK, "kq-fallback-q2.gguf"))
+iq4 = [n for n, (t, _, _) in tens.items() if t == 20]
+check({"blk.0.attn_q.weight", "blk.0.ffn_down.weight"} <= set(iq4), "Q2_K rows of 64/96 fall back to IQ4_NL: %s" % iq4)
+if ggml_lib.load() is not None:
+    g = ggml_lib.load()
+    same = sum(tens[n][2] == g.quantize("iq4_nl", exp[n]) for n in iq4)
+    print("IQ4_NL fallback tensors equal to llama.cpp's quantize_iq4_nl: %d of %d" % (same, len(iq4)))
+    check(same == len(iq4), "IQ4_NL blocks differ from llama.cpp's quantize_iq4_nl")
 def err_of(kind):
     g = os.path.join(WORK, "kq-err-%s.gguf" % kind)
     ferry("convert", dk, "-o", g, "--type", kind)
