@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Benchmark: converting a generated 134M-parameter Llama (dim 768, 12 layers, F32 safetensors,
 536 MB) to GGUF f16 and q8_0 with `ferry convert`, beside `cp` of the source and PyTorch
-(torch.load + torch.save of the same tensors) in the same run. Prints
+(torch.load + torch.save of the same tensors) in the same run; and to q4_k_m beside llama.cpp's
+own quantizers (libggml-base from npm, through ctypes) giving every tensor the type ferry gave it,
+in memory on as many threads, with no reading, hashing or writing counted for the peer. Prints
 `case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster) and ferry's peak RSS.
 usage: bench/convert.py FERRY"""
 import os
@@ -86,7 +88,43 @@ def main():
         cmd = [FERRY, "convert", src, "-o", out, "--type", "f16", "--force"]
         t = best(cmd, cleanup=rm)
         print("convert-f16-signed-source-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (t, cp_t, cp_t / t))
+        kquant_vs_ggml(src, out, tmp)
     subprocess.run(["rm", "-rf", tmp])
+
+
+def kquant_vs_ggml(src, out, tmp):
+    import threading
+    import numpy as np
+    import ggml_lib
+    from gguf_min import read
+    g = ggml_lib.load()
+    if g is None:
+        print("# q4_k_m: skipped, libggml-base not installed (scripts/install-deps)")
+        return
+    t = best([FERRY, "convert", src, "-o", out, "--type", "q4_k_m", "--force"], n=2,
+             cleanup=lambda: os.path.exists(out) and os.remove(out))
+    types = {name: typ for name, (typ, _, _) in read(out)[2].items()}
+    f32 = os.path.join(tmp, "f32.gguf")
+    subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--force"], check=True,
+                   capture_output=True)
+    names = {typ: n for n, (typ, _, _) in ggml_lib.TYPES.items()}
+    work = [(names[types[n]], np.frombuffer(blob, np.float32).reshape(dims[1], dims[0]))
+            for n, (_, dims, blob) in read(f32)[2].items() if types.get(n) in names]
+    nthreads = os.cpu_count() or 1
+
+    def run(k):  # every thread quantizes its share of each tensor's rows
+        for kind, x in work:
+            a, b = len(x) * k // nthreads, len(x) * (k + 1) // nthreads
+            g.quantize(kind, x[a:b])
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    peer = time.perf_counter() - t0
+    print("convert-q4_k_m-vs-libggml-quantize  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (t, peer, peer / t))
 
 
 if __name__ == "__main__":
