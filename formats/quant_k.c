@@ -20,62 +20,115 @@ static inline int nearest_int(float f)
     return (i & 0x007fffff) - 0x00400000;
 }
 
-/* Weighted least-squares scale and min for n values into [0, nmax]; L gets the levels. */
-static float qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
-                  uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
+/* Four sub-blocks side by side, one per vector lane (GCC/clang vector extensions, one SSE
+ * register: x86-64's baseline). Every operation is element-wise IEEE arithmetic, so each lane
+ * computes exactly what the scalar code would for its sub-block. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f ld4(const float *p)
 {
-    float mn = x[0], mx = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    v4f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline v4i ldi4(const int32_t *p)
+{
+    v4i v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline v4f sel4(v4i m, v4f a, v4f b) /* m ? a : b, lane by lane */
+{
+    return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
+}
+
+static inline v4i nearest4(v4f f)
+{
+    v4i i = (v4i)(f + 12582912.f);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline v4i clamp4(v4i l, int nmax) /* l < 0 ? 0 : l > nmax ? nmax : l */
+{
+    l &= ~(l < 0);
+    v4i big = l > nmax;
+    return (l & ~big) | (nmax & big);
+}
+
+static inline v4f err4(v4f d, int use_mad)
+{
+    return use_mad ? (v4f)((v4i)d & 0x7fffffff) : d * d;
+}
+
+/* Weighted least-squares scale and min into [0, nmax] for 4 sub-blocks of n <= 32 values (x
+ * and w: sub-block j at j*n; L gets the levels there): ggml's make_qkx2_quants per lane, every
+ * sum in its scalar order, on data transposed to (value, sub-block). */
+static void qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale,
+                 float *the_min, float rmin, float rdelta, int nstep, int use_mad)
+{
+    float xt[32 * 4], wt[32 * 4];
+    int32_t Lt[32 * 4], La[32 * 4];
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < n; i++) xt[i * 4 + j] = x[j * n + i], wt[i * 4 + j] = w[j * n + i];
+    const v4f zero = {0};
+    v4f mn = ld4(xt), mx = mn, sw = ld4(wt), sx = sw * mn;
     for (int i = 1; i < n; i++) {
-        if (x[i] < mn) mn = x[i];
-        if (x[i] > mx) mx = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
+        v4f v = ld4(xt + 4 * i), wv = ld4(wt + 4 * i);
+        mn = sel4(v < mn, v, mn);
+        mx = sel4(v > mx, v, mx);
+        sw += wv;
+        sx += wv * v;
     }
-    if (mn > 0) mn = 0;
-    if (mx == mn) {
-        memset(L, 0, (size_t)n);
-        *the_min = -mn;
-        return 0.f;
-    }
-    float iscale = (float)nmax / (mx - mn), scale = 1 / iscale, best = 0;
+    mn = sel4(mn > 0.f, zero, mn);
+    v4i flat = mx == mn;
+    v4f isc = (float)nmax / (mx - mn), sc = 1.f / isc, best = zero;
     for (int i = 0; i < n; i++) {
-        int l = nearest_int(iscale * (x[i] - mn));
-        L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
-        float d = scale * L[i] + mn - x[i];
-        best += w[i] * (use_mad ? fabsf(d) : d * d);
+        v4f v = ld4(xt + 4 * i);
+        v4i l = clamp4(nearest4(isc * (v - mn)), nmax);
+        memcpy(Lt + 4 * i, &l, sizeof(l));
+        v4f d = sc * __builtin_convertvector(l, v4f) + mn - v;
+        best += ld4(wt + 4 * i) * err4(d, use_mad);
     }
     for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
-        float sl = 0, sl2 = 0, sxl = 0;
+        isc = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
+        v4f sl = zero, sl2 = zero, sxl = zero;
         for (int i = 0; i < n; i++) {
-            int l = nearest_int(iscale * (x[i] - mn));
-            l = l < 0 ? 0 : l > nmax ? nmax : l;
-            Laux[i] = (uint8_t)l;
-            sl += w[i] * (float)l;
-            sl2 += w[i] * (float)l * (float)l;
-            sxl += w[i] * (float)l * x[i];
+            v4f v = ld4(xt + 4 * i), wv = ld4(wt + 4 * i);
+            v4i l = clamp4(nearest4(isc * (v - mn)), nmax);
+            memcpy(La + 4 * i, &l, sizeof(l));
+            v4f lf = __builtin_convertvector(l, v4f);
+            sl += wv * lf;
+            sl2 += wv * lf * lf;
+            sxl += wv * lf * v;
         }
-        float D = sum_w * sl2 - sl * sl;
-        if (D <= 0) continue;
-        float s = (sum_w * sxl - sum_x * sl) / D, m = (sl2 * sum_x - sl * sxl) / D;
-        if (m > 0) {
-            m = 0;
-            s = sxl / sl2;
-        }
-        float err = 0;
+        v4f D = sw * sl2 - sl * sl;
+        v4f s = (sw * sxl - sx * sl) / D, m = (sl2 * sx - sl * sxl) / D;
+        v4i pos = m > 0.f;
+        s = sel4(pos, sxl / sl2, s);
+        m = sel4(pos, zero, m);
+        v4f err = zero;
         for (int i = 0; i < n; i++) {
-            float d = s * Laux[i] + m - x[i];
-            err += w[i] * (use_mad ? fabsf(d) : d * d);
+            v4f d = s * __builtin_convertvector(ldi4(La + 4 * i), v4f) + m - ld4(xt + 4 * i);
+            err += ld4(wt + 4 * i) * err4(d, use_mad);
         }
-        if (err < best) {
-            memcpy(L, Laux, (size_t)n);
-            best = err;
-            scale = s;
-            mn = m;
+        v4i up = ~(D <= 0.f) & (err < best); /* ggml skips a trial with D <= 0 (not a NaN D) */
+        best = sel4(up, err, best);
+        sc = sel4(up, s, sc);
+        mn = sel4(up, m, mn);
+        for (int i = 0; i < n; i++) {
+            v4i a = ldi4(La + 4 * i), b = ldi4(Lt + 4 * i), c = (a & up) | (b & ~up);
+            memcpy(Lt + 4 * i, &c, sizeof(c));
         }
     }
-    *the_min = -mn;
-    return scale;
+    sc = sel4(flat, zero, sc); /* a flat sub-block: levels 0, scale 0, its clamped minimum */
+    for (int j = 0; j < 4; j++) {
+        scale[j] = sc[j];
+        the_min[j] = -mn[j];
+        for (int i = 0; i < n; i++) L[j * n + i] = (uint8_t)(flat[j] ? 0 : Lt[i * 4 + j]);
+    }
 }
 
 /* Signed scale for n values into [-nmax, nmax-1] weighted by x^2; L gets level + nmax. */
@@ -150,14 +203,18 @@ static void unpack_scale(int j, const uint8_t *q, int *sc, int *m)
 /* Shared part of Q4_K (nmax 15) and Q5_K (nmax 31): levels L[256] and the header. */
 static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, float rmin, int nstep)
 {
-    float scales[8], mins[8], w[32], max_scale = 0, max_min = 0;
-    uint8_t Laux[32], ls[8], lm[8];
+    float scales[8], mins[8], w[QKK], max_scale = 0, max_min = 0;
+    uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
         float sum2 = 0;
         for (int l = 0; l < 32; l++) sum2 += x[32 * j + l] * x[32 * j + l];
         float av = sqrtf(sum2 / 32);
-        for (int l = 0; l < 32; l++) w[l] = av + fabsf(x[32 * j + l]);
-        scales[j] = qkx2(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
+        for (int l = 0; l < 32; l++) w[32 * j + l] = av + fabsf(x[32 * j + l]);
+    }
+    for (int g = 0; g < 2; g++)
+        qkx2(32, nmax, x + 128 * g, w + 128 * g, L + 128 * g, scales + 4 * g, mins + 4 * g, rmin,
+             0.1f, nstep, 0);
+    for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -243,12 +300,14 @@ static void pack_2bit(uint8_t *q, const uint8_t *L)
 /* Q2_K: scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin; 84 bytes */
 void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
 {
-    uint8_t *b = y, L[QKK], Laux[16];
+    uint8_t *b = y, L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 84, x += QKK) {
-        float scales[16], mins[16], w[16], max_scale = 0, max_min = 0;
+        float scales[16], mins[16], w[QKK], max_scale = 0, max_min = 0;
+        for (int l = 0; l < QKK; l++) w[l] = fabsf(x[l]);
+        for (int g = 0; g < 4; g++)
+            qkx2(16, 3, x + 64 * g, w + 64 * g, L + 64 * g, scales + 4 * g, mins + 4 * g, -0.5f,
+                 0.1f, 15, 1);
         for (int j = 0; j < 16; j++) {
-            for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
-            scales[j] = qkx2(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }

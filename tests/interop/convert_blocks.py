@@ -98,6 +98,40 @@ for kind, (t, blk, size) in ggml_lib.TYPES.items():
         check(ok, "%s -> safetensors equals llama.cpp's dequantization" % kind)
         if ok:
             hf_ok.append(kind)
+# --- edge rows through ferry's writers against llama.cpp's quantizers: zeros, a constant, one
+# spike, alternating signs, tiny and huge magnitudes, NaN and infinities, in the tensors that
+# keep their row order (no Q/K permutation)
+import torch  # noqa: E402
+w = make_llama.weights(cfg, seed=12)
+edge = [torch.zeros(256), torch.full((256,), 0.37), torch.eye(256)[5] * 3, torch.tensor([1.0, -1.0] * 128),
+        torch.randn(256) * 1e-30, torch.randn(256) * 1e30, torch.linspace(-1, 1, 256),
+        torch.where(torch.arange(256) % 7 == 0, torch.tensor(float("nan")), torch.randn(256)),
+        torch.where(torch.arange(256) == 255, torch.tensor(float("inf")), torch.randn(256)),
+        torch.cat([torch.zeros(128), torch.randn(128)]), torch.cat([torch.randn(32), torch.zeros(224)])]
+for name in ("model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.gate_proj.weight",
+             "model.layers.0.self_attn.v_proj.weight", "lm_head.weight"):
+    for k, row in enumerate(edge):
+        w[name][3 * k] = row
+he = os.path.join(WORK, "edge")
+make_llama.write_hf(he, w, cfg)
+gg = {"blk.0.ffn_up.weight": "model.layers.0.mlp.up_proj.weight",
+      "blk.0.ffn_gate.weight": "model.layers.0.mlp.gate_proj.weight",
+      "blk.0.attn_v.weight": "model.layers.0.self_attn.v_proj.weight", "output.weight": "lm_head.weight"}
+names = {t: n for n, (t, _, _) in ggml_lib.TYPES.items()}
+seen = {}
+for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
+    out = os.path.join(WORK, "edge-%s.gguf" % kind)
+    if not ferry("convert", he, "-o", out, "--type", kind):
+        continue
+    for gname, (t, dims, blob) in read(out)[2].items():
+        if gname in gg and t in names:
+            ok = blob == ggml.quantize(names[t], w[gg[gname]].numpy())
+            check(ok, "%s: %s (%s) with edge rows equals llama.cpp's quantizer" % (kind, gname, names[t]))
+            seen[names[t]] = seen.get(names[t], 0) + ok
+print("edge-row tensors equal to llama.cpp's quantizers: %s" % seen)
+check(set(seen) >= {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"},
+      "every written type was compared: %s" % sorted(seen))
+
 print("GGUF sources converted exactly: to f32 %d, requantized to q8_0 %d, to safetensors %d of %d types"
       % (len(exact), len(requant), len(hf_ok), len(ggml_lib.TYPES)))
 check.finish()
