@@ -131,47 +131,67 @@ static void qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L, fl
     }
 }
 
-/* Signed scale for n values into [-nmax, nmax-1] weighted by x^2; L gets level + nmax. */
-static float qx(int n, int nmax, const float *x, int8_t *L)
+static inline v4i clamp_signed4(v4i l, int nmax) /* into [-nmax, nmax - 1] */
 {
-    float mx = 0, amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), mx = x[i];
-    if (amax < 1e-15f) {
-        memset(L, 0, (size_t)n);
-        return 0.f;
-    }
-    float iscale = -(float)nmax / mx, slx = 0, sl2 = 0;
+    v4i lo = l < -nmax;
+    l = (l & ~lo) | (-nmax & lo);
+    v4i hi = l > nmax - 1;
+    return (l & ~hi) | ((nmax - 1) & hi);
+}
+
+/* Signed scale into [-nmax, nmax-1] weighted by x^2 for 4 sub-blocks of n <= 32 values (x:
+ * sub-block j at j*n; L gets level + nmax there): ggml's make_qx_quants (rmse_type 1) per lane,
+ * on data transposed to (value, sub-block). */
+static void qx(int n, int nmax, const float *x, int8_t *L, float *scale)
+{
+    float xt[32 * 4];
+    int32_t Lt[32 * 4], La[32 * 4];
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < n; i++) xt[i * 4 + j] = x[j * n + i];
+    const v4f zero = {0};
+    v4f mx = zero, amax = zero;
     for (int i = 0; i < n; i++) {
-        int l = nearest_int(iscale * x[i]);
-        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-        L[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
-        slx += w * x[i] * (float)l;
-        sl2 += w * (float)l * (float)l; /* ggml: w*l*l, two roundings */
+        v4f v = ld4(xt + 4 * i), av = (v4f)((v4i)v & 0x7fffffff);
+        v4i gt = av > amax;
+        amax = sel4(gt, av, amax);
+        mx = sel4(gt, v, mx);
     }
-    float scale = sl2 != 0 ? slx / sl2 : 0.f, best = scale * slx;
+    v4i tiny = amax < 1e-15f;
+    v4f isc = -(float)nmax / mx, slx = zero, sl2 = zero;
+    for (int i = 0; i < n; i++) {
+        v4f v = ld4(xt + 4 * i), lf;
+        v4i l = clamp_signed4(nearest4(isc * v), nmax);
+        memcpy(Lt + 4 * i, &l, sizeof(l));
+        lf = __builtin_convertvector(l, v4f);
+        v4f w = v * v;
+        slx += w * v * lf;
+        sl2 += w * lf * lf; /* ggml: w*l*l, two roundings */
+    }
+    v4f sc = sel4(sl2 != 0.f, slx / sl2, zero), best = sc * slx;
     for (int is = -9; is <= 9; is++) {
         if (!is) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / mx;
-        slx = sl2 = 0;
+        isc = -((float)nmax + 0.1f * (float)is) / mx;
+        slx = sl2 = zero;
         for (int i = 0; i < n; i++) {
-            int l = nearest_int(iscale * x[i]);
-            l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-            float w = x[i] * x[i];
-            slx += w * x[i] * (float)l;
-            sl2 += w * (float)l * (float)l; /* ggml: w*l*l, two roundings */
+            v4f v = ld4(xt + 4 * i);
+            v4i l = clamp_signed4(nearest4(isc * v), nmax);
+            memcpy(La + 4 * i, &l, sizeof(l));
+            v4f lf = __builtin_convertvector(l, v4f), w = v * v;
+            slx += w * v * lf;
+            sl2 += w * lf * lf;
         }
-        if (sl2 > 0 && slx * slx > best * sl2) {
-            for (int i = 0; i < n; i++) {
-                int l = nearest_int(iscale * x[i]);
-                L[i] = (int8_t)(nmax + (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l));
-            }
-            scale = slx / sl2;
-            best = scale * slx;
+        v4i up = (sl2 > 0.f) & (slx * slx > best * sl2);
+        sc = sel4(up, slx / sl2, sc);
+        best = sel4(up, sc * slx, best);
+        for (int i = 0; i < n; i++) {
+            v4i u = ldi4(La + 4 * i), t = ldi4(Lt + 4 * i), c = (u & up) | (t & ~up);
+            memcpy(Lt + 4 * i, &c, sizeof(c));
         }
     }
-    return scale;
+    for (int j = 0; j < 4; j++) {
+        scale[j] = tiny[j] ? 0.f : sc[j];
+        for (int i = 0; i < n; i++) L[j * n + i] = (int8_t)(tiny[j] ? 0 : Lt[i * 4 + j] + nmax);
+    }
 }
 
 /* 8 scales and 8 mins of 6 bits in the 12-byte layout of Q4_K and Q5_K */
@@ -426,10 +446,9 @@ void ferry_quantize_q6_k(const float *x, void *y, uint64_t n)
     int8_t L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 210, x += QKK) {
         float scales[16], max_scale = 0, max_abs = 0;
-        for (int ib = 0; ib < 16; ib++) {
-            scales[ib] = qx(16, 32, x + 16 * ib, L + 16 * ib);
+        for (int g = 0; g < 4; g++) qx(16, 32, x + 64 * g, L + 64 * g, scales + 4 * g);
+        for (int ib = 0; ib < 16; ib++)
             if (fabsf(scales[ib]) > max_abs) max_abs = fabsf(scales[ib]), max_scale = scales[ib];
-        }
         int8_t *sc = (int8_t *)(b + 192);
         if (max_abs < 1e-15f) {
             memset(b, 0, 210);
