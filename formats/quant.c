@@ -4,6 +4,7 @@
 #include "ferry/quant.h"
 #include "ferry/half.h"
 #include "quant_k.h"
+#include "float8.h"
 #include "quant_grid.h"
 #include "quant_lut.h"
 
@@ -415,6 +416,14 @@ INT_TO(i16_to, int16_t)
 INT_TO(i32_to, int32_t)
 INT_TO(i64_to, int64_t)
 INT_TO(u8_to, uint8_t)
+INT_TO(u16_to, uint16_t)
+INT_TO(u32_to, uint32_t)
+INT_TO(u64_to, uint64_t)
+
+static void bool_to(const void *x, float *y, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) y[i] = ((const uint8_t *)x)[i] ? 1.f : 0.f;
+}
 
 static const struct {
     void (*to)(const void *, float *, uint64_t);
@@ -429,6 +438,15 @@ static const struct {
     [FERRY_DT_I32] = {i32_to, NULL},
     [FERRY_DT_I64] = {i64_to, NULL},
     [FERRY_DT_U8] = {u8_to, NULL},
+    [FERRY_DT_U16] = {u16_to, NULL},
+    [FERRY_DT_U32] = {u32_to, NULL},
+    [FERRY_DT_U64] = {u64_to, NULL},
+    [FERRY_DT_BOOL] = {bool_to, NULL},
+    [FERRY_DT_F8_E4M3] = {ferry_f8_e4m3_to, NULL},
+    [FERRY_DT_F8_E5M2] = {ferry_f8_e5m2_to, NULL},
+    [FERRY_DT_F8_E4M3FNUZ] = {ferry_f8_e4m3fnuz_to, NULL},
+    [FERRY_DT_F8_E5M2FNUZ] = {ferry_f8_e5m2fnuz_to, NULL},
+    [FERRY_DT_F8_E8M0] = {ferry_f8_e8m0_to, NULL},
     [FERRY_DT_Q8_0] = {q8_0_to, q8_0_from},
     [FERRY_DT_Q4_0] = {q4_0_to, q4_0_from},
     [FERRY_DT_Q4_1] = {q4_1_to, q4_1_from},

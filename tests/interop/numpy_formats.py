@@ -7,7 +7,8 @@
 - a split GGUF set (split.no/count/tensors.count, NAME-0000k-of-0000n.gguf) reads as one model,
   and a wrong count or a missing shard is refused;
 - every ggml block type dequantizes exactly as numpy decoders (table and ternary types) and
-  llama.cpp's own dequantizers (all 22 types, through its npm library) do.
+  llama.cpp's own dequantizers (all 22 types, through its npm library) do, and the 8-bit
+  floats and unsigned/bool dtypes of safetensors as their definitions say.
 usage: numpy_formats.py FERRY HALF_ORACLE WORKDIR"""
 import hashlib
 import json
@@ -185,11 +186,13 @@ def write_gguf(path, tensors):  # [(name, ggml type, ne0, ne1, bytes)]
     open(path, "wb").write(head + data)
 
 
-def write_st(path, arrays):
+def write_st(path, arrays, dtypes=None):
+    """arrays as F32, or as raw bytes of dtypes[name] (a safetensors dtype string)"""
     hdr, off, blobs = {}, 0, []
     for name, a in arrays:
-        b = a.astype("<f4").tobytes()
-        hdr[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        dt = (dtypes or {}).get(name, "F32")
+        b = a.tobytes() if dt != "F32" else a.astype("<f4").tobytes()
+        hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         off += len(b)
         blobs.append(b)
     h = json.dumps(hdr).encode()
@@ -213,6 +216,45 @@ if p.stdout:
     for kind, _ in refs:
         check(kind in got and got[kind].get("status") == "identical", "%s: dequantized values differ: %s" % (kind, got.get(kind)))
     print("table/ternary dequantization equal to numpy for %d types" % len(got))
+# --- the 8-bit floats and unsigned/bool dtypes of safetensors, decoded here from the format
+# definitions (sign, exponent bias, mantissa bits, which codes are NaN/inf), against `ferry diff`
+def minifloat(codes, mbits, bias):
+    e = (codes & 0x7f) >> mbits
+    m = (codes & ((1 << mbits) - 1)).astype(np.float64)
+    v = np.where(e > 0, (1 + m / 2 ** mbits) * np.exp2(e.astype(np.float64) - bias),
+                 m / 2 ** mbits * 2.0 ** (1 - bias))
+    return np.where(codes & 0x80, -v, v)
+
+
+codes = np.arange(256, dtype=np.uint8)
+f8 = {"F8_E4M3": (minifloat(codes, 3, 7), (codes & 0x7f) != 0x7f),
+      "F8_E5M2": (minifloat(codes, 2, 15), ((codes >> 2) & 31) != 31),
+      "F8_E4M3FNUZ": (minifloat(codes, 3, 8), codes != 0x80),
+      "F8_E5M2FNUZ": (minifloat(codes, 2, 16), codes != 0x80),
+      "F8_E8M0": (np.exp2(codes.astype(np.float64) - 127), codes != 0xff)}
+raw, ref, dts = [], [], {}
+for dt, (vals, finite) in f8.items():
+    raw.append((dt.lower(), codes[finite]))
+    ref.append((dt.lower(), vals[finite].astype(np.float32)))
+    dts[dt.lower()] = dt
+ints = {"U16": rng.integers(0, 2 ** 16, 64, dtype=np.uint16), "U32": rng.integers(0, 2 ** 32, 64, dtype=np.uint32),
+        "U64": rng.integers(0, 2 ** 63, 64, dtype=np.uint64) * np.uint64(2) + np.uint64(1),
+        "BOOL": rng.integers(0, 2, 64, dtype=np.uint8)}
+for dt, a in ints.items():
+    raw.append((dt.lower(), a.astype("<" + a.dtype.str[1:])))
+    ref.append((dt.lower(), a.astype(np.float32)))  # numpy's own round-to-nearest conversion
+    dts[dt.lower()] = dt
+write_st(os.path.join(WORK, "small.safetensors"), raw, dts)
+write_st(os.path.join(WORK, "small-ref.safetensors"), ref)
+p = subprocess.run([FERRY, "diff", os.path.join(WORK, "small.safetensors"), os.path.join(WORK, "small-ref.safetensors"),
+                    "--json", "--tolerance", "0"], capture_output=True, text=True)
+check(p.returncode == 0, "diff of F8/unsigned/bool dtypes: exit %d %s %s" % (p.returncode, p.stdout[-600:], p.stderr[-300:]))
+got = {t["name"]: t for t in json.loads(p.stdout or "{}").get("tensors", [])}
+for name in dts:
+    check(got.get(name, {}).get("status") == "identical", "%s: decoded values differ: %s" % (name, got.get(name)))
+print("F8 / unsigned / bool decoding equal to the definitions for %d dtypes" %
+      sum(t.get("status") == "identical" for t in got.values()))
+
 # --- dequantization of every block type llama.cpp has, against llama.cpp's own dequantizers
 # (libggml-base from npm, tests/interop/ggml_lib.py): random blocks with finite scales (every
 # codebook index and sign pattern), plus blocks made by ggml's quantizers from rows at several
