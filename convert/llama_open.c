@@ -434,9 +434,9 @@ static float kv_f32(const struct ferry_ckpt *ck, const char *key, float dflt)
 
 static int open_gguf(struct llama_model *m, const char *path, struct ferry_error *err)
 {
+    m->nsrc = 1; /* llama_close releases whatever the reader kept, also on failure */
     int rc = ferry_gguf_read(&m->src[0], path, err);
     if (rc) return rc;
-    m->nsrc = 1;
     m->layout = LAYOUT_GGUF;
     snprintf(m->source_format, sizeof(m->source_format), "gguf");
     const struct ferry_ckpt *ck = &m->src[0];
@@ -484,9 +484,9 @@ static int open_gguf(struct llama_model *m, const char *path, struct ferry_error
  * (row0) of the stack. Weights are in Meta's interleaved rope layout. */
 static int open_llama2c(struct llama_model *m, const char *path, struct ferry_error *err)
 {
+    m->nsrc = 1; /* llama_close releases whatever the reader kept, also on failure */
     int rc = ferry_llama2c_read(&m->src[0], path, err);
     if (rc) return rc;
-    m->nsrc = 1;
     m->layout = LAYOUT_LLAMA2C;
     snprintf(m->source_format, sizeof(m->source_format), "llama2c");
     struct ferry_llama2c_config c;

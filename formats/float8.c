@@ -35,7 +35,7 @@ void ferry_f8_e5m2_to(const void *x, float *y, uint64_t n)
 void ferry_f8_e4m3fnuz_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
-    for (uint64_t i = 0; i < n; i++) y[i] = b[i] == 0x80 ? NAN : minifloat(b[i], 3, 7);
+    for (uint64_t i = 0; i < n; i++) y[i] = b[i] == 0x80 ? NAN : minifloat(b[i], 3, 8);
 }
 
 void ferry_f8_e5m2fnuz_to(const void *x, float *y, uint64_t n)
