@@ -4,7 +4,9 @@
 (torch.load + torch.save of the same tensors) in the same run; and to q4_k_m beside llama.cpp's
 own quantizers (libggml-base from npm, through ctypes) giving every tensor the type ferry gave it,
 in memory on as many threads, with no reading, hashing or writing counted for the peer. Prints
-`case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster) and ferry's peak RSS.
+`case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster) and ferry's peak RSS. The
+source is in the page cache unless a case says "cold" (evicted with posix_fadvise before each
+run, for cp too).
 usage: bench/convert.py FERRY"""
 import os
 import resource
@@ -71,6 +73,19 @@ def main():
     # ferry.source.digest needs the SHA-256 of every source file: one core's sequential work
     sha_t = best(["openssl", "dgst", "-sha256", st])
     print("# SHA-256 of the source alone (openssl dgst): %.3fs; cp: %.3fs" % (sha_t, cp_t))
+    # cold source: evicted from the page cache before every run (as a model larger than memory
+    # always is), so cp and ferry both read the disk
+    def evict_then(cleanup):
+        def f():
+            cleanup()
+            os.sync()
+            fd = os.open(st, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+        return f
+    cp_cold = best(["cp", st, copy], cleanup=evict_then(rm_copy))
+    f16_cold = best([FERRY, "convert", src, "-o", out, "--type", "f16", "--force"], cleanup=evict_then(rm))
+    print("convert-f16-cold-source-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (f16_cold, cp_cold, cp_cold / f16_cold))
     for kind in ("f16", "q8_0"):
         cmd = [FERRY, "convert", src, "-o", out, "--type", kind, "--force"]
         t = best(cmd, cleanup=rm)
