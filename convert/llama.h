@@ -42,6 +42,9 @@ struct plan_tensor {
     uint32_t perm_heads;
     enum ferry_dtype out;   /* written dtype */
     const float *generated; /* rope_freqs: values computed here (owned by the model) */
+    /* FP8 checkpoints (fbgemm_fp8, compressed-tensors): the weight's `weight_scale`, one
+     * factor per source row ([rows] or [rows, 1]) or one for the tensor; rows are multiplied */
+    const struct ferry_tensor *row_scale;
 };
 
 struct llama_model {

@@ -2,6 +2,7 @@
  * keys), the tokenizer, and a plan of GGUF-named tensors checked against the hyperparameters. */
 #define _GNU_SOURCE
 #include "llama.h"
+#include "ferry/quant.h"
 #include "llama_names.h"
 #include "ferry/gguf.h"
 #include "ferry/pytorch.h"
@@ -321,6 +322,42 @@ static int open_vocab(struct llama_model *m, const char *dir, struct ferry_error
     return 0; /* no tokenizer: weights only */
 }
 
+/* FP8 checkpoints keep a scale beside each 8-bit weight (X.weight_scale for X.weight) and
+ * activation bounds (X.input_scale, X.input_scale_ub) that conversion does not need. */
+static int is_fp8_scale(const char *name)
+{
+    return ends_with(name, ".weight_scale") || ends_with(name, ".input_scale") ||
+           ends_with(name, ".input_scale_ub");
+}
+
+/* Each X.weight_scale goes with the plan of X.weight: one readable float per row of the
+ * weight, or one for all of it. */
+static int attach_fp8_scales(struct llama_model *m, const struct ferry_ckpt *ck,
+                             struct ferry_error *err)
+{
+    for (uint64_t i = 0; i < ck->ntensors; i++) {
+        const struct ferry_tensor *t = &ck->tensors[i];
+        if (!ends_with(t->name, ".weight_scale")) continue;
+        const char *file = ck->files[t->file].path;
+        size_t base = strlen(t->name) - strlen("_scale");
+        struct plan_tensor *p = NULL;
+        for (uint64_t k = 0; k < m->nt && !p; k++)
+            if (m->t[k].nparts == 1 && strlen(m->t[k].parts[0].t->name) == base &&
+                !strncmp(m->t[k].parts[0].t->name, t->name, base))
+                p = &m->t[k];
+        if (!p) return BAD(file, t->name, "scale of a weight the checkpoint does not have");
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
+        const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+        if ((n != 1 && n != p->rows) || (t->ndim == 2 && t->shape[1] != 1 && n != 1) ||
+            di->blck != 1 || !ferry_can_read(t->dtype) || !t->contiguous)
+            return BAD(file, t->name, "expected one %s scale per row of %llu rows",
+                       "readable float", (unsigned long long)p->rows);
+        p->row_scale = t;
+    }
+    return 0;
+}
+
 static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *err)
 {
     int rc = hf_config(m, dir, err);
@@ -334,7 +371,7 @@ static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *e
     for (uint64_t i = 0; i < ck->ntensors; i++) {
         const struct ferry_tensor *t = &ck->tensors[i];
         int layer;
-        if (llama_name_skipped(t->name)) continue;
+        if (llama_name_skipped(t->name) || is_fp8_scale(t->name)) continue;
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_HF, &layer);
         if (!ln)
             return BAD(ck->files[t->file].path, t->name, "unexpected tensor for a Llama model");
@@ -345,7 +382,7 @@ static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *e
         if (!strcmp(ln->gguf, "attn_k.weight"))
             p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head_kv;
     }
-    return 0;
+    return attach_fp8_scales(m, ck, err);
 }
 
 static int open_meta(struct llama_model *m, const char *dir, struct ferry_error *err)

@@ -31,6 +31,24 @@ static int part_row(const struct ferry_tensor *t, uint64_t r, float *out, uint8_
     return rc;
 }
 
+/* out *= the FP8 scale of source row s (or of the whole tensor) */
+static int apply_row_scale(const struct plan_tensor *p, uint64_t s, float *out,
+                           struct ferry_error *err)
+{
+    const struct ferry_tensor *t = p->row_scale;
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
+    uint32_t size = ferry_dtype_info(t->dtype)->bsize;
+    uint8_t raw[8];
+    float scale;
+    int rc = ferry_tensor_read(NULL, t, (n == 1 ? 0 : s) * size, size, raw, err);
+    if (!rc && ferry_to_float(t->dtype, raw, &scale, 1))
+        rc = ferry_error_set(err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, t->name,
+                             "cannot read dtype %s", ferry_dtype_name(t->dtype));
+    for (uint64_t c = 0; !rc && c < p->cols; c++) out[c] *= scale;
+    return rc;
+}
+
 int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uint64_t r, float *out,
                    uint8_t *scratch, struct ferry_error *err)
 {
@@ -46,7 +64,10 @@ int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uin
         s = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
                                        : h * hd + (w % half) * 2 + w / half;
     }
-    if (p->nparts == 1) return part_row(p->parts[0].t, p->parts[0].row0 + s, out, scratch, err);
+    if (p->nparts == 1) {
+        int rc = part_row(p->parts[0].t, p->parts[0].row0 + s, out, scratch, err);
+        return rc || !p->row_scale ? rc : apply_row_scale(p, s, out, err);
+    }
     if (p->concat_axis == 0) {
         for (uint32_t k = 0; k < p->nparts; k++) {
             const struct ferry_tensor *t = p->parts[k].t;

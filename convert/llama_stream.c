@@ -31,7 +31,7 @@ static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb
 {
     const struct plan_tensor *p = s->p;
     *owned = NULL;
-    if (p->generated || p->nparts != 1 || !p->parts[0].map) return NULL;
+    if (p->generated || p->nparts != 1 || !p->parts[0].map || p->row_scale) return NULL;
     const struct ferry_tensor *t = p->parts[0].t;
     if (!t->contiguous || t->byteswap || t->ndim < 1) return NULL;
     const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);

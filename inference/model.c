@@ -30,8 +30,8 @@ static int load_weight(struct ferry_model *m, const char *name, struct weight *w
     w->rows = p->rows;
     w->cols = p->cols;
     const struct ferry_tensor *t = p->parts[0].t;
-    if (!force_f32 && p->nparts == 1 && !p->generated && t->contiguous && !t->byteswap &&
-        kern_native(t->dtype)) {
+    if (!force_f32 && p->nparts == 1 && !p->generated && !p->row_scale && t->contiguous &&
+        !t->byteswap && kern_native(t->dtype)) {
         const struct ferry_dtype_info *d = ferry_dtype_info(t->dtype);
         w->dt = w->file_dt = t->dtype;
         w->rb = p->cols / d->blck * d->bsize;

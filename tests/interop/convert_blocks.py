@@ -7,7 +7,9 @@ a minute to start); then
 - `ferry convert --type f32` gives exactly ggml's dequantized values,
 - `--type q8_0` (requantizing) gives exactly ggml's Q8_0 blocks of those values,
 - `--to safetensors` gives a Hugging Face file whose unpermuted tensors equal them too;
-and formats/quant_grid_tables.inc is what scripts/gen-iq-grids.py reads off the library now.
+formats/quant_grid_tables.inc is what scripts/gen-iq-grids.py reads off the library now; edge
+rows quantize as llama.cpp does in every written type; and an FP8 checkpoint (F8_E4M3 weights
+with per-row weight_scale, as Meta ships Llama 3.1 405B) converts to code value * scale.
 usage: convert_blocks.py FERRY WORKDIR"""
 import json
 import os
@@ -131,6 +133,81 @@ for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1",
 print("edge-row tensors equal to llama.cpp's quantizers: %s" % seen)
 check(set(seen) >= {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"},
       "every written type was compared: %s" % sorted(seen))
+
+# --- an FP8 checkpoint as Meta ships Llama 3.1 405B (fbgemm_fp8): linear weights in F8_E4M3
+# with one F32 scale per row (X.weight_scale, [rows, 1]); ferry must give code value * scale,
+# the scale following its source row through the Q/K permutation
+def e4m3_table():
+    c = np.arange(256, dtype=np.uint8)
+    e, m = (c & 0x7f) >> 3, (c & 7).astype(np.float64)
+    v = np.where(e > 0, (1 + m / 8) * np.exp2(e.astype(np.float64) - 7), m / 8 * 2.0 ** -6)
+    v = np.where(c & 0x80, -v, v)
+    return c[(c & 0x7f) != 0x7f], v[(c & 0x7f) != 0x7f].astype(np.float32)
+
+
+CODES, VALUES = e4m3_table()
+fp8 = os.path.join(WORK, "fp8")
+os.makedirs(fp8)
+w8 = make_llama.weights(cfg, seed=13)
+tensors, want8 = [], {}
+for name, t in w8.items():
+    a = t.numpy().astype(np.float32)
+    if a.ndim == 2 and "embed" not in name and "lm_head" not in name:
+        scale = (np.abs(a).max(1, keepdims=True) / np.float32(448)).astype(np.float32)
+        idx = np.abs((a / scale)[..., None] - VALUES).argmin(-1)
+        tensors += [(name, "F8_E4M3", CODES[idx]), (name + "_scale", "F32", scale)]
+        want8[name] = VALUES[idx] * scale  # float32 product, as the dequantization defines it
+    else:
+        tensors.append((name, "F32", a))
+        want8[name] = a
+hdr, blobs, off = {}, [], 0
+for name, dt, a in tensors:
+    b = np.ascontiguousarray(a).tobytes()
+    hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(hdr).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+open(os.path.join(fp8, "model.safetensors"), "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+json.dump(dict(cfg, quantization_config={"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0}),
+          open(os.path.join(fp8, "config.json"), "w"))
+
+
+def hf_to_gguf_rows(a, heads):  # GGUF row r takes HF row h*hd + (w%2)*hd/2 + w//2
+    hd = a.shape[0] // heads
+    r = np.arange(a.shape[0])
+    h, w = r // hd, r % hd
+    return a[h * hd + (w % 2) * (hd // 2) + w // 2]
+
+
+g8 = os.path.join(WORK, "fp8.gguf")
+if ferry("convert", fp8, "-o", g8, "--type", "f32"):
+    got = read(g8)[2]
+    pairs = {"blk.0.attn_q.weight": hf_to_gguf_rows(want8["model.layers.0.self_attn.q_proj.weight"], cfg["num_attention_heads"]),
+             "blk.0.attn_k.weight": hf_to_gguf_rows(want8["model.layers.0.self_attn.k_proj.weight"], cfg["num_key_value_heads"]),
+             "blk.0.attn_v.weight": want8["model.layers.0.self_attn.v_proj.weight"],
+             "blk.0.attn_output.weight": want8["model.layers.0.self_attn.o_proj.weight"],
+             "blk.0.ffn_down.weight": want8["model.layers.0.mlp.down_proj.weight"],
+             "token_embd.weight": want8["model.embed_tokens.weight"]}
+    bad = [n for n, v in pairs.items() if got.get(n, (0, 0, b""))[2] != v.astype("<f4").tobytes()]
+    check(not bad, "FP8 checkpoint -> f32 GGUF equals code value * row scale (differing: %s)" % bad)
+    # the forward pass runs the FP8 directory itself (scales applied as its weights load)
+    p = subprocess.run([FERRY, "check", fp8, "--ref", g8, "--ids", "1,5,9,200,33", "--max-kl", "1e-9"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "ferry check of the FP8 directory against its GGUF: exit %d %s" %
+          (p.returncode, (p.stdout + p.stderr)[-300:]))
+# a scale that does not fit its weight is refused with the file and tensor named
+hdr2 = dict(hdr)
+name = "model.layers.0.mlp.up_proj.weight_scale"
+hdr2[name] = dict(hdr[name], shape=[hdr[name]["shape"][0] // 2, 2])
+h2 = json.dumps(hdr2).encode()
+h2 += b" " * ((8 - len(h2) % 8) % 8)
+badd = os.path.join(WORK, "fp8-bad")
+shutil.copytree(fp8, badd)
+open(os.path.join(badd, "model.safetensors"), "wb").write(struct.pack("<Q", len(h2)) + h2 + b"".join(blobs))
+p = subprocess.run([FERRY, "convert", badd, "-o", os.path.join(WORK, "fp8-bad.gguf")], capture_output=True, text=True)
+check(p.returncode == 65 and "up_proj.weight_scale" in p.stderr and "per row" in p.stderr,
+      "a misshapen FP8 scale is refused (exit %d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
 
 print("GGUF sources converted exactly: to f32 %d, requantized to q8_0 %d, to safetensors %d of %d types"
       % (len(exact), len(requant), len(hf_ok), len(ggml_lib.TYPES)))
