@@ -353,7 +353,9 @@ static char *split_prefix(const char *path)
     return p;
 }
 
-int ferry_gguf_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+/* A GGUF file, and with follow_split the other shards of the split set it opens. */
+static int read_set(struct ferry_ckpt *ck, const char *path, int follow_split,
+                    struct ferry_error *err)
 {
     struct strset names;
     strset_init(&names);
@@ -362,7 +364,7 @@ int ferry_gguf_read(struct ferry_ckpt *ck, const char *path, struct ferry_error 
     ck->format = "gguf";
     int rc = read_one(ck, path, 1, &scratch, &names, err);
     uint64_t count = 0, no = 0;
-    if (!rc && !kv_u64(ck, "split.count", &count) && count > 1) {
+    if (!rc && follow_split && !kv_u64(ck, "split.count", &count) && count > 1) {
         if (kv_u64(ck, "split.no", &no) || no != 0) {
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, "split.no",
                                  "open the first shard (split.no 0) of a split set");
@@ -407,15 +409,12 @@ out:
     return rc;
 }
 
+int ferry_gguf_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    return read_set(ck, path, 1, err);
+}
+
 int ferry_gguf_read_one(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
 {
-    struct strset names;
-    strset_init(&names);
-    struct ferry_ckpt scratch;
-    ferry_ckpt_init(&scratch);
-    ck->format = "gguf";
-    int rc = read_one(ck, path, 1, &scratch, &names, err);
-    ferry_ckpt_free(&scratch);
-    strset_free(&names);
-    return rc;
+    return read_set(ck, path, 0, err);
 }

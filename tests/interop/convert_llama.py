@@ -356,8 +356,8 @@ ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback
 _, tens = read_gguf(os.path.join(WORK, "kq-fallback-q2.gguf"))
 iq4 = [n for n, (t, _, _) in tens.items() if t == 20]
 check({"blk.0.attn_q.weight", "blk.0.ffn_down.weight"} <= set(iq4), "Q2_K rows of 64/96 fall back to IQ4_NL: %s" % iq4)
-if ggml_lib.load() is not None:
-    g = ggml_lib.load()
+g = ggml_lib.load()
+if g is not None:
     same = sum(tens[n][2] == g.quantize("iq4_nl", exp[n]) for n in iq4)
     print("IQ4_NL fallback tensors equal to llama.cpp's quantize_iq4_nl: %d of %d" % (same, len(iq4)))
     check(same == len(iq4), "IQ4_NL blocks differ from llama.cpp's quantize_iq4_nl")
