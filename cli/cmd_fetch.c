@@ -19,11 +19,13 @@
 
 static const char usage_text[] =
     "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
-    "                  [--sha256 HEX] [--tries N] [--token-file F] [--force] [--json] [-q]\n"
+    "                  [--sha256 HEX] [--tries N] [--speed-limit B --speed-time S]\n"
+    "                  [--token-file F] [--force] [--json] [-q]\n"
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude GLOB]...\n"
     "                  [--hf-cache] [options above]\n"
     "       ferry fetch --manifest URL_OR_PATH --pubkey K --mirror URL... [-o DIR]\n"
-    "                  [--accept-license=SHA256 [--name N]] [options above]\n"
+    "                  [--accept-license=SHA256 [--name N]] [--trust-acceptor KEY.pub]...\n"
+    "                  [options above]\n"
     "       ferry fetch --url-template URL --files A,B,... [-o DIR] [options above]\n\n"
     "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
@@ -31,7 +33,10 @@ static const char usage_text[] =
     "where it stopped. A file gets its final name only after its size and SHA-256 match\n"
     "(--sha256, for a single URL, or the server's X-Linked-Etag); wrong bytes are discarded.\n"
     "A transfer that stalls is retried with jittered exponential backoff (or Retry-After)\n"
-    "up to --tries times (default 6); one that makes progress resumes without counting.\n"
+    "up to --tries times (default 6); one that made progress resumes without counting. A\n"
+    "transfer slower than --speed-limit bytes/s (default 1024) for --speed-time seconds\n"
+    "(default 30) is aborted, and it, like any attempt that moved its bytes slower than that,\n"
+    "counts as a failed try: a trickling server cannot keep a fetch alive forever.\n"
     "--token-file sends its content as a bearer token, only to the URL's own host.\n"
     "--json prints NDJSON events: start, progress, done, error, summary.\n"
     "\n"
@@ -48,7 +53,8 @@ static const char usage_text[] =
     "order, a mirror that fails or serves other bytes being named and skipped. When the\n"
     "manifest marks license texts as requiring acceptance, those are fetched first and nothing\n"
     "else until an acceptance is recorded: on a terminal by typing I ACCEPT, otherwise with\n"
-    "--accept-license=SHA256 [--name N] (see ferry license).\n"
+    "--accept-license=SHA256 [--name N] (see ferry license). A record counts only when it names\n"
+    "this manifest's root and was signed by your acceptance key or a --trust-acceptor key.\n"
     "\n"
     "--url-template 'https://host/*?Policy=...' --files a,b/c,...: Meta's presigned links;\n"
     "each name replaces the '*'. The link's expiry is decoded from its policy and shown; the\n"
@@ -102,6 +108,8 @@ int cmd_fetch(int argc, char **argv)
         {"segment-size", required_argument, NULL, 's'},
         {"sha256", required_argument, NULL, 'S'},
         {"tries", required_argument, NULL, 'T'},
+        {"speed-limit", required_argument, NULL, 'Y'},
+        {"speed-time", required_argument, NULL, 'y'},
         {"token-file", required_argument, NULL, 't'},
         {"force", no_argument, NULL, 'f'},
         {"include", required_argument, NULL, 'I'},
@@ -112,6 +120,7 @@ int cmd_fetch(int argc, char **argv)
         {"mirror", required_argument, NULL, 'm'},
         {"accept-license", required_argument, NULL, 'a'},
         {"name", required_argument, NULL, 'n'},
+        {"trust-acceptor", required_argument, NULL, 'A'},
         {"url-template", required_argument, NULL, 'U'},
         {"files", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'J'},
@@ -124,7 +133,8 @@ int cmd_fetch(int argc, char **argv)
     const char *inc[64], *exc[64];
     struct fetch_hub_opts hub = {.include = inc, .exclude = exc};
     const char *mirrors[64], *tmpl = NULL, *tmpl_files = NULL;
-    struct fetch_manifest_opts man = {.mirrors = mirrors};
+    const char *trust[16];
+    struct fetch_manifest_opts man = {.mirrors = mirrors, .trust = trust};
     uint64_t v;
     int c;
     optind = 1;
@@ -143,6 +153,14 @@ int cmd_fetch(int argc, char **argv)
             o.segment_size = v;
             break;
         case 'S': sha_hex = optarg; break;
+        case 'Y':
+            if (parse_uint_opt("--speed-limit", optarg, 1ull << 40, &v) || !v) return EXIT_USAGE;
+            o.low_speed_limit = (long)v;
+            break;
+        case 'y':
+            if (parse_uint_opt("--speed-time", optarg, 86400, &v) || !v) return EXIT_USAGE;
+            o.low_speed_time_s = (long)v;
+            break;
         case 'T':
             if (parse_uint_opt("--tries", optarg, 1000, &v) || !v) return EXIT_USAGE;
             o.max_tries = (unsigned)v;
@@ -170,6 +188,10 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'a': man.accept = optarg; break;
         case 'n': man.name = optarg; break;
+        case 'A':
+            if (man.ntrust == 16) return EXIT_USAGE;
+            trust[man.ntrust++] = optarg;
+            break;
         case 'U': tmpl = optarg; break;
         case 'F': tmpl_files = optarg; break;
         case 'J': g_opts.json = 1; break;

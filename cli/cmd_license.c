@@ -26,14 +26,17 @@ static const char usage_text[] =
     "usage: ferry license show DIR [--pubkey K] [--cert-chain PEM]\n"
     "       ferry license accept DIR [--accept-license=SHA256] [--name N] [--email E]\n"
     "                                [--on-behalf-of ORG] [--store-in-model] [--pubkey K]\n"
-    "       ferry license status DIR [--pubkey K] [--json]\n\n"
+    "       ferry license status DIR [--pubkey K] [--trust-acceptor KEY.pub]... [--json]\n\n"
     "show prints the license and use-policy texts named by the model's manifest with their\n"
     "SHA-256. accept records a signed acceptance after you type I ACCEPT on a terminal, or\n"
     "non-interactively with --accept-license naming the license text's SHA-256 (or a unique\n"
     "prefix of at least 16 hex digits). Records live in $XDG_DATA_HOME/ferry/licenses/ and,\n"
     "with --store-in-model, in DIR/license-acceptance.dsse.json; the signing key is made on\n"
-    "first use in $XDG_CONFIG_HOME/ferry/. status exits 0 only when a valid record covers\n"
-    "every text the manifest marks as requiring acceptance.\n";
+    "first use in $XDG_CONFIG_HOME/ferry/. status exits 0 only when a record covers every\n"
+    "text the manifest marks as requiring acceptance, names this model's manifest root, and\n"
+    "was signed by a trusted key: your own acceptance key, or a minisign public key given\n"
+    "with --trust-acceptor (a colleague's or your team's). It lists every record it finds\n"
+    "with who accepted, the key, and why a record does not count.\n";
 
 static void xdg(const char *var, const char *fallback, char *out, size_t n)
 {
@@ -232,9 +235,11 @@ static int accept_license(const char *dir, const struct ferry_manifest *m, const
     return EXIT_OK;
 }
 
-/* Records that can vouch for this model: the per-user store and the model's own copy. */
+/* One record from the store or the model directory: reported with who accepted, with which
+ * key, and whether it counts for this model. */
 static int covers(const char *path, const struct ferry_manifest *m,
-                  const struct ferry_resource *lic, json_t *found)
+                  const struct ferry_resource *lic, const struct ferry_minisign_pub *trusted,
+                  size_t ntrusted, json_t *found)
 {
     struct ferry_license_acceptance a;
     struct ferry_error err;
@@ -244,27 +249,33 @@ static int covers(const char *path, const struct ferry_manifest *m,
         warnf("ignoring invalid acceptance record: %s", ferry_error_format(&err, buf, sizeof(buf)));
         return 0;
     }
-    char hex[65];
-    ferry_hex(lic->sha256, 32, hex);
-    if (strcmp(a.license_sha256, hex)) return 0;
-    for (size_t i = 0; i < m->nres; i++) {
-        if (strcmp(m->res[i].role, "use-policy") || !m->res[i].requires_acceptance) continue;
-        ferry_hex(m->res[i].sha256, 32, hex);
-        int ok = 0;
-        for (size_t k = 0; k < a.npolicies; k++) ok |= !strcmp(a.policy_sha256[k], hex);
-        if (!ok) return 0;
-    }
-    notef("license: %s accepted by %s%s%s%s%s at %s (key %s, %s)", lic->name,
-          a.acceptor_name[0] ? a.acceptor_name : "?", a.acceptor_email[0] ? " <" : "",
-          a.acceptor_email, a.acceptor_email[0] ? ">" : "",
-          a.on_behalf_of[0] ? " on behalf of another party" : "", a.accepted_at, a.key_id, path);
-    json_array_append_new(found, json_pack("{s:s, s:s, s:s, s:s, s:s}", "record", path, "name",
-                                           a.acceptor_name, "on_behalf_of", a.on_behalf_of,
-                                           "accepted_at", a.accepted_at, "key_id", a.key_id));
-    return 1;
+    enum ferry_license_verdict v = ferry_license_record_counts(&a, m, lic, trusted, ntrusted);
+    /* records for other models in the per-user store are expected: say nothing of them */
+    if (v == FERRY_LICENSE_OTHER_MODEL && strstr(path, "/ferry/licenses/")) return 0;
+    const char *who = a.acceptor_name[0] ? a.acceptor_name : "?";
+    if (v == FERRY_LICENSE_COUNTS)
+        notef("license: %s accepted by %s%s%s%s%s at %s (key %s, trusted; %s)", lic->name, who,
+              a.acceptor_email[0] ? " <" : "", a.acceptor_email, a.acceptor_email[0] ? ">" : "",
+              a.on_behalf_of[0] ? " on behalf of another party" : "", a.accepted_at, a.key_id,
+              path);
+    else
+        warnf("license: not counting the record %s by %s (key %s): %s", path, who, a.key_id,
+              ferry_license_verdict_text(v));
+    if (found)
+        json_array_append_new(
+            found, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "record", path, "name",
+                             a.acceptor_name, "on_behalf_of", a.on_behalf_of, "accepted_at",
+                             a.accepted_at, "key_id", a.key_id, "trusted",
+                             v != FERRY_LICENSE_UNTRUSTED_KEY && v != FERRY_LICENSE_OTHER_MODEL
+                                 ? 1
+                                 : 0,
+                             "counts", v == FERRY_LICENSE_COUNTS, "verdict",
+                             ferry_license_verdict_text(v)));
+    return v == FERRY_LICENSE_COUNTS;
 }
 
-int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc)
+int verify_license(const char *dir, const struct ferry_manifest *m, const char *const *trust,
+                   size_t ntrust, json_t *doc)
 {
     const struct ferry_resource *lic = NULL;
     int needed = 0;
@@ -272,9 +283,10 @@ int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc)
         if (!strcmp(m->res[i].role, "license") && !lic) lic = &m->res[i];
         needed |= m->res[i].requires_acceptance;
     }
-    json_t *found = json_array();
-    json_object_set_new(doc, "license",
-                        json_pack("{s:b, s:o}", "required", needed, "records", found));
+    json_t *found = doc ? json_array() : NULL;
+    if (doc)
+        json_object_set_new(doc, "license",
+                            json_pack("{s:b, s:o}", "required", needed, "records", found));
     if (!needed) {
         notef("license: no text in the manifest requires acceptance");
         return 0;
@@ -283,7 +295,27 @@ int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc)
         errorf("license: acceptance is required but the manifest names no LICENSE file");
         return -1;
     }
-    char data[4096], store[4200], path[8400];
+    /* trusted signers: the user's own acceptance key, then the keys named on the command line */
+    struct ferry_minisign_pub trusted[17];
+    size_t ntrusted = 0;
+    char cfg[4096], data[4096], store[4200], path[8400];
+    xdg("XDG_CONFIG_HOME", ".config", cfg, sizeof(cfg));
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    int urc = ferry_license_user_pub(cfg, &trusted[0], &err);
+    if (urc < 0) {
+        report_error(&err);
+        return -1;
+    }
+    if (urc == 0) ntrusted++;
+    for (size_t i = 0; i < ntrust && ntrusted < 17; i++) {
+        ferry_error_clear(&err);
+        if (ferry_minisign_load_pub(trust[i], &trusted[ntrusted], &err)) {
+            report_error(&err);
+            return -1;
+        }
+        ntrusted++;
+    }
     xdg("XDG_DATA_HOME", ".local/share", data, sizeof(data));
     snprintf(store, sizeof(store), "%s/ferry/licenses", data);
     int ok = 0;
@@ -292,17 +324,18 @@ int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc)
     while (d && (e = readdir(d)))
         if (strstr(e->d_name, ".dsse.json")) {
             snprintf(path, sizeof(path), "%s/%s", store, e->d_name);
-            ok |= covers(path, m, lic, found);
+            ok |= covers(path, m, lic, trusted, ntrusted, found);
         }
     if (d) closedir(d);
     snprintf(path, sizeof(path), "%s/license-acceptance.dsse.json", dir);
-    if (access(path, F_OK) == 0) ok |= covers(path, m, lic, found);
+    struct stat st;
+    if (lstat(path, &st) == 0) ok |= covers(path, m, lic, trusted, ntrusted, found);
     if (!ok) {
         char hex[65];
         ferry_hex(lic->sha256, 32, hex);
-        errorf(
-            "license: no valid acceptance record for %s (sha256 %s); see 'ferry license show %s'",
-            lic->name, hex, dir);
+        errorf("license: no acceptance record for %s (sha256 %s) bound to this model and made by "
+               "a trusted key; see 'ferry license show %s'",
+               lic->name, hex, dir);
     }
     return ok ? 0 : -1;
 }
@@ -317,6 +350,7 @@ int cmd_license(int argc, char **argv)
         {"email", required_argument, NULL, 'e'},
         {"on-behalf-of", required_argument, NULL, 'o'},
         {"store-in-model", no_argument, NULL, 's'},
+        {"trust-acceptor", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -326,8 +360,8 @@ int cmd_license(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    const char *sub = argv[1], *pubkey = NULL, *flag = NULL, *cas[16];
-    size_t nca = 0;
+    const char *sub = argv[1], *pubkey = NULL, *flag = NULL, *cas[16], *trust[16];
+    size_t nca = 0, ntrust = 0;
     int store = 0, c;
     struct ferry_acceptor who = {0};
     optind = 2;
@@ -342,6 +376,10 @@ int cmd_license(int argc, char **argv)
         case 'e': who.email = optarg; break;
         case 'o': who.on_behalf_of = optarg; break;
         case 's': store = 1; break;
+        case 'T':
+            if (ntrust == 16) return EXIT_USAGE;
+            trust[ntrust++] = optarg;
+            break;
         case 'j': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -369,7 +407,7 @@ int cmd_license(int argc, char **argv)
         code = accept_license(dir, &m, flag, &who, store);
     } else {
         json_t *doc = json_object();
-        code = verify_license(dir, &m, doc) ? EXIT_FAIL : EXIT_OK;
+        code = verify_license(dir, &m, trust, ntrust, doc) ? EXIT_FAIL : EXIT_OK;
         json_object_set_new(doc, "accepted", json_boolean(code == EXIT_OK));
         if (g_opts.json)
             out_json(doc);

@@ -22,7 +22,8 @@
 static const char usage_text[] =
     "usage: ferry verify DIR [--pubkey K] [--cert-chain PEM]... [--checklist F] [--signature F]\n"
     "                    [--torrent F]\n"
-    "                    [--require-license] [--ignore PATH]... [--threads N] [--json]\n\n"
+    "                    [--require-license [--trust-acceptor KEY.pub]...] [--ignore PATH]...\n"
+    "                    [--threads N] [--json]\n\n"
     "Finds DIR/model.sig (OpenSSF Model Signing bundle) or DIR/model.manifest.json with its\n"
     ".minisig, verifies the signature, then hashes every file and reports missing, extra and\n"
     "changed files. Without a signature, DIR/checklist.chk or DIR/SHA256SUMS is checked\n"
@@ -34,7 +35,9 @@ static const char usage_text[] =
     "  --torrent F       a v2/hybrid .torrent whose file roots must equal the manifest's\n"
     "  --ignore PATH     leave PATH out of the extra-file check (older bundles did not\n"
     "                    record their ignore list)\n"
-    "  --require-license a valid license acceptance record must exist (ferry license)\n";
+    "  --require-license a license acceptance record must exist (ferry license) for this\n"
+    "                    manifest's root, signed by your acceptance key or a trusted one\n"
+    "  --trust-acceptor KEY.pub  also trust acceptance records signed by this minisign key\n";
 
 static json_t *report_json(const struct ferry_check_report *r)
 {
@@ -71,6 +74,7 @@ int cmd_verify(int argc, char **argv)
         {"cert-chain", required_argument, NULL, 'c'},
         {"checklist", required_argument, NULL, 'l'},
         {"require-license", no_argument, NULL, 'L'},
+        {"trust-acceptor", required_argument, NULL, 'A'},
         {"ignore", required_argument, NULL, 'i'},
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
@@ -83,7 +87,8 @@ int cmd_verify(int argc, char **argv)
     };
     const char *pubkey = NULL, *checklist = NULL, *sigfile = NULL, *torrent = NULL, *cas[64],
                *ignore[256];
-    size_t nca = 0;
+    const char *trust[16];
+    size_t nca = 0, ntrust = 0;
     int require_license = 0, c;
     uint64_t v;
     struct ferry_walk_opts wo = {.ignore = ignore};
@@ -97,6 +102,10 @@ int cmd_verify(int argc, char **argv)
             break;
         case 'l': checklist = optarg; break;
         case 'L': require_license = 1; break;
+        case 'A':
+            if (ntrust == 16) return EXIT_USAGE;
+            trust[ntrust++] = optarg;
+            break;
         case 'i':
             if (wo.nignore == 256) return EXIT_USAGE;
             ignore[wo.nignore++] = optarg;
@@ -208,7 +217,7 @@ int cmd_verify(int argc, char **argv)
         if (!have_manifest) {
             errorf("--require-license needs a signed manifest");
             failed = 1;
-        } else if (verify_license(dir, &m, doc) != 0) {
+        } else if (verify_license(dir, &m, trust, ntrust, doc) != 0) {
             failed = 1;
         }
     }

@@ -141,7 +141,7 @@ static int license_gate(const char *dir, const struct ferry_manifest *m, const s
     if (!needed) return 0;
     int saved = g_opts.verbosity;
     g_opts.verbosity = -1;
-    int ok = verify_license(dir, m, NULL) == 0;
+    int ok = verify_license(dir, m, mo->trust, mo->ntrust, NULL) == 0;
     g_opts.verbosity = saved;
     if (ok) return 0;
     char flag[160], *acc[12] = {"license", "accept", (char *)dir, "--pubkey", (char *)mo->pubkey};

@@ -12,6 +12,8 @@ struct fetch_manifest_opts {
     int nmirrors;
     const char *accept;    /* --accept-license=SHA256 */
     const char *name;      /* --name for the acceptance record */
+    const char **trust;    /* --trust-acceptor public key files */
+    size_t ntrust;
 };
 
 void fetch_manifest(const char *dir, const struct fetch_manifest_opts *mo, struct ferry_fetch_opts *o,

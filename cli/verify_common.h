@@ -17,8 +17,11 @@ int verify_signature(const char *dir, int isdir, const char *sigfile, const char
                      const char *const *cas, size_t nca, struct ferry_manifest *m, json_t *doc,
                      struct ferry_error *err);
 
-/* 0 when a valid acceptance record exists for every license text the manifest marks as
- * requiring acceptance; prints why not otherwise. Adds a "license" object to doc. */
-int verify_license(const char *dir, const struct ferry_manifest *m, json_t *doc);
+/* 0 when an acceptance record bound to m's root covers every license text the manifest marks
+ * as requiring acceptance and was signed by a trusted key: the user's own acceptance key or
+ * one of the minisign public key files in trust (--trust-acceptor). Other records are reported
+ * with the reason they do not count. Adds a "license" object to doc (may be NULL). */
+int verify_license(const char *dir, const struct ferry_manifest *m, const char *const *trust,
+                   size_t ntrust, json_t *doc);
 
 #endif

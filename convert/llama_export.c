@@ -211,9 +211,13 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
             err, FERRY_EUSAGE, dst, FERRY_NO_OFFSET, NULL,
             "--type for Hugging Face, PyTorch and Meta outputs is f32, f16, bf16 or keep");
     int meta = o->to == FERRY_FMT_META;
-    if (mkdir(dst, 0755) != 0 && errno != EEXIST)
-        return ferry_error_set(err, FERRY_ECANTCREAT, dst, FERRY_NO_OFFSET, NULL, "%s",
-                               strerror(errno));
+    /* the directory is built whole under a temporary name (see ferry_outdir): a kill at any
+     * point leaves no half-written model under DST, and a rerun starts clean */
+    struct ferry_outdir od;
+    int orc = ferry_outdir_open(&od, dst, o->force, err);
+    if (orc) return orc;
+    const char *final_dst = dst;
+    dst = od.tmp;
     struct plan_tensor *plans = calloc(m->nt + 1, sizeof(*plans));
     const struct plan_tensor **pp = calloc(m->nt + 1, sizeof(*pp));
     struct ferry_ckpt d;
@@ -300,6 +304,14 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         if (!rc) rc = write_spm(&m->src[0], path, o->force, err);
     }
     if (!rc && m->layout != LAYOUT_GGUF) rc = copy_side_files(srcdir, dst, o->force, err);
+    if (!rc) rc = ferry_outdir_commit(&od, err);
+    if (rc && err && !strncmp(err->file, od.tmp, strlen(od.tmp))) {
+        /* name the output the user asked for, not the staging directory */
+        char f[sizeof(err->file)];
+        snprintf(f, sizeof(f), "%s%s", final_dst, err->file + strlen(od.tmp));
+        snprintf(err->file, sizeof(err->file), "%s", f);
+    }
+    ferry_outdir_abort(&od);
     ferry_ckpt_free(&d);
     free(plans);
     free(pp);

@@ -1,6 +1,7 @@
 /* Opening a Llama checkpoint for conversion: hyperparameters (config.json, params.json or GGUF
  * keys), the tokenizer, and a plan of GGUF-named tensors checked against the hyperparameters. */
 #define _GNU_SOURCE
+#include "ferry/json_file.h"
 #include "llama.h"
 #include "ferry/quant.h"
 #include "llama_names.h"
@@ -65,9 +66,9 @@ static int hf_config(struct llama_model *m, const char *dir, struct ferry_error 
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/config.json", dir);
-    json_error_t je;
-    json_t *c = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!c) return BAD(path, NULL, "not valid JSON: %s", je.text);
+    json_t *c;
+    int jrc = ferry_json_load(path, JSON_REJECT_DUPLICATES, &c, err);
+    if (jrc) return jrc;
     int rc = 0;
     json_t *archs = json_object_get(c, "architectures");
     const char *arch = json_string_value(json_array_get(archs, 0));
@@ -146,9 +147,9 @@ static int meta_params(struct llama_model *m, const char *dir, struct ferry_erro
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/params.json", dir);
-    json_error_t je;
-    json_t *c = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!c) return BAD(path, NULL, "not valid JSON: %s", je.text);
+    json_t *c;
+    int jrc = ferry_json_load(path, JSON_REJECT_DUPLICATES, &c, err);
+    if (jrc) return jrc;
     struct llama_hparams *hp = &m->hp;
     int rc = 0;
     if (u32_of(json_object_get(c, "dim"), &hp->n_embd) ||
@@ -581,6 +582,37 @@ static int open_llama2c(struct llama_model *m, const char *path, struct ferry_er
     return 0;
 }
 
+/* The same sanity checks for hyperparameters from every source (config.json, params.json,
+ * GGUF keys, a llama2.c header): the attention code divides by these counts and sizes the KV
+ * cache from them, so a count that does not divide, or a size no Llama has, is refused here
+ * rather than met as a division by zero or a read past the cache. */
+#define LIMIT_HEADS 1024u
+#define LIMIT_HEAD_DIM 1024u
+#define LIMIT_LAYERS 1024u
+#define LIMIT_EMBD (1u << 20)
+static int check_hparams(const struct llama_hparams *hp, const char *path, struct ferry_error *err)
+{
+    if (!hp->n_head || !hp->n_head_kv || hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv)
+        return BAD(path, "head_count_kv",
+                   "%u key/value heads do not divide %u attention heads (grouped-query "
+                   "attention needs head_count to be a multiple of head_count_kv)",
+                   hp->n_head_kv, hp->n_head);
+    if (!hp->has_head_dim && hp->n_embd % hp->n_head)
+        return BAD(path, "head_count", "embedding length %u is not a multiple of %u heads",
+                   hp->n_embd, hp->n_head);
+    if (!hp->head_dim || hp->head_dim % 2)
+        return BAD(path, "key_length", "head size %u is not a positive even number (RoPE rotates pairs)",
+                   hp->head_dim);
+    if (hp->n_head > LIMIT_HEADS || hp->head_dim > LIMIT_HEAD_DIM || hp->n_layer > LIMIT_LAYERS ||
+        hp->n_embd > LIMIT_EMBD)
+        return BAD(path, NULL,
+                   "implausible size: %u heads of %u, %u layers, embedding %u (ferry's limits: "
+                   "%u heads, head size %u, %u layers, embedding %u)",
+                   hp->n_head, hp->head_dim, hp->n_layer, hp->n_embd, LIMIT_HEADS, LIMIT_HEAD_DIM,
+                   LIMIT_LAYERS, LIMIT_EMBD);
+    return 0;
+}
+
 int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
 {
     memset(m, 0, sizeof(*m));
@@ -618,6 +650,7 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
     else
         return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
                                "not a model directory (no config.json or params.json)");
+    if (!rc) rc = check_hparams(&m->hp, path, err);
     if (!rc && m->hp.rope_type[0] && !strcmp(m->hp.rope_type, "llama3") && !m->rope_freqs)
         rc = rope_freqs(m, err);
     if (!rc && m->rope_freqs) {
@@ -639,6 +672,7 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
         else
             m->has_vocab = v == 0;
     }
+    if (!rc && m->has_vocab) rc = ferry_vocab_check(&m->vocab, path, err);
     if (!rc && m->has_vocab && m->vocab.n > m->hp.n_vocab)
         rc = BAD(path, "vocab_size", "tokenizer has %llu tokens, the model %u",
                  (unsigned long long)m->vocab.n, m->hp.n_vocab);

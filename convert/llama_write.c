@@ -176,7 +176,7 @@ static int digest_start(struct digest_job *d, const char *src)
     d->src = src;
     char path[4200];
     snprintf(path, sizeof(path), "%s/model.manifest.json", src);
-    FILE *f = fopen(path, "rb");
+    FILE *f = ferry_fopen_regular(path, NULL);
     if (f) {
         char *buf = malloc(64u << 20);
         size_t n = buf ? fread(buf, 1, (64u << 20) - 1, f) : 0;

@@ -1,6 +1,7 @@
 /* Hugging Face tokenizer.json (BPE model, as Llama 3 ships it): tokens ordered by id in the
  * byte-level alphabet, merges as "left right" strings (either form the file uses), added tokens
  * as control tokens when special or when they look special (<|...|>). */
+#include "ferry/json_file.h"
 #include "ferry/vocab.h"
 
 #include <jansson.h>
@@ -12,11 +13,9 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
                                     struct ferry_error *err)
 {
     memset(v, 0, sizeof(*v));
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return ferry_error_set(err, FERRY_EMALFORMED, path, (uint64_t)je.position, NULL,
-                               "not valid JSON: %s", je.text);
+    json_t *root;
+    int jrc = ferry_json_load(path, JSON_REJECT_DUPLICATES, &root, err);
+    if (jrc) return jrc;
     int rc = 0;
     json_t *model = json_object_get(root, "model"), *vocab = json_object_get(model, "vocab");
     json_t *merges = json_object_get(model, "merges"),
@@ -85,14 +84,18 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
     for (size_t i = 0; i < json_array_size(merges); i++) {
         json_t *mg = json_array_get(merges, i);
         char buf[1024];
-        if (json_is_string(mg))
-            snprintf(buf, sizeof(buf), "%s", json_string_value(mg));
-        else if (json_is_array(mg) && json_array_size(mg) == 2)
-            snprintf(buf, sizeof(buf), "%s %s", json_string_value(json_array_get(mg, 0)),
-                     json_string_value(json_array_get(mg, 1)));
-        else {
+        const char *a = json_string_value(json_array_get(mg, 0)),
+                   *b = json_string_value(json_array_get(mg, 1));
+        int len = -1;
+        if (json_is_string(mg) && strchr(json_string_value(mg) + (json_string_length(mg) > 0), ' '))
+            len = snprintf(buf, sizeof(buf), "%s", json_string_value(mg));
+        else if (json_is_array(mg) && json_array_size(mg) == 2 && a && b)
+            len = snprintf(buf, sizeof(buf), "%s %s", a, b);
+        if (len < 0 || (size_t)len >= sizeof(buf)) {
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, "model.merges",
-                                 "merge %zu is neither \"a b\" nor [a, b]", i);
+                                 "merge %zu is neither \"a b\" nor [\"a\", \"b\"] (strings, under "
+                                 "1024 bytes)",
+                                 i);
             goto out;
         }
         if (ferry_str_set(&v->merges[i], buf, strlen(buf))) goto oom;

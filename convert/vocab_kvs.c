@@ -90,6 +90,27 @@ static int64_t num(const struct ferry_ckpt *ck, const char *key, int64_t dflt)
     return kv && !ferry_value_as_i64(&kv->val, &v) ? v : dflt;
 }
 
+int ferry_vocab_check(const struct ferry_vocab *v, const char *file, struct ferry_error *err)
+{
+    if (v->n == 0 || v->n > INT32_MAX)
+        return ferry_error_set(err, FERRY_EMALFORMED, file, FERRY_NO_OFFSET, "tokenizer.ggml.tokens",
+                               "a vocabulary of %llu tokens (1 to 2^31-1 expected)",
+                               (unsigned long long)v->n);
+    const struct {
+        const char *key;
+        int64_t id;
+    } ids[] = {{"tokenizer.ggml.bos_token_id", v->bos},
+               {"tokenizer.ggml.eos_token_id", v->eos},
+               {"tokenizer.ggml.unknown_token_id", v->unk},
+               {"tokenizer.ggml.padding_token_id", v->pad}};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (ids[i].id < -1 || ids[i].id >= (int64_t)v->n)
+            return ferry_error_set(err, FERRY_EMALFORMED, file, FERRY_NO_OFFSET, ids[i].key,
+                                   "token id %lld is outside the vocabulary of %llu tokens",
+                                   (long long)ids[i].id, (unsigned long long)v->n);
+    return 0;
+}
+
 int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
                          struct ferry_error *err)
 {
@@ -135,7 +156,10 @@ int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
     v->pad = num(ck, "tokenizer.ggml.padding_token_id", -1);
     v->add_bos = (int)num(ck, "tokenizer.ggml.add_bos_token", 1);
     v->add_eos = (int)num(ck, "tokenizer.ggml.add_eos_token", 0);
-    return 0;
+    const char *file = ck->nfiles ? ck->files[0].path : NULL;
+    int rc = ferry_vocab_check(v, file, err);
+    if (rc) ferry_vocab_free(v);
+    return rc;
 oom:
     ferry_vocab_free(v);
     return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory");

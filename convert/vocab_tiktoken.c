@@ -105,6 +105,20 @@ static int split_of(const struct rank_map *m, const uint8_t *s, size_t n, int32_
     return k == 2 ? 0 : -1;
 }
 
+/* The rank after the space: decimal digits up to the end of the line (a '\r' before the '\n'
+ * allowed), read within [p, end) only -- the mapping is not a C string. -1 when it is not. */
+static int64_t parse_rank(const char *p, const char *end)
+{
+    if (end > p && end[-1] == '\r') end--;
+    if (p == end || end - p > 10) return -1;
+    int64_t r = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        r = r * 10 + (*p - '0');
+    }
+    return r;
+}
+
 int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                               struct ferry_error *err)
 {
@@ -131,8 +145,7 @@ int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferr
             p = le + 1;
             continue;
         }
-        char *rend;
-        long r = sp ? strtol(sp + 1, &rend, 10) : -1;
+        int64_t r = sp ? parse_rank(sp + 1, le) : -1;
         uint8_t buf[512];
         size_t bl;
         if (!sp || r < 0 || (uint64_t)r >= base || bytes[r] ||
@@ -140,7 +153,7 @@ int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferr
                               sodium_base64_VARIANT_ORIGINAL) != 0) {
             rc = ferry_error_set(
                 err, FERRY_EMALFORMED, path, (uint64_t)(p - (const char *)map.data), NULL,
-                "not a tiktoken line \"<base64> <rank>\" (or a rank out of order)");
+                "not a tiktoken line \"<base64> <rank>\" (or a rank repeated or out of range)");
             goto out;
         }
         if (!(bytes[r] = malloc(bl ? bl : 1))) goto oom;
@@ -167,7 +180,16 @@ int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferr
             goto out;
         }
         uint64_t i = fnv(bytes[r], blen[r]) & (rm.cap - 1);
-        while (rm.slot[i] >= 0) i = (i + 1) & (rm.cap - 1);
+        for (; rm.slot[i] >= 0; i = (i + 1) & (rm.cap - 1)) {
+            int32_t q = rm.slot[i];
+            if (blen[q] == blen[r] && !memcmp(bytes[q], bytes[r], blen[r])) {
+                /* tiktoken's encoder and decoder would disagree: the token has two ranks */
+                rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                     "ranks %d and %llu hold the same token bytes", q,
+                                     (unsigned long long)r);
+                goto out;
+            }
+        }
         rm.slot[i] = (int32_t)r;
     }
     n = count + N_SPECIAL > vocab_size ? count + N_SPECIAL : vocab_size;
@@ -220,7 +242,7 @@ out:
 
 int ferry_vocab_is_tiktoken(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ferry_fopen_regular(path, NULL);
     char head[64] = "";
     size_t got = f ? fread(head, 1, sizeof(head) - 1, f) : 0;
     if (f) fclose(f);

@@ -1,5 +1,6 @@
 /* ferry_fetch_check_file (see ferry/fetch.h): is a file already on disk the expected one? */
 #include "ferry/fetch.h"
+#include "ferry/file.h"
 #include "git_blob.h"
 
 #include <errno.h>
@@ -14,8 +15,8 @@
 int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
                            struct ferry_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+    int fd = ferry_open_regular(path, 0, err);
+    if (fd < 0) return fd;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
         close(fd);

@@ -28,6 +28,7 @@ struct seg {
     uint64_t written_before;   /* written when the current attempt started */
     unsigned tries;
     double not_before;
+    double started;            /* when the current attempt started */
     int active, bad;           /* bad: the response was refused (wrong status or range) */
     int finished;              /* all bytes written (durability and hashing: seg_sync) */
     CURL *h;
@@ -112,6 +113,7 @@ static void seg_start(struct seg *s, CURLM *m)
     char range[64], ifr[300];
     snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)(s->first + s->written),
              (unsigned long long)s->last);
+    s->started = http_now();
     s->hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
     if (j->etag[0]) {
         snprintf(ifr, sizeof(ifr), "If-Range: %s", j->etag);
@@ -167,6 +169,9 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
     }
     CURLM *m = curl_multi_init();
     unsigned running = 0;
+    /* failed attempts in a row, over all segments, with no progress anywhere: a server that
+     * trickles every range would otherwise be tried --tries times per segment, one by one */
+    unsigned stalls = 0;
     while (remaining && !rc) {
         if (seg_sync_failed(&y)) break;
         if (o->cancel && *o->cancel) {
@@ -207,18 +212,38 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
                 remaining--;
                 seg_sync_push(&y, s->idx);
                 progress(j);
+                stalls = 0;
                 continue;
             }
             if (status && status != 206 && status != 200 && !http_retryable(status)) {
                 rc = http_status_error(&s->r, j->url, err);
                 break;
             }
-            if (s->written > s->written_before) s->tries = 0; /* progress: only stalls count */
-            if (++s->tries >= max_tries) {
+            /* Progress resets the count, so only stalls count -- but not a trickle: an attempt
+             * the low-speed limit ended, or one that moved its bytes slower than that limit, is
+             * a failure; else a server sending 1 byte/s, or a byte per connection, would keep
+             * the fetch alive forever. */
+            int slow = cc == CURLE_OPERATION_TIMEDOUT;
+            double took = http_now() - s->started;
+            double rate = (double)(s->written - s->written_before) / (took > 1e-3 ? took : 1e-3);
+            if (!slow && rate >= (double)(o->low_speed_limit ? o->low_speed_limit : 1024L))
+                s->tries = 0, stalls = 0;
+            else
+                stalls++;
+            if (++s->tries >= max_tries || stalls >= max_tries * conns) {
+                char why[200];
+                if (slow)
+                    snprintf(why, sizeof(why),
+                             "too slow (under %ld bytes/s for %ld s; --speed-limit, --speed-time)",
+                             o->low_speed_limit ? o->low_speed_limit : 1024L,
+                             o->low_speed_time_s ? o->low_speed_time_s : 30L);
                 rc = ferry_error_set(err, FERRY_EUNAVAIL, j->shown, s->first + s->written, NULL,
-                                     "bytes %llu-%llu failed %u times, last: %s; run again to resume",
+                                     "bytes %llu-%llu failed %u times (%u attempts in a row without "
+                                     "progress), last: %s; run again to resume",
                                      (unsigned long long)s->first, (unsigned long long)s->last, s->tries,
-                                     s->why[0] ? s->why
+                                     stalls,
+                                     slow ? why
+                                     : s->why[0] ? s->why
                                      : cc != CURLE_OK ? curl_easy_strerror(cc)
                                                       : "short body");
                 break;
@@ -340,6 +365,16 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         struct http_probe p;
         int rc = http_probe(url, o, &p, &r->retries, &seed, err);
         if (rc) return rc;
+        /* RFC 9110 14.4: first <= last < complete length; a "bytes 0-0/0" would make an empty
+         * file of a failed probe, and a length past 2^63 is no object a server really holds */
+        if (p.r.status == 206 && p.r.have_range &&
+            (p.r.r_first > p.r.r_last || p.r.r_total == 0 || p.r.r_last >= p.r.r_total ||
+             p.r.r_total > (uint64_t)INT64_MAX))
+            return ferry_error_set(err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
+                                   "the server answered a request for byte 0 with an invalid "
+                                   "Content-Range: bytes %llu-%llu/%llu",
+                                   (unsigned long long)p.r.r_first, (unsigned long long)p.r.r_last,
+                                   (unsigned long long)p.r.r_total);
         struct job j = {.url = url, .shown = shown, .part = part, .o = o, .fd = -1};
         int ranged = p.r.status == 206 && p.r.have_range && p.r.r_first == 0;
         j.size = ranged ? p.r.r_total : p.r.status == 200 && p.r.length >= 0 ? (uint64_t)p.r.length : UINT64_MAX;

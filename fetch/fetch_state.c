@@ -1,4 +1,5 @@
 /* Resume records (see fetch_state.h), JSON via jansson, replaced atomically. */
+#include "ferry/json_file.h"
 #include "fetch_state.h"
 #include "ferry/file.h"
 
@@ -9,9 +10,8 @@
 int fetch_state_load(const char *path, uint64_t size, const char *etag, uint64_t segment,
                      struct fetch_state *s)
 {
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j) return -1;
+    json_t *j;
+    if (ferry_json_load(path, 0, &j, NULL)) return -1;
     const char *e = json_string_value(json_object_get(j, "etag"));
     json_t *done = json_object_get(j, "done");
     int ok = json_integer_value(json_object_get(j, "size")) == (json_int_t)size &&

@@ -1,6 +1,7 @@
 /* Error records of libferry: filled by the library, printed by the CLI. */
 #include "ferry/error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,13 @@ const char *ferry_error_format(const struct ferry_error *err, char *buf, unsigne
     if (n < size && err->object[0]) n += (size_t)snprintf(buf + n, size - n, "'%s': ", err->object);
     if (n < size) snprintf(buf + n, size - n, "%s", err->cause[0] ? err->cause : "error");
     return buf;
+}
+
+int ferry_errno_code(int e)
+{
+    if (e == ENOENT || e == ENOTDIR) return FERRY_ENOINPUT;
+    if (e == EACCES || e == EPERM) return FERRY_EPERM;
+    return FERRY_EIO;
 }
 
 const char *ferry_error_name(int code)

@@ -3,7 +3,10 @@
 #include "ferry/file.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +15,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int errno_code(int e)
+int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
 {
-    if (e == ENOENT || e == ENOTDIR) return FERRY_ENOINPUT;
-    if (e == EACCES || e == EPERM) return FERRY_EPERM;
-    return FERRY_EIO;
-}
-
-int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err)
-{
-    memset(m, 0, sizeof(*m));
-    m->fd = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry_error_set(err, errno_code(errno), path, FERRY_NO_OFFSET, NULL,
-                               "cannot open: %s", strerror(errno));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP && nofollow)
+            return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                   "is a symbolic link");
+        return ferry_error_set(err, ferry_errno_code(e), path, FERRY_NO_OFFSET, NULL, "cannot open: %s",
+                               strerror(e));
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -37,7 +36,46 @@ int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *er
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                               "not a regular file");
+                               "not a regular file (%s)",
+                               S_ISFIFO(st.st_mode)  ? "a FIFO"
+                               : S_ISDIR(st.st_mode) ? "a directory"
+                               : S_ISSOCK(st.st_mode) ? "a socket"
+                                                      : "a device");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "fcntl: %s",
+                               strerror(e));
+    }
+    return fd;
+}
+
+FILE *ferry_fopen_regular(const char *path, struct ferry_error *err)
+{
+    int fd = ferry_open_regular(path, 0, err);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    }
+    return f;
+}
+
+int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    int fd = ferry_open_regular(path, 0, err);
+    if (fd < 0) return fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "stat: %s",
+                               strerror(e));
     }
     m->size = (uint64_t)st.st_size;
     if (m->size > 0) {
@@ -213,4 +251,149 @@ int ferry_mkdirs(const char *path, unsigned mode)
         if (!c) return 0;
         *p = c;
     }
+}
+
+static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void remove_tree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ".NAME.tmp.PID" entries of dir whose process is gone: what a killed run left behind */
+static void remove_stale(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    size_t nl = strlen(name);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        if (s[0] != '.' || strncmp(s + 1, name, nl) || strncmp(s + 1 + nl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(s + nl + 6, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        size_t n = strlen(dir) + strlen(s) + 2;
+        char *p = malloc(n);
+        if (p) {
+            snprintf(p, n, "%s/%s", dir, s);
+            remove_tree(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+static int empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+int ferry_outdir_open(struct ferry_outdir *d, const char *path, int force, struct ferry_error *err)
+{
+    memset(d, 0, sizeof(*d));
+    struct stat st;
+    if (!force && lstat(path, &st) == 0 && !(S_ISDIR(st.st_mode) && empty_dir(path)))
+        return ferry_error_set(err, FERRY_ECANTCREAT, path, FERRY_NO_OFFSET, NULL,
+                               "output exists (use --force to overwrite)");
+    char *dup = strdup(path), *base = strdup(path);
+    size_t n = strlen(path) + 64;
+    d->path = strdup(path);
+    d->tmp = malloc(n);
+    if (!dup || !base || !d->path || !d->tmp) {
+        free(dup);
+        free(base);
+        free(d->path);
+        free(d->tmp);
+        memset(d, 0, sizeof(*d));
+        return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    }
+    size_t l = strlen(dup);
+    while (l > 1 && dup[l - 1] == '/') dup[--l] = 0, base[l] = 0;
+    const char *dir = dirname(dup), *name = basename(base);
+    remove_stale(dir, name);
+    snprintf(d->tmp, n, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    free(dup);
+    free(base);
+    d->force = force;
+    remove_tree(d->tmp); /* a pid reused from a killed run */
+    if (mkdir(d->tmp, 0755) != 0) {
+        int e = errno;
+        ferry_error_set(err, e == EACCES ? FERRY_EPERM : FERRY_ECANTCREAT, d->tmp,
+                        FERRY_NO_OFFSET, NULL, "cannot create: %s", strerror(e));
+        free(d->path);
+        free(d->tmp);
+        memset(d, 0, sizeof(*d));
+        return err ? err->code : FERRY_ECANTCREAT;
+    }
+    return 0;
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err)
+{
+    if (fsync_path(d->tmp) != 0)
+        return ferry_error_set(err, FERRY_EIO, d->tmp, FERRY_NO_OFFSET, NULL, "fsync: %s",
+                               strerror(errno));
+    char *old = NULL;
+    struct stat st;
+    if (lstat(d->path, &st) == 0 && !(S_ISDIR(st.st_mode) && empty_dir(d->path))) {
+        if (!d->force)
+            return ferry_error_set(err, FERRY_ECANTCREAT, d->path, FERRY_NO_OFFSET, NULL,
+                                   "output appeared while converting (use --force to overwrite)");
+        size_t n = strlen(d->tmp) + 8;
+        old = malloc(n);
+        if (!old) return ferry_error_set(err, FERRY_EINTERNAL, d->path, FERRY_NO_OFFSET, NULL, "oom");
+        snprintf(old, n, "%s.old", d->tmp);
+        if (rename(d->path, old) != 0) {
+            int e = errno;
+            free(old);
+            return ferry_error_set(err, FERRY_ECANTCREAT, d->path, FERRY_NO_OFFSET, NULL,
+                                   "cannot move the old output aside: %s", strerror(e));
+        }
+    }
+    if (rename(d->tmp, d->path) != 0) {
+        int e = errno;
+        if (old) rename(old, d->path); /* put the old output back */
+        free(old);
+        return ferry_error_set(err, FERRY_ECANTCREAT, d->path, FERRY_NO_OFFSET, NULL,
+                               "rename into place: %s", strerror(e));
+    }
+    char *dup = strdup(d->path);
+    if (dup) fsync_path(dirname(dup));
+    free(dup);
+    if (old) remove_tree(old);
+    free(old);
+    free(d->tmp);
+    d->tmp = NULL;
+    return 0;
+}
+
+void ferry_outdir_abort(struct ferry_outdir *d)
+{
+    if (d->tmp) remove_tree(d->tmp);
+    free(d->tmp);
+    free(d->path);
+    memset(d, 0, sizeof(*d));
 }

@@ -390,6 +390,12 @@ static int read_set(struct ferry_ckpt *ck, const char *path, int follow_split,
             ferry_ckpt_free(&scratch);
             ferry_ckpt_init(&scratch);
             rc = read_one(ck, p, 0, &scratch, &names, err);
+            if (rc == FERRY_ENOINPUT && err) { /* as for an index: the set is incomplete */
+                err->code = rc = FERRY_EMALFORMED;
+                snprintf(err->cause, sizeof(err->cause),
+                         "shard %llu of the split set that %s begins is missing",
+                         (unsigned long long)k + 1, path);
+            }
             uint64_t sno = 0;
             if (!rc && (kv_u64(&scratch, "split.no", &sno) || sno != k))
                 rc = ferry_error_set(err, FERRY_EMALFORMED, p, FERRY_NO_OFFSET, "split.no",

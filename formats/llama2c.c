@@ -39,7 +39,8 @@ int ferry_llama2c_read(struct ferry_ckpt *ck, const char *path, struct ferry_err
     int32_t h[7];
     for (int i = 0; i < 7; i++) h[i] = (int32_t)rd_u32le(m->data + 4 * i);
     int shared = h[5] > 0;
-    if (h[5] < 0) h[5] = -h[5];
+    /* INT32_MIN has no positive counterpart: it stays negative and is refused below */
+    if (h[5] < 0 && h[5] != INT32_MIN) h[5] = -h[5];
     for (int i = 0; i < 7; i++)
         if (h[i] <= 0 || h[i] > (1 << 24))
             return ferry_error_set(err, FERRY_EMALFORMED, path, (uint64_t)(4 * i), hdr_keys[i],

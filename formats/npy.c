@@ -84,16 +84,21 @@ int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *
         }
         t->shape[t->ndim++] = v;
     }
+    if (p >= end)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL,
+                               "shape tuple has no closing ')'");
     uint32_t es = ferry_dtype_elem_size(t->dtype);
     uint64_t data = hstart + hl;
-    if (ferry_shape_nelem(t->shape, t->ndim, &t->nelem) || ckd_mul_u64(&t->nbytes, t->nelem, es) ||
-        t->nbytes != m->size - data)
+    if (ferry_shape_nelem(t->shape, t->ndim, &t->nelem) || ckd_mul_u64(&t->nbytes, t->nelem, es))
+        return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL,
+                               "shape has more than 2^64 bytes of elements");
+    if (t->nbytes != m->size - data)
         return ferry_error_set(err, FERRY_EMALFORMED, path, data, NULL,
                                "data is %llu bytes, shape needs %llu",
                                (unsigned long long)(m->size - data), (unsigned long long)t->nbytes);
     t->offset = data;
     t->data = m->data + data;
-    if (fortran && t->ndim > 1) {
+    if (fortran && t->ndim > 1 && t->nelem) { /* strides fit: nelem is at most the file size */
         t->contiguous = 0;
         int64_t s = 1;
         for (uint32_t i = 0; i < t->ndim; i++) {

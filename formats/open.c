@@ -8,6 +8,8 @@
 #include "ferry/safetensors.h"
 #include "cursor.h"
 
+#include "ferry/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,10 +30,8 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
                    ? ferry_safetensors_read_index(ck, path, err)
                    : ferry_pytorch_read_index(ck, path, err);
     uint8_t head[16] = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
-                               FERRY_NO_OFFSET, NULL, "cannot open: %s", strerror(errno));
+    int fd = ferry_open_regular(path, 0, err);
+    if (fd < 0) return fd;
     ssize_t got = read(fd, head, sizeof(head));
     close(fd);
     if (got < 0) return ferry_error_set(err, FERRY_EIO, path, 0, NULL, "read: %s", strerror(errno));
@@ -64,7 +64,7 @@ static int open_path(struct ferry_ckpt *ck, const char *path, struct ferry_error
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
+        return ferry_error_set(err, ferry_errno_code(errno), path,
                                FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
     if (!S_ISDIR(st.st_mode)) return open_file(ck, path, err);
     static const char *candidates[] = {

@@ -131,6 +131,7 @@ struct pk_obj *pk_new(struct pickle *pk, enum pk_kind kind)
     struct pk_obj *o = calloc(1, sizeof(*o));
     if (!o) return NULL;
     o->kind = kind;
+    pk->nobjs++;
     o->next_alloc = pk->arena;
     pk->arena = o;
     return o;
@@ -335,10 +336,18 @@ static int op_reduce(struct pickle *pk, uint64_t at, int newobj)
         res = a[0];
         break;
     case G_FROM_TYPE_V2:
-        /* (func, type, args, state): rebuild with func(*args), keep the plain tensor */
-        if (n != 4 || !a[0] || a[0]->kind != PK_GLOBAL || !a[2] || a[2]->kind != PK_TUPLE)
-            return ERR(pk, at, "malformed _rebuild_from_type_v2");
-        if ((rc = push(pk, a[0])) || (rc = push(pk, a[2]))) return rc;
+        /* (func, type, args, state): rebuild with func(*args), keep the plain tensor. Nested
+         * ones (func is _rebuild_from_type_v2 again) unwrap in this loop, not by recursion: a
+         * small file can nest them tens of thousands deep. */
+        while (fn->u.global == G_FROM_TYPE_V2) {
+            if (n != 4 || !a[0] || a[0]->kind != PK_GLOBAL || !a[2] || a[2]->kind != PK_TUPLE)
+                return ERR(pk, at, "malformed _rebuild_from_type_v2");
+            fn = a[0];
+            args = a[2];
+            a = args->u.seq.items;
+            n = args->u.seq.n;
+        }
+        if ((rc = push(pk, fn)) || (rc = push(pk, args))) return rc;
         return op_reduce(pk, at, 0);
     case G_CODECS_ENCODE:
         if (n < 1 || !a[0] || a[0]->kind != PK_STR) return ERR(pk, at, "malformed _codecs.encode");

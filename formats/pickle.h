@@ -87,6 +87,7 @@ struct pickle {
     struct pk_obj **memo;
     size_t memo_cap;
     size_t memo_n; /* distinct memo slots in use (MEMOIZE's next index) */
+    uint64_t nobjs; /* objects made: bounds the work of walking what they form */
 };
 
 void pk_init(struct pickle *pk, const uint8_t *base, uint64_t start, uint64_t end, const char *path,

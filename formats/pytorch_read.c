@@ -2,6 +2,7 @@
  * byteorder record, and resolve each persistent id ('storage', class, key, location, numel)
  * to the stored entry "<prefix>/data/<key>" in place. Legacy format: a chain of pickles
  * followed by the raw storages (pytorch_legacy.c). */
+#include "ferry/json_file.h"
 #include "ferry/pytorch.h"
 #include "pickle.h"
 #include "zip.h"
@@ -128,11 +129,9 @@ int ferry_pytorch_read(struct ferry_ckpt *ck, const char *path, struct ferry_err
 
 int ferry_pytorch_read_index(struct ferry_ckpt *ck, const char *index_path, struct ferry_error *err)
 {
-    json_error_t je;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return ferry_error_set(err, FERRY_EMALFORMED, index_path, (uint64_t)je.position, NULL,
-                               "not valid JSON: %s", je.text);
+    json_t *root;
+    int jrc = ferry_json_load(index_path, JSON_REJECT_DUPLICATES, &root, err);
+    if (jrc) return jrc;
     int rc = 0;
     char *dup = strdup(index_path);
     const char *dir = dup ? dirname(dup) : ".";

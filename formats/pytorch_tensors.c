@@ -2,12 +2,13 @@
  * tuples, names tensors by their path, and checks every view against its storage. */
 #include "pickle.h"
 #include "ferry/ckd.h"
+#include "strset.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static int add_tensor(struct pickle *pk, const struct pk_tensor *pt, const char *name,
-                      struct ferry_ckpt *ck, uint32_t file)
+                      struct ferry_ckpt *ck, uint32_t file, struct strset *names)
 {
     struct ferry_error *err = pk->cur.err;
     const char *path = pk->cur.path;
@@ -16,11 +17,14 @@ static int add_tensor(struct pickle *pk, const struct pk_tensor *pt, const char 
     if (!es || !ses)
         return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, name,
                                "unsupported tensor dtype %s", ferry_dtype_name(pt->dtype));
-    if (ferry_ckpt_find_tensor(ck, name))
-        return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, name,
-                               "tensor name appears twice");
     struct ferry_tensor *t = ferry_ckpt_add_tensor(ck, name, strlen(name));
     if (!t) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, name, "oom");
+    /* the set borrows the tensor's own copy of its name */
+    int added = strset_add(names, t->name, strlen(t->name));
+    if (added < 0) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, name, "oom");
+    if (!added)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, name,
+                               "tensor name appears twice");
     t->file = file;
     t->dtype = pt->dtype;
     t->ndim = pt->ndim;
@@ -59,13 +63,37 @@ static int add_tensor(struct pickle *pk, const struct pk_tensor *pt, const char 
     return 0;
 }
 
-static int walk(struct pickle *pk, struct pk_obj *o, char *name, size_t len, int depth,
-                struct ferry_ckpt *ck, uint32_t file)
+/* Walking is path by path, so a tensor or dict reached by two paths gets both names, as torch
+ * would show them (tied weights). Shared references can make the number of paths grow as 2^depth
+ * from a tiny file, so the steps taken are counted against a budget proportional to the
+ * objects the pickle made. */
+#define WALK_DEPTH 64
+#define WALK_STEPS_PER_OBJECT 8
+#define WALK_STEPS_MIN (1u << 20)
+
+struct walk {
+    struct pickle *pk;
+    struct ferry_ckpt *ck;
+    uint32_t file;
+    uint64_t steps, budget;
+    struct strset names; /* tensor names so far, in ck from earlier shards too */
+};
+
+static int walk(struct walk *w, struct pk_obj *o, char *name, size_t len, int depth)
 {
-    if (depth > 64)
+    struct pickle *pk = w->pk;
+    if (depth > WALK_DEPTH)
         return ferry_error_set(pk->cur.err, FERRY_EMALFORMED, pk->cur.path, FERRY_NO_OFFSET, name,
-                               "containers nested too deeply");
-    if (o->kind == PK_TENSOR) return add_tensor(pk, &o->u.tensor, len ? name : "tensor", ck, file);
+                               "containers nested more than %d deep", WALK_DEPTH);
+    if (++w->steps > w->budget)
+        return ferry_error_set(pk->cur.err, FERRY_EMALFORMED, pk->cur.path, FERRY_NO_OFFSET, NULL,
+                               "shared references make the object tree too large to walk (more "
+                               "than %llu steps for %llu objects)",
+                               (unsigned long long)w->budget, (unsigned long long)pk->nobjs);
+    struct ferry_ckpt *ck = w->ck;
+    uint32_t file = w->file;
+    if (o->kind == PK_TENSOR)
+        return add_tensor(pk, &o->u.tensor, len ? name : "tensor", ck, file, &w->names);
     int is_dict = o->kind == PK_DICT;
     if (!is_dict && o->kind != PK_LIST && o->kind != PK_TUPLE) return 0; /* scalars: not tensors */
     size_t step = is_dict ? 2 : 1;
@@ -92,7 +120,7 @@ static int walk(struct pickle *pk, struct pk_obj *o, char *name, size_t len, int
         if (len) name[len] = '.';
         memcpy(name + len + (len ? 1 : 0), ps, pl);
         name[nl] = 0;
-        int rc = walk(pk, v, name, nl, depth + 1, ck, file);
+        int rc = walk(w, v, name, nl, depth + 1);
         name[len] = 0;
         if (rc) return rc;
     }
@@ -103,5 +131,16 @@ int pk_collect_tensors(struct pickle *pk, struct pk_obj *root, struct ferry_ckpt
 {
     char name[4096];
     name[0] = 0;
-    return walk(pk, root, name, 0, 0, ck, file);
+    struct walk w = {pk, ck, file, 0, WALK_STEPS_MIN, {0}};
+    if (pk->nobjs < (UINT64_MAX - WALK_STEPS_MIN) / WALK_STEPS_PER_OBJECT)
+        w.budget += pk->nobjs * WALK_STEPS_PER_OBJECT;
+    strset_init(&w.names);
+    int rc = 0;
+    for (uint64_t i = 0; !rc && i < ck->ntensors; i++)
+        if (strset_add(&w.names, ck->tensors[i].name, strlen(ck->tensors[i].name)) < 0)
+            rc = ferry_error_set(pk->cur.err, FERRY_EINTERNAL, pk->cur.path, FERRY_NO_OFFSET, NULL,
+                                 "oom");
+    if (!rc) rc = walk(&w, root, name, 0, 0);
+    strset_free(&w.names);
+    return rc;
 }

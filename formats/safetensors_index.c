@@ -1,5 +1,6 @@
 /* Sharded safetensors: model.safetensors.index.json names a shard per tensor. Every shard is
  * read and validated; the index and the shards must agree on every tensor. */
+#include "ferry/json_file.h"
 #include "ferry/safetensors.h"
 
 #include <jansson.h>
@@ -11,11 +12,9 @@
 int ferry_safetensors_read_index(struct ferry_ckpt *ck, const char *index_path,
                                  struct ferry_error *err)
 {
-    json_error_t je;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return ferry_error_set(err, FERRY_EMALFORMED, index_path, (uint64_t)je.position, NULL,
-                               "not valid JSON: %s", je.text);
+    json_t *root;
+    int jrc = ferry_json_load(index_path, JSON_REJECT_DUPLICATES, &root, err);
+    if (jrc) return jrc;
     int rc = 0;
     char *dup = strdup(index_path);
     const char *dir = dup ? dirname(dup) : ".";

@@ -108,9 +108,28 @@ static int collect_specials(struct ferry_tokenizer *t)
     return 0;
 }
 
+/* The byte a sentencepiece byte token stands for: exactly "<0xHH>" with two hex digits, else -1
+ * (sscanf's %X would also take a sign or a single digit). */
+static int byte_token(const struct ferry_str *s)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    if (s->len != 6 || memcmp(s->s, "<0x", 3) || s->s[5] != '>') return -1;
+    int v = 0;
+    for (int k = 3; k < 5; k++) {
+        char c = s->s[k];
+        if (c >= 'a' && c <= 'f') c = (char)(c - 'a' + 'A');
+        const char *d = c ? strchr(hexd, c) : NULL;
+        if (!d) return -1;
+        v = v * 16 + (int)(d - hexd);
+    }
+    return v;
+}
+
 int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **out,
                         struct ferry_error *err)
 {
+    int vrc = ferry_vocab_check(v, NULL, err);
+    if (vrc) return vrc;
     struct ferry_tokenizer *t = calloc(1, sizeof(*t));
     if (!t) return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
     t->v = v;
@@ -130,11 +149,8 @@ int ferry_tokenizer_new(const struct ferry_vocab *v, struct ferry_tokenizer **ou
         return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
     }
     for (uint64_t i = 0; i < v->n; i++) {
-        unsigned b;
-        char tail;
-        if (v->tokens[i].len == 6 && sscanf(v->tokens[i].s, "<0x%2X%c", &b, &tail) == 2 &&
-            tail == '>')
-            if (t->byte_id[b] < 0) t->byte_id[b] = (int32_t)i;
+        int b = byte_token(&v->tokens[i]);
+        if (b >= 0 && t->byte_id[b] < 0) t->byte_id[b] = (int32_t)i;
     }
     *out = t;
     return 0;
@@ -242,7 +258,11 @@ int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct 
         rc = ferry_vocab_from_tiktoken(path, 0, &v, err);
     else
         rc = ferry_vocab_from_spm(path, 0, &v, err);
-    if (rc) return rc;
+    if (!rc) rc = ferry_vocab_check(&v, path, err);
+    if (rc) {
+        ferry_vocab_free(&v);
+        return rc;
+    }
     struct ferry_tokenizer *t;
     /* the vocabulary moves into the tokenizer, which owns it from here */
     struct ferry_tokenizer tmp;
@@ -336,9 +356,8 @@ size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t i
     if (type == FERRY_TOK_CONTROL || type == FERRY_TOK_UNKNOWN) return 0;
     size_t o = 0;
     if (!t->bpe) {
-        unsigned b;
-        char tail;
-        if (s->len == 6 && sscanf(s->s, "<0x%2X%c", &b, &tail) == 2 && tail == '>') {
+        int b = byte_token(s);
+        if (b >= 0) {
             buf[0] = (char)b;
             return 1;
         }

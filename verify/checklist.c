@@ -1,6 +1,7 @@
 /* Checksum-list verification (see ferry/checklist.h). Entries are checked in parallel. */
 #define _GNU_SOURCE
 #include "ferry/checklist.h"
+#include "ferry/file.h"
 #include "ferry/hash.h"
 #include "walk.h"
 
@@ -43,10 +44,10 @@ static void *worker(void *arg)
             e->state = 3;
             continue;
         }
-        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = ferry_open_regular(path, 1, NULL);
         free(path);
         if (fd < 0) {
-            e->state = errno == ENOENT ? 1 : 3;
+            e->state = fd == FERRY_ENOINPUT ? 1 : 3;
             continue;
         }
         EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -119,10 +120,8 @@ int ferry_checklist_check(const char *dir, const char *list_path, unsigned threa
                           struct ferry_check_report *r, struct ferry_error *err)
 {
     memset(r, 0, sizeof(*r));
-    FILE *f = fopen(list_path, "r");
-    if (!f)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, list_path,
-                               FERRY_NO_OFFSET, NULL, "cannot open: %s", strerror(errno));
+    FILE *f = ferry_fopen_regular(list_path, err);
+    if (!f) return err ? err->code : FERRY_EIO;
     struct entry *es = NULL;
     size_t n = 0, cap = 0, lineno = 0;
     char line[8192];
@@ -170,7 +169,7 @@ int ferry_checklist_check(const char *dir, const char *list_path, unsigned threa
                 push(&r->missing, &r->nmissing, es[i].name);
             else {
                 snprintf(msg, sizeof(msg), "%s (%s)", es[i].name,
-                         es[i].state == 2 ? "checksum differs" : "unreadable or a symbolic link");
+                         es[i].state == 2 ? "checksum differs" : "unreadable, not a regular file or a symbolic link");
                 push(&r->mismatched, &r->nmismatched, msg);
             }
         }

@@ -5,6 +5,7 @@
 #include "ferry/license.h"
 #include "ferry/file.h"
 #include "ferry/hash.h"
+#include "ferry/json_file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -122,7 +123,8 @@ int ferry_license_verify_record(const char *path, struct ferry_license_acceptanc
     if (sodium_init() < 0)
         return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "sodium");
     json_error_t je;
-    json_t *env = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *st = NULL;
+    json_t *env = NULL, *st = NULL;
+    int lrc = ferry_json_load(path, JSON_REJECT_DUPLICATES, &env, err);
     uint8_t *pay = NULL, *sig = NULL, *pk = NULL, *pae = NULL;
     size_t pl = 0, sl = 0, kl = 0, pae_len = 0;
     int rc = 0;
@@ -131,7 +133,11 @@ int ferry_license_verify_record(const char *path, struct ferry_license_acceptanc
         rc = ferry_error_set(err, FERRY_EMISMATCH, path, FERRY_NO_OFFSET, NULL, __VA_ARGS__);      \
         goto out;                                                                                  \
     } while (0)
-    if (!env) BAD("record is not valid JSON: %s", je.text);
+    if (lrc) {
+        rc = lrc == FERRY_EMALFORMED ? FERRY_EMISMATCH : lrc;
+        if (err) err->code = rc;
+        goto out;
+    }
     json_t *sigs = json_object_get(env, "signatures");
     const char *pt = json_string_value(json_object_get(env, "payloadType"));
     if (!pt || strcmp(pt, FERRY_INTOTO_PAYLOAD) || !json_is_array(sigs) ||
@@ -147,6 +153,8 @@ int ferry_license_verify_record(const char *path, struct ferry_license_acceptanc
     if (!pae || crypto_sign_verify_detached(sig, pae, pae_len, pk + 10) != 0)
         BAD("signature does not verify: the record was changed after signing");
     ferry_minisign_key_id(pk + 2, a->key_id);
+    memcpy(a->signer.keynum, pk + 2, 8);
+    memcpy(a->signer.pk, pk + 10, 32);
     const char *kid = json_string_value(json_object_get(s0, "keyid"));
     if (!kid || strcmp(kid, a->key_id)) BAD("keyid does not match the signing key");
     st = json_loadb((const char *)pay, pl, JSON_REJECT_DUPLICATES, &je);
@@ -206,4 +214,50 @@ int ferry_license_user_key(const char *config_dir, struct ferry_minisign_key *ke
         rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
                              "acceptance key and public key do not belong together");
     return rc;
+}
+
+enum ferry_license_verdict ferry_license_record_counts(const struct ferry_license_acceptance *a,
+                                                       const struct ferry_manifest *m,
+                                                       const struct ferry_resource *license,
+                                                       const struct ferry_minisign_pub *trusted,
+                                                       size_t ntrusted)
+{
+    char hex[65];
+    ferry_hex(m->root, 32, hex);
+    if (strcmp(a->subject_root, hex)) return FERRY_LICENSE_OTHER_MODEL;
+    ferry_hex(license->sha256, 32, hex);
+    if (strcmp(a->license_sha256, hex)) return FERRY_LICENSE_OTHER_TEXT;
+    for (size_t i = 0; i < m->nres; i++) {
+        if (strcmp(m->res[i].role, "use-policy") || !m->res[i].requires_acceptance) continue;
+        ferry_hex(m->res[i].sha256, 32, hex);
+        int named = 0;
+        for (size_t k = 0; k < a->npolicies; k++) named |= !strcmp(a->policy_sha256[k], hex);
+        if (!named) return FERRY_LICENSE_POLICY_MISSING;
+    }
+    for (size_t i = 0; i < ntrusted; i++)
+        if (!memcmp(&trusted[i], &a->signer, sizeof(a->signer))) return FERRY_LICENSE_COUNTS;
+    return FERRY_LICENSE_UNTRUSTED_KEY;
+}
+
+const char *ferry_license_verdict_text(enum ferry_license_verdict v)
+{
+    switch (v) {
+    case FERRY_LICENSE_COUNTS: return "valid, by a trusted key";
+    case FERRY_LICENSE_OTHER_MODEL: return "made for another model (its subject is not this manifest's root)";
+    case FERRY_LICENSE_OTHER_TEXT: return "accepts another license text";
+    case FERRY_LICENSE_POLICY_MISSING: return "does not name a use policy that requires acceptance";
+    case FERRY_LICENSE_UNTRUSTED_KEY:
+        return "signed by a key that is neither your acceptance key nor one given with "
+               "--trust-acceptor";
+    }
+    return "?";
+}
+
+int ferry_license_user_pub(const char *config_dir, struct ferry_minisign_pub *pub,
+                           struct ferry_error *err)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ferry/acceptance.pub", config_dir);
+    if (access(path, F_OK) != 0) return 1;
+    return ferry_minisign_load_pub(path, pub, err);
 }

@@ -61,13 +61,15 @@ static const char *role_of(const char *name)
 /* Opens a file of the model without following symlinks; fills size. */
 static int open_member(const char *path, uint64_t *size, char *why, size_t n)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put where a signed file was must not block the open */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(why, n, "%s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
         return -errno;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
         snprintf(why, n, "not a regular file");
         close(fd);
         return -EINVAL;
@@ -94,7 +96,7 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
     memset(m, 0, sizeof(*m));
     struct stat st;
     if (stat(root, &st) != 0)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, root,
+        return ferry_error_set(err, ferry_errno_code(errno), root,
                                FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
     struct walk_list list = {0};
     int single = !S_ISDIR(st.st_mode), rc = 0;

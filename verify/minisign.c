@@ -50,10 +50,8 @@ static char *b64enc(const uint8_t *p, size_t n)
 static int read_lines(const char *path, char *buf, size_t cap, char *lines[4], int *n,
                       struct ferry_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
-                               FERRY_NO_OFFSET, NULL, "cannot open: %s", strerror(errno));
+    FILE *f = ferry_fopen_regular(path, err);
+    if (!f) return err ? err->code : FERRY_EIO;
     size_t len = fread(buf, 1, cap - 1, f);
     int toolong = !feof(f);
     fclose(f);
@@ -266,10 +264,8 @@ int ferry_minisign_load_key(const char *path, const char *password, struct ferry
 
 static int prehash(const char *path, uint8_t out[64], struct ferry_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry_error_set(err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, path,
-                               FERRY_NO_OFFSET, NULL, "cannot open: %s", strerror(errno));
+    int fd = ferry_open_regular(path, 0, err);
+    if (fd < 0) return fd;
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 64);
     uint8_t buf[65536];

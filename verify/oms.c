@@ -136,11 +136,8 @@ int ferry_ec_keygen(const char *name, const char *curve, int force, struct ferry
 
 static EVP_PKEY *read_key(const char *path, int private, struct ferry_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "cannot open key");
-        return NULL;
-    }
+    FILE *f = ferry_fopen_regular(path, err);
+    if (!f) return NULL;
     EVP_PKEY *k =
         private ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);

@@ -127,7 +127,7 @@ static int walk(struct ctx *c, const char *rel)
                                "directories nested deeper than 64 levels");
     DIR *d = opendir(dir);
     if (!d)
-        return ferry_error_set(c->err, errno == ENOENT ? FERRY_ENOINPUT : FERRY_EIO, dir,
+        return ferry_error_set(c->err, ferry_errno_code(errno), dir,
                                FERRY_NO_OFFSET, NULL, "cannot open directory: %s", strerror(errno));
     int rc = 0;
     struct dirent *e;

@@ -40,6 +40,9 @@ int ferry_error_set(struct ferry_error *err, int code, const char *file, uint64_
 /* "FILE: offset N: tensor 'x': cause" into buf. */
 const char *ferry_error_format(const struct ferry_error *err, char *buf, unsigned long size);
 
+/* The exit code for a failed open/stat: ENOENT/ENOTDIR 66, EACCES/EPERM 77, else 74. */
+int ferry_errno_code(int e);
+
 /* Short name of a code ("malformed input", ...). */
 const char *ferry_error_name(int code);
 

@@ -16,7 +16,8 @@ struct ferry_fetch_opts {
     uint64_t segment_size;   /* default 16 MiB */
     unsigned max_tries;      /* per segment (default 6) */
     long connect_timeout_ms; /* default 15000 */
-    long low_speed_time_s;   /* abort a stalled transfer after this (default 30 s below 1 KiB/s) */
+    long low_speed_time_s;   /* abort a transfer slower than low_speed_limit for this long (default 30 s) */
+    long low_speed_limit;    /* bytes per second (default 1024) */
     const char *bearer;      /* Authorization: Bearer, sent only to the URL's own host */
     const uint8_t *sha256;   /* expected digest (32 bytes) or NULL */
     const uint8_t *git_sha1; /* expected git blob SHA-1 (20 bytes) or NULL: sha1("blob N\0" + bytes) */

@@ -13,6 +13,14 @@ struct ferry_map {
     int fd;
 };
 
+/* Opens path for reading only if it is a regular file: the open does not block (a FIFO or a
+ * device would), fstat decides, and the descriptor is then made blocking again. nofollow
+ * refuses a symbolic link as the last component. Returns the descriptor, or a negative
+ * FERRY_E* code with err filled (66 missing, 77 permission, 65 not a regular file). */
+int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err);
+/* The same as a stdio stream ("rb"); NULL with err filled. */
+FILE *ferry_fopen_regular(const char *path, struct ferry_error *err);
+
 int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err);
 void ferry_map_close(struct ferry_map *m);
 /* Tells the kernel a range of the mapping was consumed (streaming readers): its pages leave
@@ -39,6 +47,21 @@ int ferry_out_patch(struct ferry_out *o, uint64_t pos, const void *buf, uint64_t
 int ferry_out_commit(struct ferry_out *o, struct ferry_error *err);
 /* Removes the temp file; safe after commit. */
 void ferry_out_abort(struct ferry_out *o);
+
+/* An output directory built whole under "PARENT/.NAME.tmp.PID" and renamed into place on
+ * commit, so a crash leaves either no directory or the previous one, never half of one.
+ * Staging directories left by a process that no longer runs are removed when the next one
+ * opens. Without force, a PATH that exists (other than an empty directory) is refused. */
+struct ferry_outdir {
+    char *path;
+    char *tmp; /* write the files here */
+    int force;
+};
+int ferry_outdir_open(struct ferry_outdir *d, const char *path, int force, struct ferry_error *err);
+/* fsync, then rename into place (an old directory under --force is replaced, then removed). */
+int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err);
+/* Removes the staging directory and everything in it; safe after commit. */
+void ferry_outdir_abort(struct ferry_outdir *d);
 
 /* mkdir -p path with mode for the folders it creates; 0, or -1 with errno. */
 int ferry_mkdirs(const char *path, unsigned mode);

@@ -37,11 +37,40 @@ struct ferry_license_acceptance {
     char subject_root[65];
     char acceptor_name[256], acceptor_email[256], on_behalf_of[256];
     char accepted_at[64], key_id[17], method[64];
+    struct ferry_minisign_pub signer; /* the key the record carries and was signed with */
 };
 
-/* Verifies a record's Ed25519 signature (against the public key it carries) and parses it. */
+/* Verifies a record's Ed25519 signature (against the public key it carries) and parses it.
+ * A valid signature says only that the record is intact: anyone can make one. Whether it
+ * counts is ferry_license_record_counts' question. */
 int ferry_license_verify_record(const char *path, struct ferry_license_acceptance *a,
                                 struct ferry_error *err);
+
+/* Why a signature-checked record does or does not vouch for a model. */
+enum ferry_license_verdict {
+    FERRY_LICENSE_COUNTS = 0,
+    FERRY_LICENSE_OTHER_MODEL,    /* subject is another manifest root */
+    FERRY_LICENSE_OTHER_TEXT,     /* accepts another license text */
+    FERRY_LICENSE_POLICY_MISSING, /* a use policy needing acceptance is not named */
+    FERRY_LICENSE_UNTRUSTED_KEY,  /* signed by a key the user did not name as trusted */
+};
+
+/* The record counts for m only when its subject is m's root, it names m's license text and
+ * every use policy m marks as requiring acceptance, and its signer is one of the trusted keys
+ * (the user's own acceptance key, keys given with --trust-acceptor). license is m's LICENSE
+ * resource. */
+enum ferry_license_verdict ferry_license_record_counts(const struct ferry_license_acceptance *a,
+                                                       const struct ferry_manifest *m,
+                                                       const struct ferry_resource *license,
+                                                       const struct ferry_minisign_pub *trusted,
+                                                       size_t ntrusted);
+/* A sentence for a verdict ("made for another model (manifest root ...)"). */
+const char *ferry_license_verdict_text(enum ferry_license_verdict v);
+
+/* Loads the user's acceptance public key from config_dir/ferry/acceptance.pub without creating
+ * one; 1 (no error) when there is none yet. */
+int ferry_license_user_pub(const char *config_dir, struct ferry_minisign_pub *pub,
+                           struct ferry_error *err);
 
 /* Loads (or creates on first use, unencrypted, mode 0600) the user's acceptance key under
  * config_dir/ferry/acceptance.key(.pub). */

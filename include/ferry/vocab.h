@@ -46,7 +46,12 @@ int ferry_vocab_write_spm(const struct ferry_str *tokens, const float *scores, c
 int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                                     struct ferry_error *err);
 
-/* The vocabulary held in tokenizer.ggml.* keys; 1 (no error) when ck has none. */
+/* Refuses a vocabulary ferry cannot use safely: no tokens, more than 2^31-1, or a bos, eos,
+ * unknown or padding id outside it (-1 means absent). file names the source in the error. */
+int ferry_vocab_check(const struct ferry_vocab *v, const char *file, struct ferry_error *err);
+
+/* The vocabulary held in tokenizer.ggml.* keys (checked as above); 1 (no error) when ck has
+ * none. */
 int ferry_vocab_from_kvs(const struct ferry_ckpt *ck, struct ferry_vocab *v,
                          struct ferry_error *err);
 

@@ -18,6 +18,9 @@ part picks the behaviour; the rest names a file under ROOT:
   gated     403 with X-Error-Code: GatedRepo
   slow      as ok, at about RATE bytes per second per response
   huge      206 claiming a 4 EiB object
+  maxsize   206 claiming an object of 2^64-1 bytes
+  zerosize  206 with Content-Range "bytes 0-0/0" and no body
+  trickle   as ok, but ranged bodies after the first byte come at 2 bytes per second
   meta      as ok when the query holds Signature=goodsig (a presigned link), else 403
   changing  content from ROOT/v<N>/NAME where N is read from ROOT/version; ETag "v<N>"
 
@@ -141,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, b"unauthorized\n")
         if mode == "huge":
             return self.reply(206, b"x", {"Content-Range": "bytes 0-0/4611686018427387904", "ETag": '"huge"'})
+        if mode == "maxsize":
+            return self.reply(206, b"x", {"Content-Range": "bytes 0-0/18446744073709551615", "ETag": '"max"'})
+        if mode == "zerosize":
+            return self.reply(206, b"", {"Content-Range": "bytes 0-0/0", "ETag": '"zero"'})
         if mode == "meta" and "Signature=goodsig" not in self.path:
             return self.reply(403, b"<Error>AccessDenied</Error>\n")
         if mode == "gated":
@@ -179,9 +186,10 @@ class Handler(BaseHTTPRequestHandler):
                 if first not in cut_seen:
                     cut_seen.add(first)
                     cut = len(body) // 2
-        self.reply(status, bytes(body), headers, cut=cut, slow=mode in ("slow", "changing"))
+        self.reply(status, bytes(body), headers, cut=cut, slow=mode in ("slow", "changing"),
+                   trickle=mode == "trickle" and status == 206 and len(body) > 1)
 
-    def reply(self, status, body, headers=None, cut=None, slow=False):
+    def reply(self, status, body, headers=None, cut=None, slow=False, trickle=False):
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -191,6 +199,13 @@ class Handler(BaseHTTPRequestHandler):
             if cut is not None:
                 self.wfile.write(body[:cut])
                 self.wfile.flush()
+                self.close_connection = True
+                return
+            if trickle:  # bounded: the test's fetch gives up long before the body ends
+                for i in range(min(len(body), 120)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.5)
                 self.close_connection = True
                 return
             if not slow:

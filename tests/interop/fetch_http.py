@@ -146,6 +146,25 @@ try:
     rc, d, err = fetch(f"{base}/huge/a.bin", o)
     check(rc == 73 and "free space" in err and not os.listdir(o) if os.path.isdir(o) else rc == 73,
           f"a server claiming 4 EiB: exit 73 before anything is allocated (rc {rc})")
+    o = out()
+    rc, d, err = fetch(f"{base}/maxsize/a.bin", o)
+    check(rc == 69 and "invalid Content-Range" in err and hidden_and_final(o, "a.bin") == (False, False),
+          f"a Content-Range total of 2^64-1: exit 69 (rc {rc}: {err[-80:]})")
+    o = out()
+    rc, d, err = fetch(f"{base}/zerosize/a.bin", o)
+    check(rc == 69 and "bytes 0-0/0" in err and not os.path.exists(os.path.join(o, "a.bin")),
+          f"206 bytes 0-0/0: exit 69, no empty final file (rc {rc}: {err[-80:]})")
+    # issue 11: each low-speed abort used to count as progress, so --tries never ended a trickle
+    o = out()
+    t0 = time.time()
+    try:
+        rc, d, err = fetch(f"{base}/trickle/a.bin", o, "--speed-limit", "1024", "--speed-time", "2",
+                           "--tries", "2", "--connections", "1", *seg, timeout=60)
+    except subprocess.TimeoutExpired:
+        rc, err = None, "still running after 60 s"
+    check(rc == 69 and "too slow" in err and time.time() - t0 < 30,
+          f"a server trickling 2 bytes/s: gives up after --tries 2 in {time.time() - t0:.1f} s, exit 69 "
+          f"(rc {rc}: {err[-100:]})")
     rc, d, err = fetch(f"http://127.0.0.1:1/ok/a.bin", o, "--tries", "2")
     check(rc == 69, f"connection refused: exit 69 (rc {rc})")
     rc, d, err = fetch(f"{base}/gated/a.bin?Policy=SECRETPOLICY&Signature=SECRETSIG", o)

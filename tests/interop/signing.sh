@@ -173,8 +173,8 @@ expect 1 "nothing to verify" "$ferry" verify sp
 
 # ---- license acceptance
 lic=$(sha256sum m1/LICENSE | cut -d' ' -f1)
-expect 1 "no valid acceptance record" "$ferry" license status m1 --pubkey fk.pub
-expect 1 "no valid acceptance record" "$ferry" verify m1 --pubkey fk.pub --require-license
+expect 1 "no acceptance record for LICENSE" "$ferry" license status m1 --pubkey fk.pub
+expect 1 "no acceptance record for LICENSE" "$ferry" verify m1 --pubkey fk.pub --require-license
 "$ferry" license show m1 --pubkey fk.pub > show.txt 2>/dev/null
 grep -q "Example license text v1" show.txt && grep -q "$lic" show.txt && ok "license show prints text and hash" || bad "license show"
 expect 64 "no terminal" "$ferry" license accept m1 --pubkey fk.pub </dev/null
@@ -212,11 +212,39 @@ expect 0 "" "$ferry" license accept m1 --pubkey fk.pub --accept-license=$lic --n
 expect 0 "accepted by Ada" "$ferry" license status m1 --pubkey fk.pub
 printf 'Example license text v2\n' > m1/LICENSE
 expect 0 "" "$ferry" sign m1 --key fk.key --force --license-id example-2.0 --require-acceptance
-expect 1 "no valid acceptance record" "$ferry" license status m1 --pubkey fk.pub
+expect 1 "no acceptance record for LICENSE" "$ferry" license status m1 --pubkey fk.pub
 lic2=$(sha256sum m1/LICENSE | cut -d' ' -f1)
 expect 1 "names another text" "$ferry" license accept m1 --pubkey fk.pub --accept-license=$lic
 expect 0 "" "$ferry" license accept m1 --pubkey fk.pub --accept-license=$lic2
 expect 0 "accepted by" "$ferry" license status m1 --pubkey fk.pub
+# issue 11, the license-gate bypass: a record counts only when it is bound to this manifest's
+# root and signed by a trusted key. An outsider's self-signed record dropped into the model
+# directory, and the user's own record for another model with the same license text, used to
+# make status and verify --require-license exit 0.
+mkmodel g1 && "$ferry" sign g1 --key fk.key --require-acceptance -q
+glic=$(sha256sum g1/LICENSE | cut -d' ' -f1)
+XDG_CONFIG_HOME=$work/evil XDG_DATA_HOME=$work/evildata "$ferry" license accept g1 --pubkey fk.pub \
+  --accept-license=$glic --name Mallory --store-in-model -q 2>/dev/null || bad "outsider's record"
+expect 1 "neither your acceptance key nor one given with --trust-acceptor" "$ferry" license status g1 --pubkey fk.pub
+expect 1 "bound to this model and made by a trusted key" "$ferry" verify g1 --pubkey fk.pub --require-license
+expect 0 "accepted by Mallory" "$ferry" license status g1 --pubkey fk.pub --trust-acceptor evil/ferry/acceptance.pub
+expect 0 "files OK" "$ferry" verify g1 --pubkey fk.pub --require-license --trust-acceptor evil/ferry/acceptance.pub
+"$ferry" license status g1 --pubkey fk.pub --json 2>/dev/null > gst.json
+$py -c 'import json,sys; r=json.load(open("gst.json"))["license"]["records"]; sys.exit(not (len(r)==1 and r[0]["trusted"] is False and r[0]["counts"] is False and r[0]["name"]=="Mallory"))' \
+  && ok "status --json lists the untrusted record with its acceptor" || bad "status --json: $(cat gst.json)"
+mkmodel g2 && "$ferry" sign g2 --key fk.key --require-acceptance -q
+expect 0 "recorded acceptance" "$ferry" license accept g2 --pubkey fk.pub --accept-license=$glic --store-in-model
+cp g2/license-acceptance.dsse.json g1/license-acceptance.dsse.json
+expect 1 "made for another model" "$ferry" license status g1 --pubkey fk.pub
+expect 1 "bound to this model" "$ferry" verify g1 --pubkey fk.pub --require-license
+expect 1 "made for another model" "$ferry" license status g1 --pubkey fk.pub --trust-acceptor evil/ferry/acceptance.pub
+# a FIFO where the record would be: refused at once, not waited on
+rm g1/license-acceptance.dsse.json && mkfifo g1/license-acceptance.dsse.json
+expect 1 "not a regular file (a FIFO)" timeout 10 "$ferry" license status g1 --pubkey fk.pub
+rm g1/license-acceptance.dsse.json && mkfifo data/ferry/licenses/fifo.dsse.json
+expect 1 "not a regular file (a FIFO)" timeout 10 "$ferry" license status g1 --pubkey fk.pub
+rm data/ferry/licenses/fifo.dsse.json
+
 # interactive acceptance needs the exact words on a terminal (script gives one)
 if command -v script >/dev/null; then
   mkmodel m4 && "$ferry" sign m4 --key fk.key --require-acceptance -q
