@@ -6,6 +6,7 @@
 #include "ferry/convert.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,14 @@ static const char usage_text[] =
     "  --force           overwrite an existing output\n"
     "  -q, -v            quieter, more verbose\n\n"
     "  --threads N       conversion threads (default: all cores)\n";
+
+static volatile sig_atomic_t g_convert_cancel;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_convert_cancel = 1;
+}
 
 int cmd_convert(int argc, char **argv)
 {
@@ -107,7 +116,13 @@ int cmd_convert(int argc, char **argv)
     if (!raw) {
         struct progress prog;
         progress_start(&prog, "converting", 0);
-        struct ferry_convert_opts co = {.to = fmt,
+        /* Ctrl-C or SIGTERM stop the conversion between chunks, so the library removes its
+         * temporary file or staging directory before the exit */
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        struct ferry_convert_opts co = {.cancel = &g_convert_cancel,
+                                        .to = fmt,
                                         .split_max = split,
                                         .resume = resume,
                                         .shard_size = shard,
@@ -119,6 +134,8 @@ int cmd_convert(int argc, char **argv)
                                         .progress_total = progress_total_cb,
                                         .progress_ctx = &prog};
         int rc = ferry_convert_model(argv[optind], out, &co, &err);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         progress_end(&prog);
         if (rc) return report_error(&err);
         notef("wrote %s", out);

@@ -267,7 +267,8 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
             rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
     }
     struct llama_stream j = {
-        m, pp, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx, NULL};
+        m,    pp, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx,
+        NULL, o->cancel};
     if (j.threads > 64) j.threads = 64;
     char path[4200];
     if (!rc && meta) {

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,7 +619,8 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
     memset(m, 0, sizeof(*m));
     struct stat st;
     if (stat(path, &st) != 0)
-        return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "not found");
+        return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
     char p[4200], *dup = strdup(path);
     size_t l = strlen(dup);
     while (l > 1 && dup[l - 1] == '/') dup[--l] = 0;

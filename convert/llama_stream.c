@@ -107,6 +107,9 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
 {
     struct llama_stream *j = ctx;
     const struct plan_tensor *p = j->plans[i];
+    if (j->cancel && *j->cancel)
+        return ferry_error_set(err, FERRY_EINTR, NULL, FERRY_NO_OFFSET, NULL,
+                               "interrupted; nothing was left behind, run the command again");
     enum ferry_dtype out = j->desc->tensors[i].dtype;
     const struct ferry_dtype_info *d = ferry_dtype_info(out);
     uint64_t rb = p->cols / d->blck * d->bsize, r0 = off / rb, r1 = (off + n + rb - 1) / rb;

@@ -3,6 +3,7 @@
 #ifndef FERRY_CONVERT_LLAMA_STREAM_H
 #define FERRY_CONVERT_LLAMA_STREAM_H
 
+#include <signal.h>
 #include "llama.h"
 
 struct llama_stream {
@@ -12,7 +13,8 @@ struct llama_stream {
     unsigned threads;
     void (*progress)(void *, uint64_t);
     void *progress_ctx;
-    void *user; /* for writer hooks */
+    void *user;                    /* for writer hooks */
+    volatile sig_atomic_t *cancel; /* stop between chunks when set */
 };
 
 /* ferry_tensor_source over a struct llama_stream. */

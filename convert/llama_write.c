@@ -326,8 +326,20 @@ static int copy_license_files(const char *license_path, const char *dst, int for
     return 0;
 }
 
+static int convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
+                         struct ferry_error *err);
+
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
+{
+    int rc = convert_model(src, dst, o, err);
+    /* a failure in a tensor's rows (an interruption, a bad block) names the output written */
+    if (rc && err && !err->file[0]) snprintf(err->file, sizeof(err->file), "%s", dst);
+    return rc;
+}
+
+static int convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
+                         struct ferry_error *err)
 {
     if (o->to != FERRY_FMT_GGUF) {
         struct llama_model m;
@@ -417,7 +429,7 @@ int ferry_convert_model(const char *src, const char *dst, const struct ferry_con
     }
     struct llama_stream j = {
         &m,          plans,           &d, o->threads ? o->threads : ferry_cpu_count(),
-        o->progress, o->progress_ctx, &dj};
+        o->progress, o->progress_ctx, &dj, o->cancel};
     if (j.threads > 64) j.threads = 64;
     if (!rc && !plans)
         rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");

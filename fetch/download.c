@@ -28,7 +28,6 @@ struct seg {
     uint64_t written_before;   /* written when the current attempt started */
     unsigned tries;
     double not_before;
-    double started;            /* when the current attempt started */
     int active, bad;           /* bad: the response was refused (wrong status or range) */
     int finished;              /* all bytes written (durability and hashing: seg_sync) */
     CURL *h;
@@ -113,7 +112,6 @@ static void seg_start(struct seg *s, CURLM *m)
     char range[64], ifr[300];
     snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)(s->first + s->written),
              (unsigned long long)s->last);
-    s->started = http_now();
     s->hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
     if (j->etag[0]) {
         snprintf(ifr, sizeof(ifr), "If-Range: %s", j->etag);
@@ -220,13 +218,15 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
                 break;
             }
             /* Progress resets the count, so only stalls count -- but not a trickle: an attempt
-             * the low-speed limit ended, or one that moved its bytes slower than that limit, is
-             * a failure; else a server sending 1 byte/s, or a byte per connection, would keep
-             * the fetch alive forever. */
+             * the low-speed limit ended is a failure however many bytes it moved, and so is one
+             * that moved less than a second's worth at that limit and less than half of what
+             * was left; else a server sending 1 byte/s, or a byte per connection, would keep
+             * the fetch alive forever. (Timing-free, so a slow client is judged as a fast one.) */
             int slow = cc == CURLE_OPERATION_TIMEDOUT;
-            double took = http_now() - s->started;
-            double rate = (double)(s->written - s->written_before) / (took > 1e-3 ? took : 1e-3);
-            if (!slow && rate >= (double)(o->low_speed_limit ? o->low_speed_limit : 1024L))
+            uint64_t moved = s->written - s->written_before,
+                     rest = s->last + 1 - (s->first + s->written_before);
+            long limit = o->low_speed_limit ? o->low_speed_limit : 1024L;
+            if (!slow && moved && (moved >= (uint64_t)limit || moved * 2 >= rest))
                 s->tries = 0, stalls = 0;
             else
                 stalls++;

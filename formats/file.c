@@ -115,6 +115,8 @@ void ferry_map_done(const struct ferry_map *m, uint64_t off, uint64_t len)
     if (end > start) madvise((void *)(m->data + start), (size_t)(end - start), MADV_DONTNEED);
 }
 
+static void remove_stale(const char *dir, const char *name);
+
 int ferry_out_open(struct ferry_out *o, const char *path, int force, struct ferry_error *err)
 {
     memset(o, 0, sizeof(*o));
@@ -132,6 +134,7 @@ int ferry_out_open(struct ferry_out *o, const char *path, int force, struct ferr
     o->path = strdup(path);
     if (!o->tmp || !o->path) goto oom;
     snprintf(o->tmp, n, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    remove_stale(dir, name);
     free(dup);
     free(base);
     int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -6,6 +6,7 @@
 #include "ferry/gguf.h"
 #include "ferry/llama2c.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,8 @@ int ferry_tokenizer_load(const char *path, struct ferry_tokenizer **out, struct 
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t bl = strlen(base);
     if (stat(path, &st) != 0)
-        return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL, "not found");
+        return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         char p[4200];
         snprintf(p, sizeof(p), "%s/tokenizer.model", path);

@@ -356,7 +356,7 @@ int ferry_manifest_check(const char *root, const struct ferry_manifest *m,
     memset(r, 0, sizeof(*r));
     struct stat st;
     if (stat(root, &st) != 0)
-        return ferry_error_set(err, FERRY_ENOINPUT, root, FERRY_NO_OFFSET, NULL, "%s",
+        return ferry_error_set(err, ferry_errno_code(errno), root, FERRY_NO_OFFSET, NULL, "%s",
                                strerror(errno));
     int single = !S_ISDIR(st.st_mode), rc = 0;
     struct fh_file *files = calloc(m->nres, sizeof(*files));

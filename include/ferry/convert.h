@@ -2,6 +2,7 @@
 #ifndef FERRY_CONVERT_H
 #define FERRY_CONVERT_H
 
+#include <signal.h>
 #include "ferry/ckpt.h"
 
 enum ferry_container {
@@ -37,6 +38,9 @@ struct ferry_convert_opts {
     void (*progress)(void *ctx, uint64_t bytes);
     void (*progress_total)(void *ctx, uint64_t bytes); /* called once with the bytes to write */
     void *progress_ctx;
+    /* set (e.g. from a signal handler) to stop: the call returns FERRY_EINTR and removes its
+     * temporary files; a split GGUF output keeps its finished shards for --resume */
+    volatile sig_atomic_t *cancel;
 };
 
 /* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF. To GGUF

@@ -149,12 +149,14 @@ class Evil:
 
 def torch_zip(pkl, extra=None):
     b = io.BytesIO()
+    # fixed member times, so a rerun of this generator writes the same bytes
+    put = lambda z, name, data: z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/byteorder", "little")
+        put(z, "archive/data.pkl", pkl)
+        put(z, "archive/byteorder", "little")
         for k, v in (extra or {}).items():
-            z.writestr(k, v)
-        z.writestr("archive/version", "3\n")
+            put(z, k, v)
+        put(z, "archive/version", "3\n")
     return b.getvalue()
 
 
@@ -185,7 +187,7 @@ def pytorch_cases():
 def _zip_without_pkl():
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/version", "3\n")
+        z.writestr(zipfile.ZipInfo("archive/version", date_time=(1980, 1, 1, 0, 0, 0)), "3\n")
     return b.getvalue()
 
 
@@ -198,9 +200,200 @@ def other_cases():
     emit("bad", "llama2c", "implausible", "bin", struct.pack("<7i", 64, 172, 5, 0, 4, 512, 512) + b"\0" * 100, 65, "implausible header value 0")
 
 
+# ---------------------------------------------------------------- issue 11 (attacked from outside)
+# Each case failed before its fix: a crash (SIGSEGV, SIGFPE, a sanitizer report), a hang, or a
+# wrong acceptance. The expect file's third line is the ferry command ({} = the input).
+def gguf_file(kvs, tensors):
+    """A GGUF v3 file: kvs as (key, type, payload); tensors as (name, ggml dims, F32 data)."""
+    infos, data, off = [], b"", 0
+    for name, dims, blob in tensors:
+        infos.append(tinfo(name, dims, 0, off))
+        blob = pad(blob)
+        data += blob
+        off += len(blob)
+    return pad(header(len(tensors), len(kvs)) + b"".join(kv(k, t, v) for k, t, v in kvs) + b"".join(infos)) + data
+
+
+def u32kv(key, v):
+    return (key, 4, struct.pack("<I", v))
+
+
+def strs(items):
+    return struct.pack("<IQ", 8, len(items)) + b"".join(gstr(x) for x in items)
+
+
+SPM_TOKENS = ["<unk>", "<s>", "</s>", "<0x-1>", "<0x68>", "<0x69>", "\u2581h", "i", "\u2581hi", "\u2581"]
+
+
+def llama_gguf(n_embd=8, n_head=2, n_head_kv=1, n_ff=16, key_length=None, tokens=SPM_TOKENS,
+               bos=1, unk=0, n_layer=1):
+    """A one-layer Llama GGUF with a sentencepiece vocabulary, F32 weights of small values."""
+    hd = key_length or n_embd // n_head
+    nv = max(len(tokens), 1)
+    kvs = [("general.architecture", 8, gstr("llama")), u32kv("llama.block_count", n_layer),
+           u32kv("llama.context_length", 64), u32kv("llama.embedding_length", n_embd),
+           u32kv("llama.feed_forward_length", n_ff), u32kv("llama.attention.head_count", n_head),
+           u32kv("llama.attention.head_count_kv", n_head_kv),
+           ("tokenizer.ggml.model", 8, gstr("llama")), ("tokenizer.ggml.tokens", 9, strs(tokens)),
+           ("tokenizer.ggml.scores", 9, struct.pack("<IQ", 6, len(tokens)) + struct.pack("<%df" % len(tokens), *[-float(i) for i in range(len(tokens))])),
+           ("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, len(tokens)) + struct.pack("<%di" % len(tokens), *[2 if i == 0 else 3 if i < 3 else 6 if t.startswith("<0x") else 1 for i, t in enumerate(tokens)])),
+           u32kv("tokenizer.ggml.bos_token_id", bos), u32kv("tokenizer.ggml.eos_token_id", 2),
+           u32kv("tokenizer.ggml.unknown_token_id", unk)]
+    if key_length:
+        kvs.append(u32kv("llama.attention.key_length", key_length))
+
+    def w(rows, cols):
+        n = rows * cols
+        return struct.pack("<%df" % n, *[((i * 7) % 11 - 5) / 50.0 for i in range(n)])
+
+    t = [("token_embd.weight", [n_embd, nv], w(nv, n_embd)), ("output_norm.weight", [n_embd], w(1, n_embd)),
+         ("output.weight", [n_embd, nv], w(nv, n_embd)),
+         ("blk.0.attn_norm.weight", [n_embd], w(1, n_embd)),
+         ("blk.0.attn_q.weight", [n_embd, n_head * hd], w(n_head * hd, n_embd)),
+         ("blk.0.attn_k.weight", [n_embd, n_head_kv * hd], w(n_head_kv * hd, n_embd)),
+         ("blk.0.attn_v.weight", [n_embd, n_head_kv * hd], w(n_head_kv * hd, n_embd)),
+         ("blk.0.attn_output.weight", [n_head * hd, n_embd], w(n_embd, n_head * hd)),
+         ("blk.0.ffn_norm.weight", [n_embd], w(1, n_embd)),
+         ("blk.0.ffn_gate.weight", [n_embd, n_ff], w(n_ff, n_embd)),
+         ("blk.0.ffn_up.weight", [n_embd, n_ff], w(n_ff, n_embd)),
+         ("blk.0.ffn_down.weight", [n_ff, n_embd], w(n_embd, n_ff))]
+    return gguf_file(kvs, t)
+
+
+def spm_model(pieces):
+    """A sentencepiece ModelProto holding only pieces (field 1: piece, score, type)."""
+    def varint(n):
+        out = b""
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out += bytes([b | (0x80 if n else 0)])
+            if not n:
+                return out
+    out = b""
+    for i, (text, typ) in enumerate(pieces):
+        t = text.encode()
+        sp = b"\x0a" + varint(len(t)) + t + b"\x15" + struct.pack("<f", -float(i)) + b"\x18" + varint(typ)
+        out += b"\x0a" + varint(len(sp)) + sp
+    return out
+
+
+def tiktoken_text(entries):
+    import base64
+    return "".join("%s %s\n" % (base64.b64encode(b).decode(), r) for b, r in entries).encode()
+
+
+def issue11_cases():
+    def case(fmt, name, ext, data, code, msg, cmd):
+        d = os.path.join(HERE, "bad", fmt)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name + "." + ext), "wb") as f:
+            f.write(data)
+        with open(os.path.join(d, name + ".expect"), "w") as f:
+            f.write("%d\n%s\n%s\n" % (code, msg, cmd))
+
+    tok = "tokenize {} -p hi"
+    run = "run {} -p hi -n 2 --temp 0"
+    # '<0x-1>': sscanf's %X took the sign, byte_id[4294967295] was written (SIGSEGV)
+    case("vocab", "byte_token_minus_gguf", "gguf", llama_gguf(), 0, "", tok)
+    case("vocab", "byte_token_minus_run", "gguf", llama_gguf(), 0, "", run)
+    spm = [(t, 2 if i == 0 else 3 if i < 3 else 6 if t.startswith("<0x") else 1) for i, t in enumerate(SPM_TOKENS)]
+    case("vocab", "byte_token_minus_spm", "model", spm_model(spm), 0, "", tok)
+    tj = {"model": {"type": "BPE", "vocab": {"h": 0, "i": 1, "<0x-1>": 2, "hi": 3}, "merges": ["h i"]},
+          "added_tokens": [{"id": 4, "content": "<|begin_of_text|>", "special": True}]}
+    import json as _json
+    case("vocab", "byte_token_minus_json", "json", _json.dumps(tj).encode(), 0, "", tok)
+    tbin = struct.pack("<I", 8) + b"".join(struct.pack("<fi", -float(i), len(t.encode())) + t.encode()
+                                           for i, t in enumerate(["<unk>", "<s>", "</s>", "<0x-1>", "h", "i"]))
+    d = os.path.join(HERE, "bad", "vocab_llama2c")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "tokenizer.bin"), "wb").write(tbin)
+    open(os.path.join(d, "tokenizer.expect"), "w").write("0\n\n%s\n" % tok)
+    case("vocab", "byte_token_minus_tiktoken", "model",
+         tiktoken_text([(b"h", 0), (b"i", 1), (b"<0x-1>", 2), (b"hi", 3)]), 0, "", tok)
+    # tiktoken: a file of exactly one page ending in digits (strtol ran past the mapping), junk
+    # after a rank, the same token bytes under two ranks
+    entries = [(bytes([b]), r) for r, b in enumerate(b"abcdefghijklmnopqrstuvwxyz")]
+    long = [(bytes([0x41 + i]) * 500, 26 + i) for i in range(5)]
+    body = tiktoken_text(entries + long)
+    import base64
+    for n in range(1, 600):  # a last token long enough that the file is exactly 4096 bytes
+        b64 = base64.b64encode(b"z" * n)
+        room = 4096 - len(body) - len(b64) - 1
+        if 2 <= room <= 10:
+            body += b64 + b" " + b"0" * (room - 2) + b"31"
+            break
+    assert len(body) == 4096
+    case("vocab", "tiktoken_page_ends_in_digits", "model", body, 0, "", tok)
+    case("vocab", "tiktoken_junk_after_rank", "model", tiktoken_text(entries[:3]) + b"aGk= 3x\n", 65,
+         "not a tiktoken line", tok)
+    case("vocab", "tiktoken_duplicate_bytes", "model", tiktoken_text(entries[:3] + [(b"a", 3)]), 65,
+         "hold the same token bytes", tok)
+    # tokenizer.json merges that are not strings used to become "(null) (null)"
+    tj2 = {"model": {"type": "BPE", "vocab": {"h": 0, "i": 1, "hi": 2}, "merges": [[1, 2]]}}
+    case("vocab", "json_merge_not_strings", "json", _json.dumps(tj2).encode(), 65,
+         "neither \"a b\" nor", tok)
+    # GGUF vocabularies: no tokens, bos or unk outside the vocabulary (64 at eval before)
+    case("vocab", "gguf_zero_tokens", "gguf", llama_gguf(tokens=[], bos=0, unk=0), 65,
+         "a vocabulary of 0 tokens", tok)
+    case("vocab", "gguf_bos_out_of_range", "gguf", llama_gguf(bos=999), 65,
+         "token id 999 is outside the vocabulary", run)
+    case("vocab", "gguf_unk_out_of_range", "gguf", llama_gguf(unk=4096), 65,
+         "token id 4096 is outside the vocabulary", tok)
+    # GGUF head counts, checked as config.json's are (SIGFPE, heap overflow, written out)
+    case("hparams", "kv_heads_exceed_heads", "gguf", llama_gguf(n_head=2, n_head_kv=4), 65,
+         "do not divide 2 attention heads", run)
+    case("hparams", "kv_heads_not_dividing", "gguf", llama_gguf(n_embd=12, n_head=3, n_head_kv=2), 65,
+         "do not divide 3 attention heads", run)
+    case("hparams", "kv_heads_convert", "gguf", llama_gguf(n_head=2, n_head_kv=4), 65,
+         "do not divide", "convert {} -o out.gguf")
+    case("hparams", "embd_not_multiple_of_heads", "gguf", llama_gguf(n_embd=10, n_head=4, n_head_kv=2), 65,
+         "not a multiple of 4 heads", run)
+    case("hparams", "odd_key_length", "gguf", llama_gguf(key_length=3), 65,
+         "head size 3 is not a positive even number", run)
+    case("hparams", "too_many_layers", "gguf", llama_gguf(n_layer=100000), 65,
+         "implausible size", "convert {} -o out.gguf")
+    # llama2.c: vocab_size INT32_MIN has no positive counterpart (negation was undefined)
+    case("llama2c", "vocab_int32_min", "bin", struct.pack("<7i", 64, 172, 5, 8, 4, -2**31, 512) + b"\0" * 100,
+         65, "implausible header value -2147483648", "inspect {}")
+    # pickles: 20,000 nested _rebuild_from_type_v2 (C stack), and shared references whose paths
+    # double at every level (time 2^60)
+    g_from = b"ctorch._tensor\n_rebuild_from_type_v2\nq\x00"
+    body = b"\x80\x02" + g_from + b"ctorch\nTensor\nq\x01ccollections\nOrderedDict\nq\x02"
+    depth = 20000
+    inner = b"h\x02h\x01)}\x86\x86"  # (OrderedDict, Tensor, (), {}) as two 2-tuples
+    inner = b"(h\x02h\x01)}t"
+    for _ in range(depth):
+        inner = b"(h\x00h\x01" + inner + b"}t"
+    body += b"h\x00" + inner + b"R."
+    case("pickle", "nested_rebuild_from_type", "pt", torch_zip(body), 0, "", "inspect {}")
+    shared = b"\x80\x02]q\x00"
+    for k in range(1, 61):
+        shared += b"](h" + bytes([k - 1]) + b"h" + bytes([k - 1]) + b"eq" + bytes([k])
+    shared += b"."
+    case("pickle", "shared_references_zip", "pt", torch_zip(shared), 65,
+         "shared references make the object tree too large", "inspect {}")
+    legacy = (pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + pickle.dumps(1001, protocol=2)
+              + pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2) + shared
+              + pickle.dumps([], protocol=2))
+    case("pickle", "shared_references_legacy", "pt", legacy, 65,
+         "shared references make the object tree too large", "inspect {}")
+    # .npy: a shape tuple that never closes, a shape whose size overflows
+    def npy(h, newline=True):
+        if newline:
+            h = h + b" " * (64 - 10 - len(h) - 1) + b"\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h
+    case("npy", "shape_unclosed", "npy", npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (4", newline=False) + b"\0" * 16, 65,
+         "no closing ')'", "inspect {}")
+    case("npy", "shape_overflow", "npy",
+         npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"), 65,
+         "more than 2^64 bytes", "inspect {}")
+
+
 if __name__ == "__main__":
     gguf_cases()
     safetensors_cases()
     pytorch_cases()
     other_cases()
+    issue11_cases()
     print("corpus written under", HERE)
