@@ -38,15 +38,6 @@ static const char usage_text[] =
     "with --trust-acceptor (a colleague's or your team's). It lists every record it finds\n"
     "with who accepted, the key, and why a record does not count.\n";
 
-static void xdg(const char *var, const char *fallback, char *out, size_t n)
-{
-    const char *v = getenv(var), *home = getenv("HOME");
-    if (v && v[0] == '/')
-        snprintf(out, n, "%s", v);
-    else
-        snprintf(out, n, "%s/%s", home ? home : ".", fallback);
-}
-
 /* The verified manifest, or one built from the files when the model is unsigned. */
 static int load_manifest(const char *dir, const char *pubkey, const char *const *cas, size_t nca,
                          struct ferry_manifest *m)
@@ -59,12 +50,9 @@ static int load_manifest(const char *dir, const char *pubkey, const char *const 
     struct ferry_error err;
     ferry_error_clear(&err);
     json_t *doc = json_object();
-    int rc = verify_signature(dir, 1, NULL, pubkey, cas, nca, m, doc, &err);
+    int rc = verify_signature(dir, NULL, pubkey, cas, nca, m, doc, &err);
     json_decref(doc);
-    if (rc < 0) {
-        report_error(&err);
-        return EXIT_FAIL;
-    }
+    if (rc < 0) return report_error(&err); /* 64 when the signature needs a key not given */
     if (rc == 0) {
         warnf("%s is not signed: the license texts are hashed from the files as they are", dir);
         struct ferry_walk_opts wo = {0};
@@ -148,7 +136,8 @@ static int show(const char *dir, const struct ferry_manifest *m, int print_body)
 }
 
 static int accept_license(const char *dir, const struct ferry_manifest *m, const char *flag,
-                          struct ferry_acceptor *who, int store_in_model)
+                          struct ferry_acceptor *who, int store_in_model,
+                          const struct ferry_license_opts *lo)
 {
     const struct ferry_resource *lic, *pol[8];
     size_t npol;
@@ -191,153 +180,15 @@ static int accept_license(const char *dir, const struct ferry_manifest *m, const
         }
         snprintf(method, sizeof(method), "interactive-typed-confirmation");
     }
-    char cfg[4096], data[4096], now[32];
-    xdg("XDG_CONFIG_HOME", ".config", cfg, sizeof(cfg));
-    xdg("XDG_DATA_HOME", ".local/share", data, sizeof(data));
-    time_t t = time(NULL);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
     struct ferry_error err;
     ferry_error_clear(&err);
-    struct ferry_minisign_key key;
-    struct ferry_minisign_pub pub;
-    if (ferry_license_user_key(cfg, &key, &pub, &err)) return report_error(&err);
-    char *rec = ferry_license_record(m, lic, pol, npol, who, method, now, &key, &pub, &err);
-    memset(&key, 0, sizeof(key));
-    if (!rec) return report_error(&err);
-    char store[4200], path[4400], root[65];
-    snprintf(store, sizeof(store), "%s/ferry/licenses", data);
-    ferry_hex(m->root, 32, root);
-    snprintf(path, sizeof(path), "%s/%.16s-%.16s-%lld.dsse.json", store, hex, root, (long long)t);
-    int rc = ferry_mkdirs(store, 0700);
-    struct ferry_out o;
-    if (rc)
-        rc = ferry_error_set(&err, FERRY_ECANTCREAT, store, FERRY_NO_OFFSET, NULL, "%s",
-                             strerror(errno));
-    if (!rc && !(rc = ferry_out_open(&o, path, 1, &err))) {
-        if (!(rc = ferry_out_write(&o, rec, strlen(rec), &err))) rc = ferry_out_commit(&o, &err);
-        if (rc) ferry_out_abort(&o);
-    }
-    if (!rc && store_in_model) {
-        snprintf(path, sizeof(path), "%s/license-acceptance.dsse.json", dir);
-        if (!(rc = ferry_out_open(&o, path, 1, &err))) {
-            if (!(rc = ferry_out_write(&o, rec, strlen(rec), &err)))
-                rc = ferry_out_commit(&o, &err);
-            if (rc) ferry_out_abort(&o);
-        }
-    }
-    free(rec);
-    if (rc) return report_error(&err);
-    char kid[17];
-    ferry_minisign_key_id(pub.keynum, kid);
+    struct ferry_license_recorded rec;
+    if (ferry_license_accept(dir, m, who, method, store_in_model, lo, &rec, &err))
+        return report_error(&err);
     notef("recorded acceptance of %s (sha256 %s) by %s%s%s, key %s -> %s", lic->name, hex,
           who->name ? who->name : "?", who->on_behalf_of ? " on behalf of " : "",
-          who->on_behalf_of ? who->on_behalf_of : "", kid, path);
+          who->on_behalf_of ? who->on_behalf_of : "", rec.key_id, rec.path);
     return EXIT_OK;
-}
-
-/* One record from the store or the model directory: reported with who accepted, with which
- * key, and whether it counts for this model. */
-static int covers(const char *path, const struct ferry_manifest *m,
-                  const struct ferry_resource *lic, const struct ferry_minisign_pub *trusted,
-                  size_t ntrusted, json_t *found)
-{
-    struct ferry_license_acceptance a;
-    struct ferry_error err;
-    ferry_error_clear(&err);
-    if (ferry_license_verify_record(path, &a, &err)) {
-        char buf[2048];
-        warnf("ignoring invalid acceptance record: %s", ferry_error_format(&err, buf, sizeof(buf)));
-        return 0;
-    }
-    enum ferry_license_verdict v = ferry_license_record_counts(&a, m, lic, trusted, ntrusted);
-    /* records for other models in the per-user store are expected: say nothing of them */
-    if (v == FERRY_LICENSE_OTHER_MODEL && strstr(path, "/ferry/licenses/")) return 0;
-    const char *who = a.acceptor_name[0] ? a.acceptor_name : "?";
-    if (v == FERRY_LICENSE_COUNTS)
-        notef("license: %s accepted by %s%s%s%s%s at %s (key %s, trusted; %s)", lic->name, who,
-              a.acceptor_email[0] ? " <" : "", a.acceptor_email, a.acceptor_email[0] ? ">" : "",
-              a.on_behalf_of[0] ? " on behalf of another party" : "", a.accepted_at, a.key_id,
-              path);
-    else
-        warnf("license: not counting the record %s by %s (key %s): %s", path, who, a.key_id,
-              ferry_license_verdict_text(v));
-    if (found)
-        json_array_append_new(
-            found, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "record", path, "name",
-                             a.acceptor_name, "on_behalf_of", a.on_behalf_of, "accepted_at",
-                             a.accepted_at, "key_id", a.key_id, "trusted",
-                             v != FERRY_LICENSE_UNTRUSTED_KEY && v != FERRY_LICENSE_OTHER_MODEL
-                                 ? 1
-                                 : 0,
-                             "counts", v == FERRY_LICENSE_COUNTS, "verdict",
-                             ferry_license_verdict_text(v)));
-    return v == FERRY_LICENSE_COUNTS;
-}
-
-int verify_license(const char *dir, const struct ferry_manifest *m, const char *const *trust,
-                   size_t ntrust, json_t *doc)
-{
-    const struct ferry_resource *lic = NULL;
-    int needed = 0;
-    for (size_t i = 0; i < m->nres; i++) {
-        if (!strcmp(m->res[i].role, "license") && !lic) lic = &m->res[i];
-        needed |= m->res[i].requires_acceptance;
-    }
-    json_t *found = doc ? json_array() : NULL;
-    if (doc)
-        json_object_set_new(doc, "license",
-                            json_pack("{s:b, s:o}", "required", needed, "records", found));
-    if (!needed) {
-        notef("license: no text in the manifest requires acceptance");
-        return 0;
-    }
-    if (!lic) {
-        errorf("license: acceptance is required but the manifest names no LICENSE file");
-        return -1;
-    }
-    /* trusted signers: the user's own acceptance key, then the keys named on the command line */
-    struct ferry_minisign_pub trusted[17];
-    size_t ntrusted = 0;
-    char cfg[4096], data[4096], store[4200], path[8400];
-    xdg("XDG_CONFIG_HOME", ".config", cfg, sizeof(cfg));
-    struct ferry_error err;
-    ferry_error_clear(&err);
-    int urc = ferry_license_user_pub(cfg, &trusted[0], &err);
-    if (urc < 0) {
-        report_error(&err);
-        return -1;
-    }
-    if (urc == 0) ntrusted++;
-    for (size_t i = 0; i < ntrust && ntrusted < 17; i++) {
-        ferry_error_clear(&err);
-        if (ferry_minisign_load_pub(trust[i], &trusted[ntrusted], &err)) {
-            report_error(&err);
-            return -1;
-        }
-        ntrusted++;
-    }
-    xdg("XDG_DATA_HOME", ".local/share", data, sizeof(data));
-    snprintf(store, sizeof(store), "%s/ferry/licenses", data);
-    int ok = 0;
-    DIR *d = opendir(store);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".dsse.json")) {
-            snprintf(path, sizeof(path), "%s/%s", store, e->d_name);
-            ok |= covers(path, m, lic, trusted, ntrusted, found);
-        }
-    if (d) closedir(d);
-    snprintf(path, sizeof(path), "%s/license-acceptance.dsse.json", dir);
-    struct stat st;
-    if (lstat(path, &st) == 0) ok |= covers(path, m, lic, trusted, ntrusted, found);
-    if (!ok) {
-        char hex[65];
-        ferry_hex(lic->sha256, 32, hex);
-        errorf("license: no acceptance record for %s (sha256 %s) bound to this model and made by "
-               "a trusted key; see 'ferry license show %s'",
-               lic->name, hex, dir);
-    }
-    return ok ? 0 : -1;
 }
 
 int cmd_license(int argc, char **argv)
@@ -392,6 +243,7 @@ int cmd_license(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *dir = argv[optind];
+    struct ferry_license_opts lo = {.trust = trust, .ntrust = ntrust};
     struct ferry_manifest m = {0};
     int code = load_manifest(dir, pubkey, cas, nca, &m);
     if (code) return code;
@@ -404,10 +256,10 @@ int cmd_license(int argc, char **argv)
         who.os_user = pw ? pw->pw_name : NULL;
         who.host = host;
         if (!who.name) who.name = who.os_user;
-        code = accept_license(dir, &m, flag, &who, store);
+        code = accept_license(dir, &m, flag, &who, store, &lo);
     } else {
         json_t *doc = json_object();
-        code = verify_license(dir, &m, trust, ntrust, doc) ? EXIT_FAIL : EXIT_OK;
+        code = verify_license(dir, &m, &lo, doc) ? EXIT_FAIL : EXIT_OK;
         json_object_set_new(doc, "accepted", json_boolean(code == EXIT_OK));
         if (g_opts.json)
             out_json(doc);

@@ -138,7 +138,7 @@ int cmd_verify(int argc, char **argv)
     ferry_error_clear(&err);
     struct ferry_manifest m = {0};
     int have_manifest = 0, failed = 0, checked = 0, rc;
-    rc = verify_signature(dir, S_ISDIR(st.st_mode), sigfile, pubkey, cas, nca, &m, doc, &err);
+    rc = verify_signature(dir, sigfile, pubkey, cas, nca, &m, doc, &err);
     if (rc == 1) { /* verified */
         have_manifest = 1;
         checked = 1;
@@ -217,7 +217,8 @@ int cmd_verify(int argc, char **argv)
         if (!have_manifest) {
             errorf("--require-license needs a signed manifest");
             failed = 1;
-        } else if (verify_license(dir, &m, trust, ntrust, doc) != 0) {
+        } else if (verify_license(dir, &m, &(struct ferry_license_opts){.trust = trust, .ntrust = ntrust},
+                                  doc) != 0) {
             failed = 1;
         }
     }

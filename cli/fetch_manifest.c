@@ -141,7 +141,8 @@ static int license_gate(const char *dir, const struct ferry_manifest *m, const s
     if (!needed) return 0;
     int saved = g_opts.verbosity;
     g_opts.verbosity = -1;
-    int ok = verify_license(dir, m, mo->trust, mo->ntrust, NULL) == 0;
+    struct ferry_license_opts lo = {.trust = mo->trust, .ntrust = mo->ntrust};
+    int ok = verify_license(dir, m, &lo, NULL) == 0;
     g_opts.verbosity = saved;
     if (ok) return 0;
     char flag[160], *acc[12] = {"license", "accept", (char *)dir, "--pubkey", (char *)mo->pubkey};
@@ -178,7 +179,7 @@ void fetch_manifest(const char *dir, const struct fetch_manifest_opts *mo, struc
     struct ferry_error err;
     ferry_error_clear(&err);
     const char *cas[1] = {NULL};
-    int rc = verify_signature(dir, 1, NULL, mo->pubkey, cas, 0, &m, NULL, &err);
+    int rc = verify_signature(dir, NULL, mo->pubkey, cas, 0, &m, NULL, &err);
     if (rc <= 0) {
         if (rc == 0) ferry_error_set(&err, FERRY_EMISMATCH, dir, FERRY_NO_OFFSET, NULL, "no signature found");
         fetch_fail(t, src, &err);

@@ -1,85 +1,96 @@
-/* Signature discovery and checking for `verify` and `license` (see verify_common.h). */
+/* Rendering of the library's signature and license reports for `verify`, `license` and
+ * `fetch --manifest` (see verify_common.h). */
 #define _GNU_SOURCE
 #include "verify_common.h"
 #include "output.h"
-#include "ferry/file.h"
-#include "ferry/sign.h"
+#include "ferry/hash.h"
+#include "ferry/verify.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static int verify_minisign(const char *manifest, const char *sig, const char *pubkey,
-                           struct ferry_manifest *m, json_t *doc, struct ferry_error *err)
-{
-    if (!pubkey)
-        return ferry_error_set(err, FERRY_EUSAGE, sig, FERRY_NO_OFFSET, NULL,
-                               "give the signer's minisign public key with --pubkey");
-    struct ferry_minisign_pub pub;
-    int rc = access(pubkey, F_OK) == 0 ? ferry_minisign_load_pub(pubkey, &pub, err)
-                                       : ferry_minisign_parse_pub(pubkey, &pub, err);
-    if (rc) return rc;
-    /* one read of the manifest: the bytes verified are the bytes parsed */
-    struct ferry_map map;
-    if ((rc = ferry_map_open(&map, manifest, err))) return rc;
-    char tc[8192];
-    rc = ferry_minisign_verify_buf(&pub, map.data ? map.data : (const uint8_t *)"",
-                                   (size_t)map.size, manifest, sig, tc, sizeof(tc), err);
-    if (!rc) rc = ferry_manifest_parse((const char *)map.data, (size_t)map.size, manifest, m, err);
-    ferry_map_close(&map);
-    if (rc) return rc;
-    char id[17];
-    ferry_minisign_key_id(pub.keynum, id);
-    notef("signature: good minisign signature by key %s (trusted comment: %s)", id, tc);
-    json_object_set_new(doc, "signature",
-                        json_pack("{s:s, s:s, s:s, s:s}", "method", "minisign", "file", sig,
-                                  "key_id", id, "trusted_comment", tc));
-    return 1;
-}
-
-static int verify_oms(const char *bundle, const char *pubkey, const char *const *cas, size_t nca,
-                      struct ferry_manifest *m, json_t *doc, struct ferry_error *err)
-{
-    uint8_t *payload;
-    size_t len;
-    int rc = ferry_oms_verify(bundle, pubkey, cas, nca, &payload, &len, err);
-    if (rc) return rc;
-    rc = ferry_manifest_parse((const char *)payload, len, bundle, m, err);
-    free(payload);
-    if (rc) return rc;
-    notef("signature: good OpenSSF Model Signing bundle (%s)",
-          pubkey ? "key" : "certificate chain");
-    json_object_set_new(doc, "signature",
-                        json_pack("{s:s, s:s}", "method", "oms-bundle", "file", bundle));
-    return 1;
-}
-
-int verify_signature(const char *dir, int isdir, const char *sigfile, const char *pubkey,
+int verify_signature(const char *dir, const char *sigfile, const char *pubkey,
                      const char *const *cas, size_t nca, struct ferry_manifest *m, json_t *doc,
                      struct ferry_error *err)
 {
-    char bundle[4096], manifest[4096], sig[4200];
-    if (sigfile) {
-        size_t l = strlen(sigfile);
-        if (l > 8 && !strcmp(sigfile + l - 8, ".minisig") && l - 8 < sizeof(manifest)) {
-            memcpy(manifest, sigfile, l - 8);
-            manifest[l - 8] = 0;
-            return verify_minisign(manifest, sigfile, pubkey, m, doc, err);
-        }
-        if (access(sigfile, F_OK) != 0)
-            return ferry_error_set(err, FERRY_ENOINPUT, sigfile, FERRY_NO_OFFSET, NULL,
-                                   "not found");
-        return verify_oms(sigfile, pubkey, cas, nca, m, doc, err);
+    struct ferry_signature_opts o = {sigfile, pubkey, cas, nca};
+    struct ferry_signature_report r;
+    int rc = ferry_verify_signature(dir, &o, m, &r, err);
+    if (rc != 1) return rc;
+    if (!strcmp(r.method, "minisign")) {
+        notef("signature: good minisign signature by key %s (trusted comment: %s)", r.key_id,
+              r.trusted_comment);
+        if (doc)
+            json_object_set_new(doc, "signature",
+                                json_pack("{s:s, s:s, s:s, s:s}", "method", "minisign", "file",
+                                          r.file, "key_id", r.key_id, "trusted_comment",
+                                          r.trusted_comment));
+    } else {
+        notef("signature: good OpenSSF Model Signing bundle (%s)",
+              r.by_certificate ? "certificate chain" : "key");
+        if (doc)
+            json_object_set_new(doc, "signature",
+                                json_pack("{s:s, s:s}", "method", "oms-bundle", "file", r.file));
     }
-    snprintf(bundle, sizeof(bundle), isdir ? "%s/model.sig" : "%s.sig", dir);
-    snprintf(manifest, sizeof(manifest), isdir ? "%s/model.manifest.json" : "%s.manifest.json",
-             dir);
-    snprintf(sig, sizeof(sig), "%s.minisig", manifest);
-    if (access(bundle, F_OK) == 0) return verify_oms(bundle, pubkey, cas, nca, m, doc, err);
-    if (access(sig, F_OK) == 0) return verify_minisign(manifest, sig, pubkey, m, doc, err);
-    if (access(manifest, F_OK) == 0)
-        return ferry_error_set(err, FERRY_EMISMATCH, manifest, FERRY_NO_OFFSET, NULL,
-                               "manifest without a signature (%s.minisig is missing)", manifest);
-    return 0;
+    return 1;
+}
+
+int verify_license(const char *dir, const struct ferry_manifest *m,
+                   const struct ferry_license_opts *lo, json_t *doc)
+{
+    struct ferry_license_report r;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_license_status(dir, m, lo, &r, &err)) {
+        report_error(&err);
+        return -1;
+    }
+    json_t *found = json_array();
+    for (size_t i = 0; i < r.nfound; i++) {
+        const struct ferry_license_found *f = &r.found[i];
+        const struct ferry_license_acceptance *a = &f->a;
+        if (!f->valid) {
+            warnf("ignoring invalid acceptance record: %s", f->why_invalid);
+            continue;
+        }
+        const char *who = a->acceptor_name[0] ? a->acceptor_name : "?";
+        if (f->verdict == FERRY_LICENSE_COUNTS)
+            notef("license: %s accepted by %s%s%s%s%s at %s (key %s, trusted; %s)",
+                  r.license->name, who, a->acceptor_email[0] ? " <" : "", a->acceptor_email,
+                  a->acceptor_email[0] ? ">" : "",
+                  a->on_behalf_of[0] ? " on behalf of another party" : "", a->accepted_at,
+                  a->key_id, f->path);
+        else
+            warnf("license: not counting the record %s by %s (key %s): %s", f->path, who,
+                  a->key_id, ferry_license_verdict_text(f->verdict));
+        json_array_append_new(
+            found, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "record", f->path, "name",
+                             a->acceptor_name, "on_behalf_of", a->on_behalf_of, "accepted_at",
+                             a->accepted_at, "key_id", a->key_id, "trusted",
+                             f->verdict != FERRY_LICENSE_UNTRUSTED_KEY &&
+                                 f->verdict != FERRY_LICENSE_OTHER_MODEL,
+                             "counts", f->verdict == FERRY_LICENSE_COUNTS, "verdict",
+                             ferry_license_verdict_text(f->verdict)));
+    }
+    if (doc)
+        json_object_set_new(doc, "license",
+                            json_pack("{s:b, s:o}", "required", r.required, "records", found));
+    else
+        json_decref(found);
+    int rc = 0;
+    if (!r.required) {
+        notef("license: no text in the manifest requires acceptance");
+    } else if (!r.license) {
+        errorf("license: acceptance is required but the manifest names no LICENSE file");
+        rc = -1;
+    } else if (!r.accepted) {
+        char hex[65];
+        ferry_hex(r.license->sha256, 32, hex);
+        errorf("license: no acceptance record for %s (sha256 %s) bound to this model and made by "
+               "a trusted key; see 'ferry license show %s'",
+               r.license->name, hex, dir);
+        rc = -1;
+    }
+    ferry_license_report_free(&r);
+    return rc;
 }

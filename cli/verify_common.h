@@ -1,5 +1,5 @@
-/* Steps shared by `verify` and `license`: finding and checking a model's signature, and
- * checking for a recorded license acceptance. */
+/* Rendering shared by `verify`, `license` and `fetch --manifest`: the library's signature and
+ * license reports as messages and JSON. */
 #ifndef FERRY_CLI_VERIFY_COMMON_H
 #define FERRY_CLI_VERIFY_COMMON_H
 
@@ -7,21 +7,17 @@
 #include <stddef.h>
 #include "ferry/error.h"
 #include "ferry/manifest.h"
+#include "ferry/verify.h"
 
-/* Finds the signature of dir (model.sig, or model.manifest.json + .minisig; FILE.sig or
- * FILE.manifest.json[.minisig] for a single file), verifies it with pubkey or the CA files and
- * parses the signed manifest into m. sigfile (may be NULL) names the signature explicitly:
- * a bundle, or a .minisig beside its manifest. Returns 1 when verified, 0 when no signature exists,
- * negative with err filled when verification fails. Adds a "signature" object to doc. */
-int verify_signature(const char *dir, int isdir, const char *sigfile, const char *pubkey,
+/* ferry_verify_signature, with the outcome printed and added to doc (may be NULL) as
+ * "signature". Returns 1 verified, 0 no signature, negative with err filled. */
+int verify_signature(const char *dir, const char *sigfile, const char *pubkey,
                      const char *const *cas, size_t nca, struct ferry_manifest *m, json_t *doc,
                      struct ferry_error *err);
 
-/* 0 when an acceptance record bound to m's root covers every license text the manifest marks
- * as requiring acceptance and was signed by a trusted key: the user's own acceptance key or
- * one of the minisign public key files in trust (--trust-acceptor). Other records are reported
- * with the reason they do not count. Adds a "license" object to doc (may be NULL). */
-int verify_license(const char *dir, const struct ferry_manifest *m, const char *const *trust,
-                   size_t ntrust, json_t *doc);
+/* ferry_license_status, every record found printed with who accepted, the key and why it does
+ * not count; adds "license" to doc (may be NULL). 0 when acceptance is recorded or not needed. */
+int verify_license(const char *dir, const struct ferry_manifest *m,
+                   const struct ferry_license_opts *lo, json_t *doc);
 
 #endif

@@ -115,6 +115,16 @@ PY
   expect 0 "files OK" "$ferry" verify e_$curve --pubkey ek_$curve.pub.pem
 done
 expect 1 "key mismatch" "$ferry" verify e_p256 --pubkey ek_p384.pub.pem
+# a model signed both ways (model.sig and a .minisig): the key given picks the signature it can
+# verify (the bundle used to be checked whatever the key, so a minisign key failed)
+mkmodel two && cp -r two two_ec
+expect 0 "" "$ferry" sign two --key fk.key
+expect 0 "" "$ferry" sign two_ec --key ek_p256.pem
+cp two_ec/model.sig two/model.sig
+expect 0 "good minisign signature" "$ferry" verify two --pubkey fk.pub
+expect 0 "good OpenSSF Model Signing bundle" "$ferry" verify two --pubkey ek_p256.pub.pem
+expect 1 "key mismatch" "$ferry" verify two --pubkey ek_p384.pub.pem
+expect 64 "signed twice" "$ferry" verify two
 # crafted bundles signed with the test key through openssl
 craft() { # DIR PREDICATE PAYLOADTYPE: re-sign e_p256's statement with changes
   cp -r e_p256 "$1"
@@ -178,6 +188,7 @@ expect 1 "no acceptance record for LICENSE" "$ferry" verify m1 --pubkey fk.pub -
 "$ferry" license show m1 --pubkey fk.pub > show.txt 2>/dev/null
 grep -q "Example license text v1" show.txt && grep -q "$lic" show.txt && ok "license show prints text and hash" || bad "license show"
 expect 64 "no terminal" "$ferry" license accept m1 --pubkey fk.pub </dev/null
+expect 64 "give the signer's minisign public key with --pubkey" "$ferry" license accept m1 --accept-license=${lic:0:16}
 expect 1 "names another text" "$ferry" license accept m1 --pubkey fk.pub --accept-license=0000000000000000
 expect 64 "at least 16" "$ferry" license accept m1 --pubkey fk.pub --accept-license=${lic:0:8}
 expect 0 "recorded acceptance" "$ferry" license accept m1 --pubkey fk.pub --accept-license=${lic:0:16} --name "Ada Lovelace" --email ada@example.com --on-behalf-of "Example Corp" --store-in-model
