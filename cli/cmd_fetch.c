@@ -2,14 +2,15 @@
  * SIGINT/SIGTERM stop cleanly (exit 75) and a rerun resumes. */
 #include "commands.h"
 #include "output.h"
+#include "fetch_render.h"
+#include "ferry/fetch_flow.h"
 #include "ferry/file.h"
-#include "fetch_manifest.h"
-#include "fetch_template.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,8 @@ static const char usage_text[] =
     "each name replaces the '*'. The link's expiry is decoded from its policy and shown; the\n"
     "query string is a credential and never printed or stored.\n"
     "BitTorrent sources are not built yet.\n";
+
+static volatile sig_atomic_t g_fetch_cancel;
 
 static void on_signal(int sig)
 {
@@ -131,10 +134,10 @@ int cmd_fetch(int argc, char **argv)
     struct ferry_fetch_opts o = {.cancel = &g_fetch_cancel};
     const char *dir = NULL, *sha_hex = NULL, *token_file = NULL;
     const char *inc[64], *exc[64];
-    struct fetch_hub_opts hub = {.include = inc, .exclude = exc};
+    struct ferry_fetch_hub_opts hub = {.include = inc, .exclude = exc};
     const char *mirrors[64], *tmpl = NULL, *tmpl_files = NULL;
     const char *trust[16];
-    struct fetch_manifest_opts man = {.mirrors = mirrors, .trust = trust};
+    struct ferry_fetch_manifest_opts man = {.mirrors = mirrors, .license.trust = trust};
     uint64_t v;
     int c;
     optind = 1;
@@ -178,7 +181,7 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'H': hub.hf_cache = 1; break;
         case 'M': man.manifest = optarg; break;
-        case 'k': man.pubkey = optarg; break;
+        case 'k': man.sig.pubkey = optarg; break;
         case 'm':
             if (man.nmirrors >= 64) {
                 errorf("at most 64 mirrors");
@@ -187,10 +190,10 @@ int cmd_fetch(int argc, char **argv)
             mirrors[man.nmirrors++] = optarg;
             break;
         case 'a': man.accept = optarg; break;
-        case 'n': man.name = optarg; break;
+        case 'n': man.who.name = optarg; break;
         case 'A':
-            if (man.ntrust == 16) return EXIT_USAGE;
-            trust[man.ntrust++] = optarg;
+            if (man.license.ntrust == 16) return EXIT_USAGE;
+            trust[man.license.ntrust++] = optarg;
             break;
         case 'U': tmpl = optarg; break;
         case 'F': tmpl_files = optarg; break;
@@ -204,7 +207,7 @@ int cmd_fetch(int argc, char **argv)
         errorf("--url-template and --files go together");
         return EXIT_USAGE;
     }
-    if (man.manifest ? optind != argc || !man.nmirrors || !man.pubkey : optind >= argc && !tmpl) {
+    if (man.manifest ? optind != argc || !man.nmirrors || !man.sig.pubkey : optind >= argc && !tmpl) {
         if (man.manifest) errorf("--manifest needs --pubkey and at least one --mirror, and no URLs");
         fputs(usage_text, stderr);
         return EXIT_USAGE;
@@ -230,7 +233,7 @@ int cmd_fetch(int argc, char **argv)
     }
     char cache_dir[4096];
     if (!dir && hub.hf_cache) {
-        fetch_hub_default_cache(cache_dir, sizeof(cache_dir));
+        ferry_fetch_hub_default_cache(cache_dir, sizeof(cache_dir));
         dir = cache_dir;
     }
     if (!dir) dir = ".";
@@ -250,24 +253,30 @@ int cmd_fetch(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     ferry_fetch_global_init();
 
-    struct fetch_tally t;
-    fetch_tally_init(&t);
-    int first = optind; /* the license gate runs another command's getopt */
-    if (man.manifest) fetch_manifest(dir, &man, &o, &t);
-    if (tmpl) fetch_template(tmpl, tmpl_files, dir, &o, &t);
-    for (int i = first; i < argc && !g_fetch_cancel; i++) {
+    /* who accepts a license on a terminal, when the manifest asks for it */
+    struct passwd *pw = getpwuid(getuid());
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    man.who.os_user = pw ? pw->pw_name : NULL;
+    man.who.host = host;
+    if (!man.who.name) man.who.name = man.who.os_user;
+    struct fetch_view view = {.who = &man.who, .lo = &man.license};
+    struct ferry_fetch_events ev = fetch_view_events(&view);
+    if (man.manifest) ferry_fetch_manifest(dir, &man, &o, &ev, &view.t);
+    if (tmpl) ferry_fetch_template(tmpl, tmpl_files, dir, &o, &ev, &view.t);
+    for (int i = optind; i < argc && !g_fetch_cancel; i++) {
         if (!strncmp(argv[i], "hf://", 5)) {
-            fetch_hub(argv[i], hub_dir, &hub, &o, &t);
+            ferry_fetch_hub(argv[i], hub_dir, &hub, &o, &ev, &view.t);
             continue;
         }
         char name[1024], label[6000];
         if (name_of(argv[i], name, sizeof(name))) {
             errorf("cannot tell a file name from a URL without a path: give one URL per file");
-            t.worst = EXIT_USAGE;
+            if (!view.t.code) view.t.code = FERRY_EUSAGE;
             continue;
         }
         snprintf(label, sizeof(label), "%s/%s", dir, name);
-        fetch_one(argv[i], dir, name, label, &o, &t);
+        ferry_fetch_file(argv[i], dir, name, label, &o, &ev, &view.t);
     }
-    return fetch_summary(&t);
+    return fetch_view_finish(&view);
 }

@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "output.h"
 #include "verify_common.h"
+#include "license_prompt.h"
 #include "ferry/file.h"
 #include "ferry/hash.h"
 #include "ferry/license.h"
@@ -64,133 +65,6 @@ static int load_manifest(const char *dir, const char *pubkey, const char *const 
     return 0;
 }
 
-/* The signed text must still be the file's content: hash it again before showing. */
-static char *read_text(const char *dir, const struct ferry_resource *r, size_t *len)
-{
-    char *path;
-    if (asprintf(&path, "%s/%s", dir, r->name) < 0) return NULL;
-    struct ferry_map map;
-    struct ferry_error err;
-    ferry_error_clear(&err);
-    char *out = NULL;
-    if (ferry_map_open(&map, path, &err) == 0) {
-        uint8_t h[32];
-        unsigned hl;
-        EVP_Digest(map.data ? map.data : (const uint8_t *)"", (size_t)map.size, h, &hl,
-                   EVP_sha256(), NULL);
-        if (memcmp(h, r->sha256, 32) == 0 && (out = malloc((size_t)map.size + 1))) {
-            memcpy(out, map.data, (size_t)map.size);
-            out[map.size] = 0;
-            *len = (size_t)map.size;
-        } else if (!out)
-            errorf("%s: does not match the signed manifest (text changed)", path);
-        ferry_map_close(&map);
-    } else
-        report_error(&err);
-    free(path);
-    return out;
-}
-
-static void texts(const struct ferry_manifest *m, const struct ferry_resource **lic,
-                  const struct ferry_resource **pol, size_t *npol)
-{
-    *lic = NULL;
-    *npol = 0;
-    for (size_t i = 0; i < m->nres; i++) {
-        if (!strcmp(m->res[i].role, "license") && !*lic)
-            *lic = &m->res[i];
-        else if (!strcmp(m->res[i].role, "use-policy") && *npol < 8)
-            pol[(*npol)++] = &m->res[i];
-    }
-}
-
-static int show(const char *dir, const struct ferry_manifest *m, int print_body)
-{
-    const struct ferry_resource *lic, *pol[8];
-    size_t npol;
-    texts(m, &lic, pol, &npol);
-    if (!lic) {
-        errorf("%s: the manifest names no LICENSE file", dir);
-        return EXIT_FAIL;
-    }
-    const struct ferry_resource *all[9] = {lic};
-    for (size_t i = 0; i < npol; i++) all[i + 1] = pol[i];
-    for (size_t i = 0; i <= npol; i++) {
-        size_t len;
-        char *t = read_text(dir, all[i], &len), hex[65];
-        if (!t) return EXIT_FAIL;
-        ferry_hex(all[i]->sha256, 32, hex);
-        if (print_body) {
-            printf("==> %s (%s, %zu bytes, sha256 %s)%s <==\n", all[i]->name, all[i]->role, len,
-                   hex, all[i]->requires_acceptance ? ", acceptance required" : "");
-            fwrite(t, 1, len, stdout);
-            if (len && t[len - 1] != '\n') putchar('\n');
-            putchar('\n');
-        }
-        free(t);
-    }
-    char hex[65];
-    ferry_hex(lic->sha256, 32, hex);
-    if (print_body) printf("To accept: ferry license accept %s --accept-license=%s\n", dir, hex);
-    return EXIT_OK;
-}
-
-static int accept_license(const char *dir, const struct ferry_manifest *m, const char *flag,
-                          struct ferry_acceptor *who, int store_in_model,
-                          const struct ferry_license_opts *lo)
-{
-    const struct ferry_resource *lic, *pol[8];
-    size_t npol;
-    texts(m, &lic, pol, &npol);
-    if (!lic) {
-        errorf("%s: the manifest names no LICENSE file", dir);
-        return EXIT_FAIL;
-    }
-    char hex[65], method[64];
-    ferry_hex(lic->sha256, 32, hex);
-    if (flag) {
-        size_t fl = strlen(flag);
-        if (fl < 16 || fl > 64 || strspn(flag, "0123456789abcdef") != fl) {
-            errorf(
-                "--accept-license needs the license's SHA-256 (at least 16 lowercase hex digits)");
-            return EXIT_USAGE;
-        }
-        if (strncmp(hex, flag, fl) != 0) {
-            errorf("%s: the license text has sha256 %s; --accept-license=%s names another text "
-                   "(read it with 'ferry license show')",
-                   lic->name, hex, flag);
-            return EXIT_FAIL;
-        }
-        if (show(dir, m, 0) != EXIT_OK) return EXIT_FAIL;
-        snprintf(method, sizeof(method), "flag:--accept-license");
-    } else {
-        if (!isatty(0) || !isatty(1)) {
-            errorf("no terminal to show the license on: read it with 'ferry license show' and "
-                   "pass --accept-license=SHA256");
-            return EXIT_USAGE;
-        }
-        if (show(dir, m, 1) != EXIT_OK) return EXIT_FAIL;
-        printf("Type I ACCEPT to accept %s (sha256 %s)%s: ", lic->name, hex,
-               npol ? " and the use policy above" : "");
-        fflush(stdout);
-        char line[64] = "";
-        if (!fgets(line, sizeof(line), stdin) || strcmp(line, "I ACCEPT\n") != 0) {
-            errorf("not accepted");
-            return EXIT_FAIL;
-        }
-        snprintf(method, sizeof(method), "interactive-typed-confirmation");
-    }
-    struct ferry_error err;
-    ferry_error_clear(&err);
-    struct ferry_license_recorded rec;
-    if (ferry_license_accept(dir, m, who, method, store_in_model, lo, &rec, &err))
-        return report_error(&err);
-    notef("recorded acceptance of %s (sha256 %s) by %s%s%s, key %s -> %s", lic->name, hex,
-          who->name ? who->name : "?", who->on_behalf_of ? " on behalf of " : "",
-          who->on_behalf_of ? who->on_behalf_of : "", rec.key_id, rec.path);
-    return EXIT_OK;
-}
-
 int cmd_license(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -248,7 +122,7 @@ int cmd_license(int argc, char **argv)
     int code = load_manifest(dir, pubkey, cas, nca, &m);
     if (code) return code;
     if (!strcmp(sub, "show")) {
-        code = show(dir, &m, 1);
+        code = license_show(dir, &m, 1);
     } else if (!strcmp(sub, "accept")) {
         struct passwd *pw = getpwuid(getuid());
         char host[256] = "";
@@ -256,7 +130,7 @@ int cmd_license(int argc, char **argv)
         who.os_user = pw ? pw->pw_name : NULL;
         who.host = host;
         if (!who.name) who.name = who.os_user;
-        code = accept_license(dir, &m, flag, &who, store, &lo);
+        code = license_accept_ui(dir, &m, flag, &who, store, &lo);
     } else {
         json_t *doc = json_object();
         code = verify_license(dir, &m, &lo, doc) ? EXIT_FAIL : EXIT_OK;

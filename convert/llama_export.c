@@ -42,20 +42,6 @@ static int write_json(const char *path, json_t *j, int force, struct ferry_error
     return rc;
 }
 
-static int copy_file(const char *from, const char *to, int force, struct ferry_error *err)
-{
-    struct ferry_map m;
-    int rc = ferry_map_open(&m, from, err);
-    if (rc) return rc;
-    struct ferry_out o;
-    if (!(rc = ferry_out_open(&o, to, force, err))) {
-        if (!(rc = ferry_out_write(&o, m.data, m.size, err))) rc = ferry_out_commit(&o, err);
-        if (rc) ferry_out_abort(&o);
-    }
-    ferry_map_close(&m);
-    return rc;
-}
-
 /* Tokenizer and license files travel with the weights. */
 static int copy_side_files(const char *srcdir, const char *dst, int force, struct ferry_error *err)
 {
@@ -76,7 +62,7 @@ static int copy_side_files(const char *srcdir, const char *dst, int force, struc
         int lb = snprintf(b, sizeof(b), "%s/%s", dst, files[i]);
         if (la < 0 || lb < 0 || (size_t)la >= sizeof(a) || (size_t)lb >= sizeof(b)) continue;
         if (stat(a, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        int rc = copy_file(a, b, force, err);
+        int rc = ferry_copy_file(a, b, force, err);
         if (rc) return rc;
     }
     return 0;

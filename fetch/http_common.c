@@ -110,15 +110,21 @@ static size_t discard(char *p, size_t s, size_t n, void *ud)
     return s * n > 1 << 16 ? 0 : s * n; /* a 200 to the probe: headers are enough */
 }
 
-void ferry_url_escape(const char *s, int keep_slash, char *out, size_t n)
+int ferry_url_escape(const char *s, int keep_slash, char *out, size_t n)
 {
     size_t k = 0;
-    for (; *s && k + 4 < n; s++) {
+    if (n == 0) return -1;
+    for (; *s; s++) {
+        if (k + 4 > n) { /* room for %XX and the NUL: a truncated URL would name another file */
+            out[0] = 0;
+            return -1;
+        }
         unsigned char c = (unsigned char)*s;
         if (isalnum(c) || strchr("-._~", c) || (keep_slash && c == '/')) out[k++] = (char)c;
         else k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
     }
     out[k] = 0;
+    return 0;
 }
 
 const char *http_shown(const char *url, char *buf, size_t n)

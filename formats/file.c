@@ -400,3 +400,17 @@ void ferry_outdir_abort(struct ferry_outdir *d)
     free(d->path);
     memset(d, 0, sizeof(*d));
 }
+
+int ferry_copy_file(const char *from, const char *to, int force, struct ferry_error *err)
+{
+    struct ferry_map m;
+    int rc = ferry_map_open(&m, from, err);
+    if (rc) return rc;
+    struct ferry_out o;
+    if (!(rc = ferry_out_open(&o, to, force, err))) {
+        if (!(rc = ferry_out_write(&o, m.data, m.size, err))) rc = ferry_out_commit(&o, err);
+        if (rc) ferry_out_abort(&o);
+    }
+    ferry_map_close(&m);
+    return rc;
+}

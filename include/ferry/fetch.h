@@ -53,8 +53,9 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
 int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
                            struct ferry_error *err);
 
-/* Percent-encodes s into out, leaving unreserved characters (and '/' when keep_slash). */
-void ferry_url_escape(const char *s, int keep_slash, char *out, size_t n);
+/* Percent-encodes s into out, leaving unreserved characters (and '/' when keep_slash).
+ * 0, or -1 when out is too small (out then holds nothing usable). */
+int ferry_url_escape(const char *s, int keep_slash, char *out, size_t n);
 
 void ferry_fetch_global_init(void);
 

@@ -63,6 +63,9 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err);
 /* Removes the staging directory and everything in it; safe after commit. */
 void ferry_outdir_abort(struct ferry_outdir *d);
 
+/* Copies a regular file durably (temp name, fsync, rename); refuses to replace unless force. */
+int ferry_copy_file(const char *from, const char *to, int force, struct ferry_error *err);
+
 /* mkdir -p path with mode for the folders it creates; 0, or -1 with errno. */
 int ferry_mkdirs(const char *path, unsigned mode);
 

@@ -1,10 +1,6 @@
-/* See fetch_template.h. */
-#include "fetch_template.h"
-#include "fetch_hub.h"
-#include "output.h"
-#include "ferry/file.h"
+/* ferry_fetch_template (see ferry/fetch_flow.h): Meta's presigned download links. */
+#include "flow.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -31,17 +27,18 @@ static long long policy_expiry(const char *query)
     while (len > 0 && json[len - 1] == 0) len--; /* padding decodes to NULs */
     json_error_t je;
     json_t *j = json_loadb((const char *)json, (size_t)len, 0, &je);
-    json_t *e = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "Statement"), 0),
-                                                                "Condition"),
-                                                "DateLessThan"),
-                                "AWS:EpochTime");
+    json_t *e = json_object_get(
+        json_object_get(json_object_get(json_array_get(json_object_get(j, "Statement"), 0), "Condition"),
+                        "DateLessThan"),
+        "AWS:EpochTime");
     long long v = json_is_integer(e) ? (long long)json_integer_value(e) : -1;
     json_decref(j);
     return v;
 }
 
-void fetch_template(const char *tmpl, const char *files, const char *dir, struct ferry_fetch_opts *o,
-                    struct fetch_tally *t)
+int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
+                         const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                         struct ferry_fetch_tally *t)
 {
     const char *star = strchr(tmpl, '*'), *q = strchr(tmpl, '?');
     struct ferry_error err;
@@ -49,48 +46,55 @@ void fetch_template(const char *tmpl, const char *files, const char *dir, struct
     if (!star || (q && star > q)) {
         ferry_error_set(&err, FERRY_EUSAGE, "--url-template", FERRY_NO_OFFSET, NULL,
                         "needs one '*' in its path where each file name goes");
-        fetch_fail(t, "--url-template", &err);
-        t->worst = 64;
-        return;
+        flow_fail(ev, t, "--url-template", &err);
+        return t->code;
     }
     long long exp = policy_expiry(q ? q : "");
     time_t now = time(NULL);
+    char text[256];
     if (exp > 0) {
         char when[64];
         time_t e = (time_t)exp;
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&e));
+        struct tm tm;
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime_r(&e, &tm));
         if (exp <= (long long)now) {
             ferry_error_set(&err, FERRY_EPERM, "--url-template", FERRY_NO_OFFSET, NULL,
                             "the signed link expired at %s; request a new one", when);
-            fetch_fail(t, "--url-template", &err);
-            return;
+            flow_fail(ev, t, "--url-template", &err);
+            return t->code;
         }
-        notef("signed link valid until %s (%.1f hours from now)", when, (double)(exp - (long long)now) / 3600.0);
-        if (g_opts.json) fetch_event("link", NULL, json_pack("{s:I}", "expires", (json_int_t)exp));
+        snprintf(text, sizeof(text), "signed link valid until %s (%.1f hours from now)", when,
+                 (double)(exp - (long long)now) / 3600.0);
     } else {
-        warnf("--url-template: no CloudFront policy expiry found in the link");
+        snprintf(text, sizeof(text), "--url-template: no CloudFront policy expiry found in the link");
     }
+    if (ev && ev->note) ev->note(ev->ctx, text, exp > 0 ? exp : 0);
     char *list = strdup(files);
-    for (char *save = NULL, *name = strtok_r(list, ",", &save); name && !g_fetch_cancel;
+    if (!list) {
+        ferry_error_set(&err, FERRY_EINTERNAL, "--files", FERRY_NO_OFFSET, NULL, "out of memory");
+        flow_fail(ev, t, "--files", &err);
+        return t->code;
+    }
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name && !flow_cancelled(o);
          name = strtok_r(NULL, ",", &save)) {
+        ferry_error_clear(&err);
         if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '?') || strchr(name, '#')) {
             ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "not a relative file path");
-            fetch_fail(t, name, &err);
+            flow_fail(ev, t, name, &err);
             continue;
         }
-        char esc[4096], url[16384], fdir[4096], label[4096];
-        ferry_url_escape(name, 1, esc, sizeof(esc));
-        snprintf(url, sizeof(url), "%.*s%s%s", (int)(star - tmpl), tmpl, esc, star + 1);
-        const char *slash = strrchr(name, '/');
-        if (slash) snprintf(fdir, sizeof(fdir), "%s/%.*s", dir, (int)(slash - name), name);
-        else snprintf(fdir, sizeof(fdir), "%s", dir);
-        snprintf(label, sizeof(label), "%s", name);
-        if (ferry_mkdirs(fdir, 0755) != 0) {
-            ferry_error_set(&err, FERRY_ECANTCREAT, fdir, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
-            fetch_fail(t, name, &err);
+        char esc[4096], url[16384], fdir[4096], base[1024];
+        if (ferry_url_escape(name, 1, esc, sizeof(esc)) ||
+            (size_t)snprintf(url, sizeof(url), "%.*s%s%s", (int)(star - tmpl), tmpl, esc, star + 1) >=
+                sizeof(url)) {
+            ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "URL too long");
+            flow_fail(ev, t, name, &err);
             continue;
         }
-        fetch_one(url, fdir, slash ? slash + 1 : name, label, o, t);
+        if (flow_place(dir, name, fdir, sizeof(fdir), base, sizeof(base), &err) ||
+            flow_one(url, fdir, base, name, o, ev, t, &err))
+            flow_fail(ev, t, name, &err);
     }
     free(list);
+    return t->code;
 }

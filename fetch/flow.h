@@ -1,0 +1,21 @@
+/* Private helpers of the fetch workflows (fetch/flow*.c). */
+#ifndef FERRY_FETCH_FLOW_PRIVATE_H
+#define FERRY_FETCH_FLOW_PRIVATE_H
+
+#include "ferry/fetch_flow.h"
+
+/* Reports a failure and counts it (an interruption decides the tally's code). */
+void flow_fail(const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t, const char *name,
+               const struct ferry_error *err);
+void flow_skip(const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t, const char *name,
+               uint64_t bytes, const char *reason);
+/* One download with start/size/progress/done events; a failure is returned, not reported. */
+int flow_one(const char *url, const char *dir, const char *name, const char *label,
+             const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+             struct ferry_fetch_tally *t, struct ferry_error *err);
+/* dir + relative path "a/b/c": fdir "dir/a/b" (created) and name "c". */
+int flow_place(const char *dir, const char *rel, char *fdir, size_t fn, char *name, size_t nn,
+               struct ferry_error *err);
+int flow_cancelled(const struct ferry_fetch_opts *o);
+
+#endif
