@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 
 import numpy as np
 
@@ -29,8 +30,7 @@ from servers import Checks  # noqa: E402
 FERRY, WORK = sys.argv[1], sys.argv[2]
 ggml = ggml_lib.load()
 if ggml is None:
-    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
-    sys.exit(0)
+    skip_test("llama.cpp's libggml-base not installed (scripts/install-deps)")
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 check = Checks()

@@ -15,6 +15,7 @@ import signal
 import struct
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 import time
 
 import numpy as np
@@ -223,7 +224,7 @@ if spm and os.path.exists(vocab):
         check(mine.get(k) == theirs.get(k), "tokenizer key %s differs from llama.cpp's vocab GGUF" % k)
     print("tokenizer arrays compared (%d tokens)" % len(mine["tokenizer.ggml.tokens"]["value"]))
 else:
-    print("skipped: no testdata (tokenizer comparison)")
+    skip_part("no testdata (tokenizer comparison)", installed_by_deps=False)
 
 # ---- tied embeddings and llama3 rope scaling
 cfg3 = make_llama.config(dim=64, layers=1, heads=4, kv_heads=1, ff=64, vocab=256, tied=True, llama3=True, theta=500000.0)
@@ -397,7 +398,7 @@ for kind, dt, enc, dec, bound in (("q2_k", 10, kquant_ref.quantize_q2_k, kquant_
 # (libggml-base from npm, through ctypes): the bytes must be the same
 ggml = ggml_lib.load()
 if ggml is None:
-    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
+    skip_part("llama.cpp's libggml-base not installed (scripts/install-deps)")
 else:
     names = {t: n for n, (t, _, _) in ggml_lib.TYPES.items()}
     same, differ = {}, {}

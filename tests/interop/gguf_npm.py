@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 
 FERRY, WORK = sys.argv[1], sys.argv[2]
 TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -154,7 +155,7 @@ try:
     check(p.returncode == 0, "pt -> gguf: " + p.stderr)
     compare(g, "from-pytorch")
 except ImportError:
-    print("skipped: torch not available for the PyTorch -> GGUF case")
+    skip_part("torch not available for the PyTorch -> GGUF case")
 
 # --- a real file written by llama.cpp's converter
 vocab = os.path.join(TESTDATA, "gguf-vocab", "ggml-vocab-llama-spm.gguf") if TESTDATA else ""
@@ -166,7 +167,7 @@ if vocab and os.path.exists(vocab):
     subprocess.run([FERRY, "convert", "--raw", vocab, "-o", rew, "--force"], check=False)
     compare(rew, "llama-spm vocab rewritten")
 else:
-    print("skipped: no testdata")
+    skip_part("no testdata", installed_by_deps=False)
 
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)

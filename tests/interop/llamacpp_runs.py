@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_llama  # noqa: E402
@@ -21,11 +22,9 @@ TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPM = os.path.join(TESTDATA, "llama2-tokenizer", "tokenizer.model") if TESTDATA else ""
 if not SPM or not os.path.exists(SPM):
-    print("skipped: no testdata")
-    sys.exit(0)
+    skip_test("no testdata", installed_by_deps=False)
 if not os.path.isdir(os.path.join(HERE, "node_modules", "node-llama-cpp")) or not shutil.which("node"):
-    print("skipped: node-llama-cpp not installed (scripts/install-deps)")
-    sys.exit(0)
+    skip_test("node-llama-cpp not installed (scripts/install-deps)")
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 check = Checks()

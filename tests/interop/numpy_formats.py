@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 
 import numpy as np
 
@@ -63,7 +64,7 @@ if p.returncode == 0:
         check(len(badb) == 0, "BF16 differs from torch at %d values, e.g. %s" % (len(badb), [(float(x[i]), hex(b[i]), hex(wantb[i])) for i in badb[:5]]))
         check(np.all(((b[nan] >> 7) & 0xff) == 0xff) and np.all((b[nan] & 0x40) != 0), "BF16 NaN not quiet")
     except ImportError:
-        print("skipped: torch missing for the BF16 oracle")
+        skip_part("torch missing for the BF16 oracle")
     print("rounding checked on %d values" % len(x))
 
 
@@ -262,7 +263,7 @@ print("F8 / unsigned / bool decoding equal to the definitions for %d dtypes" %
 # magnitudes (types with a quick start); `ferry diff` must see no difference at all
 ggml = ggml_lib.load()
 if ggml is None:
-    print("skipped: llama.cpp's libggml-base not installed (scripts/install-deps)")
+    skip_part("llama.cpp's libggml-base not installed (scripts/install-deps)")
 else:
     gq, refs = [], []
     for kind, (t, blk, size) in ggml_lib.TYPES.items():

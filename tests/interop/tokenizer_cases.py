@@ -6,11 +6,11 @@ usage: tokenizer_cases.py FERRY TESTDATA"""
 import os
 import subprocess
 import sys
+from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
 
 FERRY, TD = sys.argv[1], sys.argv[2]
 if not os.path.isdir(TD):
-    print("skipped: no testdata")
-    sys.exit(0)
+    skip_test("no testdata", installed_by_deps=False)
 failures = []
 
 
@@ -85,7 +85,7 @@ try:
     print("GGUF with merges derived from tiktoken ranks: %d llama-bpe cases differ" % bad)
     shutil.rmtree(work)
 except ImportError:
-    print("skipped: torch missing for the converted Llama 3 vocabulary")
+    skip_part("torch missing for the converted Llama 3 vocabulary")
 got = tokenize(bpe, "This is a test sentence.", bos=True)
 check(got + " 128001" == "128000 2028 374 264 1296 11914 13 128001", "Llama 3 README vector: %s" % got)
 
