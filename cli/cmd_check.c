@@ -53,7 +53,7 @@ static float *model_logits(const char *path, const int32_t *ids, int n, unsigned
     struct ferry_error err;
     ferry_error_clear(&err);
     if (!l || ferry_model_eval(m, ids, (uint32_t)n, 0, l, 1, &err)) {
-        *code = l ? report_error(&err) : 70;
+        *code = l ? report_error(&err) : EXIT_INTERNAL;
         free(l);
         l = NULL;
     }
@@ -74,6 +74,7 @@ int cmd_check(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -82,7 +83,7 @@ int cmd_check(int argc, char **argv)
     uint64_t threads = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:qvh", longopts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
         case 'r': ref = optarg; break;
@@ -97,6 +98,7 @@ int cmd_check(int argc, char **argv)
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
             break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -115,7 +117,7 @@ int cmd_check(int argc, char **argv)
     char *text = pfile ? slurp(pfile) : NULL;
     if (pfile && !text) {
         errorf("%s: cannot read", pfile);
-        return 66;
+        return EXIT_NOINPUT;
     }
     if (ids_s) {
         if ((n = parse_ids(ids_s, &ids)) <= 0) {
@@ -146,7 +148,7 @@ int cmd_check(int argc, char **argv)
             if (t->dtype != FERRY_DT_F32 || t->ndim != 2 || t->shape[0] != (uint64_t)n ||
                 t->shape[1] != nv_c) {
                 errorf("%s: expected float32 logits of shape [%d, %u]", expect, n, nv_c);
-                code = 65;
+                code = EXIT_MALFORMED;
             } else if ((lr = malloc(t->nbytes)) &&
                        !ferry_tensor_read(&npy, t, 0, t->nbytes, lr, &err))
                 nv_r = nv_c;
@@ -154,7 +156,7 @@ int cmd_check(int argc, char **argv)
     }
     if (!code && lc && lr && nv_r != nv_c) {
         errorf("vocabularies differ (%u and %u tokens)", nv_c, nv_r);
-        code = 65;
+        code = EXIT_MALFORMED;
     }
     if (!code && lc && lr) {
         struct ferry_logit_stats s;

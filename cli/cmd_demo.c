@@ -52,18 +52,22 @@ int cmd_demo(int argc, char **argv)
 {
     static const struct option longopts[] = {{"dir", required_argument, NULL, 'd'},
                                              {"threads", required_argument, NULL, 't'},
-                                             {"help", no_argument, NULL, 'h'},
+                                             {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *dir = NULL;
     uint64_t threads = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case 't':
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
             break;
+        case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -71,7 +75,7 @@ int cmd_demo(int argc, char **argv)
     char tmpl[] = "/tmp/ferry-demo-XXXXXX", p[8][4200];
     if (!dir && !(dir = mkdtemp(tmpl))) {
         errorf("cannot create a temporary folder");
-        return 73;
+        return EXIT_CANTCREAT;
     }
     double t0 = now_seconds();
     /* keys, acceptance records and keys stay inside the demo folder */
@@ -82,7 +86,7 @@ int cmd_demo(int argc, char **argv)
     char model[4200], gf16[4200], gq8[4200], pt[4200], meta[4200], key[4200], keyf[4300], pub[4300];
     if (ferry_mkdirs(dir, 0755) != 0) {
         errorf("%s: cannot create: %s", dir, strerror(errno));
-        return 73;
+        return EXIT_CANTCREAT;
     }
     snprintf(model, sizeof(model), "%s/model", dir);
     snprintf(gf16, sizeof(gf16), "%s/model-f16.gguf", dir);

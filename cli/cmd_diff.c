@@ -31,6 +31,7 @@ int cmd_diff(int argc, char **argv)
         {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -38,7 +39,7 @@ int cmd_diff(int argc, char **argv)
     uint64_t threads = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': {
             char *end;
@@ -54,6 +55,7 @@ int cmd_diff(int argc, char **argv)
             break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

@@ -128,6 +128,7 @@ int cmd_fetch(int argc, char **argv)
         {"files", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,7 +142,7 @@ int cmd_fetch(int argc, char **argv)
     uint64_t v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': dir = optarg; break;
         case 'c':
@@ -199,6 +200,7 @@ int cmd_fetch(int argc, char **argv)
         case 'F': tmpl_files = optarg; break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -246,7 +248,7 @@ int cmd_fetch(int argc, char **argv)
     struct stat sb;
     if (stat(dir, &sb) != 0 && ferry_mkdirs(dir, 0755) != 0) {
         errorf("%s: cannot create directory: %s", dir, strerror(errno));
-        return 73;
+        return EXIT_CANTCREAT;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);

@@ -27,12 +27,13 @@ int cmd_keygen(int argc, char **argv)
         {"type", required_argument, NULL, 't'},  {"output", required_argument, NULL, 'o'},
         {"no-password", no_argument, NULL, 'n'}, {"password-file", required_argument, NULL, 'p'},
         {"force", no_argument, NULL, 'f'},       {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *type = "ed25519", *out = NULL, *pwfile = NULL;
     int nopw = 0, force = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:t:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:t:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': type = optarg; break;
         case 'o': out = optarg; break;
@@ -40,6 +41,7 @@ int cmd_keygen(int argc, char **argv)
         case 'p': pwfile = optarg; break;
         case 'f': force = 1; break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -56,7 +58,7 @@ int cmd_keygen(int argc, char **argv)
         if (!nopw && pwfile) {
             if (read_password_file(pwfile, pw, sizeof(pw))) {
                 errorf("%s: cannot read the password file", pwfile);
-                return 66;
+                return EXIT_NOINPUT;
             }
         } else if (!nopw && isatty(0)) {
             if (read_password_tty("Password for the new key: ", pw, sizeof(pw)) ||

@@ -46,7 +46,7 @@ static int load_manifest(const char *dir, const char *pubkey, const char *const 
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         errorf("%s: not a model directory", dir);
-        return 66;
+        return EXIT_NOINPUT;
     }
     struct ferry_error err;
     ferry_error_clear(&err);
@@ -78,6 +78,7 @@ int cmd_license(int argc, char **argv)
         {"trust-acceptor", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -90,7 +91,7 @@ int cmd_license(int argc, char **argv)
     int store = 0, c;
     struct ferry_acceptor who = {0};
     optind = 2;
-    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'k': pubkey = optarg; break;
         case 'c':
@@ -107,6 +108,7 @@ int cmd_license(int argc, char **argv)
             break;
         case 'j': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

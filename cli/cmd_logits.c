@@ -28,6 +28,7 @@ int cmd_logits(int argc, char **argv)
         {"ctx", required_argument, NULL, 'c'},
         {"force", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -35,7 +36,7 @@ int cmd_logits(int argc, char **argv)
     int all = 0, no_bos = 0, force = 0, c;
     uint64_t threads = 0, ctx = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:o:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': prompt = optarg; break;
         case 'i': ids_s = optarg; break;
@@ -50,6 +51,7 @@ int cmd_logits(int argc, char **argv)
             if (parse_uint_opt("--ctx", optarg, 1u << 24, &ctx)) return EXIT_USAGE;
             break;
         case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

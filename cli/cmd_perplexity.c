@@ -22,13 +22,15 @@ int cmd_perplexity(int argc, char **argv)
         {"ctx", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t ctx = 512, threads = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (parse_uint_opt("--ctx", optarg, 1u << 20, &ctx) || ctx < 2) return EXIT_USAGE;
@@ -37,6 +39,8 @@ int cmd_perplexity(int argc, char **argv)
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
             break;
         case 'j': g_opts.json = 1; break;
+        case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -48,7 +52,7 @@ int cmd_perplexity(int argc, char **argv)
     FILE *f = fopen(argv[optind + 1], "rb");
     if (!f) {
         errorf("%s: cannot open", argv[optind + 1]);
-        return 66;
+        return EXIT_NOINPUT;
     }
     char *text = NULL;
     size_t len = 0, got;

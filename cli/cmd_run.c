@@ -95,67 +95,20 @@ int cmd_run(int argc, char **argv)
     }
     int32_t *ids = NULL;
     int n = 0;
-    char *wrapped = NULL;
-    int llama3 = tok && ferry_token_id(tok, "<|start_header_id|>") >= 0;
     int32_t eot = tok ? ferry_token_id(tok, "<|eot_id|>") : -1;
-    if (chat && prompt && llama3) {
-        /* Llama 3 instruct: header tokens around each turn, built here (never from a template) */
-        const char *roles[3] = {"system", "user", "assistant"};
-        const char *texts[3] = {system, prompt, NULL};
-        size_t cap = 64, k = 0;
-        ids = malloc(cap * sizeof(int32_t));
-        if (ids) ids[k++] = ferry_tokenizer_bos(tok);
-        for (int r = 0; ids && r < 3 && !code; r++) {
-            if (r == 0 && !system) continue;
-            int32_t *part = NULL;
-            size_t np = 0, nr = 0;
-            char body[8192];
-            snprintf(body, sizeof(body), "%s", roles[r]);
-            int32_t *rid = NULL;
-            if (ferry_tokenize(tok, body, strlen(body), 0, &rid, &nr, &err) ||
-                (texts[r] &&
-                 ferry_tokenize(tok, texts[r], strlen(texts[r]), 0, &part, &np, &err))) {
-                code = report_error(&err);
-                free(rid);
-                break;
-            }
-            int32_t nl2[4] = {0};
-            size_t nn = 0;
-            int32_t *nlid = NULL;
-            if (!ferry_tokenize(tok, "\n\n", 2, 0, &nlid, &nn, &err))
-                for (size_t q = 0; q < nn && q < 4; q++) nl2[q] = nlid[q];
-            free(nlid);
-            size_t need = k + nr + np + nn + 4;
-            if (need > cap) {
-                int32_t *g = realloc(ids, (cap = need * 2) * sizeof(int32_t));
-                if (!g) break;
-                ids = g;
-            }
-            ids[k++] = ferry_token_id(tok, "<|start_header_id|>");
-            for (size_t q = 0; q < nr; q++) ids[k++] = rid[q];
-            ids[k++] = ferry_token_id(tok, "<|end_header_id|>");
-            for (size_t q = 0; q < nn && q < 4; q++) ids[k++] = nl2[q];
-            for (size_t q = 0; q < np; q++) ids[k++] = part[q];
-            if (texts[r]) ids[k++] = eot;
-            free(rid);
-            free(part);
-        }
-        n = (int)k;
+    if (chat && prompt && !tok) {
+        errorf("--chat needs the model's tokenizer");
+        code = EXIT_USAGE;
+    } else if (chat && prompt) {
+        size_t cnt;
+        if (ferry_chat_prompt(tok, system, prompt, &ids, &cnt, &err))
+            code = report_error(&err);
+        else
+            n = (int)cnt;
         prompt = NULL;
-    } else if (chat && prompt) { /* Llama 2 chat: [INST] <<SYS>> ... <</SYS>> ... [/INST] */
-        size_t len = strlen(prompt) + (system ? strlen(system) : 0) + 64;
-        wrapped = malloc(len);
-        if (wrapped) {
-            if (system)
-                snprintf(wrapped, len, "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", system,
-                         prompt);
-            else
-                snprintf(wrapped, len, "[INST] %s [/INST]", prompt);
-            prompt = wrapped;
-        }
     }
-    if (ids) {
-        /* built above */
+    if (ids || code) {
+        /* the chat prompt, built above, or its error */
     } else if (ids_s) {
         if ((n = parse_ids(ids_s, &ids)) <= 0) code = EXIT_USAGE, errorf("--ids needs token ids");
     } else if (prompt) {
@@ -165,12 +118,14 @@ int cmd_run(int argc, char **argv)
         if (ids)
             ids[0] = tok && ferry_tokenizer_bos(tok) >= 0 ? ferry_tokenizer_bos(tok) : 1, n = 1;
     }
-    free(wrapped);
     float *logits = malloc((size_t)in->n_vocab * sizeof(float));
     int32_t *gen = malloc((size_t)(ntok + 1) * sizeof(int32_t));
     char *text = calloc(1, 1);
+    struct text_out tout;
+    text_out_init(&tout, stdout);
     size_t text_len = 0;
-    if (!code && (!logits || !gen || !text || n <= 0)) code = EXIT_USAGE;
+    if (!code && n <= 0) code = EXIT_USAGE;
+    if (!code && (!logits || !gen || !text)) code = EXIT_INTERNAL, errorf("out of memory");
     struct ferry_sampler smp;
     ferry_sampler_init(&smp, (float)temp, (uint32_t)topk, (float)topp, seed);
     double t0 = now_seconds(), t1 = t0, t2 = t0;
@@ -195,7 +150,7 @@ int cmd_run(int argc, char **argv)
                 text[text_len] = 0;
             }
             if (stream && !g_opts.json) {
-                fwrite(piece, 1, pl, stdout);
+                text_out_write(&tout, piece, pl);
                 fflush(stdout);
             }
         } else if (stream && !g_opts.json) {
@@ -221,10 +176,11 @@ int cmd_run(int argc, char **argv)
         } else {
             if (!stream) {
                 if (tok)
-                    fwrite(text, 1, text_len, stdout);
+                    text_out_write(&tout, text, text_len);
                 else
                     for (uint64_t i = 0; i < ngen; i++) printf("%s%d", i ? " " : "", gen[i]);
             }
+            text_out_flush(&tout);
             putchar('\n');
             notef("prompt: %d tokens, %.1f tokens/s; generation: %llu tokens, %.1f tokens/s (%s, "
                   "%u threads)",

@@ -93,7 +93,7 @@ int cmd_sign(int argc, char **argv)
     struct stat st;
     if (stat(dir, &st) != 0) {
         errorf("%s: not found", dir);
-        return 66;
+        return EXIT_NOINPUT;
     }
     int isdir = S_ISDIR(st.st_mode), minisign = is_minisign_key(key);
     char manifest_path[4096], sig_path[4200];
@@ -106,7 +106,7 @@ int cmd_sign(int argc, char **argv)
     }
     if (!force && (access(sig_path, F_OK) == 0 || (minisign && access(manifest_path, F_OK) == 0))) {
         errorf("%s: signature exists (use --force to replace it)", sig_path);
-        return 73;
+        return EXIT_CANTCREAT;
     }
     struct ferry_error err;
     ferry_error_clear(&err);
@@ -119,7 +119,7 @@ int cmd_sign(int argc, char **argv)
         if (enc < 0) return report_error(&err);
         if (enc && pwfile && read_password_file(pwfile, pw, sizeof(pw))) {
             errorf("%s: cannot read the password file", pwfile);
-            return 66;
+            return EXIT_NOINPUT;
         }
         if (enc && !pwfile && read_password_tty("Password for the secret key: ", pw, sizeof(pw))) {
             errorf("%s: the key is encrypted; give --password-file or run on a terminal", key);

@@ -30,13 +30,15 @@ int cmd_tokenize(int argc, char **argv)
         {"no-parse-special", no_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"decode", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *text = NULL, *decode = NULL;
     int from_stdin = 0, no_bos = 0, parse_special = 1, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': text = optarg; break;
         case 's': from_stdin = 1; break;
@@ -44,6 +46,8 @@ int cmd_tokenize(int argc, char **argv)
         case 'S': parse_special = 0; break;
         case 'j': g_opts.json = 1; break;
         case 'd': decode = optarg; break;
+        case 'q': g_opts.verbosity = -1; break;
+        case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

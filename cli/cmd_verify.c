@@ -131,7 +131,7 @@ int cmd_verify(int argc, char **argv)
     struct stat st;
     if (stat(dir, &st) != 0) {
         errorf("%s: not found", dir);
-        return 66;
+        return EXIT_NOINPUT;
     }
     json_t *doc = json_object();
     struct ferry_error err;

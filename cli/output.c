@@ -89,7 +89,11 @@ json_t *json_bytes(const char *s, size_t len)
         size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
         int ok = n > 0 && i + n <= len && (n > 1 || c != 0);
         for (size_t q = 1; ok && q < n; q++) ok = ((unsigned char)s[i + q] >> 6) == 2;
-        if (ok && n > 1) ok = json_stringn(s + i, n) != NULL; /* overlong / surrogate check */
+        if (ok && n > 1) { /* overlong / surrogate check */
+            json_t *probe = json_stringn(s + i, n);
+            ok = probe != NULL;
+            json_decref(probe);
+        }
         if (ok) {
             memcpy(o + k, s + i, n);
             k += n;
@@ -228,4 +232,65 @@ double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void text_out_init(struct text_out *t, FILE *f)
+{
+    t->f = f;
+    t->tty = isatty(fileno(f));
+    t->npend = 0;
+}
+
+static void escape_byte(FILE *f, unsigned char c)
+{
+    fprintf(f, "\\x%02X", c);
+}
+
+/* Length of the UTF-8 sequence c starts (0: not a lead byte). */
+static size_t seq_len(unsigned char c)
+{
+    return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+}
+
+void text_out_write(struct text_out *t, const char *s, size_t n)
+{
+    if (!t->tty) {
+        fwrite(s, 1, n, t->f);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (t->npend) {
+            if ((c >> 6) == 2) {
+                t->pend[t->npend++] = c;
+                if (t->npend == seq_len(t->pend[0])) {
+                    json_t *probe = json_stringn((const char *)t->pend, t->npend); /* overlong? */
+                    if (probe)
+                        fwrite(t->pend, 1, t->npend, t->f);
+                    else
+                        for (size_t k = 0; k < t->npend; k++) escape_byte(t->f, t->pend[k]);
+                    json_decref(probe);
+                    t->npend = 0;
+                }
+                continue;
+            }
+            text_out_flush(t); /* the sequence broke off */
+        }
+        size_t l = seq_len(c);
+        if (l == 1) {
+            if (c >= 0x20 && c != 0x7f) putc(c, t->f);
+            else if (c == '\n' || c == '\t') putc(c, t->f);
+            else escape_byte(t->f, c);
+        } else if (l > 1) {
+            t->pend[0] = c, t->npend = 1;
+        } else {
+            escape_byte(t->f, c);
+        }
+    }
+}
+
+void text_out_flush(struct text_out *t)
+{
+    for (size_t k = 0; k < t->npend; k++) escape_byte(t->f, t->pend[k]);
+    t->npend = 0;
 }

@@ -41,7 +41,35 @@ int parse_uint_opt(const char *opt, const char *s, uint64_t max, uint64_t *out);
 /* Seconds on the monotonic clock, for rates and elapsed times. */
 double now_seconds(void);
 
+/* Generated text to a stream: as it is, unless the stream is a terminal, where control
+ * characters and bytes that are not UTF-8 are shown as \xHH instead of driving the terminal.
+ * A character split across writes (byte-fallback tokens) is held until it is complete. */
+struct text_out {
+    FILE *f;
+    int tty;
+    unsigned char pend[4];
+    size_t npend;
+};
+void text_out_init(struct text_out *t, FILE *f);
+void text_out_write(struct text_out *t, const char *s, size_t n);
+/* Writes what is held (escaped: it never became a character). */
+void text_out_flush(struct text_out *t);
+
 /* Exit codes of SPEC section 5 */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 64 };
+/* Exit codes of SPEC section 5: each is the negated FERRY_E* code of the same meaning, so a
+ * library error maps to its exit code as -code (report_error). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = -FERRY_EMISMATCH,
+    EXIT_USAGE = -FERRY_EUSAGE,
+    EXIT_MALFORMED = -FERRY_EMALFORMED,
+    EXIT_NOINPUT = -FERRY_ENOINPUT,
+    EXIT_UNAVAIL = -FERRY_EUNAVAIL,
+    EXIT_INTERNAL = -FERRY_EINTERNAL,
+    EXIT_CANTCREAT = -FERRY_ECANTCREAT,
+    EXIT_IO = -FERRY_EIO,
+    EXIT_INTR = -FERRY_EINTR,
+    EXIT_PERM = -FERRY_EPERM,
+};
 
 #endif

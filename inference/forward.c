@@ -5,6 +5,7 @@
 #include "model_impl.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct mm {
     const float *x;
     uint32_t T;
     int swiglu;
+    atomic_int failed; /* a thread could not get its scratch: its rows are missing */
 };
 
 static void rows_of(uint64_t rows, unsigned i, unsigned n, uint64_t *r0, uint64_t *r1)
@@ -32,10 +34,13 @@ static void rows_of(uint64_t rows, unsigned i, unsigned n, uint64_t *r0, uint64_
 
 static void mm_task(void *ctx, unsigned i, unsigned n)
 {
-    const struct mm *j = ctx;
+    struct mm *j = ctx;
     uint64_t cols = j->w[0]->cols;
     float *scratch = malloc(4 * cols * sizeof(float));
-    if (!scratch) return;
+    if (!scratch) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
     for (unsigned k = 0; k < j->count; k++) {
         uint64_t r0, r1, rows = j->w[k]->rows;
         rows_of(rows, i, n, &r0, &r1);
@@ -70,6 +75,7 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
             kern_prepare_x(w[k], x, T, j.xq[k]);
     }
     if (!rc) pool_run(m->pool, mm_task, &j);
+    if (!rc && atomic_load(&j.failed)) rc = -1;
     for (unsigned k = 0; k < count; k++) {
         int shared = 0;
         for (unsigned e = 0; e < k; e++) shared |= j.xq[e] == j.xq[k];
@@ -114,16 +120,20 @@ struct attn {
     uint32_t layer, T, pos;
     const float *q; /* [T][q_dim] */
     float *out;     /* [T][q_dim] */
+    atomic_int failed;
 };
 
 static void attn_task(void *ctx, unsigned i, unsigned n)
 {
-    const struct attn *a = ctx;
+    struct attn *a = ctx;
     const struct ferry_model_info *in = &a->m->info;
     uint32_t hd = in->head_dim, nh = in->n_head, kvd = in->n_head_kv * hd, rep = nh / in->n_head_kv;
     uint32_t total = a->T * nh;
     float *score = malloc((a->pos + a->T) * sizeof(float));
-    if (!score) return;
+    if (!score) {
+        atomic_store(&a->failed, 1);
+        return;
+    }
     float scale = 1.0f / sqrtf((float)hd);
     const float *kc = a->m->kcache + (size_t)a->layer * in->n_ctx_alloc * kvd;
     const float *vc = a->m->vcache + (size_t)a->layer * in->n_ctx_alloc * kvd;
@@ -180,9 +190,9 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
             memcpy(kc + (size_t)(pos + t) * kvd, k + (size_t)t * kvd, kvd * sizeof(float));
             memcpy(vc + (size_t)(pos + t) * kvd, v + (size_t)t * kvd, kvd * sizeof(float));
         }
-        struct attn a = {m, l, T, pos, q, att};
+        struct attn a = {m, l, T, pos, q, att, 0};
         pool_run(m->pool, attn_task, &a);
-        if (matmul(m, &L->o, att, T, xb)) {
+        if (atomic_load(&a.failed) || matmul(m, &L->o, att, T, xb)) {
             rc = -1;
             break;
         }

@@ -31,6 +31,14 @@ int ferry_tokenize_ex(const struct ferry_tokenizer *t, const char *text, size_t 
 size_t ferry_token_text(const struct ferry_tokenizer *t, int32_t prev, int32_t id, char *buf,
                         size_t n);
 int32_t ferry_tokenizer_bos(const struct ferry_tokenizer *t);
+
+/* The prompt of one chat turn in the model's format, built by code (a chat template is never
+ * evaluated): Llama 3 instruct when the vocabulary has <|start_header_id|> (BOS, a header and
+ * <|eot_id|> around the system and user turns, the assistant's header left open), else Llama 2
+ * chat ([INST] <<SYS>>\nSYSTEM\n<</SYS>>\n\nUSER [/INST] after BOS). system may be NULL.
+ * *ids (caller frees) holds *n ids; 0 or a FERRY_E* code, never a truncated prompt. */
+int ferry_chat_prompt(const struct ferry_tokenizer *t, const char *system, const char *user,
+                      int32_t **ids, size_t *n, struct ferry_error *err);
 /* Id of a token given by its text (e.g. "<|eot_id|>"), -1 when absent. */
 int32_t ferry_token_id(const struct ferry_tokenizer *t, const char *text);
 int32_t ferry_tokenizer_eos(const struct ferry_tokenizer *t);

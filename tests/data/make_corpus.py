@@ -383,6 +383,12 @@ def issue11_cases():
         if newline:
             h = h + b" " * (64 - 10 - len(h) - 1) + b"\n"
         return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h
+    # a metadata string of valid multibyte sequences and bad bytes, as JSON: each sequence was
+    # checked by making a JSON string that was never freed (LeakSanitizer)
+    d = os.path.join(HERE, "good", "gguf")
+    open(os.path.join(d, "kv_string_bad_utf8.gguf"), "wb").write(
+        pad(header(0, 1) + kv("s", 8, gstr(b"h\xc3\xa9llo \xe2\x96\x81\xff\xfe w\xc3\xb6rld"))))
+    open(os.path.join(d, "kv_string_bad_utf8.expect"), "w").write("0\n\ninspect --json {}\n")
     case("npy", "shape_unclosed", "npy", npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (4", newline=False) + b"\0" * 16, 65,
          "no closing ')'", "inspect {}")
     case("npy", "shape_overflow", "npy",

@@ -15,6 +15,11 @@ help=$("$ferry" --help)
 for c in inspect convert diff keygen sign verify license fetch torrent seed run tokenize logits check perplexity demo; do
   grep -q "^  $c " <<<"$help" || { echo "FAIL: --help lacks $c"; fail=1; }
 done
+# -q and -v on every command (SPEC section 5)
+for c in inspect convert diff keygen sign verify license fetch run tokenize logits check perplexity demo; do
+  expect_code 0 "$ferry" $c -q --help
+  expect_code 0 "$ferry" $c -v --help
+done
 expect_code 64 "$ferry"
 expect_code 64 "$ferry" no-such-command
 expect_code 64 "$ferry" seed x
