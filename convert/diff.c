@@ -1,5 +1,6 @@
 /* ferry diff's library part: both sides opened as Llama models (any layout) when they are
  * ones, else as plain tensor dictionaries; every common tensor compared as float32 rows. */
+#include "ferry/pool.h"
 #include "ferry/diff.h"
 #include "ferry/ckpt.h"
 #include "ferry/quant.h"
@@ -137,8 +138,9 @@ static int compare(const struct work *w, uint64_t k, struct ferry_error *err)
     return rc;
 }
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned self, unsigned nthreads)
 {
+    (void)self, (void)nthreads; /* every thread takes items from the shared queue */
     struct work *w = arg;
     struct ferry_error e;
     for (;;) {
@@ -152,7 +154,7 @@ static void *worker(void *arg)
             pthread_mutex_unlock(&w->lock);
         }
     }
-    return NULL;
+    return;
 }
 
 int ferry_diff(const char *a, const char *b, unsigned threads, struct ferry_diff_report *r,
@@ -212,12 +214,7 @@ int ferry_diff(const char *a, const char *b, unsigned threads, struct ferry_diff
     atomic_init(&w.failed, 0);
     pthread_mutex_init(&w.lock, NULL);
     if (!threads) threads = 1;
-    pthread_t tid[64];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads && t < 64; t++)
-        if (!pthread_create(&tid[started], NULL, worker, &w)) started++;
-    worker(&w);
-    for (unsigned t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    ferry_parallel(threads < 64 ? threads : 64, worker, &w);
     pthread_mutex_destroy(&w.lock);
     if (atomic_load(&w.failed)) {
         if (err) *err = w.err;

@@ -1,5 +1,6 @@
 /* Row conversion for the writers (see llama_stream.h). */
 #define _GNU_SOURCE
+#include "ferry/pool.h"
 #include "llama_stream.h"
 #include "ferry/quant.h"
 
@@ -64,6 +65,15 @@ static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb
     return *owned = buf;
 }
 
+static void *convert_rows(void *arg);
+
+/* ferry_parallel task: thread i converts slice i */
+static void convert_slice(void *ctx, unsigned i, unsigned n)
+{
+    (void)n;
+    convert_rows((struct slice *)ctx + i);
+}
+
 static void *convert_rows(void *arg)
 {
     struct slice *s = arg;
@@ -121,20 +131,11 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
     if (t > r1 - r0) t = (unsigned)(r1 - r0);
     if (t < 1) t = 1;
     struct slice sl[64];
-    pthread_t tid[64];
-    int started[64] = {0};
     for (unsigned k = 0; k < t; k++) {
         uint64_t a = r0 + (r1 - r0) * k / t, b = r0 + (r1 - r0) * (k + 1) / t;
         sl[k] = (struct slice){j->m, p, out, a, b, rb, stage + (a - r0) * rb, {0}, 0};
-        if (k > 0) started[k] = pthread_create(&tid[k], NULL, convert_rows, &sl[k]) == 0;
     }
-    convert_rows(&sl[0]);
-    for (unsigned k = 1; k < t; k++) {
-        if (started[k])
-            pthread_join(tid[k], NULL);
-        else
-            convert_rows(&sl[k]);
-    }
+    ferry_parallel(t, convert_slice, sl);
     int rc = 0;
     for (unsigned k = 0; k < t && !rc; k++)
         if (sl[k].rc) {

@@ -74,7 +74,7 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
         else
             kern_prepare_x(w[k], x, T, j.xq[k]);
     }
-    if (!rc) pool_run(m->pool, mm_task, &j);
+    if (!rc) ferry_pool_run(m->pool, mm_task, &j);
     if (!rc && atomic_load(&j.failed)) rc = -1;
     for (unsigned k = 0; k < count; k++) {
         int shared = 0;
@@ -191,7 +191,7 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
             memcpy(vc + (size_t)(pos + t) * kvd, v + (size_t)t * kvd, kvd * sizeof(float));
         }
         struct attn a = {m, l, T, pos, q, att, 0};
-        pool_run(m->pool, attn_task, &a);
+        ferry_pool_run(m->pool, attn_task, &a);
         if (atomic_load(&a.failed) || matmul(m, &L->o, att, T, xb)) {
             rc = -1;
             break;

@@ -71,7 +71,7 @@ void ferry_model_free(struct ferry_model *m)
     free(m->vcache);
     free(m->freqs);
     free(m->path);
-    if (m->pool) pool_free(m->pool);
+    if (m->pool) ferry_pool_free(m->pool);
     llama_close(&m->lm);
     free(m);
 }
@@ -139,7 +139,7 @@ int ferry_model_load(struct ferry_model **out, const char *path, uint32_t ctx, u
     size_t kv = (size_t)hp->n_layer * in->n_ctx_alloc * hp->n_head_kv * hp->head_dim;
     m->kcache = calloc(kv, sizeof(float));
     m->vcache = calloc(kv, sizeof(float));
-    m->pool = pool_new(threads ? threads : ferry_cpu_count());
+    m->pool = ferry_pool_new(threads ? threads : ferry_cpu_count());
     if (!m->kcache || !m->vcache || !m->pool) {
         rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL,
                              "cannot allocate the KV cache for %u positions", in->n_ctx_alloc);

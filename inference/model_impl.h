@@ -6,7 +6,7 @@
 #include "../convert/llama.h"
 #include "ferry/model.h"
 #include "kernels.h"
-#include "pool.h"
+#include "ferry/pool.h"
 
 struct layer {
     struct weight attn_norm, q, k, v, o, ffn_norm, gate, up, down;
@@ -21,7 +21,7 @@ struct ferry_model {
     double *freqs; /* per rotary pair j: base^(-2j/d), scaled */
     float *kcache; /* [layer][position][kv_dim] */
     float *vcache;
-    struct pool *pool;
+    struct ferry_pool *pool;
 };
 
 #endif

@@ -1,5 +1,6 @@
 /* Checksum-list verification (see ferry/checklist.h). Entries are checked in parallel. */
 #define _GNU_SOURCE
+#include "ferry/pool.h"
 #include "ferry/checklist.h"
 #include "ferry/file.h"
 #include "ferry/hash.h"
@@ -31,8 +32,9 @@ struct job {
     atomic_size_t next;
 };
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned self, unsigned nthreads)
 {
+    (void)self, (void)nthreads; /* every thread takes items from the shared queue */
     struct job *j = arg;
     uint8_t *buf = malloc(1 << 20);
     for (;;) {
@@ -67,7 +69,7 @@ static void *worker(void *arg)
         e->state = r < 0 ? 3 : strcmp(hex, e->hex) ? 2 : 0;
     }
     free(buf);
-    return NULL;
+    return;
 }
 
 static const EVP_MD *md_for_len(size_t n)
@@ -154,12 +156,8 @@ int ferry_checklist_check(const char *dir, const char *list_path, unsigned threa
         struct job j = {.dir = dir, .e = es, .n = n};
         atomic_init(&j.next, 0);
         if (!threads) threads = ferry_cpu_count();
-        pthread_t tid[64];
-        unsigned started = 0;
-        for (unsigned t = 1; t < threads && t < 64 && t < n; t++)
-            if (!pthread_create(&tid[started], NULL, worker, &j)) started++;
-        worker(&j);
-        for (unsigned t = 0; t < started; t++) pthread_join(tid[t], NULL);
+        unsigned nt = threads < 64 ? threads : 64;
+        ferry_parallel(nt < n ? nt : (unsigned)n, worker, &j);
         for (size_t i = 0; i < n; i++) {
             char msg[600];
             r->bytes += es[i].size;

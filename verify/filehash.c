@@ -1,5 +1,6 @@
 /* Parallel SHA-256 and BEP 52 roots (see filehash.h). */
 #define _GNU_SOURCE
+#include "ferry/pool.h"
 #include "filehash.h"
 #include "ferry/hash.h"
 
@@ -144,8 +145,9 @@ static void do_small_tree(struct pool *p, struct fh_file *f, uint8_t *buf)
     if (p->progress) p->progress(p->ctx, f->size);
 }
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned self, unsigned nthreads)
 {
+    (void)self, (void)nthreads; /* every thread takes items from the shared queue */
     struct pool *p = arg;
     uint8_t *buf = malloc(BUF > SEG ? BUF : SEG);
     for (;;) {
@@ -166,7 +168,7 @@ static void *worker(void *arg)
             do_small_tree(p, f, buf);
     }
     free(buf);
-    return NULL;
+    return;
 }
 
 static int by_size(const void *a, const void *b, void *ctx)
@@ -216,12 +218,7 @@ int fh_hash(struct fh_file *files, size_t n, unsigned threads,
     atomic_init(&p.next, 0);
     if (!threads) threads = ferry_cpu_count();
     if (threads > 256) threads = 256;
-    pthread_t tid[256];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads && t < p.ntasks; t++)
-        if (pthread_create(&tid[started], NULL, worker, &p) == 0) started++;
-    worker(&p);
-    for (unsigned t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    ferry_parallel(threads < p.ntasks ? threads : (unsigned)(p.ntasks ? p.ntasks : 1), worker, &p);
     free(p.tasks);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

@@ -20,28 +20,6 @@
 #define FERRY_VERSION "0.0.0"
 #endif
 
-static char *b64enc(const uint8_t *p, size_t n)
-{
-    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char *s = malloc(len);
-    if (s) sodium_bin2base64(s, len, p, n, sodium_base64_VARIANT_ORIGINAL);
-    return s;
-}
-
-static uint8_t *b64dec(const char *s, size_t *out)
-{
-    if (!s) return NULL;
-    size_t n = strlen(s);
-    uint8_t *p = malloc(n + 1);
-    const char *end;
-    if (p &&
-        sodium_base642bin(p, n + 1, s, n, NULL, out, &end, sodium_base64_VARIANT_ORIGINAL) == 0 &&
-        end == s + n)
-        return p;
-    free(p);
-    return NULL;
-}
-
 static json_t *text_obj(const struct ferry_resource *r)
 {
     char hex[65];
@@ -96,8 +74,8 @@ char *ferry_license_record(const struct ferry_manifest *m, const struct ferry_re
     memcpy(pkb, "Ed", 2);
     memcpy(pkb + 2, pub->keynum, 8);
     memcpy(pkb + 10, pub->pk, 32);
-    char *p64 = b64enc((const uint8_t *)payload, strlen(payload)), *s64 = b64enc(sig, 64),
-         *k64 = b64enc(pkb, 42);
+    char *p64 = ferry_base64_encode((const uint8_t *)payload, strlen(payload)), *s64 = ferry_base64_encode(sig, 64),
+         *k64 = ferry_base64_encode(pkb, 42);
     json_t *env = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "payload", p64, "payloadType",
                             FERRY_INTOTO_PAYLOAD, "signatures", "keyid", kid, "sig", s64,
                             "ferry.public_key", k64);
@@ -144,9 +122,9 @@ int ferry_license_verify_record(const char *path, struct ferry_license_acceptanc
         json_array_size(sigs) != 1)
         BAD("not a DSSE envelope with one in-toto signature");
     json_t *s0 = json_array_get(sigs, 0);
-    pay = b64dec(json_string_value(json_object_get(env, "payload")), &pl);
-    sig = b64dec(json_string_value(json_object_get(s0, "sig")), &sl);
-    pk = b64dec(json_string_value(json_object_get(s0, "ferry.public_key")), &kl);
+    pay = ferry_base64_decode(json_string_value(json_object_get(env, "payload")), &pl, 0);
+    sig = ferry_base64_decode(json_string_value(json_object_get(s0, "sig")), &sl, 0);
+    pk = ferry_base64_decode(json_string_value(json_object_get(s0, "ferry.public_key")), &kl, 0);
     if (!pay || !sig || sl != 64 || !pk || kl != 42 || memcmp(pk, "Ed", 2))
         BAD("payload, signature or public key is malformed");
     pae = ferry_dsse_pae(FERRY_INTOTO_PAYLOAD, pay, pl, &pae_len);

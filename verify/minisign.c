@@ -3,6 +3,7 @@
  * "Ed"|kdf|"B2"|salt|opslimit|memlimit|{keynum|sk|chk} with the braces XORed by scrypt output
  * when encrypted; signature "ED"|keynum|sig plus a global signature over sig|trusted comment. */
 #define _GNU_SOURCE
+#include "ferry/codec.h"
 #include "ferry/sign.h"
 #include "ferry/file.h"
 
@@ -38,13 +39,6 @@ static int b64dec(const char *s, size_t slen, uint8_t *out, size_t want)
     return got == want && end == s + slen ? 0 : -1;
 }
 
-static char *b64enc(const uint8_t *p, size_t n)
-{
-    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char *s = malloc(len);
-    if (s) sodium_bin2base64(s, len, p, n, sodium_base64_VARIANT_ORIGINAL);
-    return s;
-}
 
 /* Reads a small text file into lines (at most 4), trimming one '\n' then one '\r'. */
 static int read_lines(const char *path, char *buf, size_t cap, char *lines[4], int *n,
@@ -147,7 +141,7 @@ int ferry_minisign_keygen(const char *name, const char *password, int force, cha
     if (enc && kdf_xor(keynum, 104, password, sec + 6, get_u64(sec + 38), get_u64(sec + 46)))
         rc = ferry_error_set(err, FERRY_EINTERNAL, name, FERRY_NO_OFFSET, NULL,
                              "key derivation failed (out of memory?)");
-    char *sb = rc ? NULL : b64enc(sec, SK_LEN), *pb = b64enc(pkb, PK_LEN);
+    char *sb = rc ? NULL : ferry_base64_encode(sec, SK_LEN), *pb = ferry_base64_encode(pkb, PK_LEN);
     sodium_free(sec);
     char *text = NULL, path[4096];
     if (!rc && (!sb || !pb))
@@ -309,7 +303,7 @@ int ferry_minisign_sign_file(const struct ferry_minisign_key *key, const char *f
     memcpy(gm + 64, tc, tl);
     crypto_sign_detached(global, NULL, gm, 64 + tl, key->sk);
     free(gm);
-    char *s1 = b64enc(sig, SIG_LEN), *s2 = b64enc(global, 64), *text = NULL;
+    char *s1 = ferry_base64_encode(sig, SIG_LEN), *s2 = ferry_base64_encode(global, 64), *text = NULL;
     if (s1 && s2 &&
         asprintf(
             &text,

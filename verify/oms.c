@@ -5,6 +5,7 @@
  * leaf validated to the caller's trust anchors. */
 #define _GNU_SOURCE
 #include "ferry/file.h"
+#include "ferry/codec.h"
 #include "ferry/hash.h"
 #include "ferry/manifest.h"
 #include "ferry/sign.h"
@@ -37,33 +38,6 @@ uint8_t *ferry_dsse_pae(const char *type, const uint8_t *body, size_t len, size_
     if (len) memcpy(p + h, body, len);
     *out_len = (size_t)h + len;
     return p;
-}
-
-static char *b64enc(const uint8_t *p, size_t n)
-{
-    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char *s = malloc(len);
-    if (s) sodium_bin2base64(s, len, p, n, sodium_base64_VARIANT_ORIGINAL);
-    return s;
-}
-
-/* Standard or URL-safe base64, padded or not (DSSE allows either). */
-static uint8_t *b64dec(const char *s, size_t *out_len)
-{
-    if (!s) return NULL;
-    size_t n = strlen(s), got;
-    const char *end;
-    uint8_t *p = malloc(n + 1);
-    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_URLSAFE,
-                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
-    for (size_t v = 0; p && v < 4; v++)
-        if (sodium_base642bin(p, n + 1, s, n, "\n", &got, &end, variants[v]) == 0 && end == s + n) {
-            *out_len = got;
-            return p;
-        }
-    free(p);
-    return NULL;
 }
 
 static const EVP_MD *md_for(EVP_PKEY *k, char *curve, size_t n)
@@ -193,8 +167,8 @@ int ferry_oms_sign(const char *key_pem_path, const uint8_t *statement, size_t le
     char hint[65];
     SHA256((const uint8_t *)pub, pub_len, h);
     ferry_hex(h, 32, hint);
-    sig64 = b64enc(sig, sig_len);
-    pay64 = b64enc(statement, len);
+    sig64 = ferry_base64_encode(sig, sig_len);
+    pay64 = ferry_base64_encode(statement, len);
     json_t *b = json_pack("{s:s, s:{s:{s:s}, s:[]}, s:{s:s, s:s, s:[{s:s, s:s}]}}", "mediaType",
                           BUNDLE_V03, "verificationMaterial", "publicKey", "hint", hint,
                           "tlogEntries", "dsseEnvelope", "payload", pay64, "payloadType",
@@ -221,7 +195,7 @@ out:
 static X509 *der_cert(const char *b64)
 {
     size_t n;
-    uint8_t *der = b64dec(b64, &n);
+    uint8_t *der = ferry_base64_decode(b64, &n, 1);
     const uint8_t *p = der;
     X509 *x = der ? d2i_X509(NULL, &p, (long)n) : NULL;
     free(der);
@@ -321,8 +295,8 @@ int ferry_oms_verify(const char *bundle_path, const char *pubkey_path, const cha
     json_t *sigs = json_object_get(env, "signatures");
     if (!json_is_array(sigs) || json_array_size(sigs) != 1)
         FAIL("signatures", "a DSSE envelope in a bundle must hold exactly one signature");
-    pay = b64dec(json_string_value(json_object_get(env, "payload")), &pay_len);
-    sig = b64dec(json_string_value(json_object_get(json_array_get(sigs, 0), "sig")), &sig_len);
+    pay = ferry_base64_decode(json_string_value(json_object_get(env, "payload")), &pay_len, 1);
+    sig = ferry_base64_decode(json_string_value(json_object_get(json_array_get(sigs, 0), "sig")), &sig_len, 1);
     if (!pay || !sig) FAIL("dsseEnvelope", "payload or signature is not base64");
     json_t *pk = json_object_get(vm, "publicKey"),
            *chain = json_object_get(vm, "x509CertificateChain");
@@ -344,7 +318,7 @@ int ferry_oms_verify(const char *bundle_path, const char *pubkey_path, const cha
             FAIL("publicKey.hint", "key mismatch: bundle names key %s, --pubkey is %s", hint, want);
         if (!hint && raw) {
             size_t n;
-            uint8_t *pem = b64dec(raw, &n);
+            uint8_t *pem = ferry_base64_decode(raw, &n, 1);
             BIO *bio = pem ? BIO_new_mem_buf(pem, (int)n) : NULL;
             EVP_PKEY *bk = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
             int same = bk && EVP_PKEY_eq(bk, key) == 1;

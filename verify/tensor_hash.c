@@ -2,6 +2,7 @@
  * mapping; strided or byte-swapped ones through a bounded gather buffer. Workers take the next
  * tensor from a shared counter, largest first so the tail stays short. */
 #define _GNU_SOURCE
+#include "ferry/pool.h"
 #include "ferry/hash.h"
 
 #include <openssl/evp.h>
@@ -28,31 +29,6 @@ unsigned ferry_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
-}
-
-int ferry_unhex(const char *s, uint8_t *out, size_t n, int lower_only)
-{
-    if (!s || strlen(s) != 2 * n) return -1;
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9'                  ? c - '0'
-                : c >= 'a' && c <= 'f'                ? c - 'a' + 10
-                : !lower_only && c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                      : -1;
-        if (d < 0) return -1;
-        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] << 4 | d : d);
-    }
-    return 0;
-}
-
-void ferry_hex(const uint8_t *p, size_t n, char *hex)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        hex[2 * i] = d[p[i] >> 4];
-        hex[2 * i + 1] = d[p[i] & 15];
-    }
-    hex[2 * n] = 0;
 }
 
 static int hash_one(const struct ferry_ckpt *ck, const struct ferry_tensor *t, uint8_t *md,
@@ -88,8 +64,9 @@ out:
     return rc;
 }
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned self, unsigned nthreads)
 {
+    (void)self, (void)nthreads; /* every thread takes items from the shared queue */
     struct job *j = arg;
     uint8_t *buf = malloc(GATHER);
     struct ferry_error local;
@@ -108,7 +85,7 @@ static void *worker(void *arg)
         }
     }
     free(buf);
-    return NULL;
+    return;
 }
 
 static int by_size_desc(const void *a, const void *b, void *ctx)
@@ -135,12 +112,7 @@ int ferry_hash_tensors(const struct ferry_ckpt *ck, unsigned threads, uint8_t (*
         return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory");
     for (uint64_t i = 0; i < ck->ntensors; i++) j.order[i] = i;
     qsort_r(j.order, (size_t)ck->ntensors, sizeof(uint64_t), by_size_desc, (void *)ck);
-    pthread_t tid[256];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, worker, &j) == 0) started++;
-    worker(&j);
-    for (unsigned t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    ferry_parallel(threads, worker, &j);
     pthread_mutex_destroy(&j.lock);
     free(j.order);
     return atomic_load(&j.failed) ? (err ? err->code : FERRY_EINTERNAL) : 0;

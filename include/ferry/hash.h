@@ -4,16 +4,13 @@
 
 #include <stdint.h>
 #include "ferry/ckpt.h"
+#include "ferry/codec.h" /* ferry_hex, ferry_unhex */
 
 /* SHA-256 of each tensor's data as a contiguous little-endian array; out[i] for tensor i.
  * Tensors are shared among `threads` workers (0 = all cores). */
 int ferry_hash_tensors(const struct ferry_ckpt *ck, unsigned threads, uint8_t (*out)[32],
                        struct ferry_error *err);
 
-/* Lowercase hex of n bytes into hex (2n+1 bytes). */
-void ferry_hex(const uint8_t *p, size_t n, char *hex);
-/* n bytes from exactly 2n hex digits (s may be NULL); lower_only refuses A-F. 0 or -1. */
-int ferry_unhex(const char *s, uint8_t *out, size_t n, int lower_only);
 
 unsigned ferry_cpu_count(void);
 

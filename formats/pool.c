@@ -1,8 +1,8 @@
-/* Persistent worker threads (see pool.h). A job is published by bumping an atomic generation;
+/* Worker threads (see ferry/pool.h). A job is published by bumping an atomic generation;
  * workers spin briefly on it (jobs arrive every few microseconds during a forward pass, and a
  * condition-variable wake-up per matmul would cost more than many matmuls) and sleep on a
  * condition variable when idle longer. Completion is an atomic countdown the caller spins on. */
-#include "pool.h"
+#include "ferry/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,11 +17,13 @@
 
 #define SPINS 200000
 
-struct pool {
+struct ferry_pool {
     unsigned n;
     pthread_t *tid;
     pthread_mutex_t lock;
     pthread_cond_t go;
+    pthread_cond_t done; /* pools that do not spin: the caller sleeps until the last worker ends */
+    int spin;
     atomic_ulong gen;
     atomic_uint pending;
     atomic_uint sleeping;
@@ -31,20 +33,20 @@ struct pool {
 };
 
 struct arg {
-    struct pool *p;
+    struct ferry_pool *p;
     unsigned i;
 };
 
 static void *worker(void *a)
 {
     struct arg *arg = a;
-    struct pool *p = arg->p;
+    struct ferry_pool *p = arg->p;
     unsigned i = arg->i;
     free(arg);
     unsigned long seen = 0;
     for (;;) {
         unsigned long g;
-        int spins = 0;
+        int spins = p->spin ? 0 : SPINS; /* a pool that does not spin sleeps at once */
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
             if (atomic_load(&p->quit)) return NULL;
             if (++spins < SPINS) {
@@ -57,18 +59,24 @@ static void *worker(void *a)
                 pthread_cond_wait(&p->go, &p->lock);
             atomic_fetch_sub(&p->sleeping, 1);
             pthread_mutex_unlock(&p->lock);
-            spins = 0;
+            spins = p->spin ? 0 : SPINS;
         }
         seen = g;
         p->fn(p->ctx, i, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release) == 1 && !p->spin) {
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_broadcast(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
 }
 
-struct pool *pool_new(unsigned n)
+static struct ferry_pool *pool_make(unsigned n, int spin)
 {
-    struct pool *p = calloc(1, sizeof(*p));
+    struct ferry_pool *p = calloc(1, sizeof(*p));
     if (!p) return NULL;
+    p->spin = spin;
+    pthread_cond_init(&p->done, NULL);
     if (n < 1) n = 1;
     p->tid = calloc(n, sizeof(pthread_t));
     pthread_mutex_init(&p->lock, NULL);
@@ -92,7 +100,7 @@ struct pool *pool_new(unsigned n)
     return p;
 }
 
-void pool_free(struct pool *p)
+void ferry_pool_free(struct ferry_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->lock);
@@ -102,16 +110,22 @@ void pool_free(struct pool *p)
     for (unsigned i = 1; i < p->n; i++) pthread_join(p->tid[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
     free(p->tid);
     free(p);
 }
 
-unsigned pool_size(const struct pool *p)
+struct ferry_pool *ferry_pool_new(unsigned n)
+{
+    return pool_make(n, 1);
+}
+
+unsigned ferry_pool_size(const struct ferry_pool *p)
 {
     return p->n;
 }
 
-void pool_run(struct pool *p, void (*fn)(void *ctx, unsigned i, unsigned n), void *ctx)
+void ferry_pool_run(struct ferry_pool *p, void (*fn)(void *ctx, unsigned i, unsigned n), void *ctx)
 {
     if (p->n == 1) {
         fn(ctx, 0, 1);
@@ -127,5 +141,26 @@ void pool_run(struct pool *p, void (*fn)(void *ctx, unsigned i, unsigned n), voi
         pthread_mutex_unlock(&p->lock);
     }
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire)) relax();
+    if (p->spin) {
+        while (atomic_load_explicit(&p->pending, memory_order_acquire)) relax();
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire))
+        pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void ferry_parallel(unsigned n, void (*fn)(void *ctx, unsigned i, unsigned n), void *ctx)
+{
+    if (n < 1) n = 1;
+    /* one job: threads that sleep rather than spin, so a thread outside the pool (a writer,
+     * a digest) keeps its core while the pool's threads wait */
+    struct ferry_pool *p = n > 1 ? pool_make(n, 0) : NULL;
+    if (p && p->n == n) {
+        ferry_pool_run(p, fn, ctx);
+    } else { /* not all threads could be made: the caller does every share, in turn */
+        for (unsigned i = 0; i < n; i++) fn(ctx, i, n);
+    }
+    ferry_pool_free(p);
 }
