@@ -60,6 +60,7 @@ int ferry_fetch_file(const char *url, const char *dir, const char *name, const c
                      const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                      struct ferry_fetch_tally *t)
 {
+    if (flow_dir(dir, ev, t)) return t->code;
     struct ferry_error err;
     ferry_error_clear(&err);
     int rc = flow_one(url, dir, name, label, o, ev, t, &err);
@@ -80,6 +81,17 @@ int flow_place(const char *dir, const char *rel, char *fdir, size_t fn, char *na
         return ferry_error_set(err, FERRY_ECANTCREAT, fdir, FERRY_NO_OFFSET, NULL, "mkdir: %s",
                                strerror(errno));
     return 0;
+}
+
+int flow_dir(const char *dir, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t)
+{
+    if (ferry_mkdirs(dir, 0755) == 0) return 0;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    ferry_error_set(&err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL, "cannot create: %s",
+                    strerror(errno));
+    flow_fail(ev, t, dir, &err);
+    return -1;
 }
 
 int flow_cancelled(const struct ferry_fetch_opts *o)

@@ -17,5 +17,7 @@ int flow_one(const char *url, const char *dir, const char *name, const char *lab
 int flow_place(const char *dir, const char *rel, char *fdir, size_t fn, char *name, size_t nn,
                struct ferry_error *err);
 int flow_cancelled(const struct ferry_fetch_opts *o);
+/* Creates the output directory of a workflow (reported and counted when it cannot). 0 or -1. */
+int flow_dir(const char *dir, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t);
 
 #endif

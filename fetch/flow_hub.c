@@ -55,6 +55,7 @@ int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_
     memset(&r, 0, sizeof(r));
     struct ferry_error err;
     ferry_error_clear(&err);
+    if (flow_dir(dir, ev, t)) return t->code;
     char token[4096];
     struct ferry_fetch_opts ho = *o;
     if (!ho.bearer) ho.bearer = ferry_hub_token(token, sizeof(token));

@@ -140,6 +140,7 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
 {
     const char *src = mo->manifest, *base = strrchr(src, '/');
     base = base ? base + 1 : src;
+    if (flow_dir(dir, ev, t)) return t->code;
     struct ferry_error err;
     ferry_error_clear(&err);
     int rc;

@@ -49,6 +49,7 @@ int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
         flow_fail(ev, t, "--url-template", &err);
         return t->code;
     }
+    if (flow_dir(dir, ev, t)) return t->code;
     long long exp = policy_expiry(q ? q : "");
     time_t now = time(NULL);
     char text[256];

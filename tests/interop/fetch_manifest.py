@@ -6,7 +6,9 @@ weight is fetched (and the copy in the output passes the `minisign` program); th
 stops everything but the license text until acceptance is recorded; the corrupted mirror is
 named and skipped; the result equals the source (hashlib) and passes `ferry verify
 --require-license`; a wrong key or a tampered manifest fetches nothing.
-usage: fetch_manifest.py FERRY WORKDIR"""
+Then examples/fetch_verified (libferry alone, no ferry program) does the same fetch with mirror
+failover and verifies the result, printing its events.
+usage: fetch_manifest.py FERRY WORKDIR [FETCH_VERIFIED]"""
 import hashlib
 import json
 import os
@@ -19,6 +21,7 @@ from nginx_server import Nginx  # noqa: E402
 from servers import Checks, FaultServer  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
+EXAMPLE = sys.argv[3] if len(sys.argv) > 3 else None
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 check = Checks()
@@ -110,5 +113,24 @@ with Nginx(www, os.path.join(WORK, "nginx")) as ng:
     events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     check(rc == 0 and len([e for e in events if e["event"] == "skipped"]) == len(content)
           and not [e for e in events if e["event"] == "done"], "rerun: every file present and verified, none fetched")
+
+    # the library alone: examples/fetch_verified fetches, fails over and verifies
+    if EXAMPLE:
+        out = os.path.join(WORK, "out5")
+        env = dict(os.environ, XDG_DATA_HOME=os.path.join(WORK, "data5"), XDG_CONFIG_HOME=os.path.join(WORK, "config5"))
+        r = subprocess.run([EXAMPLE, src, key + ".pub", out, lic_sha, *mirrors[1::2]], capture_output=True,
+                           text=True, env=env, timeout=120)
+        lines = r.stdout.splitlines()
+        got = files_of(out)
+        check(r.returncode == 0 and all(got.get(k) == v for k, v in want.items())
+              and any(line.startswith("verified %d files" % (len(content) + 0)) or line.startswith("verified ")
+                      for line in lines),
+              f"examples/fetch_verified: fetched and verified with libferry alone (rc {r.returncode}, {r.stdout[-200:]}{r.stderr[-200:]})")
+        check(any(line.startswith("mirror-skipped weights.bin") and "wrong-bytes" in line for line in lines)
+              and any(line.startswith("done weights.bin %d %s" % (len(content["weights.bin"]), want["weights.bin"]))
+                      for line in lines),
+              "examples/fetch_verified: its events name the skipped mirror and the verified weights")
+    else:
+        print("skipped: examples/fetch_verified not given")
 
 check.finish()
