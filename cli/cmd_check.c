@@ -5,7 +5,6 @@
 #include "output.h"
 #include "ferry/ckpt.h"
 #include "ferry/logit_check.h"
-#include "ferry/npy.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -136,23 +135,13 @@ int cmd_check(int argc, char **argv)
     const char *wtype = "F32";
     float *lc = model_logits(cand, ids, n, (unsigned)threads, &nv_c, &wtype, &code), *lr = NULL;
     if (lc && ref) lr = model_logits(ref, ids, n, (unsigned)threads, &nv_r, NULL, &code);
-    struct ferry_ckpt npy;
-    ferry_ckpt_init(&npy);
     if (lc && expect) {
         struct ferry_error err;
         ferry_error_clear(&err);
-        if (ferry_npy_read(&npy, expect, &err))
+        if (ferry_logits_load(expect, (uint64_t)n, nv_c, &lr, &err))
             code = report_error(&err);
-        else {
-            const struct ferry_tensor *t = &npy.tensors[0];
-            if (t->dtype != FERRY_DT_F32 || t->ndim != 2 || t->shape[0] != (uint64_t)n ||
-                t->shape[1] != nv_c) {
-                errorf("%s: expected float32 logits of shape [%d, %u]", expect, n, nv_c);
-                code = EXIT_MALFORMED;
-            } else if ((lr = malloc(t->nbytes)) &&
-                       !ferry_tensor_read(&npy, t, 0, t->nbytes, lr, &err))
-                nv_r = nv_c;
-        }
+        else
+            nv_r = nv_c;
     }
     if (!code && lc && lr && nv_r != nv_c) {
         errorf("vocabularies differ (%u and %u tokens)", nv_c, nv_r);
@@ -182,7 +171,6 @@ int cmd_check(int argc, char **argv)
                    s.ppl_cand, ok ? "OK" : "OUT OF TOLERANCE");
         code = ok ? EXIT_OK : EXIT_FAIL;
     }
-    ferry_ckpt_free(&npy);
     free(lc);
     free(lr);
     free(ids);

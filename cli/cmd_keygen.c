@@ -4,9 +4,9 @@
 #include "output.h"
 #include "password.h"
 #include "ferry/sign.h"
+#include "ferry/verify.h"
 
 #include <getopt.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,8 +72,8 @@ int cmd_keygen(int argc, char **argv)
         }
         char id[17];
         rc = ferry_minisign_keygen(out, pw, force, id, &err);
-        sodium_memzero(pw, sizeof(pw));
-        sodium_memzero(again, sizeof(again));
+        ferry_wipe(pw, sizeof(pw));
+        ferry_wipe(again, sizeof(again));
         if (!rc) notef("wrote %s.key and %s.pub (minisign key id %s)", out, out, id);
     } else if (!strcmp(type, "p256") || !strcmp(type, "p384") || !strcmp(type, "p521")) {
         const char *curve = !strcmp(type, "p256")   ? "P-256"

@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "model_args.h"
 #include "output.h"
-#include "ferry/npy.h"
+#include "ferry/logit_check.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -88,8 +88,7 @@ int cmd_logits(int argc, char **argv)
     else if (ferry_model_eval(m, ids, (uint32_t)n, 0, logits, all, &err))
         code = report_error(&err);
     else {
-        uint64_t shape[2] = {rows, in->n_vocab};
-        if (ferry_npy_write(out, force, FERRY_DT_F32, 2, shape, logits, &err))
+        if (ferry_logits_save(out, force, logits, rows, in->n_vocab, &err))
             code = report_error(&err);
         else
             notef("wrote %s (%llu x %u logits)", out, (unsigned long long)rows, in->n_vocab);

@@ -9,9 +9,9 @@
 #include "ferry/hash.h"
 #include "ferry/manifest.h"
 #include "ferry/sign.h"
+#include "ferry/verify.h"
 
 #include <getopt.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +30,6 @@ static const char usage_text[] =
     "  --ignore PATH          leave PATH (relative to DIR) out of the manifest\n"
     "  --license-id ID        license identifier recorded on LICENSE* files\n"
     "  --require-acceptance   mark LICENSE* and USE_POLICY* as needing recorded acceptance\n";
-
-static int is_minisign_key(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char head[32] = "";
-    if (f) {
-        if (!fgets(head, sizeof(head), f)) head[0] = 0;
-        fclose(f);
-    }
-    return !strncmp(head, "untrusted comment:", 18);
-}
 
 int cmd_sign(int argc, char **argv)
 {
@@ -90,93 +79,39 @@ int cmd_sign(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *dir = argv[optind];
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        errorf("%s: not found", dir);
-        return EXIT_NOINPUT;
-    }
-    int isdir = S_ISDIR(st.st_mode), minisign = is_minisign_key(key);
-    char manifest_path[4096], sig_path[4200];
-    if (minisign) {
-        snprintf(manifest_path, sizeof(manifest_path),
-                 isdir ? "%s/model.manifest.json" : "%s.manifest.json", dir);
-        snprintf(sig_path, sizeof(sig_path), "%s.minisig", manifest_path);
-    } else {
-        snprintf(sig_path, sizeof(sig_path), isdir ? "%s/model.sig" : "%s.sig", dir);
-    }
-    if (!force && (access(sig_path, F_OK) == 0 || (minisign && access(manifest_path, F_OK) == 0))) {
-        errorf("%s: signature exists (use --force to replace it)", sig_path);
-        return EXIT_CANTCREAT;
-    }
     struct ferry_error err;
     ferry_error_clear(&err);
-    /* load (and unlock) the key before hashing, so a wrong password fails fast */
-    struct ferry_minisign_key mk;
-    int rc = 0;
-    if (minisign) {
-        char pw[1024] = "";
-        int enc = ferry_minisign_key_encrypted(key, &err);
-        if (enc < 0) return report_error(&err);
-        if (enc && pwfile && read_password_file(pwfile, pw, sizeof(pw))) {
-            errorf("%s: cannot read the password file", pwfile);
-            return EXIT_NOINPUT;
-        }
-        if (enc && !pwfile && read_password_tty("Password for the secret key: ", pw, sizeof(pw))) {
-            errorf("%s: the key is encrypted; give --password-file or run on a terminal", key);
-            return EXIT_USAGE;
-        }
-        rc = ferry_minisign_load_key(key, enc ? pw : NULL, &mk, &err);
-        sodium_memzero(pw, sizeof(pw));
-        if (rc) return report_error(&err);
+    /* the password is asked for here; everything else is ferry_sign_model */
+    char pw[1024] = "";
+    int enc = ferry_sign_key_is_minisign(key) ? ferry_minisign_key_encrypted(key, &err) : 0;
+    if (enc < 0) return report_error(&err);
+    if (enc && pwfile && read_password_file(pwfile, pw, sizeof(pw))) {
+        errorf("%s: cannot read the password file", pwfile);
+        return EXIT_NOINPUT;
+    }
+    if (enc && !pwfile && read_password_tty("Password for the secret key: ", pw, sizeof(pw))) {
+        errorf("%s: the key is encrypted; give --password-file or run on a terminal", key);
+        return EXIT_USAGE;
     }
     struct progress prog;
     progress_start(&prog, "hashing", 0);
     wo.progress = progress_cb;
     wo.progress_ctx = &prog;
-    struct ferry_manifest m;
-    rc = ferry_manifest_build(dir, &wo, &m, &err);
+    struct ferry_sign_opts so = {.key = key, .password = enc ? pw : NULL, .force = force, .walk = wo};
+    struct ferry_sign_result r;
+    int rc = ferry_sign_model(dir, &so, &r, &err);
+    ferry_wipe(pw, sizeof(pw));
     progress_end(&prog);
-    if (rc) {
-        sodium_memzero(&mk, sizeof(mk));
-        return report_error(&err);
-    }
-    char *json = ferry_manifest_to_json(&m);
-    size_t jl = json ? strlen(json) : 0;
-    if (!json) rc = ferry_error_set(&err, FERRY_EINTERNAL, dir, FERRY_NO_OFFSET, NULL, "oom");
-    if (!rc && minisign) {
-        struct ferry_out o;
-        if (!(rc = ferry_out_open(&o, manifest_path, force, &err))) {
-            if (!(rc = ferry_out_write(&o, json, jl, &err)) &&
-                !(rc = ferry_out_write(&o, "\n", 1, &err)))
-                rc = ferry_out_commit(&o, &err);
-            if (rc) ferry_out_abort(&o);
-        }
-        char tc[4400];
-        const char *base =
-            strrchr(manifest_path, '/') ? strrchr(manifest_path, '/') + 1 : manifest_path;
-        snprintf(tc, sizeof(tc), "timestamp:%lld\tfile:%s\thashed", (long long)time(NULL), base);
-        if (!rc) rc = ferry_minisign_sign_file(&mk, manifest_path, sig_path, tc, force, &err);
-    } else if (!rc) {
-        rc = ferry_oms_sign(key, (const uint8_t *)json, jl, sig_path, force, &err);
-    }
-    sodium_memzero(&mk, sizeof(mk));
-    int code = rc ? report_error(&err) : EXIT_OK;
-    if (!rc) {
-        char root[65];
-        uint64_t bytes = 0;
-        for (size_t i = 0; i < m.nres; i++) bytes += m.res[i].size;
-        ferry_hex(m.root, 32, root);
-        if (g_opts.json) {
-            json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "signature", sig_path, "root", root,
-                                  "files", (json_int_t)m.nres, "bytes", (json_int_t)bytes, "method",
-                                  minisign ? "minisign" : "oms-bundle");
-            if (minisign) json_object_set_new(o, "manifest", json_string(manifest_path));
-            out_json(o);
-        } else
-            notef("signed %zu files (%llu bytes), root sha256:%s -> %s", m.nres,
-                  (unsigned long long)bytes, root, sig_path);
-    }
-    free(json);
-    ferry_manifest_free(&m);
-    return code;
+    if (rc) return report_error(&err);
+    char root[65];
+    ferry_hex(r.root, 32, root);
+    if (g_opts.json) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "signature", r.signature, "root", root, "files",
+                              (json_int_t)r.files, "bytes", (json_int_t)r.bytes, "method", r.method);
+        if (!strcmp(r.method, "minisign")) json_object_set_new(o, "manifest", json_string(r.manifest));
+        out_json(o);
+    } else
+        notef("signed %zu files (%llu bytes), root sha256:%s -> %s", r.files, (unsigned long long)r.bytes,
+              root, r.signature);
+    return EXIT_OK;
 }

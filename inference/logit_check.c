@@ -1,7 +1,9 @@
 /* Logit comparison metrics (see ferry/logit_check.h), computed in double precision. */
 #include "ferry/logit_check.h"
+#include "ferry/npy.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* log-sum-exp of a row */
@@ -67,4 +69,35 @@ void ferry_check_defaults(const char *t, double *max_kl, double *min_top1)
         *max_kl = 5e-3, *min_top1 = 0.95;
     else
         *max_kl = 0.1, *min_top1 = 0.80; /* Q4/Q5 and k-quants */
+}
+
+int ferry_logits_save(const char *path, int force, const float *logits, uint64_t positions,
+                      uint32_t nvocab, struct ferry_error *err)
+{
+    uint64_t shape[2] = {positions, nvocab};
+    return ferry_npy_write(path, force, FERRY_DT_F32, 2, shape, logits, err);
+}
+
+int ferry_logits_load(const char *path, uint64_t positions, uint32_t nvocab, float **logits,
+                      struct ferry_error *err)
+{
+    struct ferry_ckpt npy;
+    ferry_ckpt_init(&npy);
+    *logits = NULL;
+    int rc = ferry_npy_read(&npy, path, err);
+    const struct ferry_tensor *t = rc ? NULL : &npy.tensors[0];
+    if (!rc && (t->dtype != FERRY_DT_F32 || t->ndim != 2 || t->shape[0] != positions ||
+                t->shape[1] != nvocab))
+        rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                             "expected float32 logits of shape [%llu, %u]",
+                             (unsigned long long)positions, nvocab);
+    if (!rc && !(*logits = malloc(t->nbytes ? t->nbytes : 1)))
+        rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    if (!rc) rc = ferry_tensor_read(&npy, t, 0, t->nbytes, *logits, err);
+    if (rc) {
+        free(*logits);
+        *logits = NULL;
+    }
+    ferry_ckpt_free(&npy);
+    return rc;
 }

@@ -33,6 +33,37 @@ int ferry_verify_signature(const char *path, const struct ferry_signature_opts *
                            struct ferry_manifest *m, struct ferry_signature_report *r,
                            struct ferry_error *err);
 
+/* Signing a model as `ferry sign` does: the manifest of path (a directory or one file) built
+ * and hashed, then signed with a minisign secret key (model.manifest.json + .minisig) or an EC
+ * PEM key (an OMS bundle, model.sig). The key is read before any hashing, so a wrong password
+ * fails at once. */
+struct ferry_sign_opts {
+    const char *key;      /* minisign .key or EC private key PEM */
+    const char *password; /* for an encrypted minisign key, or NULL */
+    int force;            /* replace an existing signature */
+    struct ferry_walk_opts walk;
+};
+struct ferry_sign_result {
+    char method[16]; /* "minisign" or "oms-bundle" */
+    char manifest[4096], signature[4200];
+    uint8_t root[32];
+    size_t files;
+    uint64_t bytes;
+};
+/* 1 when key is a minisign secret key file (its first line is an untrusted comment). */
+int ferry_sign_key_is_minisign(const char *key);
+int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct ferry_sign_result *r,
+                     struct ferry_error *err);
+
+/* The text of a license or use-policy resource, read from dir and checked against the
+ * manifest's SHA-256 (a changed text is refused, FERRY_EMISMATCH). *text is NUL-terminated;
+ * the caller frees it. */
+int ferry_license_text(const char *dir, const struct ferry_resource *res, char **text, size_t *len,
+                       struct ferry_error *err);
+
+/* Overwrites secrets (passwords, keys) in a way the compiler keeps. */
+void ferry_wipe(void *p, size_t n);
+
 /* Where acceptance records live and whose records count. NULL dirs follow XDG
  * ($XDG_DATA_HOME or ~/.local/share, $XDG_CONFIG_HOME or ~/.config). */
 struct ferry_license_opts {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The house rules of SPEC section 2 and STYLE.md that a grep can check: cli/ renders and
+# dispatches, so it includes no crypto, HTTP or format-reader headers (the library wraps them),
+# and the library folders never print or exit. usage: layering.sh SOURCE_DIR
+set -u
+src=$1
+fail=0
+bad=$(grep -ln '#include <openssl/\|#include <curl/\|#include <sodium.h>\|#include "ferry/gguf.h"\|#include "ferry/safetensors.h"\|#include "ferry/pytorch.h"\|#include "ferry/llama2c.h"\|#include "ferry/npy.h"' "$src"/cli/*.c "$src"/cli/*.h)
+if [ -n "$bad" ]; then echo "FAIL: cli/ files use a library's internals directly: $bad"; fail=1; else echo "ok: cli/ uses libferry only"; fi
+lib=$(grep -ln '\bprintf(\|\bputs(\|\bexit(\|fprintf(stderr\|fprintf(stdout' "$src"/formats/*.c "$src"/convert/*.c "$src"/verify/*.c "$src"/fetch/*.c "$src"/inference/*.c)
+if [ -n "$lib" ]; then echo "FAIL: library files print or exit: $lib"; fail=1; else echo "ok: the library never prints or exits"; fi
+exit $fail
