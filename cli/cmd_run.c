@@ -4,6 +4,7 @@
 #include "model_args.h"
 #include "output.h"
 #include "ferry/hash.h"
+#include "ferry/generate.h"
 #include "ferry/sampler.h"
 #include "ferry/tokenizer.h"
 
@@ -21,6 +22,45 @@ static const char usage_text[] =
     "greedy; otherwise sampling is deterministic for a given --seed. --chat wraps the prompt in\n"
     "the Llama 2 chat or Llama 3 instruct format (chosen by the vocabulary). Prompt and\n"
     "generation speed go to stderr.\n";
+
+/* Each generated token as the user sees it: its text appended (and streamed), or its id. */
+struct run_view {
+    const struct ferry_tokenizer *tok;
+    int32_t prev;
+    char *text;
+    size_t len;
+    uint64_t count;
+    int stream;
+    int failed;
+    struct text_out out;
+};
+
+static void on_token(void *ctx, int32_t id)
+{
+    struct run_view *v = ctx;
+    v->count++;
+    if (v->tok) {
+        char piece[256];
+        size_t pl = ferry_token_text(v->tok, v->prev, id, piece, sizeof(piece));
+        char *grown = realloc(v->text, v->len + pl + 1);
+        if (!grown) {
+            v->failed = 1;
+        } else {
+            v->text = grown;
+            memcpy(v->text + v->len, piece, pl);
+            v->len += pl;
+            v->text[v->len] = 0;
+        }
+        if (v->stream) {
+            text_out_write(&v->out, piece, pl);
+            fflush(stdout);
+        }
+    } else if (v->stream) {
+        printf("%s%d", v->count > 1 ? " " : "", id);
+        fflush(stdout);
+    }
+    v->prev = id;
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -118,51 +158,25 @@ int cmd_run(int argc, char **argv)
         if (ids)
             ids[0] = tok && ferry_tokenizer_bos(tok) >= 0 ? ferry_tokenizer_bos(tok) : 1, n = 1;
     }
-    float *logits = malloc((size_t)in->n_vocab * sizeof(float));
-    int32_t *gen = malloc((size_t)(ntok + 1) * sizeof(int32_t));
     char *text = calloc(1, 1);
-    struct text_out tout;
-    text_out_init(&tout, stdout);
-    size_t text_len = 0;
+    struct run_view v = {.tok = tok, .prev = ids && n ? ids[n - 1] : -1, .text = text,
+                         .stream = stream && !g_opts.json};
+    text_out_init(&v.out, stdout);
     if (!code && n <= 0) code = EXIT_USAGE;
-    if (!code && (!logits || !gen || !text)) code = EXIT_INTERNAL, errorf("out of memory");
+    if (!code && !text) code = EXIT_INTERNAL, errorf("out of memory");
     struct ferry_sampler smp;
     ferry_sampler_init(&smp, (float)temp, (uint32_t)topk, (float)topp, seed);
-    double t0 = now_seconds(), t1 = t0, t2 = t0;
-    uint64_t ngen = 0;
-    if (!code && ferry_model_eval(m, ids, (uint32_t)n, 0, logits, 0, &err))
-        code = report_error(&err);
-    t1 = now_seconds();
-    int32_t prev = ids && n ? ids[n - 1] : -1;
-    uint32_t pos = (uint32_t)n;
-    while (!code && ngen < ntok) {
-        int32_t next = ferry_sample(&smp, logits, in->n_vocab);
-        gen[ngen++] = next;
-        if (tok && (next == ferry_tokenizer_eos(tok) || (eot >= 0 && next == eot))) break;
-        if (tok) {
-            char piece[256];
-            size_t pl = ferry_token_text(tok, prev, next, piece, sizeof(piece));
-            char *grown = realloc(text, text_len + pl + 1);
-            if (grown) {
-                text = grown;
-                memcpy(text + text_len, piece, pl);
-                text_len += pl;
-                text[text_len] = 0;
-            }
-            if (stream && !g_opts.json) {
-                text_out_write(&tout, piece, pl);
-                fflush(stdout);
-            }
-        } else if (stream && !g_opts.json) {
-            printf("%s%d", ngen > 1 ? " " : "", next);
-            fflush(stdout);
-        }
-        prev = next;
-        if (pos >= in->n_ctx_alloc) break;
-        if (ngen < ntok && ferry_model_eval(m, &next, 1, pos++, logits, 0, &err))
-            code = report_error(&err);
-    }
-    t2 = now_seconds();
+    int32_t stops[2] = {tok ? ferry_tokenizer_eos(tok) : -1, eot};
+    struct ferry_generate_opts go = {(uint32_t)ntok, &smp, stops, tok ? 2 : 0, on_token, &v};
+    struct ferry_generate_result gr = {0};
+    if (!code && ferry_generate(m, ids, (uint32_t)n, &go, &gr, &err)) code = report_error(&err);
+    if (!code && v.failed) code = EXIT_INTERNAL, errorf("out of memory");
+    text = v.text;
+    size_t text_len = v.len;
+    uint64_t ngen = gr.n;
+    int32_t *gen = gr.tokens;
+    struct text_out tout = v.out;
+    double t0 = 0, t1 = gr.prompt_seconds, t2 = t1 + gr.gen_seconds;
     if (!code) {
         double pp = n / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
                tg = (double)ngen / (t2 - t1 > 0 ? t2 - t1 : 1e-9);
@@ -190,7 +204,6 @@ int cmd_run(int argc, char **argv)
     }
     free(text);
     free(gen);
-    free(logits);
     free(ids);
     ferry_tokenizer_free(tok);
     ferry_model_free(m);
