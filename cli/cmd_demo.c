@@ -13,6 +13,12 @@
 #include "ferry/hash.h"
 #include "ferry/logit_check.h"
 #include "ferry/manifest.h"
+#include "verify_common.h"
+#include "ferry/verify.h"
+#include "ferry/tokenizer.h"
+#include "ferry/sign.h"
+#include "ferry/sampler.h"
+#include "ferry/generate.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,18 +40,92 @@ static void step(const char *what)
     fprintf(stderr, "\nferry demo [%d] %s\n", ++step_no, what);
 }
 
-/* Runs another subcommand as the user would. */
-static int sub(int (*fn)(int, char **), const char *const *args)
+static int demo_convert(const char *src, const char *dst, enum ferry_container to, const char *type,
+                        unsigned threads)
 {
-    char *argv[32];
-    int argc = 0;
-    for (; args[argc] && argc < 31; argc++) argv[argc] = (char *)args[argc];
-    argv[argc] = NULL;
-    int saved = g_opts.verbosity, json = g_opts.json;
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    g_opts.verbosity = saved, g_opts.json = json;
-    return rc;
+    struct ferry_convert_opts co = {.to = to, .type = type, .force = 1, .threads = threads};
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_convert_model(src, dst, &co, &err)) return report_error(&err);
+    fprintf(stderr, "  wrote %s (%s)\n", dst, type ? type : "as the source");
+    return 0;
+}
+
+/* The signature, then every file against the manifest, as `ferry verify` checks them; with
+ * license, a counting acceptance record too. 0 when all holds. */
+static int demo_verify(const char *model, const char *pub, int license)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    struct ferry_manifest m = {0};
+    int rc = verify_signature(model, NULL, pub, NULL, 0, &m, NULL, &err);
+    if (rc <= 0) {
+        if (rc == 0) errorf("%s: not signed", model);
+        else report_error(&err);
+        return EXIT_FAIL;
+    }
+    struct ferry_walk_opts wo = {0};
+    struct ferry_check_report r = {0};
+    int bad = ferry_manifest_check(model, &m, &wo, &r, &err) != 0;
+    if (bad) report_error(&err);
+    bad |= r.nmissing || r.nextra || r.nmismatched;
+    fprintf(stderr, "  %s: %zu files OK, %zu missing, %zu extra, %zu changed\n", model, r.nok,
+            r.nmissing, r.nextra, r.nmismatched);
+    ferry_check_report_free(&r);
+    if (!bad && license) bad = verify_license(model, &m, NULL, NULL) != 0;
+    ferry_manifest_free(&m);
+    return bad ? EXIT_FAIL : 0;
+}
+
+struct demo_text {
+    const struct ferry_tokenizer *tok;
+    int32_t prev;
+    struct text_out out;
+};
+
+static void demo_token(void *ctx, int32_t id)
+{
+    struct demo_text *d = ctx;
+    char piece[256];
+    size_t pl = ferry_token_text(d->tok, d->prev, id, piece, sizeof(piece));
+    text_out_write(&d->out, piece, pl); /* escaped on a terminal: the weights are random */
+    d->prev = id;
+}
+
+/* Greedy generation from prompt, the text shown as it comes. */
+static int demo_generate(const char *path, const char *prompt, uint32_t ntok, unsigned threads)
+{
+    struct ferry_model *m;
+    int code = load_model(path, 0, threads, &m);
+    if (code) return code;
+    int32_t *ids = NULL;
+    int n = 0;
+    struct ferry_tokenizer *tok = NULL;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (!(code = tokenize_prompt(m, prompt, 0, 1, &ids, &n)) &&
+        ferry_tokenizer_new(ferry_model_vocab(m), &tok, &err))
+        code = report_error(&err);
+    if (!code) {
+        struct ferry_sampler smp;
+        ferry_sampler_init(&smp, 0.0f, 0, 1.0f, 0);
+        int32_t stop = ferry_tokenizer_eos(tok);
+        struct demo_text d = {tok, ids[n - 1], {0}};
+        text_out_init(&d.out, stderr);
+        fprintf(stderr, "  %s", prompt);
+        struct ferry_generate_opts go = {ntok, &smp, &stop, 1, demo_token, &d};
+        struct ferry_generate_result gr;
+        if (ferry_generate(m, ids, (uint32_t)n, &go, &gr, &err)) code = report_error(&err);
+        text_out_flush(&d.out);
+        if (!code)
+            fprintf(stderr, "\n  %u tokens at %.0f tokens/s\n", gr.n,
+                    gr.gen_seconds > 0 ? gr.n / gr.gen_seconds : 0.0);
+        free(gr.tokens);
+    }
+    ferry_tokenizer_free(tok);
+    free(ids);
+    ferry_model_free(m);
+    return code;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -111,36 +191,36 @@ int cmd_demo(int argc, char **argv)
     ferry_ckpt_free(&ck);
 
     step("convert: GGUF f16 and q8_0, a PyTorch directory, a Meta directory");
-    const char *conv[4][8] = {{"convert", model, "-o", gf16, "--type", "f16", "--force", NULL},
-                              {"convert", model, "-o", gq8, "--type", "q8_0", "--force", NULL},
-                              {"convert", model, "-o", pt, "--to", "pytorch", "--force", NULL},
-                              {"convert", model, "-o", meta, "--to", "meta", "--force", NULL}};
-    for (int i = 0; i < 4; i++)
-        if (sub(cmd_convert, conv[i]) != 0) return EXIT_FAIL;
-
-    step("sign the model (minisign key, license acceptance required) and verify it");
-    if (sub(cmd_keygen,
-            (const char *const[]){"keygen", "-o", key, "--no-password", "--force", "-q", NULL}) ||
-        sub(cmd_sign, (const char *const[]){"sign", model, "--key", keyf, "--require-acceptance",
-                                            "--license-id", "demo-1.0", "--force", NULL}) ||
-        sub(cmd_verify, (const char *const[]){"verify", model, "--pubkey", pub, NULL}))
+    if (demo_convert(model, gf16, FERRY_FMT_GGUF, "f16", (unsigned)threads) ||
+        demo_convert(model, gq8, FERRY_FMT_GGUF, "q8_0", (unsigned)threads) ||
+        demo_convert(model, pt, FERRY_FMT_PYTORCH, NULL, (unsigned)threads) ||
+        demo_convert(model, meta, FERRY_FMT_META, NULL, (unsigned)threads))
         return EXIT_FAIL;
 
+    step("sign the model (minisign key, license acceptance required) and verify it");
+    char kid[17];
+    struct ferry_sign_opts so = {.key = keyf, .force = 1,
+                                 .walk = {.license_id = "demo-1.0", .require_acceptance = 1}};
+    struct ferry_sign_result sr;
+    if (ferry_minisign_keygen(key, NULL, 1, kid, &err) || ferry_sign_model(model, &so, &sr, &err))
+        return report_error(&err);
+    fprintf(stderr, "  key %s signed %zu files -> %s\n", kid, sr.files, sr.signature);
+    if (demo_verify(model, pub, 0)) return EXIT_FAIL;
+
     step("record the license acceptance and verify with --require-license");
-    struct ferry_walk_opts wo = {0};
-    struct ferry_manifest man;
-    if (ferry_manifest_build(model, &wo, &man, &err)) return report_error(&err);
+    struct ferry_manifest man = {0};
+    if (verify_signature(model, NULL, pub, NULL, 0, &man, NULL, &err) != 1) return report_error(&err);
     char lic[65] = "";
     for (size_t i = 0; i < man.nres; i++)
         if (!strcmp(man.res[i].role, "license")) ferry_hex(man.res[i].sha256, 32, lic);
+    struct ferry_acceptor who = {.name = "Demo User"};
+    struct ferry_license_recorded rec;
+    int arc = ferry_license_accept(model, &man, &who, "flag:--accept-license", 0, NULL, &rec, &err);
     ferry_manifest_free(&man);
-    char flag[128];
-    snprintf(flag, sizeof(flag), "--accept-license=%s", lic);
-    if (sub(cmd_license, (const char *const[]){"license", "accept", model, "--pubkey", pub, flag,
-                                               "--name", "Demo User", NULL}) ||
-        sub(cmd_verify,
-            (const char *const[]){"verify", model, "--pubkey", pub, "--require-license", NULL}))
-        return EXIT_FAIL;
+    if (arc) return report_error(&err);
+    fprintf(stderr, "  recorded the acceptance of LICENSE (sha256 %.16s...) by Demo User -> %s\n", lic,
+            rec.path);
+    if (demo_verify(model, pub, 1)) return EXIT_FAIL;
 
     step("run the forward pass on every copy and compare logits with the original");
     struct ferry_model *ref;
@@ -186,12 +266,12 @@ int cmd_demo(int argc, char **argv)
     if (code) return code;
 
     step("generate text with the q8_0 GGUF (random weights: the words are nonsense)");
-    if (sub(cmd_run, (const char *const[]){"run", gq8, "-p", "Once upon a time", "-n", "24",
-                                           "--temp", "0", NULL}))
-        return EXIT_FAIL;
+    if (demo_generate(gq8, "Once upon a time", 24, (unsigned)threads)) return EXIT_FAIL;
 
     step("serve the signed model with nginx on loopback and fetch it back (signature, license, hashes)");
-    int fr = demo_fetch(dir, "model", pub, flag);
+    char fetched[4300];
+    int fr = demo_fetch(dir, "model", pub, lic, fetched, sizeof(fetched));
+    if (fr == 0) fr = demo_verify(fetched, pub, 1) ? 1 : 0;
     if (fr < 0) fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
     failed |= fr > 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "demo_fetch.h"
 #include "commands.h"
+#include "fetch_render.h"
+#include "ferry/fetch_flow.h"
 #include "output.h"
 
 #include <arpa/inet.h>
@@ -85,13 +87,14 @@ static pid_t start_nginx(const char *nginx, const char *root, const char *work, 
     return -1;
 }
 
-int demo_fetch(const char *dir, const char *model_name, const char *pub, const char *accept_flag)
+int demo_fetch(const char *dir, const char *model_name, const char *pub, const char *license_sha256,
+               char *out, size_t n)
 {
     const char *nginx = find_nginx();
     if (!nginx) return -1;
-    char work[4200], out[4200], manifest[256], mirror[256];
+    char work[4200], manifest[256], mirror[256];
     snprintf(work, sizeof(work), "%s/nginx", dir);
-    snprintf(out, sizeof(out), "%s/fetched", dir);
+    snprintf(out, n, "%s/fetched", dir);
     mkdir(work, 0755);
     pid_t pid = -1;
     int port = -1;
@@ -104,10 +107,19 @@ int demo_fetch(const char *dir, const char *model_name, const char *pub, const c
     fprintf(stderr, "  nginx serves %s on http://127.0.0.1:%d/\n", dir, port);
     snprintf(manifest, sizeof(manifest), "http://127.0.0.1:%d/%s/model.manifest.json", port, model_name);
     snprintf(mirror, sizeof(mirror), "http://127.0.0.1:%d/%s", port, model_name);
-    char *fetch[] = {"fetch", "--manifest", manifest, "--pubkey", (char *)pub, "--mirror", mirror,
-                     "-o", out, (char *)accept_flag, "--name", "Demo User", NULL};
-    char *verify[] = {"verify", out, "--pubkey", (char *)pub, "--require-license", NULL};
-    int bad = cmd_fetch(12, fetch) != 0 || cmd_verify(5, verify) != 0;
+    const char *mirrors[1] = {mirror};
+    struct ferry_fetch_manifest_opts mo = {.manifest = manifest,
+                                           .sig = {.pubkey = pub},
+                                           .mirrors = mirrors,
+                                           .nmirrors = 1,
+                                           .accept = license_sha256,
+                                           .who = {.name = "Demo User"}};
+    struct ferry_fetch_opts o = {0};
+    struct fetch_view view = {.who = &mo.who, .lo = &mo.license};
+    struct ferry_fetch_events ev = fetch_view_events(&view);
+    ferry_fetch_global_init();
+    ferry_fetch_manifest(out, &mo, &o, &ev, &view.t);
+    int bad = fetch_view_finish(&view) != 0;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     return bad;

@@ -9,4 +9,8 @@ bad=$(grep -ln '#include <openssl/\|#include <curl/\|#include <sodium.h>\|#inclu
 if [ -n "$bad" ]; then echo "FAIL: cli/ files use a library's internals directly: $bad"; fail=1; else echo "ok: cli/ uses libferry only"; fi
 lib=$(grep -ln '\bprintf(\|\bputs(\|\bexit(\|fprintf(stderr\|fprintf(stdout' "$src"/formats/*.c "$src"/convert/*.c "$src"/verify/*.c "$src"/fetch/*.c "$src"/inference/*.c)
 if [ -n "$lib" ]; then echo "FAIL: library files print or exit: $lib"; fail=1; else echo "ok: the library never prints or exits"; fi
+# commands never call commands: only main.c's table names cmd_* functions (besides each file's own)
+calls=$(cd "$src/cli" && for f in *.c; do [ "$f" = main.c ] && continue; own=${f%.c}
+  grep -Hnow '\bcmd_[a-z]*\b' "$f" | grep -v ":$own\$" ; done)
+if [ -n "$calls" ]; then echo "FAIL: a command calls another command: $calls"; fail=1; else echo "ok: commands never call commands"; fi
 exit $fail
