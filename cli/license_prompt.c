@@ -23,8 +23,9 @@ static char *read_text(const char *dir, const struct ferry_resource *r, size_t *
     return text;
 }
 
-static void texts(const struct ferry_manifest *m, const struct ferry_resource **lic,
-                  const struct ferry_resource **pol, size_t *npol)
+/* The manifest's LICENSE and use policies; EXIT_FAIL (said) when it names no LICENSE. */
+static int texts(const char *dir, const struct ferry_manifest *m, const struct ferry_resource **lic,
+                 const struct ferry_resource **pol, size_t *npol)
 {
     *lic = NULL;
     *npol = 0;
@@ -34,17 +35,16 @@ static void texts(const struct ferry_manifest *m, const struct ferry_resource **
         else if (!strcmp(m->res[i].role, "use-policy") && *npol < 8)
             pol[(*npol)++] = &m->res[i];
     }
+    if (*lic) return EXIT_OK;
+    errorf("%s: the manifest names no LICENSE file", dir);
+    return EXIT_FAIL;
 }
 
 int license_show(const char *dir, const struct ferry_manifest *m, int print_body)
 {
     const struct ferry_resource *lic, *pol[8];
     size_t npol;
-    texts(m, &lic, pol, &npol);
-    if (!lic) {
-        errorf("%s: the manifest names no LICENSE file", dir);
-        return EXIT_FAIL;
-    }
+    if (texts(dir, m, &lic, pol, &npol)) return EXIT_FAIL;
     const struct ferry_resource *all[9] = {lic};
     for (size_t i = 0; i < npol; i++) all[i + 1] = pol[i];
     for (size_t i = 0; i <= npol; i++) {
@@ -73,11 +73,7 @@ int license_accept_ui(const char *dir, const struct ferry_manifest *m, const cha
 {
     const struct ferry_resource *lic, *pol[8];
     size_t npol;
-    texts(m, &lic, pol, &npol);
-    if (!lic) {
-        errorf("%s: the manifest names no LICENSE file", dir);
-        return EXIT_FAIL;
-    }
+    if (texts(dir, m, &lic, pol, &npol)) return EXIT_FAIL;
     char hex[65], method[64];
     ferry_hex(lic->sha256, 32, hex);
     if (flag) {

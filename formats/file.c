@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
+/* The body of ferry_open_regular, also giving the size fstat found. */
+static int open_regular(const char *path, int nofollow, uint64_t *size, struct ferry_error *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0) {
@@ -42,6 +43,7 @@ int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
                                : S_ISSOCK(st.st_mode) ? "a socket"
                                                       : "a device");
     }
+    *size = (uint64_t)st.st_size;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
         int e = errno;
@@ -50,6 +52,12 @@ int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
                                strerror(e));
     }
     return fd;
+}
+
+int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
+{
+    uint64_t size;
+    return open_regular(path, nofollow, &size, err);
 }
 
 FILE *ferry_fopen_regular(const char *path, struct ferry_error *err)
@@ -68,16 +76,8 @@ int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *er
 {
     memset(m, 0, sizeof(*m));
     m->fd = -1;
-    int fd = ferry_open_regular(path, 0, err);
+    int fd = open_regular(path, 0, &m->size, err);
     if (fd < 0) return fd;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "stat: %s",
-                               strerror(e));
-    }
-    m->size = (uint64_t)st.st_size;
     if (m->size > 0) {
         void *p = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {

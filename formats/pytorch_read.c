@@ -2,7 +2,7 @@
  * byteorder record, and resolve each persistent id ('storage', class, key, location, numel)
  * to the stored entry "<prefix>/data/<key>" in place. Legacy format: a chain of pickles
  * followed by the raw storages (pytorch_legacy.c). */
-#include "ferry/json_file.h"
+#include "shard_index.h"
 #include "ferry/pytorch.h"
 #include "pickle.h"
 #include "zip.h"
@@ -129,52 +129,5 @@ int ferry_pytorch_read(struct ferry_ckpt *ck, const char *path, struct ferry_err
 
 int ferry_pytorch_read_index(struct ferry_ckpt *ck, const char *index_path, struct ferry_error *err)
 {
-    json_t *root;
-    int jrc = ferry_json_load(index_path, JSON_REJECT_DUPLICATES, &root, err);
-    if (jrc) return jrc;
-    int rc = 0;
-    char *dup = strdup(index_path);
-    const char *dir = dup ? dirname(dup) : ".";
-    json_t *map = json_object_get(root, "weight_map"), *done = json_object();
-    if (!json_is_object(map)) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, index_path, FERRY_NO_OFFSET, "weight_map",
-                             "missing or not an object");
-        goto out;
-    }
-    const char *name;
-    json_t *v;
-    json_object_foreach(map, name, v)
-    {
-        const char *shard = json_string_value(v);
-        if (!shard || !shard[0] || strchr(shard, '/') || strcmp(shard, "..") == 0) {
-            rc = ferry_error_set(err, FERRY_EMALFORMED, index_path, FERRY_NO_OFFSET, name,
-                                 "shard must be a plain file name in the same folder");
-            goto out;
-        }
-        if (json_object_get(done, shard)) continue;
-        json_object_set_new(done, shard, json_true());
-        char p[4096];
-        snprintf(p, sizeof(p), "%s/%s", dir, shard);
-        if ((rc = ferry_pytorch_read(ck, p, err))) {
-            if (rc == FERRY_ENOINPUT && err) { /* the index promises it: the model is incomplete */
-                err->code = rc = FERRY_EMALFORMED;
-                snprintf(err->cause, sizeof(err->cause), "shard named by %s is missing",
-                         index_path);
-            }
-            goto out;
-        }
-    }
-    json_object_foreach(map, name, v)
-    {
-        if (!ferry_ckpt_find_tensor(ck, name)) {
-            rc = ferry_error_set(err, FERRY_EMALFORMED, index_path, FERRY_NO_OFFSET, name,
-                                 "listed in weight_map but missing from %s", json_string_value(v));
-            goto out;
-        }
-    }
-out:
-    json_decref(done);
-    json_decref(root);
-    free(dup);
-    return rc;
+    return shard_index_read(ck, index_path, ferry_pytorch_read, err);
 }
