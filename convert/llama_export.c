@@ -98,18 +98,25 @@ static json_t *hf_config(const struct llama_model *m, const char *dtype)
         (json_int_t)hp->n_ctx, "rms_norm_eps", (double)hp->rms_eps, "rope_theta",
         (double)hp->rope_theta, "tie_word_embeddings", hp->tied, "torch_dtype", dtype,
         "ferry_version", FERRY_VERSION);
+    /* both transformers shapes, saying the same: 4.x reads rope_theta, rope_scaling and
+     * torch_dtype; 5.x reads rope_parameters and dtype. head_dim is written where the source
+     * gave one (both default it to hidden_size / num_attention_heads, as llama.cpp does) */
+    json_object_set_new(c, "dtype", json_string(dtype));
     if (hp->has_head_dim) json_object_set_new(c, "head_dim", json_integer(hp->head_dim));
+    json_t *rs = NULL;
     if (!strcmp(hp->rope_type, "llama3") && hp->orig_ctx)
-        json_object_set_new(
-            c, "rope_scaling",
-            json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
-                      (double)hp->rope_factor, "low_freq_factor", (double)hp->low_freq_factor,
-                      "high_freq_factor", (double)hp->high_freq_factor,
-                      "original_max_position_embeddings", (json_int_t)hp->orig_ctx));
+        rs = json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
+                       (double)hp->rope_factor, "low_freq_factor", (double)hp->low_freq_factor,
+                       "high_freq_factor", (double)hp->high_freq_factor,
+                       "original_max_position_embeddings", (json_int_t)hp->orig_ctx);
     else if (!strcmp(hp->rope_type, "linear"))
-        json_object_set_new(
-            c, "rope_scaling",
-            json_pack("{s:s, s:f}", "type", "linear", "factor", (double)hp->rope_factor));
+        rs = json_pack("{s:s, s:s, s:f}", "type", "linear", "rope_type", "linear", "factor",
+                       (double)hp->rope_factor);
+    json_t *rp = rs ? json_deep_copy(rs) : json_pack("{s:s}", "rope_type", "default");
+    json_object_set_new(rp, "rope_theta", json_real((double)hp->rope_theta));
+    json_object_del(rp, "type");
+    json_object_set_new(c, "rope_parameters", rp);
+    if (rs) json_object_set_new(c, "rope_scaling", rs);
     if (m->has_vocab && m->vocab.bos >= 0)
         json_object_set_new(c, "bos_token_id", json_integer(m->vocab.bos));
     if (m->has_vocab && m->vocab.eos >= 0)

@@ -108,11 +108,23 @@ static int hf_config(struct llama_model *m, const char *dir, struct ferry_error 
     json_t *hd = json_object_get(c, "head_dim");
     hp->has_head_dim = !u32_of(hd, &hp->head_dim);
     if (!hp->has_head_dim) hp->head_dim = hp->n_embd / hp->n_head;
+    /* transformers 5 writes "rope_parameters" {rope_type, rope_theta, factor, ...} in place of
+     * top-level rope_theta and rope_scaling; both shapes say the same things */
+    json_t *rp = json_object_get(c, "rope_parameters");
+    if (rp && !json_is_object(rp)) {
+        rc = BAD(path, "rope_parameters", "not an object");
+        goto out;
+    }
     json_t *th = first(c, k_theta), *eps = first(c, k_eps);
-    hp->rope_theta = th && json_is_number(th) ? (float)json_number_value(th) : 10000.0f;
+    if (rp && json_object_get(rp, "rope_theta")) th = json_object_get(rp, "rope_theta");
+    if (th && !json_is_number(th)) {
+        rc = BAD(path, "rope_theta", "not a number");
+        goto out;
+    }
+    hp->rope_theta = th ? (float)json_number_value(th) : 10000.0f;
     hp->rms_eps = eps && json_is_number(eps) ? (float)json_number_value(eps) : 1e-5f;
     hp->tied = json_is_true(json_object_get(c, "tie_word_embeddings"));
-    json_t *rs = json_object_get(c, "rope_scaling");
+    json_t *rs = rp ? rp : json_object_get(c, "rope_scaling");
     if (json_is_object(rs)) {
         const char *t = json_string_value(json_object_get(rs, "rope_type"));
         if (!t) t = json_string_value(json_object_get(rs, "type"));
@@ -130,11 +142,14 @@ static int hf_config(struct llama_model *m, const char *dir, struct ferry_error 
             snprintf(hp->rope_type, sizeof(hp->rope_type), "linear");
             hp->rope_factor = (float)json_number_value(f);
         } else if (t && strcmp(t, "default")) {
-            rc = BAD(path, "rope_scaling", "rope scaling type '%s' is not supported", t);
+            rc = BAD(path, rp ? "rope_parameters" : "rope_scaling",
+                     "rope type '%s' is not supported (ferry computes default, linear and llama3)",
+                     t);
             goto out;
         }
     }
-    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv || hp->head_dim % 2) {
+    if ((!hp->has_head_dim && hp->n_embd % hp->n_head) || hp->n_head % hp->n_head_kv ||
+        hp->head_dim % 2) {
         rc = BAD(path, NULL, "inconsistent: hidden_size %u, %u heads, %u kv heads", hp->n_embd,
                  hp->n_head, hp->n_head_kv);
         goto out;

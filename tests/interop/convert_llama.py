@@ -250,6 +250,48 @@ if os.path.exists(o3):
     for name, a in exp3.items():
         check(name in t3 and t3[name][2] == a.astype(np.float32).tobytes(), "llama3 model: %s" % name)
 
+# ---- the same model as transformers 5 writes its config (issue 13): "rope_parameters" with
+# rope_theta and the llama3 fields instead of top-level rope_theta + rope_scaling, "dtype" instead
+# of "torch_dtype", an explicit head_dim. It must convert and compute exactly as the old shape.
+d3b = os.path.join(WORK, "hf3-tf5")
+shutil.copytree(d3, d3b)
+c5 = json.load(open(os.path.join(d3, "config.json")))
+rp = dict(c5.pop("rope_scaling"))
+rp["rope_theta"] = c5.pop("rope_theta")
+rp.pop("type", None)
+c5["rope_parameters"] = rp
+c5["dtype"] = c5.pop("torch_dtype", "float32")
+c5["head_dim"] = c5["hidden_size"] // c5["num_attention_heads"]
+json.dump(c5, open(os.path.join(d3b, "config.json"), "w"))
+o3b = os.path.join(WORK, "hf3-tf5.gguf")
+ferry("convert", d3b, "-o", o3b, "--type", "f32")
+if os.path.exists(o3b) and os.path.exists(o3):
+    meta3b, t3b = read_gguf(o3b)
+    check(meta3b.get("llama.rope.freq_base") == 500000.0, "transformers 5 config: rope_theta %s" % meta3b.get("llama.rope.freq_base"))
+    check(sorted(t3b) == sorted(t3) and all(t3b[k][2] == t3[k][2] for k in t3),
+          "transformers 5 config: the same tensors as the transformers 4 shape (rope_freqs included)")
+    la, lb = os.path.join(WORK, "tf4.npy"), os.path.join(WORK, "tf5.npy")
+    ferry("logits", d3, "--ids", "1,5,9,200", "--all-positions", "-o", la)
+    ferry("logits", d3b, "--ids", "1,5,9,200", "--all-positions", "-o", lb)
+    check(os.path.exists(la) and os.path.exists(lb) and np.array_equal(np.load(la), np.load(lb)),
+          "transformers 5 config: the same logits as the transformers 4 shape")
+c6 = dict(c5, rope_parameters={"rope_type": "yarn", "rope_theta": 500000.0, "factor": 4.0})
+d3c = os.path.join(WORK, "hf3-yarn")
+shutil.copytree(d3, d3c)
+json.dump(c6, open(os.path.join(d3c, "config.json"), "w"))
+p = subprocess.run([FERRY, "convert", d3c, "-o", os.path.join(WORK, "yarn.gguf")], capture_output=True, text=True)
+check(p.returncode == 65 and "'yarn'" in p.stderr, "a rope type ferry cannot compute is refused by name: %d %s" % (p.returncode, p.stderr))
+# ferry's own Hugging Face output carries both shapes, saying the same (from the transformers 5
+# directory, so the rope fields come from rope_parameters)
+hfo = os.path.join(WORK, "hf3-back")
+ferry("convert", d3b, "-o", hfo, "--to", "safetensors")
+if os.path.exists(os.path.join(hfo, "config.json")):
+    cb = json.load(open(os.path.join(hfo, "config.json")))
+    rpb = cb.get("rope_parameters", {})
+    check(rpb.get("rope_theta") == cb.get("rope_theta") == 500000.0 and rpb.get("rope_type") == "llama3"
+          and cb.get("rope_scaling", {}).get("factor") == rpb.get("factor") and cb.get("dtype") == cb.get("torch_dtype"),
+          "HF output: rope_parameters and rope_theta/rope_scaling agree: %s" % cb)
+
 # ---- back to Hugging Face, PyTorch and Meta layouts: torch is the judge
 def load_st(path):
     raw = open(path, "rb").read()
