@@ -229,6 +229,13 @@ static int resolve_global(struct pickle *pk, const char *mod, const char *name, 
             if (o) o->u.global = i;
             return push(pk, o);
         }
+    /* torch.save since 2.3: storages of dtypes without a legacy class are untyped (bytes), the
+     * tensor's dtype comes from _rebuild_tensor_v3; torch's persistent_load reads them as uint8 */
+    if (strcmp(mod, "torch.storage") == 0 && strcmp(name, "UntypedStorage") == 0) {
+        struct pk_obj *o = pk_new(pk, PK_DTYPE);
+        if (o) o->u.dtype = FERRY_DT_U8;
+        return push(pk, o);
+    }
     if (strcmp(mod, "torch") == 0) {
         enum ferry_dtype dt = ferry_dtype_from_torch_storage(name);
         if (dt == FERRY_DT_INVALID && strcmp(name, "UntypedStorage") == 0) dt = FERRY_DT_U8;

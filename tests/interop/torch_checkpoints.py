@@ -193,5 +193,93 @@ json.dump({"weight_map": wm}, open(os.path.join(st_dir, "model.safetensors.index
 p = ferry("inspect", st_dir, expect=65)
 check(names[0] in p.stderr, "index mismatch message does not name the tensor: " + p.stderr)
 
+# ---- PyTorch 2.x files (issue 13). torch.save since 2.3 writes tensors of dtypes without a legacy
+# storage class (uint16/32/64, float8) as _rebuild_tensor_v3 over a torch.storage.UntypedStorage
+# with the dtype as a torch.<dtype> global, and adds .format_version, .storage_alignment and
+# .data/serialization_id. Debian's torch 1.13 cannot write these, so they are built here from the
+# pickle opcodes and zip layout torch 2.x uses (records aligned to 64 bytes).
+import zipfile  # noqa: E402
+
+
+def g(mod, name):
+    return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
+
+
+def s(text):
+    b = text.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def i(v):
+    return b"J" + struct.pack("<i", v)
+
+
+def tup(*items):
+    return b"(" + b"".join(items) + b"t"
+
+
+def v3_tensor(key, dtype, nbytes, shape, stride):
+    """_rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype)"""
+    pid = tup(s("storage"), g("torch.storage", "UntypedStorage"), s(key), s("cpu"), i(nbytes))
+    args = tup(pid + b"Q", i(0), tup(*[i(d) for d in shape]), tup(*[i(d) for d in stride]), b"\x89",
+               g("collections", "OrderedDict") + b")R", g("torch", dtype))
+    return g("torch._utils", "_rebuild_tensor_v3") + args + b"R"
+
+
+def torch2_zip(path, entries):
+    pkl = b"\x80\x02" + g("collections", "OrderedDict") + b")R("
+    blobs = {}
+    for n, (key, dtype, data, shape) in enumerate(entries):
+        stride, acc = [], 1
+        for d in reversed(shape):
+            stride.insert(0, acc)
+            acc *= d
+        pkl += s(key) + v3_tensor(str(n), dtype, len(data), shape, stride)
+        blobs[str(n)] = data
+    pkl += b"u."
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        def put(name, data, align=False):
+            info = zipfile.ZipInfo("archive/" + name, date_time=(1980, 1, 1, 0, 0, 0))
+            if align:  # torch pads the local header's extra field so the record starts at 64
+                hdr = 30 + len(info.filename.encode())
+                pad = (-(z.fp.tell() + hdr + 4)) % 64
+                info.extra = struct.pack("<HH", 0x4246, pad) + b"Z" * pad
+            z.writestr(info, data)
+        put("data.pkl", pkl)
+        put(".format_version", b"1")
+        put(".storage_alignment", b"64")
+        put("byteorder", b"little")
+        for key, data in blobs.items():
+            put("data/" + key, data, align=True)
+        put("version", b"3\n")
+        put(".data/serialization_id", b"1234567890123456789012345678901234567890")
+
+
+u16 = np.arange(12, dtype="<u2").reshape(3, 4) * 5000
+f8 = np.array([0x00, 0x38, 0x40, 0xB8, 0x7E, 0x01, 0x44, 0x3C], dtype=np.uint8)  # E4M3 codes
+u64 = np.array([1, 2**40, 2**63 + 7], dtype="<u8")
+p2 = os.path.join(WORK, "torch2.pt")
+torch2_zip(p2, [("w_u16", "uint16", u16.tobytes(), [3, 4]), ("w_f8", "float8_e4m3fn", f8.tobytes(), [2, 4]),
+                ("w_u64", "uint64", u64.tobytes(), [3])])
+doc = inspect(p2)
+if doc:
+    got = {t["name"]: t for t in doc["tensors"]}
+    for name, dt, data, shape in (("w_u16", "U16", u16.tobytes(), [3, 4]), ("w_f8", "F8_E4M3", f8.tobytes(), [2, 4]),
+                                  ("w_u64", "U64", u64.tobytes(), [3])):
+        t = got.get(name, {})
+        check(t.get("dtype") == dt and t.get("shape") == shape and t.get("sha256") == hashlib.sha256(data).hexdigest(),
+              "torch 2.x _rebuild_tensor_v3 + UntypedStorage: %s read as %s %s: %s" % (name, dt, shape, t))
+# what torch's weights_only refuses stays refused inside such a file
+p3 = os.path.join(WORK, "torch2-evil.pt")
+torch2_zip(p3, [("w_u16", "uint16", u16.tobytes(), [3, 4])])
+with zipfile.ZipFile(p3) as z:
+    pk = z.read("archive/data.pkl")
+evil = pk.replace(g("torch.storage", "UntypedStorage"), g("torch.storage", "_load_from_bytes"), 1)
+with zipfile.ZipFile(p3, "w", zipfile.ZIP_STORED) as z:
+    z.writestr("archive/data.pkl", evil)
+    z.writestr("archive/data/0", u16.tobytes())
+p = ferry("inspect", p3, expect=65)
+check("torch.storage._load_from_bytes" in p.stderr, "a global beside UntypedStorage is still refused: " + p.stderr)
+
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)
