@@ -91,8 +91,8 @@ def main():
         def rm():
             if os.path.exists(out):
                 os.remove(out)
-        case("convert f16", lambda f: [f, "convert", hf, "-o", out, "--type", "f16", "-q"], rm)
-        case("convert q8_0", lambda f: [f, "convert", hf, "-o", out, "--type", "q8_0", "-q"], rm)
+        case("convert f16", lambda f: [f, "convert", hf, "-o", out, "--type", "f16", "-q", "--no-vocab"], rm)
+        case("convert q8_0", lambda f: [f, "convert", hf, "-o", out, "--type", "q8_0", "-q", "--no-vocab"], rm)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -84,10 +84,10 @@ def main():
             os.close(fd)
         return f
     cp_cold = best(["cp", st, copy], cleanup=evict_then(rm_copy))
-    f16_cold = best([FERRY, "convert", src, "-o", out, "--type", "f16", "--force"], cleanup=evict_then(rm))
+    f16_cold = best([FERRY, "convert", src, "-o", out, "--type", "f16", "--force", "--no-vocab"], cleanup=evict_then(rm))
     print("convert-f16-cold-source-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (f16_cold, cp_cold, cp_cold / f16_cold))
     for kind in ("f16", "q8_0"):
-        cmd = [FERRY, "convert", src, "-o", out, "--type", kind, "--force"]
+        cmd = [FERRY, "convert", src, "-o", out, "--type", kind, "--force", "--no-vocab"]
         t = best(cmd, cleanup=rm)
         print("convert-%s-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, t, cp_t, cp_t / t))
         print("convert-%s-vs-cp+fsync  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, t, cps_t, cps_t / t))
@@ -100,7 +100,7 @@ def main():
     subprocess.run([FERRY, "keygen", "-o", key, "--no-password"], capture_output=True)
     subprocess.run([FERRY, "sign", src, "--key", key + ".key"], capture_output=True)
     if os.path.exists(os.path.join(src, "model.manifest.json")):
-        cmd = [FERRY, "convert", src, "-o", out, "--type", "f16", "--force"]
+        cmd = [FERRY, "convert", src, "-o", out, "--type", "f16", "--force", "--no-vocab"]
         t = best(cmd, cleanup=rm)
         print("convert-f16-signed-source-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (t, cp_t, cp_t / t))
         kquant_vs_ggml(src, out, tmp)
@@ -116,11 +116,11 @@ def kquant_vs_ggml(src, out, tmp):
     if g is None:
         print("# q4_k_m: skipped, libggml-base not installed (scripts/install-deps)")
         return
-    t = best([FERRY, "convert", src, "-o", out, "--type", "q4_k_m", "--force"], n=2,
+    t = best([FERRY, "convert", src, "-o", out, "--type", "q4_k_m", "--force", "--no-vocab"], n=2,
              cleanup=lambda: os.path.exists(out) and os.remove(out))
     types = {name: typ for name, (typ, _, _) in read(out)[2].items()}
     f32 = os.path.join(tmp, "f32.gguf")
-    subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--force"], check=True,
+    subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--force", "--no-vocab"], check=True,
                    capture_output=True)
     names = {typ: n for n, (typ, _, _) in ggml_lib.TYPES.items()}
     work = [(names[types[n]], np.frombuffer(blob, np.float32).reshape(dims[1], dims[0]))

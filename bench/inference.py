@@ -137,7 +137,8 @@ def main():
     print("# streaming read bandwidth of this machine now, 2 threads: %.1f GB/s (bench/membw.c)" % bw)
     for kind in ("f32", "f16", "q8_0", "q4_0", "q4_k_m", "q6_k"):
         g = os.path.join(tmp, kind + ".gguf")
-        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q"], check=True)
+        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q"] + ([] if have_llamacpp else ["--no-vocab"]),
+                       check=True)
         best = (0.0, 0.0)
         for _ in range(3):
             s = ferry_speed(g)

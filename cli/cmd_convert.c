@@ -12,7 +12,8 @@
 
 static const char usage_text[] =
     "usage: ferry convert SRC -o DST [--to gguf|safetensors|pytorch|meta] [--type T]\n"
-    "                     [--name NAME] [--threads N] [--force]\n"
+    "                     [--name NAME] [--vocab-from PATH | --no-vocab | --vocab-only]\n"
+    "                     [--threads N] [--force]\n"
     "       ferry convert SRC -o DST --raw [--to gguf|safetensors|pytorch] [--force]\n\n"
     "SRC is a Hugging Face model directory (config.json, safetensors or pytorch_model.bin,\n"
     "tokenizer.model or tokenizer.json), a Meta directory (params.json, consolidated.NN.pth,\n"
@@ -27,6 +28,13 @@ static const char usage_text[] =
     "                    q4_k(=q4_k_s) q4_k_m q5_k(=q5_k_s) q5_k_m q6_k;\n"
     "                    directories: f32 f16 bf16 keep (default)\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
+    "  --vocab-from PATH GGUF: the vocabulary of another model, GGUF or tokenizer file\n"
+    "                    (tokenizer.model, tokenizer.json, tokenizer.bin), for a source without\n"
+    "                    one (a llama2.c .bin, weights without tokenizer files): a GGUF needs\n"
+    "                    one for llama.cpp to load it, so its absence is refused (exit 65)\n"
+    "  --no-vocab        GGUF: weights only, on purpose\n"
+    "  --vocab-only      GGUF: the vocabulary and hyperparameters without tensors, as\n"
+    "                    llama.cpp's converter writes with --vocab-only\n"
     "  --split-max-size N  GGUF shards NAME-0000k-of-0000n.gguf of at most N bytes (50G, 500M)\n"
     "  --resume          keep output shards already written with the right layout\n"
     "  --shard-size N    Hugging Face output: safetensors shards of at most N bytes + index\n"
@@ -55,11 +63,14 @@ int cmd_convert(int argc, char **argv)
         {"type", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 'j'}, {"split-max-size", required_argument, NULL, 'S'},
         {"resume", no_argument, NULL, 'R'},        {"shard-size", required_argument, NULL, 'Z'},
+        {"vocab-from", required_argument, NULL, 'V'}, {"no-vocab", no_argument, NULL, 'N'},
+        {"vocab-only", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
     uint64_t threads = 0, split = 0, shard = 0;
-    int resume = 0;
+    int resume = 0, vocab = FERRY_VOCAB_REQUIRED;
+    const char *vocab_from = NULL;
     int raw = 0, force = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
@@ -70,6 +81,9 @@ int cmd_convert(int argc, char **argv)
         case 'f': force = 1; break;
         case 't': type = optarg; break;
         case 'n': name = optarg; break;
+        case 'V': vocab_from = optarg; break;
+        case 'N': vocab = FERRY_VOCAB_NONE; break;
+        case 'O': vocab = FERRY_VOCAB_ONLY; break;
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
             break;
@@ -107,6 +121,14 @@ int cmd_convert(int argc, char **argv)
                to ? to : out);
         return EXIT_USAGE;
     }
+    if (vocab_from && vocab == FERRY_VOCAB_NONE) {
+        errorf("--vocab-from and --no-vocab contradict each other");
+        return EXIT_USAGE;
+    }
+    if ((vocab_from || vocab != FERRY_VOCAB_REQUIRED) && (raw || fmt != FERRY_FMT_GGUF)) {
+        errorf("--vocab-from, --no-vocab and --vocab-only are for model conversion to GGUF");
+        return EXIT_USAGE;
+    }
     if (raw && fmt == FERRY_FMT_META) {
         errorf("--to meta is a model layout; it does not go with --raw");
         return EXIT_USAGE;
@@ -132,7 +154,9 @@ int cmd_convert(int argc, char **argv)
                                         .threads = (unsigned)threads,
                                         .progress = progress_cb,
                                         .progress_total = progress_total_cb,
-                                        .progress_ctx = &prog};
+                                        .progress_ctx = &prog,
+                                        .vocab = vocab,
+                                        .vocab_from = vocab_from};
         int rc = ferry_convert_model(argv[optind], out, &co, &err);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

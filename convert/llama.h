@@ -56,6 +56,7 @@ struct llama_model {
     uint64_t nt;
     struct ferry_vocab vocab;
     int has_vocab;
+    int vocab_borrowed; /* m->vocab came from --vocab-from, not the source */
     char name[256];
     char source_format[16];
     float *rope_freqs;

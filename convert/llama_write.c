@@ -240,7 +240,7 @@ static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct di
                (kv_str(d, "llama.rope.scaling.type", "linear") ||
                 kv_f32(d, "llama.rope.scaling.factor", hp->rope_factor))) ||
               kv_u32(d, "general.quantization_version", 2);
-    if (!bad && m->layout == LAYOUT_GGUF) {
+    if (!bad && m->layout == LAYOUT_GGUF && !m->vocab_borrowed) {
         /* carry the source's tokenizer keys unchanged */
         const struct ferry_ckpt *s = &m->src[0];
         for (uint64_t i = 0; i < s->nkvs && !bad; i++) {
@@ -329,6 +329,44 @@ static int copy_license_files(const char *license_path, const char *dst, int for
 static int convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                          struct ferry_error *err);
 
+/* The vocabulary a GGUF gets: borrowed with --vocab-from, none with --no-vocab, else the
+ * source's, which must exist (llama.cpp refuses a GGUF without tokenizer.ggml.model). */
+static int choose_vocab(struct llama_model *m, const char *src, const struct ferry_convert_opts *o,
+                        struct ferry_error *err)
+{
+    if (o->vocab_from) {
+        struct ferry_vocab v;
+        int rc = ferry_vocab_load(o->vocab_from, m->hp.n_vocab, &v, err);
+        if (rc) return rc;
+        if (v.n > m->hp.n_vocab) {
+            uint64_t n = v.n;
+            ferry_vocab_free(&v);
+            return ferry_error_set(err, FERRY_EUSAGE, o->vocab_from, FERRY_NO_OFFSET, NULL,
+                                   "--vocab-from has %llu tokens, the model %u: not its vocabulary",
+                                   (unsigned long long)n, m->hp.n_vocab);
+        }
+        if (m->has_vocab) ferry_vocab_free(&m->vocab);
+        m->vocab = v;
+        m->has_vocab = 1;
+        m->vocab_borrowed = 1;
+        return 0;
+    }
+    if (o->vocab == FERRY_VOCAB_NONE) {
+        if (m->has_vocab) ferry_vocab_free(&m->vocab);
+        m->has_vocab = 0;
+        m->vocab_borrowed = 1; /* nor the GGUF source's tokenizer keys */
+        return 0;
+    }
+    if (m->has_vocab) return 0;
+    return ferry_error_set(
+        err, FERRY_EMALFORMED, src, FERRY_NO_OFFSET, NULL,
+        "no tokenizer to put in the GGUF (%s): give --vocab-from PATH (a model, GGUF or "
+        "tokenizer file), or --no-vocab for weights only (llama.cpp will not load that)",
+        m->layout == LAYOUT_GGUF      ? "the GGUF has no tokenizer.ggml.* keys"
+        : m->layout == LAYOUT_LLAMA2C ? "a llama2.c .bin has none; its tokenizer.bin does"
+                                      : "no tokenizer.model or tokenizer.json beside the weights");
+}
+
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
 {
@@ -357,6 +395,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                                "--type %s is not available (" TYPE_NAMES ")", type);
     struct llama_model m;
     int rc = llama_open(&m, src, err);
+    if (!rc) rc = choose_vocab(&m, src, o, err);
     if (rc) {
         llama_close(&m);
         return rc;
@@ -382,13 +421,14 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
     if (!have_digest) dj.hex[0] = 0;
     rc = metadata(&d, &m, &dj, o->name ? o->name : m.name, file_type, type, err);
     if (!rc && dj.hex[0]) dj.value_offset = ferry_gguf_kv_value_offset(&d, dj.value_offset);
-    if (m.layout == LAYOUT_GGUF)
+    if (m.layout == LAYOUT_GGUF && !m.vocab_borrowed)
         for (uint64_t i = 0; i < d.nkvs; i++)
             if (!strncmp(d.kvs[i].key, "tokenizer.", 10)) n_src_kvs = i + 1;
     struct kq_model km = {.n_layer = m.hp.n_layer,
                           .n_gqa = m.hp.n_head_kv ? m.hp.n_head / m.hp.n_head_kv : 1,
                           .is_70b = m.hp.n_layer == 80 && m.hp.n_head != m.hp.n_head_kv};
     for (uint64_t i = 0; i < m.nt; i++) km.has_output |= !strcmp(m.t[i].name, "output.weight");
+    if (o->vocab == FERRY_VOCAB_ONLY) m.nt = 0; /* a vocabulary GGUF: metadata, no tensors */
     for (uint64_t i = 0; !rc && i < m.nt; i++) {
         struct plan_tensor *p = &m.t[i];
         struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, p->name, strlen(p->name));

@@ -41,6 +41,11 @@ struct ferry_convert_opts {
     /* set (e.g. from a signal handler) to stop: the call returns FERRY_EINTR and removes its
      * temporary files; a split GGUF output keeps its finished shards for --resume */
     volatile sig_atomic_t *cancel;
+    /* GGUF vocabulary: the source's own (refused when it has none, since llama.cpp cannot load
+     * such a file), another model's or tokenizer file's with vocab_from, none at all with
+     * FERRY_VOCAB_NONE, or the vocabulary without tensors with FERRY_VOCAB_ONLY */
+    const char *vocab_from;
+    enum { FERRY_VOCAB_REQUIRED = 0, FERRY_VOCAB_NONE, FERRY_VOCAB_ONLY } vocab;
 };
 
 /* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF. To GGUF

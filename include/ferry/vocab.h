@@ -64,6 +64,14 @@ int ferry_vocab_is_tiktoken(const char *path);
 /* Bytes in GPT-2's byte-level alphabet (out holds 2n+1 bytes); returns the length. */
 int ferry_bytes_to_bpe_text(const uint8_t *b, size_t n, char *out);
 
+/* llama2.c tokenizer.bin: tokens and scores; ids 0-2 are <unk>, <s>, </s>. */
+int ferry_vocab_from_llama2c(const char *path, struct ferry_vocab *v, struct ferry_error *err);
+/* The vocabulary in path, whatever holds it: a model directory, a GGUF file, tokenizer.json,
+ * a sentencepiece or tiktoken tokenizer.model, a llama2.c tokenizer.bin; checked with
+ * ferry_vocab_check. vocab_size > 0 pads to that many tokens where the format allows. */
+int ferry_vocab_load(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
+                     struct ferry_error *err);
+
 /* Appends the tokenizer.ggml.* keys of v to ck. */
 int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err);
 

@@ -117,7 +117,8 @@ done
 for sig in INT TERM; do
   for target in out.gguf out; do
     to=gguf && [ $target = out ] && to=safetensors
-    "$ferry" convert src -o $target --to $to --type bf16 --threads 1 -q 2>err.txt &
+    nv= && [ $to = gguf ] && nv=--no-vocab
+    "$ferry" convert src -o $target --to $to --type bf16 --threads 1 -q $nv 2>err.txt &
     pid=$!
     sleep 0.1
     kill -$sig $pid

@@ -15,7 +15,8 @@ for threads in 1 2; do
   got=$("$ferry" run "$model" --temp 0 -n 20 --threads $threads -q)
   [ "$got" = "$want" ] && echo "ok: greedy ids with $threads thread(s)" || { echo "FAIL: greedy ($threads threads): $got"; fail=1; }
 done
-"$ferry" convert "$model" -o "$work/st.gguf" --type f32 -q
+# stories260K's own 512-token tokenizer is not in the testdata: weights only, on purpose
+"$ferry" convert "$model" -o "$work/st.gguf" --type f32 -q --no-vocab
 "$ferry" diff "$model" "$work/st.gguf" -q >/dev/null && echo "ok: the GGUF holds the same tensors" || { echo "FAIL: diff .bin vs GGUF"; fail=1; }
 got=$("$ferry" run "$work/st.gguf" --temp 0 -n 20 -q)
 [ "$got" = "$want" ] && echo "ok: greedy ids from GGUF" || { echo "FAIL: GGUF greedy: $got"; fail=1; }

@@ -53,7 +53,7 @@ cfg = make_llama.config(dim=256, layers=1, heads=4, kv_heads=2, ff=512, vocab=51
 hf = os.path.join(WORK, "hf")
 make_llama.write_hf(hf, make_llama.weights(cfg, seed=11), cfg)
 base = os.path.join(WORK, "f32.gguf")
-ferry("convert", hf, "-o", base, "--type", "f32")
+ferry("convert", hf, "-o", base, "--type", "f32", "--no-vocab")
 nkv, kv, src = read(base)
 rng = np.random.default_rng(5)
 exact, requant, hf_ok = [], [], []
@@ -72,14 +72,14 @@ for kind, (t, blk, size) in ggml_lib.TYPES.items():
     g = os.path.join(WORK, "%s.gguf" % kind)
     write(g, nkv, kv, tens)
     out = os.path.join(WORK, "%s-f32.gguf" % kind)
-    if ferry("convert", g, "-o", out, "--type", "f32"):
+    if ferry("convert", g, "-o", out, "--type", "f32", "--no-vocab"):
         got = read(out)[2]
         bad = [n for n in want if n not in got or got[n][2] != want[n].astype("<f4").tobytes()]
         check(not bad, "%s -> f32 equals llama.cpp's dequantization (differing: %s)" % (kind, bad[:3]))
         if not bad:
             exact.append(kind)
     rq = os.path.join(WORK, "%s-q8_0.gguf" % kind)
-    if ferry("convert", g, "-o", rq, "--type", "q8_0"):
+    if ferry("convert", g, "-o", rq, "--type", "q8_0", "--no-vocab"):
         got = read(rq)[2]
         bad = [n for n in want if len(want[n].shape) == 2 and
                (n not in got or got[n][2] != ggml.quantize("q8_0", want[n]))]
@@ -123,7 +123,7 @@ names = {t: n for n, (t, _, _) in ggml_lib.TYPES.items()}
 seen = {}
 for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
     out = os.path.join(WORK, "edge-%s.gguf" % kind)
-    if not ferry("convert", he, "-o", out, "--type", kind):
+    if not ferry("convert", he, "-o", out, "--type", kind, "--no-vocab"):
         continue
     for gname, (t, dims, blob) in read(out)[2].items():
         if gname in gg and t in names:
@@ -181,7 +181,7 @@ def hf_to_gguf_rows(a, heads):  # GGUF row r takes HF row h*hd + (w%2)*hd/2 + w/
 
 
 g8 = os.path.join(WORK, "fp8.gguf")
-if ferry("convert", fp8, "-o", g8, "--type", "f32"):
+if ferry("convert", fp8, "-o", g8, "--type", "f32", "--no-vocab"):
     got = read(g8)[2]
     pairs = {"blk.0.attn_q.weight": hf_to_gguf_rows(want8["model.layers.0.self_attn.q_proj.weight"], cfg["num_attention_heads"]),
              "blk.0.attn_k.weight": hf_to_gguf_rows(want8["model.layers.0.self_attn.k_proj.weight"], cfg["num_key_value_heads"]),

@@ -226,13 +226,43 @@ if spm and os.path.exists(vocab):
 else:
     skip_part("no testdata (tokenizer comparison)", installed_by_deps=False)
 
+# ---- a GGUF needs a vocabulary (issue 13): llama.cpp refuses one without tokenizer.ggml.model,
+# so a source without tokenizer files is refused unless --no-vocab, or --vocab-from names one
+hfnv = os.path.join(WORK, "hf-novocab")
+shutil.copytree(hf, hfnv)
+for n in ("tokenizer.model", "tokenizer.json"):
+    if os.path.exists(os.path.join(hfnv, n)):
+        os.remove(os.path.join(hfnv, n))
+nv = os.path.join(WORK, "novocab.gguf")
+p = ferry("convert", hfnv, "-o", nv, "--type", "q8_0", expect=65)
+check("tokenizer.model or tokenizer.json" in p.stderr and "--no-vocab" in p.stderr and not os.path.exists(nv),
+      "no vocabulary: refused, naming the missing files and the options: " + p.stderr)
+ferry("convert", hfnv, "-o", nv, "--type", "q8_0", "--no-vocab")
+if os.path.exists(nv):
+    check(not [k for k in meta_keys(nv) if k.startswith("tokenizer.")], "--no-vocab writes no tokenizer keys")
+if spm:
+    def tok_keys(path):
+        md = json.loads(ferry("inspect", "--json", "--full", path).stdout or "{}").get("metadata", {})
+        return {k: v for k, v in md.items() if k.startswith("tokenizer.")}
+    for label, src in (("tokenizer.model", spm), ("a model directory", hf), ("a GGUF", ref)):
+        vf = os.path.join(WORK, "vocab-from.gguf")
+        ferry("convert", hfnv, "-o", vf, "--type", "q8_0", "--vocab-from", src, "--force")
+        check(os.path.exists(vf) and tok_keys(vf) == tok_keys(ref) and hashes(vf) == hashes(ref),
+              "--vocab-from %s: the same tokenizer keys and tensors as the source's own" % label)
+    vo = os.path.join(WORK, "vocab-only.gguf")
+    ferry("convert", hf, "-o", vo, "--vocab-only")
+    if os.path.exists(vo):
+        doc = json.loads(ferry("inspect", "--json", "--full", vo).stdout)
+        check(not doc["tensors"] and tok_keys(vo) == tok_keys(ref) and "llama.block_count" in doc["metadata"],
+              "--vocab-only: the vocabulary and hyperparameters, no tensors")
+
 # ---- tied embeddings and llama3 rope scaling
 cfg3 = make_llama.config(dim=64, layers=1, heads=4, kv_heads=1, ff=64, vocab=256, tied=True, llama3=True, theta=500000.0)
 w3 = make_llama.weights(cfg3, seed=3)
 d3 = os.path.join(WORK, "hf3")
 make_llama.write_hf(d3, w3, cfg3)
 o3 = os.path.join(WORK, "hf3.gguf")
-ferry("convert", d3, "-o", o3, "--type", "f32")
+ferry("convert", d3, "-o", o3, "--type", "f32", "--no-vocab")
 if os.path.exists(o3):
     exp3 = expected(w3, cfg3)
     hd = 16
@@ -264,7 +294,7 @@ c5["dtype"] = c5.pop("torch_dtype", "float32")
 c5["head_dim"] = c5["hidden_size"] // c5["num_attention_heads"]
 json.dump(c5, open(os.path.join(d3b, "config.json"), "w"))
 o3b = os.path.join(WORK, "hf3-tf5.gguf")
-ferry("convert", d3b, "-o", o3b, "--type", "f32")
+ferry("convert", d3b, "-o", o3b, "--type", "f32", "--no-vocab")
 if os.path.exists(o3b) and os.path.exists(o3):
     meta3b, t3b = read_gguf(o3b)
     check(meta3b.get("llama.rope.freq_base") == 500000.0, "transformers 5 config: rope_theta %s" % meta3b.get("llama.rope.freq_base"))
@@ -381,7 +411,7 @@ want = {"q2_k": {"attn_v": "Q3_K", "ffn_down": "Q3_K", "attn_output": "Q3_K", "a
         "q6_k": {"attn_q": "Q6_K", "output": "Q6_K"}}
 for kind, rules in want.items():
     g = os.path.join(WORK, "kq-%s.gguf" % kind)
-    ferry("convert", dk, "-o", g, "--type", kind)
+    ferry("convert", dk, "-o", g, "--type", kind, "--no-vocab")
     if not os.path.exists(g):
         continue
     _, tens = read_gguf(g)
@@ -406,7 +436,7 @@ if g is not None:
     check(same == len(iq4), "IQ4_NL blocks differ from llama.cpp's quantize_iq4_nl")
 def err_of(kind):
     g = os.path.join(WORK, "kq-err-%s.gguf" % kind)
-    ferry("convert", dk, "-o", g, "--type", kind)
+    ferry("convert", dk, "-o", g, "--type", kind, "--no-vocab")
     p = ferry("diff", dk, g, "--json")
     d = json.loads(p.stdout or "{}")
     return max(t.get("max_abs", 0) for t in d.get("tensors", []) if t["name"].endswith("attn_q.weight"))
@@ -461,7 +491,7 @@ else:
 # as one file; --resume keeps good shards and rewrites a damaged one
 sp = os.path.join(WORK, "split", "m.gguf")
 os.makedirs(os.path.dirname(sp))
-ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K")
+ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K", "--no-vocab")
 shards = sorted(f for f in os.listdir(os.path.dirname(sp)) if f.endswith(".gguf"))
 nsh = len(shards)
 check(nsh > 2 and shards == ["m-%05d-of-%05d.gguf" % (i + 1, nsh) for i in range(nsh)], "split names: %s" % shards)
@@ -472,14 +502,14 @@ for i, f in enumerate(shards):
     check((i == 0) == ("general.architecture" in meta), "%s: metadata only in the first shard" % f)
     total += len(tens)
 one = os.path.join(WORK, "kq-one.gguf")
-ferry("convert", dk, "-o", one, "--type", "q8_0")
+ferry("convert", dk, "-o", one, "--type", "q8_0", "--no-vocab")
 first = os.path.join(os.path.dirname(sp), shards[0])
 check(hashes(first) == hashes(one) and total == len(hashes(one)), "split set holds other tensors than one file")
 mt = {f: os.stat(os.path.join(os.path.dirname(sp), f)).st_mtime_ns for f in shards}
 victim = os.path.join(os.path.dirname(sp), shards[1])
 with open(victim, "r+b") as fh:
     fh.truncate(os.path.getsize(victim) - 10)
-ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K", "--resume")
+ferry("convert", dk, "-o", sp, "--type", "q8_0", "--split-max-size", "400K", "--resume", "--no-vocab")
 mt2 = {f: os.stat(os.path.join(os.path.dirname(sp), f)).st_mtime_ns for f in shards}
 check(all(mt[f] == mt2[f] for f in shards if f != shards[1]) and mt[shards[1]] != mt2[shards[1]],
       "--resume should rewrite only the damaged shard")
@@ -562,7 +592,7 @@ dn = os.path.join(WORK, "nan")
 make_llama.write_hf(dn, nan, cfg)
 up = nan["model.layers.0.mlp.up_proj.weight"].numpy()
 for kind in ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
-    ferry("convert", dn, "-o", os.path.join(WORK, "nan-%s.gguf" % kind), "--type", kind)
+    ferry("convert", dn, "-o", os.path.join(WORK, "nan-%s.gguf" % kind), "--type", kind, "--no-vocab")
     if ggml is not None and os.path.exists(os.path.join(WORK, "nan-%s.gguf" % kind)):
         t, _, data = read_gguf(os.path.join(WORK, "nan-%s.gguf" % kind))[1]["blk.0.ffn_up.weight"]
         check(data == ggml.quantize(kind, up), "%s: NaN/Inf blocks differ from llama.cpp's quantizer" % kind)
@@ -576,7 +606,7 @@ killed_mid = False
 for attempt in range(5):  # kill while the temporary output exists, i.e. really mid-conversion
     if os.path.exists(ob):
         os.unlink(ob)
-    proc = subprocess.Popen([FERRY, "convert", db, "-o", ob, "--type", "q4_0", "--threads", "1"],
+    proc = subprocess.Popen([FERRY, "convert", db, "-o", ob, "--type", "q4_0", "--threads", "1", "--no-vocab"],
                             stderr=subprocess.DEVNULL)
     end = time.time() + 30
     while time.time() < end and proc.poll() is None:
@@ -591,7 +621,7 @@ for attempt in range(5):  # kill while the temporary output exists, i.e. really 
         break
 check(killed_mid, "could not catch the conversion in progress to kill it")
 check(not os.path.exists(ob), "kill -9 left a file under the output name")
-ferry("convert", db, "-o", ob, "--type", "q4_0")
+ferry("convert", db, "-o", ob, "--type", "q4_0", "--no-vocab")
 check(os.path.exists(ob), "rerun after kill -9 did not produce the output")
 
 print("%d failures" % len(failures))

@@ -115,7 +115,7 @@ for label, cfg in cases:
         compare(ferry_logits(meta, ids, label + "-meta"), ref, 1e-4, label + " Meta 2 shards")
     for kind, tol in (("f32", 1e-4), ("f16", 2e-2), ("q8_0", 5e-2)):
         g = os.path.join(WORK, "%s-%s.gguf" % (label, kind))
-        p = subprocess.run([FERRY, "convert", hf, "-o", g, "--type", kind], capture_output=True, text=True)
+        p = subprocess.run([FERRY, "convert", hf, "-o", g, "--type", kind, "--no-vocab"], capture_output=True, text=True)
         check(p.returncode == 0, "convert %s: %s" % (label, p.stderr))
         compare(ferry_logits(g, ids, "%s-%s" % (label, kind)), ref, tol, "%s GGUF %s" % (label, kind))
 
@@ -132,7 +132,7 @@ make_llama.write_hf(src, w, cfg)
 ids = ",".join(str(i) for i in range(1, 448, 7))
 for kind, code, extra in (("f16", 0, []), ("q8_0", 0, []), ("q4_0", 1, ["--max-kl", "1e-7"])):
     g = os.path.join(WORK, "check-%s.gguf" % kind)
-    subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind], capture_output=True)
+    subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "--no-vocab"], capture_output=True)
     p = subprocess.run([FERRY, "check", g, "--ref", src, "--ids", ids, "--json", *extra], capture_output=True, text=True)
     check(p.returncode == code, "check %s: exit %d, expected %d: %s %s" % (kind, p.returncode, code, p.stdout, p.stderr))
     print("check %s: exit %d %s" % (kind, p.returncode, p.stdout.replace("\n", " ")[:200]))
@@ -141,7 +141,7 @@ kl = {}
 for kind in ("q4_0", "q4_k_m", "q6_k"):
     g = os.path.join(WORK, "check-%s.gguf" % kind)
     if kind != "q4_0":
-        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind], capture_output=True)
+        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "--no-vocab"], capture_output=True)
     p = subprocess.run([FERRY, "check", g, "--ref", src, "--ids", "5,9,13", "--json", "--max-kl", "1"],
                        capture_output=True, text=True)
     kl[kind] = json.loads(p.stdout).get("mean_kl", 9) if p.returncode == 0 and p.stdout else 9
