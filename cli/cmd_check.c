@@ -17,8 +17,8 @@ static const char usage_text[] =
     "                   [--json] [--threads N]\n\n"
     "Runs both models (or reads the expected [positions, vocab] logits) over the prompt and\n"
     "prints the largest absolute logit difference, the mean KL divergence, top-1 agreement and\n"
-    "both perplexities. Defaults by the candidate's weight type: F32 KL <= 1e-6 and 100%% top-1,\n"
-    "F16/BF16 1e-3 and 98%%, Q8_0 5e-3 and 95%%, others 0.1 and 80%%. Exit 1 out of tolerance.\n";
+    "both perplexities. Defaults by the candidate's weight type: F32 KL <= 1e-6 and 100% top-1,\n"
+    "F16/BF16 1e-3 and 98%, Q8_0 5e-3 and 95%, others 0.1 and 80%. Exit 1 out of tolerance.\n";
 
 static char *slurp(const char *path)
 {

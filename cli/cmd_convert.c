@@ -40,7 +40,10 @@ static const char usage_text[] =
     "  --shard-size N    Hugging Face output: safetensors shards of at most N bytes + index\n"
     "  -o, --output DST  output file (format from --to or the extension:\n"
     "                    .gguf, .safetensors, .pt/.pth/.bin)\n"
-    "  --to FORMAT       gguf, safetensors or pytorch\n"
+    "  --to FORMAT       gguf, safetensors, pytorch or meta: model conversion writes a GGUF\n"
+    "                    file or a directory (safetensors, pytorch, meta), so -o names a file\n"
+    "                    for gguf and a directory otherwise; --raw writes one file of the\n"
+    "                    container the extension or --to names\n"
     "  --raw             any tensor dictionary, names, dtypes and shapes unchanged\n"
     "  --force           overwrite an existing output\n"
     "  -q, -v            quieter, more verbose\n\n"
@@ -120,6 +123,21 @@ int cmd_convert(int argc, char **argv)
         errorf("%s: cannot tell the output format; use --to gguf|safetensors|pytorch|meta",
                to ? to : out);
         return EXIT_USAGE;
+    }
+    if (!raw && fmt != FERRY_FMT_GGUF) {
+        /* one rule: a model conversion to these formats writes a directory, --raw one file */
+        static const char *file_ext[] = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json"};
+        size_t ol = strlen(out);
+        for (size_t i = 0; i < sizeof(file_ext) / sizeof(file_ext[0]); i++) {
+            size_t el = strlen(file_ext[i]);
+            if (ol > el && !strcmp(out + ol - el, file_ext[i])) {
+                errorf("-o %s names a file, but converting a model to %s writes a directory "
+                       "(config.json, weights, tokenizer): name a directory, or use --raw to "
+                       "write the tensors as one file",
+                       out, to ? to : "that format");
+                return EXIT_USAGE;
+            }
+        }
     }
     if (vocab_from && vocab == FERRY_VOCAB_NONE) {
         errorf("--vocab-from and --no-vocab contradict each other");

@@ -68,7 +68,10 @@ int cmd_keygen(int argc, char **argv)
                 return EXIT_USAGE;
             }
         } else if (!nopw) {
-            warnf("no terminal to ask for a password: the secret key is written unencrypted");
+            /* as minisign -G without -W: an unencrypted secret key only when asked for */
+            errorf("no terminal to ask for a password: give --password-file F, or --no-password "
+                   "for an unencrypted secret key");
+            return EXIT_USAGE;
         }
         char id[17];
         rc = ferry_minisign_keygen(out, pw, force, id, &err);

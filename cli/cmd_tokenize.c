@@ -96,7 +96,10 @@ int cmd_tokenize(int argc, char **argv)
                                          sizeof(piece));
             fwrite(piece, 1, pl, stdout);
         }
-        if (cnt >= 0) free(ids);
+        if (cnt >= 0) {
+            putchar('\n');
+            free(ids);
+        }
     } else if (ferry_tokenize_ex(t, text, len, !no_bos, parse_special, &ids, &n, &err))
         code = report_error(&err);
     else {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,13 +194,13 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
 {
     enum ferry_dtype want = FERRY_DT_INVALID; /* keep */
     const char *type = o->type ? o->type : "keep";
-    if (!strcmp(type, "f32"))
+    if (!strcasecmp(type, "f32"))
         want = FERRY_DT_F32;
-    else if (!strcmp(type, "f16"))
+    else if (!strcasecmp(type, "f16"))
         want = FERRY_DT_F16;
-    else if (!strcmp(type, "bf16"))
+    else if (!strcasecmp(type, "bf16"))
         want = FERRY_DT_BF16;
-    else if (strcmp(type, "keep"))
+    else if (strcasecmp(type, "keep"))
         return ferry_error_set(
             err, FERRY_EUSAGE, dst, FERRY_NO_OFFSET, NULL,
             "--type for Hugging Face, PyTorch and Meta outputs is f32, f16, bf16 or keep");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #ifndef FERRY_VERSION
@@ -388,8 +389,8 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
     }
     const char *type = o->type ? o->type : "f16";
     size_t ti = 0;
-    int keep = !strcmp(type, "keep");
-    while (!keep && ti < sizeof(types) / sizeof(types[0]) && strcmp(types[ti].name, type)) ti++;
+    int keep = !strcasecmp(type, "keep");
+    while (!keep && ti < sizeof(types) / sizeof(types[0]) && strcasecmp(types[ti].name, type)) ti++;
     if (!keep && ti == sizeof(types) / sizeof(types[0]))
         return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
                                "--type %s is not available (" TYPE_NAMES ")", type);

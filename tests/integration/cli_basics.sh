@@ -21,6 +21,16 @@ for c in inspect convert diff keygen sign verify license fetch run tokenize logi
   expect_code 0 "$ferry" $c -v --help
 done
 expect_code 64 "$ferry"
+# issue 13's frictions, each as a user met it
+out=$("$ferry" convert missing -o x.safetensors 2>&1); code=$?
+[ $code = 64 ] && grep -q "names a file" <<<"$out" || { echo "FAIL: -o x.safetensors for a model directory: $code $out"; fail=1; }
+kd=$(mktemp -d)
+out=$("$ferry" keygen -o "$kd/k" </dev/null 2>&1); code=$?
+[ $code = 64 ] && [ ! -e "$kd/k.key" ] && grep -q -- "--no-password" <<<"$out" \
+  || { echo "FAIL: keygen without a terminal wrote an unencrypted key: $code $out"; fail=1; }
+rm -rf "$kd"
+"$ferry" check --help | grep -q "%%" && { echo "FAIL: check --help prints %%"; fail=1; }
+"$ferry" convert --help | grep -q -- "--to FORMAT.*meta" || { echo "FAIL: convert --help omits --to meta"; fail=1; }
 expect_code 64 "$ferry" no-such-command
 expect_code 64 "$ferry" seed x
 expect_code 64 "$ferry" inspect
@@ -38,6 +48,12 @@ counts=$("$ferry" inspect "$vocab" --json | /usr/bin/python3 -c 'import json,sys
 full=$("$ferry" inspect "$vocab" --json --full | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); v=d["metadata"]["tokenizer.ggml.tokens"]["value"]; print(len(v), v[1], v[29871])')
 [ "$full" = "32000 <s> ▁" ] || { echo "FAIL: vocab --full tokens: $full"; fail=1; }
 
+dec=$("$ferry" tokenize "$testdata/llama2-tokenizer/tokenizer.model" --decode 15043,3186)
+[ "$dec" = "Hello world" ] && [ "$("$ferry" tokenize "$testdata/llama2-tokenizer/tokenizer.model" --decode 15043 | tail -c 1 | od -An -c | tr -d ' ')" = '\n' ] \
+  || { echo "FAIL: tokenize --decode: '$dec' (and a final newline)"; fail=1; }
+tq=$(mktemp -d)
+expect_code 0 "$ferry" convert "$testdata/stories260K/stories260K.bin" -o "$tq/q.gguf" --type Q8_0 --no-vocab
+rm -rf "$tq"
 stories=$testdata/stories260K/stories260K.bin
 out=$(cd "$testdata/stories260K" && "$ferry" inspect stories260K.bin)
 if ! diff -u "$golden/stories260K.inspect.txt" - <<<"$out"; then echo "FAIL: golden inspect output"; fail=1; fi
