@@ -44,11 +44,13 @@ static int mirror_url(const char *base, const char *name, char *out, size_t n,
     return 0;
 }
 
-/* One resource from the mirrors in order; 0 when one served the signed bytes. */
+/* One resource from the mirrors in order; 0 when one served the signed bytes. A mirror that
+ * was unavailable (unreachable, refusing, failing every try) is marked in dead and not asked
+ * again in this run: a dead mirror would otherwise cost its retries on every file. */
 static int fetch_resource(const struct ferry_resource *res, const char *dir,
                           const struct ferry_fetch_manifest_opts *mo,
                           const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
-                          struct ferry_fetch_tally *t)
+                          struct ferry_fetch_tally *t, unsigned char *dead)
 {
     char fdir[4096], final[8192], name[1024];
     struct ferry_error err;
@@ -75,22 +77,29 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir,
     fo.sha256 = res->sha256;
     fo.btv2_root = res->has_btv2 ? res->btv2 : NULL;
     fo.force = 1;
-    for (size_t i = 0; i < mo->nmirrors && !flow_cancelled(o); i++) {
+    size_t last = mo->nmirrors;
+    while (last && dead[last - 1]) last--;
+    for (size_t i = 0; i < last && !flow_cancelled(o); i++) {
+        if (dead[i]) continue;
         char url[16384];
         ferry_error_clear(&err);
         int rc = mirror_url(mo->mirrors[i], res->name, url, sizeof(url), &err);
         if (!rc) rc = flow_one(url, fdir, name, res->name, &fo, ev, t, &err);
         if (!rc) return 0;
+        if (rc == FERRY_EUNAVAIL) dead[i] = 1;
         /* a mirror's failure counts only when every mirror fails */
-        if (rc == FERRY_EINTR || i + 1 == mo->nmirrors) break;
+        if (rc == FERRY_EINTR || i + 1 == last) break;
         if (ev && ev->mirror_skipped)
             ev->mirror_skipped(ev->ctx, res->name, mo->mirrors[i], rc == FERRY_EMISMATCH, 0);
     }
+    if (last == 0 && err.code == 0)
+        ferry_error_set(&err, FERRY_EUNAVAIL, res->name, FERRY_NO_OFFSET, NULL,
+                        "every mirror was unavailable earlier in this run");
     if (err.code == 0)
         ferry_error_set(&err, FERRY_EINTR, res->name, FERRY_NO_OFFSET, NULL, "interrupted");
-    if (ev && ev->mirror_skipped && err.code != FERRY_EINTR && mo->nmirrors)
-        ev->mirror_skipped(ev->ctx, res->name, mo->mirrors[mo->nmirrors - 1],
-                           err.code == FERRY_EMISMATCH, 1);
+    if (ev && ev->mirror_skipped && err.code != FERRY_EINTR && last)
+        ev->mirror_skipped(ev->ctx, res->name, mo->mirrors[last - 1], err.code == FERRY_EMISMATCH,
+                           1);
     flow_fail(ev, t, res->name, &err);
     return -1;
 }
@@ -176,17 +185,24 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
     uint64_t total = 0;
     for (size_t i = 0; i < m.nres; i++) total += m.res[i].size;
     if (ev && ev->plan) ev->plan(ev->ctx, src, m.nres, total);
+    unsigned char *dead = calloc(mo->nmirrors ? mo->nmirrors : 1, 1);
+    if (!dead) {
+        ferry_error_set(&err, FERRY_EINTERNAL, src, FERRY_NO_OFFSET, NULL, "out of memory");
+        flow_fail(ev, t, src, &err);
+        goto out;
+    }
     /* license texts first, then the gate, then the rest */
     for (size_t i = 0; i < m.nres && !flow_cancelled(o); i++)
-        if (m.res[i].role[0] && fetch_resource(&m.res[i], dir, mo, o, ev, t)) goto out;
+        if (m.res[i].role[0] && fetch_resource(&m.res[i], dir, mo, o, ev, t, dead)) goto out;
     ferry_error_clear(&err);
     if (!flow_cancelled(o) && license_gate(dir, &m, mo, ev, &err)) {
         flow_fail(ev, t, src, &err);
         goto out;
     }
     for (size_t i = 0; i < m.nres && !flow_cancelled(o); i++)
-        if (!m.res[i].role[0]) fetch_resource(&m.res[i], dir, mo, o, ev, t);
+        if (!m.res[i].role[0]) fetch_resource(&m.res[i], dir, mo, o, ev, t, dead);
 out:
+    free(dead);
     if (flow_cancelled(o) && t->code != FERRY_EINTR) {
         ferry_error_clear(&err);
         ferry_error_set(&err, FERRY_EINTR, dir, FERRY_NO_OFFSET, NULL,

@@ -65,11 +65,19 @@ int ferry_verify_signature(const char *path, const struct ferry_signature_opts *
 {
     memset(r, 0, sizeof(*r));
     char bundle[4096], manifest[4096], sig[4200];
+    struct stat st;
+    int isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode); /* a file has its own .sig */
     if (o->sigfile) {
         size_t l = strlen(o->sigfile);
         if (l > 8 && !strcmp(o->sigfile + l - 8, ".minisig") && l - 8 < sizeof(manifest)) {
-            memcpy(manifest, o->sigfile, l - 8);
-            manifest[l - 8] = 0;
+            /* the signature is elsewhere; the manifest it signs is the model's own, and only
+             * without one the file the signature's name points to (X for X.minisig) */
+            snprintf(manifest, sizeof(manifest),
+                     isdir ? "%s/model.manifest.json" : "%s.manifest.json", path);
+            if (access(manifest, F_OK) != 0) {
+                memcpy(manifest, o->sigfile, l - 8);
+                manifest[l - 8] = 0;
+            }
             return verify_minisign(manifest, o->sigfile, o->pubkey, m, r, err);
         }
         if (access(o->sigfile, F_OK) != 0)
@@ -77,8 +85,6 @@ int ferry_verify_signature(const char *path, const struct ferry_signature_opts *
                                    "not found");
         return verify_oms(o->sigfile, o, m, r, err);
     }
-    struct stat st;
-    int isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode); /* a file has its own .sig */
     snprintf(bundle, sizeof(bundle), isdir ? "%s/model.sig" : "%s.sig", path);
     snprintf(manifest, sizeof(manifest), isdir ? "%s/model.manifest.json" : "%s.manifest.json",
              path);

@@ -114,6 +114,17 @@ with Nginx(www, os.path.join(WORK, "nginx")) as ng:
     check(rc == 0 and len([e for e in events if e["event"] == "skipped"]) == len(content)
           and not [e for e in events if e["event"] == "done"], "rerun: every file present and verified, none fetched")
 
+    # a dead mirror first in the list is tried once, not once per file (issue 13: 8 s a file)
+    out = os.path.join(WORK, "out6")
+    rc, stdout, err = run("fetch", "--manifest", src, "--pubkey", key + ".pub", "--mirror", "http://127.0.0.1:1/down",
+                          "--mirror", ng.url("good"), "-o", out, "--tries", "2", f"--accept-license={lic_sha}",
+                          "--json")
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    downs = [e for e in events if e["event"] == "mirror_skipped" and "/down" in e["mirror"]]
+    check(rc == 0 and len(downs) == 1 and files_of(out).get("weights.bin") == want["weights.bin"],
+          f"an unreachable mirror is skipped for the rest of the run after one failure ({len(downs)} tries for "
+          f"{len(content)} files, rc {rc})")
+
     # the library alone: examples/fetch_verified fetches, fails over and verifies
     if EXAMPLE:
         out = os.path.join(WORK, "out5")

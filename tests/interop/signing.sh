@@ -44,6 +44,10 @@ sed -n 2p m2l/model.manifest.json.minisig | grep -q '^RW' && ok "minisign wrote 
 expect 0 "files OK" "$ferry" verify m2l --pubkey mk.pub
 mv m2l/model.manifest.json.minisig m2l/elsewhere.minisig && cp m2l/model.manifest.json m2l/elsewhere
 expect 0 "files OK" "$ferry" verify m2l --pubkey mk.pub --signature m2l/elsewhere.minisig --ignore elsewhere --ignore elsewhere.minisig
+# --signature elsewhere: the model's own manifest is what it signs (it used to open the file the
+# signature's name points to: ms.minisig -> ms)
+mkdir -p sigs && cp m1/model.manifest.json.minisig sigs/ms.minisig
+expect 0 "files OK" "$ferry" verify m1 --pubkey fk.pub --signature sigs/ms.minisig
 expect 1 "is different from public key id" "$ferry" verify m2 --pubkey fk.pub
 expect 64 "--pubkey" "$ferry" verify m2
 # encrypted keys (scrypt, as minisign): ferry's encrypted key signs, minisign unlocks it too
