@@ -114,6 +114,10 @@ int cmd_convert(int argc, char **argv)
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
+    if (optind == argc - 1 && !out) {
+        errorf("-o DST is missing: where should the conversion go?");
+        return EXIT_USAGE;
+    }
     if (optind != argc - 1 || !out) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;

@@ -125,6 +125,9 @@ int cmd_run(int argc, char **argv)
     int code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
     if (code) return code;
     const struct ferry_model_info *in = ferry_model_get_info(m);
+    if (ctx > in->n_ctx)
+        warnf("--ctx %lld is beyond the model's context of %u positions: using %u", (long long)ctx,
+              in->n_ctx, in->n_ctx_alloc);
     const struct ferry_vocab *vocab = ferry_model_vocab(m);
     struct ferry_tokenizer *tok = NULL;
     struct ferry_error err;
@@ -196,6 +199,10 @@ int cmd_run(int argc, char **argv)
             }
             text_out_flush(&tout);
             putchar('\n');
+            if (gr.why == FERRY_GEN_CONTEXT_FULL)
+                warnf("stopped at the end of the context (%u positions; --ctx sets it, up to the "
+                      "model's %u)",
+                      in->n_ctx_alloc, in->n_ctx);
             notef("prompt: %d tokens, %.1f tokens/s; generation: %llu tokens, %.1f tokens/s (%s, "
                   "%u threads)",
                   n, pp, (unsigned long long)ngen, tg, in->weight_type,

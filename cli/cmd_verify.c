@@ -55,7 +55,8 @@ static json_t *report_json(const struct ferry_check_report *r)
     return o;
 }
 
-static int print_report(const char *what, const struct ferry_check_report *r)
+/* what counted: files hashed (with their bytes) or, for a torrent, v2 roots compared */
+static int print_report(const char *what, const struct ferry_check_report *r, int roots)
 {
     for (size_t i = 0; i < r->nmissing; i++) errorf("%s: missing file: %s", what, r->missing[i]);
     for (size_t i = 0; i < r->nextra; i++)
@@ -63,7 +64,10 @@ static int print_report(const char *what, const struct ferry_check_report *r)
     for (size_t i = 0; i < r->nmismatched; i++)
         errorf("%s: changed file: %s", what, r->mismatched[i]);
     int bad = r->nmissing || r->nextra || r->nmismatched;
-    if (!bad) notef("%s: %zu files OK (%llu bytes)", what, r->nok, (unsigned long long)r->bytes);
+    if (!bad && roots)
+        notef("%s: the v2 roots of %zu files equal the manifest's", what, r->nok);
+    else if (!bad)
+        notef("%s: %zu files OK (%llu bytes)", what, r->nok, (unsigned long long)r->bytes);
     return bad;
 }
 
@@ -165,7 +169,7 @@ int cmd_verify(int argc, char **argv)
             report_error(&err);
             failed = 1;
         } else {
-            failed |= print_report("manifest", &r);
+            failed |= print_report("manifest", &r, 0);
             json_object_set_new(doc, "files", report_json(&r));
         }
         ferry_check_report_free(&r);
@@ -190,7 +194,7 @@ int cmd_verify(int argc, char **argv)
             report_error(&err);
             failed = 1;
         } else {
-            failed |= print_report(checklist, &r);
+            failed |= print_report(checklist, &r, 0);
             json_object_set_new(doc, "checklist", report_json(&r));
         }
         ferry_check_report_free(&r);
@@ -207,7 +211,7 @@ int cmd_verify(int argc, char **argv)
                 report_error(&err);
                 failed = 1;
             } else {
-                failed |= print_report(torrent, &r);
+                failed |= print_report(torrent, &r, 1);
                 json_object_set_new(doc, "torrent", report_json(&r));
             }
             ferry_check_report_free(&r);

@@ -55,11 +55,10 @@ int verify_license(const char *dir, const struct ferry_manifest *m,
         }
         const char *who = a->acceptor_name[0] ? a->acceptor_name : "?";
         if (f->verdict == FERRY_LICENSE_COUNTS)
-            notef("license: %s accepted by %s%s%s%s%s at %s (key %s, trusted; %s)",
+            notef("license: %s accepted by %s%s%s%s%s%s at %s (key %s, trusted; %s)",
                   r.license->name, who, a->acceptor_email[0] ? " <" : "", a->acceptor_email,
-                  a->acceptor_email[0] ? ">" : "",
-                  a->on_behalf_of[0] ? " on behalf of another party" : "", a->accepted_at,
-                  a->key_id, f->path);
+                  a->acceptor_email[0] ? ">" : "", a->on_behalf_of[0] ? " on behalf of " : "",
+                  a->on_behalf_of, a->accepted_at, a->key_id, f->path);
         else
             warnf("license: not counting the record %s by %s (key %s): %s", f->path, who,
                   a->key_id, ferry_license_verdict_text(f->verdict));

@@ -35,9 +35,16 @@ int ferry_generate(struct ferry_model *m, const int32_t *prompt, uint32_t n,
         r->tokens[r->n++] = next;
         int stop = 0;
         for (unsigned k = 0; k < o->nstop; k++) stop |= o->stop[k] >= 0 && next == o->stop[k];
-        if (stop) break;
+        if (stop) {
+            r->why = FERRY_GEN_STOP_TOKEN;
+            break;
+        }
         if (o->on_token) o->on_token(o->ctx, next);
-        if (pos >= in->n_ctx_alloc || r->n == o->max_tokens) break;
+        if (r->n == o->max_tokens) break;
+        if (pos >= in->n_ctx_alloc) {
+            r->why = FERRY_GEN_CONTEXT_FULL;
+            break;
+        }
         rc = ferry_model_eval(m, &next, 1, pos++, logits, 0, err);
     }
     r->prompt_seconds = t1 - t0;

@@ -23,6 +23,7 @@ struct ferry_generate_result {
     int32_t *tokens; /* the generated ids, caller frees */
     uint32_t n;
     double prompt_seconds, gen_seconds;
+    enum { FERRY_GEN_BUDGET, FERRY_GEN_STOP_TOKEN, FERRY_GEN_CONTEXT_FULL } why; /* it ended */
 };
 
 int ferry_generate(struct ferry_model *m, const int32_t *prompt, uint32_t n,

@@ -54,6 +54,10 @@ dec=$("$ferry" tokenize "$testdata/llama2-tokenizer/tokenizer.model" --decode 15
 tq=$(mktemp -d)
 expect_code 0 "$ferry" convert "$testdata/stories260K/stories260K.bin" -o "$tq/q.gguf" --type Q8_0 --no-vocab
 rm -rf "$tq"
+# run says when the context ends the generation, and that a --ctx beyond the model's is cut
+out=$("$ferry" run "$testdata/stories260K/stories260K.bin" --ids 1 -n 600 --temp 0 --ctx 100000 2>&1 >/dev/null)
+grep -q "beyond the model's context of 512" <<<"$out" && grep -q "stopped at the end of the context" <<<"$out" \
+  || { echo "FAIL: run at the context limit said nothing: $out"; fail=1; }
 stories=$testdata/stories260K/stories260K.bin
 out=$(cd "$testdata/stories260K" && "$ferry" inspect stories260K.bin)
 if ! diff -u "$golden/stories260K.inspect.txt" - <<<"$out"; then echo "FAIL: golden inspect output"; fail=1; fi
