@@ -72,7 +72,8 @@ int cmd_convert(int argc, char **argv)
     };
     const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
     uint64_t threads = 0, split = 0, shard = 0;
-    int resume = 0, vocab = FERRY_VOCAB_REQUIRED;
+    int resume = 0;
+    enum ferry_vocab_mode vocab = FERRY_VOCAB_REQUIRED;
     const char *vocab_from = NULL;
     int raw = 0, force = 0, c;
     optind = 1;

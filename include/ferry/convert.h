@@ -45,7 +45,7 @@ struct ferry_convert_opts {
      * such a file), another model's or tokenizer file's with vocab_from, none at all with
      * FERRY_VOCAB_NONE, or the vocabulary without tensors with FERRY_VOCAB_ONLY */
     const char *vocab_from;
-    enum { FERRY_VOCAB_REQUIRED = 0, FERRY_VOCAB_NONE, FERRY_VOCAB_ONLY } vocab;
+    enum ferry_vocab_mode { FERRY_VOCAB_REQUIRED = 0, FERRY_VOCAB_NONE, FERRY_VOCAB_ONLY } vocab;
 };
 
 /* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF. To GGUF
