@@ -295,8 +295,16 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         char *dup = strdup(src);
         snprintf(srcdir, sizeof(srcdir), "%s", dup ? dirname(dup) : ".");
         free(dup);
-        snprintf(path, sizeof(path), "%s/tokenizer.model", dst);
-        if (!rc) rc = write_spm(&m->src[0], path, o->force, err);
+        /* the GGUF's vocabulary as the tokenizer files the output layout uses */
+        int bpe = m->has_vocab && !strcmp(m->vocab.model, "gpt2");
+        snprintf(path, sizeof(path), "%s/%s", dst, bpe && !meta ? "tokenizer.json" : "tokenizer.model");
+        if (!rc && bpe)
+            rc = meta ? ferry_vocab_write_tiktoken(&m->vocab, path, o->force, err)
+                      : ferry_vocab_write_tokenizer_json(&m->vocab, path, o->force, err);
+        else if (!rc)
+            rc = write_spm(&m->src[0], path, o->force, err);
+        if (!rc && m->has_vocab && !meta)
+            rc = ferry_vocab_write_hf_configs(&m->vocab, dst, m->hp.n_ctx, o->force, err);
     }
     if (!rc && m->layout != LAYOUT_GGUF) rc = copy_side_files(srcdir, dst, o->force, err);
     if (!rc) rc = ferry_outdir_commit(&od, err);

@@ -72,6 +72,17 @@ int ferry_vocab_from_llama2c(const char *path, struct ferry_vocab *v, struct fer
 int ferry_vocab_load(const char *path, uint64_t vocab_size, struct ferry_vocab *v,
                      struct ferry_error *err);
 
+/* Tokenizer files from a vocabulary (a model converted out of GGUF keeps its tokenizer):
+ * tokenizer.json of a byte-level BPE vocabulary (Llama 3's pre-tokenizer), Meta's tiktoken
+ * tokenizer.model of one, and for Hugging Face directories tokenizer_config.json,
+ * special_tokens_map.json and generation_config.json naming bos/eos. */
+int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *path, int force,
+                                     struct ferry_error *err);
+int ferry_vocab_write_tiktoken(const struct ferry_vocab *v, const char *path, int force,
+                               struct ferry_error *err);
+int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, uint64_t max_len,
+                                 int force, struct ferry_error *err);
+
 /* Appends the tokenizer.ggml.* keys of v to ck. */
 int ferry_vocab_to_kvs(const struct ferry_vocab *v, struct ferry_ckpt *ck, struct ferry_error *err);
 

@@ -106,11 +106,65 @@ for src in (spm_sources[0], spm_sources[1], bpe):
     for text, _ in cases("llama-spm"):
         ids = tokenize(src, text, bos=True).split()[1:]
         p = subprocess.run([FERRY, "tokenize", src, "--decode", ",".join(ids)], capture_output=True)
-        if p.stdout.decode("utf-8", "replace") != text:
+        out = p.stdout.decode("utf-8", "replace")
+        if not out.endswith("\n") or out[:-1] != text:  # the text, then the newline ending it
             bad += 1
     limit = 0
     check(bad <= limit, "%s: %d texts do not decode back" % (os.path.basename(src), bad))
     print("%s: decoding round trip, %d of %d texts differ (allowed %d)" % (os.path.basename(src), bad, len(cases("llama-spm")), limit))
+
+# ---- a Llama 3 vocabulary survives conversion out of GGUF and back (issue 13): the HF output
+# carries tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, generation_config.json),
+# the Meta output Meta's tiktoken tokenizer.model; converting either back gives the same
+# tokenizer.* keys. tokenizer.json is checked against the GGUF arrays here, not by ferry.
+import json  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+try:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_llama  # noqa: E402
+    work = tempfile.mkdtemp(prefix="ferry-tok-rt-")
+    cfg = make_llama.config(dim=16, layers=1, heads=2, kv_heads=1, ff=32, vocab=128256)
+    make_llama.write_hf(os.path.join(work, "hf"), make_llama.weights(cfg, seed=5), cfg, tokenizer=bpe)
+
+    def conv(*args):
+        p = subprocess.run([FERRY, "convert", *args, "-q"], capture_output=True, text=True)
+        check(p.returncode == 0, "convert %s: %s" % (" ".join(args), p.stderr.strip()))
+
+    def tok_keys(path):
+        p = subprocess.run([FERRY, "inspect", "--json", "--full", path], capture_output=True, text=True)
+        md = json.loads(p.stdout or "{}").get("metadata", {})
+        return {k: v["value"] for k, v in md.items() if k.startswith("tokenizer.")}
+    w = lambda n: os.path.join(work, n)  # noqa: E731
+    conv(w("hf"), "-o", w("a.gguf"), "--type", "f32")
+    conv(w("a.gguf"), "-o", w("hf-back"), "--to", "safetensors")
+    conv(w("a.gguf"), "-o", w("meta-back"), "--to", "meta")
+    conv(w("hf-back"), "-o", w("b.gguf"), "--type", "f32")
+    conv(w("meta-back"), "-o", w("c.gguf"), "--type", "f32")
+    ta = tok_keys(w("a.gguf"))
+    for label, g in (("Hugging Face", "b.gguf"), ("Meta", "c.gguf")):
+        tb = tok_keys(w(g))
+        check(len(ta) >= 8 and ta == tb, "GGUF -> %s -> GGUF: tokenizer keys differ in %s"
+              % (label, sorted(k for k in set(ta) | set(tb) if ta.get(k) != tb.get(k))))
+    tj = json.load(open(w("hf-back/tokenizer.json")))
+    toks, types = ta.get("tokenizer.ggml.tokens", []), ta.get("tokenizer.ggml.token_type", [])
+    vocab = tj["model"]["vocab"]
+    added = {a["id"]: a["content"] for a in tj["added_tokens"]}
+    check(all(vocab.get(t) == i for i, t in enumerate(toks) if types[i] == 1)
+          and all(added.get(i) == t for i, t in enumerate(toks) if types[i] == 3)
+          and len(vocab) + len(added) == len(toks),
+          "tokenizer.json: vocab and added tokens are the GGUF's tokens by id")
+    check(tj["model"]["merges"] == ta.get("tokenizer.ggml.merges"), "tokenizer.json: merges are the GGUF's")
+    tc = json.load(open(w("hf-back/tokenizer_config.json")))
+    check(tc["bos_token"] == toks[ta["tokenizer.ggml.bos_token_id"]] and
+          json.load(open(w("hf-back/generation_config.json")))["eos_token_id"] == ta["tokenizer.ggml.eos_token_id"],
+          "tokenizer_config.json and generation_config.json name the GGUF's bos and eos")
+    for text in ("Hello world", "This is a test sentence.", "  spaces\tand\nnew lines 12345"):
+        check(tokenize(w("hf-back/tokenizer.json"), text) == tokenize(w("a.gguf"), text)
+              == tokenize(w("meta-back/tokenizer.model"), text), "the written tokenizers tokenize %r alike" % text)
+    shutil.rmtree(work)
+except ImportError:
+    skip_part("torch missing for the GGUF -> HF/Meta tokenizer round trip")
 
 print("%d failures" % len(failures))
 sys.exit(1 if failures else 0)

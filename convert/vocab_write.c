@@ -1,0 +1,186 @@
+/* Tokenizer files written from a vocabulary, so a model converted out of GGUF keeps its
+ * tokenizer: tokenizer.json (byte-level BPE, as Llama 3's Hugging Face tokenizer.json holds it)
+ * with tokenizer_config.json, special_tokens_map.json and generation_config.json for a Hugging
+ * Face directory, and Meta's tiktoken tokenizer.model for a Meta directory. */
+#include "ferry/file.h"
+#include "ferry/vocab.h"
+#include "ferry/codec.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Llama 3's pre-tokenizer split (the regular expression of Meta's tiktoken model) */
+static const char llama3_split[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static int write_doc(json_t *doc, const char *path, int force, struct ferry_error *err)
+{
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (!text) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    if (!rc && !(rc = ferry_out_write(&o, text, strlen(text), err)) &&
+        !(rc = ferry_out_write(&o, "\n", 1, err)))
+        rc = ferry_out_commit(&o, err);
+    else if (o.fp)
+        ferry_out_abort(&o);
+    free(text);
+    return rc;
+}
+
+static int special(int32_t type)
+{
+    return type == FERRY_TOK_CONTROL || type == FERRY_TOK_UNKNOWN || type == FERRY_TOK_USER_DEFINED;
+}
+
+static json_t *json_token(const struct ferry_str *s)
+{
+    return json_stringn(s->s, (size_t)s->len);
+}
+
+int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *path, int force,
+                                     struct ferry_error *err)
+{
+    if (strcmp(v->model, "gpt2"))
+        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                               "tokenizer.json is written for byte-level BPE vocabularies");
+    json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
+    for (uint64_t i = 0; i < v->n; i++) {
+        json_t *text = json_token(&v->tokens[i]);
+        if (!text) {
+            json_decref(vocab), json_decref(merges), json_decref(added);
+            return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                   "token %llu is not UTF-8 text", (unsigned long long)i);
+        }
+        if (v->types && special(v->types[i]))
+            json_array_append_new(
+                added, json_pack("{s:I, s:o, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)i, "content",
+                                 text, "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
+                                 "special", v->types[i] != FERRY_TOK_USER_DEFINED));
+        else
+            json_object_set_new(vocab, json_string_value(text), json_integer((json_int_t)i)),
+                json_decref(text);
+    }
+    for (uint64_t i = 0; i < v->nmerges; i++) json_array_append_new(merges, json_token(&v->merges[i]));
+    json_t *pre = json_pack(
+        "{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b, s:b}]}", "type", "Sequence", "pretokenizers",
+        "type", "Split", "pattern", "Regex", llama3_split, "behavior", "Isolated", "invert", 0, "type",
+        "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 0);
+    json_t *model = json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout",
+                              "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0,
+                              "byte_fallback", 0, "ignore_merges", 1, "vocab", vocab, "merges", merges);
+    json_t *doc = json_pack("{s:s, s:n, s:n, s:o, s:n, s:o, s:{s:s, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:b}, s:o}",
+                            "version", "1.0", "truncation", "padding", "added_tokens", added,
+                            "normalizer", "pre_tokenizer", pre, "post_processor", "type", "ByteLevel",
+                            "add_prefix_space", 1, "trim_offsets", 0, "use_regex", 1, "decoder", "type",
+                            "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex", 1, "model",
+                            model);
+    return write_doc(doc, path, force, err);
+}
+
+static json_t *token_or_null(const struct ferry_vocab *v, int64_t id)
+{
+    return id >= 0 && (uint64_t)id < v->n ? json_token(&v->tokens[id]) : json_null();
+}
+
+int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, uint64_t max_len, int force,
+                                 struct ferry_error *err)
+{
+    char path[4200];
+    json_t *cfg = json_pack("{s:o, s:o, s:b, s:b, s:s, s:I, s:b}", "bos_token", token_or_null(v, v->bos),
+                            "eos_token", token_or_null(v, v->eos), "add_bos_token", v->add_bos != 0,
+                            "add_eos_token", v->add_eos != 0, "tokenizer_class",
+                            strcmp(v->model, "gpt2") ? "LlamaTokenizer" : "PreTrainedTokenizerFast",
+                            "model_max_length", (json_int_t)max_len, "clean_up_tokenization_spaces",
+                            strcmp(v->model, "gpt2") != 0);
+    if (v->unk >= 0) json_object_set_new(cfg, "unk_token", token_or_null(v, v->unk));
+    if (v->pad >= 0) json_object_set_new(cfg, "pad_token", token_or_null(v, v->pad));
+    snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
+    int rc = write_doc(cfg, path, force, err);
+    json_t *map = json_pack("{s:o, s:o}", "bos_token", token_or_null(v, v->bos), "eos_token",
+                            token_or_null(v, v->eos));
+    if (v->unk >= 0) json_object_set_new(map, "unk_token", token_or_null(v, v->unk));
+    snprintf(path, sizeof(path), "%s/special_tokens_map.json", dir);
+    if (!rc) rc = write_doc(map, path, force, err);
+    else json_decref(map);
+    json_t *gen = json_object();
+    if (v->bos >= 0) json_object_set_new(gen, "bos_token_id", json_integer(v->bos));
+    if (v->eos >= 0) json_object_set_new(gen, "eos_token_id", json_integer(v->eos));
+    snprintf(path, sizeof(path), "%s/generation_config.json", dir);
+    if (!rc) rc = write_doc(gen, path, force, err);
+    else json_decref(gen);
+    return rc;
+}
+
+/* GPT-2's byte-level alphabet back to bytes: each code point of the text stands for a byte. */
+static int bpe_text_to_bytes(const struct ferry_str *s, uint8_t *out, size_t cap, size_t *n)
+{
+    static int16_t inv[0x144];
+    static int ready;
+    if (!ready) { /* the inverse of ferry_bytes_to_bpe_text, from the function itself */
+        for (unsigned c = 0; c < 0x144; c++) inv[c] = -1;
+        for (unsigned b = 0; b < 256; b++) {
+            uint8_t one = (uint8_t)b;
+            char t[4];
+            ferry_bytes_to_bpe_text(&one, 1, t);
+            unsigned cp = (uint8_t)t[0] < 0x80 ? (uint8_t)t[0]
+                                               : (((uint8_t)t[0] & 0x1f) << 6) | ((uint8_t)t[1] & 0x3f);
+            inv[cp] = (int16_t)b;
+        }
+        ready = 1;
+    }
+    size_t k = 0;
+    for (uint64_t i = 0; i < s->len;) {
+        unsigned c = (uint8_t)s->s[i], cp;
+        if (c < 0x80)
+            cp = c, i++;
+        else if ((c >> 5) == 6 && i + 1 < s->len)
+            cp = ((c & 0x1f) << 6) | ((uint8_t)s->s[i + 1] & 0x3f), i += 2;
+        else
+            return -1;
+        if (cp >= 0x144 || inv[cp] < 0 || k == cap) return -1;
+        out[k++] = (uint8_t)inv[cp];
+    }
+    *n = k;
+    return 0;
+}
+
+int ferry_vocab_write_tiktoken(const struct ferry_vocab *v, const char *path, int force,
+                               struct ferry_error *err)
+{
+    if (strcmp(v->model, "gpt2"))
+        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                               "a tiktoken tokenizer.model is written for byte-level BPE vocabularies");
+    /* the ranks are the ids of the normal tokens, which come first; the special tokens after
+     * them are implied by the format (Meta's tokenizer names them in code) */
+    uint64_t count = 0;
+    while (count < v->n && (!v->types || v->types[count] == FERRY_TOK_NORMAL)) count++;
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    for (uint64_t i = 0; !rc && i < count; i++) {
+        uint8_t bytes[1024];
+        size_t n;
+        if (bpe_text_to_bytes(&v->tokens[i], bytes, sizeof(bytes), &n) || n == 0) {
+            rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                 "token %llu is not in the byte-level alphabet", (unsigned long long)i);
+            break;
+        }
+        char *b64 = ferry_base64_encode(bytes, n), line[64];
+        if (!b64) {
+            rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+            break;
+        }
+        int l = snprintf(line, sizeof(line), " %llu\n", (unsigned long long)i);
+        if (!(rc = ferry_out_write(&o, b64, strlen(b64), err))) rc = ferry_out_write(&o, line, (uint64_t)l, err);
+        free(b64);
+    }
+    if (!rc)
+        rc = ferry_out_commit(&o, err);
+    else if (o.fp)
+        ferry_out_abort(&o);
+    return rc;
+}
