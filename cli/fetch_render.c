@@ -41,7 +41,8 @@ static void on_note(void *ctx, const char *text, long long expires)
 {
     (void)ctx;
     notef("%s", text);
-    if (g_opts.json && expires) event("link", NULL, json_pack("{s:I}", "expires", (json_int_t)expires));
+    if (g_opts.json && expires)
+        event("link", NULL, json_pack("{s:I}", "expires", (json_int_t)expires));
 }
 
 static void on_start(void *ctx, const char *name)
@@ -72,8 +73,9 @@ static void on_progress(void *ctx, const char *name, uint64_t bytes)
         if (v->has_bar) progress_add(&v->bar, bytes - v->last_bytes);
     } else if (now_seconds() - v->last_event >= 1.0) {
         v->last_event = now_seconds();
-        event("progress", name,
-              json_pack("{s:I, s:I}", "bytes", (json_int_t)bytes, "total", (json_int_t)v->bar.total));
+        event(
+            "progress", name,
+            json_pack("{s:I, s:I}", "bytes", (json_int_t)bytes, "total", (json_int_t)v->bar.total));
     }
     v->last_bytes = bytes;
 }
@@ -87,14 +89,15 @@ static void on_done(void *ctx, const char *name, const struct ferry_fetch_result
     static const char *by[] = {"size only", "expected SHA-256", "X-Linked-Etag", "git blob SHA-1"};
     if (g_opts.json)
         event("done", name,
-              json_pack("{s:I, s:s, s:s, s:b, s:I, s:i, s:b, s:b}", "size", (json_int_t)r->size, "sha256",
-                        hex, "verified_by", by[r->verified_by], "btv2_checked", r->btv2_checked,
-                        "downloaded", (json_int_t)r->downloaded, "retries", r->retries, "resumed",
-                        r->resumed, "single_stream", r->single_stream));
+              json_pack("{s:I, s:s, s:s, s:b, s:I, s:i, s:b, s:b}", "size", (json_int_t)r->size,
+                        "sha256", hex, "verified_by", by[r->verified_by], "btv2_checked",
+                        r->btv2_checked, "downloaded", (json_int_t)r->downloaded, "retries",
+                        r->retries, "resumed", r->resumed, "single_stream", r->single_stream));
     else
-        notef("%s: %llu bytes, sha256 %s (checked against %s%s)%s%s", name, (unsigned long long)r->size,
-              hex, by[r->verified_by], r->btv2_checked ? " and the BEP 52 root" : "",
-              r->resumed ? ", resumed" : "", r->single_stream ? ", server ignored Range: one stream" : "");
+        notef("%s: %llu bytes, sha256 %s (checked against %s%s)%s%s", name,
+              (unsigned long long)r->size, hex, by[r->verified_by],
+              r->btv2_checked ? " and the BEP 52 root" : "", r->resumed ? ", resumed" : "",
+              r->single_stream ? ", server ignored Range: one stream" : "");
 }
 
 static void on_skipped(void *ctx, const char *name, uint64_t bytes, const char *reason)
@@ -105,7 +108,8 @@ static void on_skipped(void *ctx, const char *name, uint64_t bytes, const char *
     if (g_opts.json) event("skipped", name, json_pack("{s:s}", "reason", reason));
 }
 
-static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, int wrong_bytes, int last)
+static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, int wrong_bytes,
+                              int last)
 {
     struct fetch_view *v = ctx;
     end_bar(v);
@@ -114,14 +118,16 @@ static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, i
           last ? "no mirror left" : "trying the next mirror");
     if (g_opts.json)
         event("mirror_skipped", name,
-              json_pack("{s:s, s:s}", "mirror", mirror, "reason", wrong_bytes ? "wrong bytes" : "unavailable"));
+              json_pack("{s:s, s:s}", "mirror", mirror, "reason",
+                        wrong_bytes ? "wrong bytes" : "unavailable"));
 }
 
 static void on_error(void *ctx, const char *name, const struct ferry_error *err)
 {
     struct fetch_view *v = ctx;
     end_bar(v);
-    if (g_opts.json) event("error", name, json_pack("{s:s, s:i}", "message", err->cause, "exit", -err->code));
+    if (g_opts.json)
+        event("error", name, json_pack("{s:s, s:i}", "message", err->cause, "exit", -err->code));
     report_error(err);
 }
 
@@ -139,9 +145,9 @@ static int on_license_needed(void *ctx, const char *dir, const struct ferry_mani
 struct ferry_fetch_events fetch_view_events(struct fetch_view *v)
 {
     v->start = now_seconds();
-    return (struct ferry_fetch_events){v,           on_plan,    on_note,           on_start,
-                                       on_size,     on_progress, on_done,          on_skipped,
-                                       on_mirror_skipped, on_error, on_license_needed};
+    return (struct ferry_fetch_events){
+        v,       on_plan,    on_note,           on_start, on_size,          on_progress,
+        on_done, on_skipped, on_mirror_skipped, on_error, on_license_needed};
 }
 
 int fetch_view_finish(struct fetch_view *v)
@@ -154,8 +160,8 @@ int fetch_view_finish(struct fetch_view *v)
     const struct ferry_fetch_tally *t = &v->t;
     if (g_opts.json)
         event("summary", NULL,
-              json_pack("{s:i, s:i, s:i, s:I, s:I, s:f}", "files", t->ok, "failed", t->failed, "skipped",
-                        t->skipped, "bytes", (json_int_t)t->bytes, "downloaded", (json_int_t)t->downloaded,
-                        "seconds", now_seconds() - v->start));
+              json_pack("{s:i, s:i, s:i, s:I, s:I, s:f}", "files", t->ok, "failed", t->failed,
+                        "skipped", t->skipped, "bytes", (json_int_t)t->bytes, "downloaded",
+                        (json_int_t)t->downloaded, "seconds", now_seconds() - v->start));
     return -t->code;
 }

@@ -14,7 +14,7 @@ struct fetch_view {
     int has_bar, has_total;
     uint64_t last_bytes;
     double last_event, start;
-    struct ferry_acceptor *who;      /* for an acceptance typed on a terminal */
+    struct ferry_acceptor *who; /* for an acceptance typed on a terminal */
     const struct ferry_license_opts *lo;
 };
 

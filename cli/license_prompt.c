@@ -68,8 +68,8 @@ int license_show(const char *dir, const struct ferry_manifest *m, int print_body
 }
 
 int license_accept_ui(const char *dir, const struct ferry_manifest *m, const char *flag,
-                          struct ferry_acceptor *who, int store_in_model,
-                          const struct ferry_license_opts *lo)
+                      struct ferry_acceptor *who, int store_in_model,
+                      const struct ferry_license_opts *lo)
 {
     const struct ferry_resource *lic, *pol[8];
     size_t npol;
@@ -118,4 +118,3 @@ int license_accept_ui(const char *dir, const struct ferry_manifest *m, const cha
           who->on_behalf_of ? who->on_behalf_of : "", rec.key_id, rec.path);
     return EXIT_OK;
 }
-

@@ -20,7 +20,8 @@ static int write_doc(json_t *doc, const char *path, int force, struct ferry_erro
 {
     char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
-    if (!text) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    if (!text)
+        return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
     struct ferry_out o;
     int rc = ferry_out_open(&o, path, force, err);
     if (!rc && !(rc = ferry_out_write(&o, text, strlen(text), err)) &&
@@ -57,28 +58,31 @@ int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *pa
                                    "token %llu is not UTF-8 text", (unsigned long long)i);
         }
         if (v->types && special(v->types[i]))
-            json_array_append_new(
-                added, json_pack("{s:I, s:o, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)i, "content",
-                                 text, "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
-                                 "special", v->types[i] != FERRY_TOK_USER_DEFINED));
+            json_array_append_new(added,
+                                  json_pack("{s:I, s:o, s:b, s:b, s:b, s:b, s:b}", "id",
+                                            (json_int_t)i, "content", text, "single_word", 0,
+                                            "lstrip", 0, "rstrip", 0, "normalized", 0, "special",
+                                            v->types[i] != FERRY_TOK_USER_DEFINED));
         else
             json_object_set_new(vocab, json_string_value(text), json_integer((json_int_t)i)),
                 json_decref(text);
     }
-    for (uint64_t i = 0; i < v->nmerges; i++) json_array_append_new(merges, json_token(&v->merges[i]));
-    json_t *pre = json_pack(
-        "{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b, s:b}]}", "type", "Sequence", "pretokenizers",
-        "type", "Split", "pattern", "Regex", llama3_split, "behavior", "Isolated", "invert", 0, "type",
-        "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 0);
-    json_t *model = json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout",
-                              "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0,
-                              "byte_fallback", 0, "ignore_merges", 1, "vocab", vocab, "merges", merges);
-    json_t *doc = json_pack("{s:s, s:n, s:n, s:o, s:n, s:o, s:{s:s, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:b}, s:o}",
-                            "version", "1.0", "truncation", "padding", "added_tokens", added,
-                            "normalizer", "pre_tokenizer", pre, "post_processor", "type", "ByteLevel",
-                            "add_prefix_space", 1, "trim_offsets", 0, "use_regex", 1, "decoder", "type",
-                            "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex", 1, "model",
-                            model);
+    for (uint64_t i = 0; i < v->nmerges; i++)
+        json_array_append_new(merges, json_token(&v->merges[i]));
+    json_t *pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b, s:b}]}", "type",
+                            "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
+                            llama3_split, "behavior", "Isolated", "invert", 0, "type", "ByteLevel",
+                            "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 0);
+    json_t *model =
+        json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout",
+                  "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0,
+                  "byte_fallback", 0, "ignore_merges", 1, "vocab", vocab, "merges", merges);
+    json_t *doc = json_pack(
+        "{s:s, s:n, s:n, s:o, s:n, s:o, s:{s:s, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:b}, s:o}",
+        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer",
+        "pre_tokenizer", pre, "post_processor", "type", "ByteLevel", "add_prefix_space", 1,
+        "trim_offsets", 0, "use_regex", 1, "decoder", "type", "ByteLevel", "add_prefix_space", 1,
+        "trim_offsets", 1, "use_regex", 1, "model", model);
     return write_doc(doc, path, force, err);
 }
 
@@ -87,16 +91,16 @@ static json_t *token_or_null(const struct ferry_vocab *v, int64_t id)
     return id >= 0 && (uint64_t)id < v->n ? json_token(&v->tokens[id]) : json_null();
 }
 
-int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, uint64_t max_len, int force,
-                                 struct ferry_error *err)
+int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, uint64_t max_len,
+                                 int force, struct ferry_error *err)
 {
     char path[4200];
-    json_t *cfg = json_pack("{s:o, s:o, s:b, s:b, s:s, s:I, s:b}", "bos_token", token_or_null(v, v->bos),
-                            "eos_token", token_or_null(v, v->eos), "add_bos_token", v->add_bos != 0,
-                            "add_eos_token", v->add_eos != 0, "tokenizer_class",
-                            strcmp(v->model, "gpt2") ? "LlamaTokenizer" : "PreTrainedTokenizerFast",
-                            "model_max_length", (json_int_t)max_len, "clean_up_tokenization_spaces",
-                            strcmp(v->model, "gpt2") != 0);
+    json_t *cfg = json_pack(
+        "{s:o, s:o, s:b, s:b, s:s, s:I, s:b}", "bos_token", token_or_null(v, v->bos), "eos_token",
+        token_or_null(v, v->eos), "add_bos_token", v->add_bos != 0, "add_eos_token",
+        v->add_eos != 0, "tokenizer_class",
+        strcmp(v->model, "gpt2") ? "LlamaTokenizer" : "PreTrainedTokenizerFast", "model_max_length",
+        (json_int_t)max_len, "clean_up_tokenization_spaces", strcmp(v->model, "gpt2") != 0);
     if (v->unk >= 0) json_object_set_new(cfg, "unk_token", token_or_null(v, v->unk));
     if (v->pad >= 0) json_object_set_new(cfg, "pad_token", token_or_null(v, v->pad));
     snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
@@ -105,14 +109,18 @@ int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, u
                             token_or_null(v, v->eos));
     if (v->unk >= 0) json_object_set_new(map, "unk_token", token_or_null(v, v->unk));
     snprintf(path, sizeof(path), "%s/special_tokens_map.json", dir);
-    if (!rc) rc = write_doc(map, path, force, err);
-    else json_decref(map);
+    if (!rc)
+        rc = write_doc(map, path, force, err);
+    else
+        json_decref(map);
     json_t *gen = json_object();
     if (v->bos >= 0) json_object_set_new(gen, "bos_token_id", json_integer(v->bos));
     if (v->eos >= 0) json_object_set_new(gen, "eos_token_id", json_integer(v->eos));
     snprintf(path, sizeof(path), "%s/generation_config.json", dir);
-    if (!rc) rc = write_doc(gen, path, force, err);
-    else json_decref(gen);
+    if (!rc)
+        rc = write_doc(gen, path, force, err);
+    else
+        json_decref(gen);
     return rc;
 }
 
@@ -127,8 +135,8 @@ static int bpe_text_to_bytes(const struct ferry_str *s, uint8_t *out, size_t cap
             uint8_t one = (uint8_t)b;
             char t[4];
             ferry_bytes_to_bpe_text(&one, 1, t);
-            unsigned cp = (uint8_t)t[0] < 0x80 ? (uint8_t)t[0]
-                                               : (((uint8_t)t[0] & 0x1f) << 6) | ((uint8_t)t[1] & 0x3f);
+            unsigned c0 = (uint8_t)t[0], c1 = (uint8_t)t[1];
+            unsigned cp = c0 < 0x80 ? c0 : ((c0 & 0x1fu) << 6) | (c1 & 0x3fu);
             inv[cp] = (int16_t)b;
         }
         ready = 1;
@@ -139,7 +147,7 @@ static int bpe_text_to_bytes(const struct ferry_str *s, uint8_t *out, size_t cap
         if (c < 0x80)
             cp = c, i++;
         else if ((c >> 5) == 6 && i + 1 < s->len)
-            cp = ((c & 0x1f) << 6) | ((uint8_t)s->s[i + 1] & 0x3f), i += 2;
+            cp = ((c & 0x1fu) << 6) | ((unsigned)(uint8_t)s->s[i + 1] & 0x3fu), i += 2;
         else
             return -1;
         if (cp >= 0x144 || inv[cp] < 0 || k == cap) return -1;
@@ -153,8 +161,9 @@ int ferry_vocab_write_tiktoken(const struct ferry_vocab *v, const char *path, in
                                struct ferry_error *err)
 {
     if (strcmp(v->model, "gpt2"))
-        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
-                               "a tiktoken tokenizer.model is written for byte-level BPE vocabularies");
+        return ferry_error_set(
+            err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+            "a tiktoken tokenizer.model is written for byte-level BPE vocabularies");
     /* the ranks are the ids of the normal tokens, which come first; the special tokens after
      * them are implied by the format (Meta's tokenizer names them in code) */
     uint64_t count = 0;
@@ -166,16 +175,19 @@ int ferry_vocab_write_tiktoken(const struct ferry_vocab *v, const char *path, in
         size_t n;
         if (bpe_text_to_bytes(&v->tokens[i], bytes, sizeof(bytes), &n) || n == 0) {
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                                 "token %llu is not in the byte-level alphabet", (unsigned long long)i);
+                                 "token %llu is not in the byte-level alphabet",
+                                 (unsigned long long)i);
             break;
         }
         char *b64 = ferry_base64_encode(bytes, n), line[64];
         if (!b64) {
-            rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+            rc =
+                ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
             break;
         }
         int l = snprintf(line, sizeof(line), " %llu\n", (unsigned long long)i);
-        if (!(rc = ferry_out_write(&o, b64, strlen(b64), err))) rc = ferry_out_write(&o, line, (uint64_t)l, err);
+        if (!(rc = ferry_out_write(&o, b64, strlen(b64), err)))
+            rc = ferry_out_write(&o, line, (uint64_t)l, err);
         free(b64);
     }
     if (!rc)

@@ -34,7 +34,8 @@ static void on_skipped(void *ctx, const char *name, uint64_t bytes, const char *
     printf("skipped %s (%s)\n", name, reason);
 }
 
-static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, int wrong_bytes, int last)
+static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, int wrong_bytes,
+                              int last)
 {
     (void)ctx, (void)last;
     printf("mirror-skipped %s %s %s\n", name, mirror, wrong_bytes ? "wrong-bytes" : "unavailable");
@@ -92,9 +93,10 @@ int main(int argc, char **argv)
         return 1;
     }
     int bad = r.nmissing || r.nextra || r.nmismatched;
-    printf("verified %zu files (%llu bytes), %zu missing, %zu extra, %zu changed; signature %s%s%s\n", r.nok,
-           (unsigned long long)r.bytes, r.nmissing, r.nextra, r.nmismatched, sr.method,
-           sr.key_id[0] ? " by key " : "", sr.key_id);
+    printf(
+        "verified %zu files (%llu bytes), %zu missing, %zu extra, %zu changed; signature %s%s%s\n",
+        r.nok, (unsigned long long)r.bytes, r.nmissing, r.nextra, r.nmismatched, sr.method,
+        sr.key_id[0] ? " by key " : "", sr.key_id);
     ferry_check_report_free(&r);
     ferry_manifest_free(&m);
     return bad ? 1 : 0;

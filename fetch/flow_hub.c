@@ -12,11 +12,16 @@
 
 void ferry_fetch_hub_default_cache(char *buf, size_t n)
 {
-    const char *c = getenv("HF_HUB_CACHE"), *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
-    if (c && *c) snprintf(buf, n, "%s", c);
-    else if (home && *home) snprintf(buf, n, "%s/hub", home);
-    else if (xdg && *xdg) snprintf(buf, n, "%s/huggingface/hub", xdg);
-    else snprintf(buf, n, "%s/.cache/huggingface/hub", getenv("HOME") ? getenv("HOME") : ".");
+    const char *c = getenv("HF_HUB_CACHE"), *home = getenv("HF_HOME"),
+               *xdg = getenv("XDG_CACHE_HOME");
+    if (c && *c)
+        snprintf(buf, n, "%s", c);
+    else if (home && *home)
+        snprintf(buf, n, "%s/hub", home);
+    else if (xdg && *xdg)
+        snprintf(buf, n, "%s/huggingface/hub", xdg);
+    else
+        snprintf(buf, n, "%s/.cache/huggingface/hub", getenv("HOME") ? getenv("HOME") : ".");
 }
 
 static int wanted(const struct ferry_fetch_hub_opts *h, const char *path)
@@ -28,14 +33,15 @@ static int wanted(const struct ferry_fetch_hub_opts *h, const char *path)
 }
 
 /* An existing file: 1 when it already is the expected one (skipped), 0 to download, -1 refused. */
-static int existing(const char *path, const struct ferry_hub_file *f, const struct ferry_fetch_opts *o,
-                    const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t, const char *label)
+static int existing(const char *path, const struct ferry_hub_file *f,
+                    const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                    struct ferry_fetch_tally *t, const char *label)
 {
     if (access(path, F_OK) != 0) return 0;
     struct ferry_error err;
     ferry_error_clear(&err);
-    if (!ferry_fetch_check_file(path, f->size, f->lfs ? f->sha256 : NULL, f->lfs ? NULL : f->git_sha1,
-                                &err)) {
+    if (!ferry_fetch_check_file(path, f->size, f->lfs ? f->sha256 : NULL,
+                                f->lfs ? NULL : f->git_sha1, &err)) {
         flow_skip(ev, t, label, f->size, "present and verified");
         return 1;
     }
@@ -98,7 +104,8 @@ int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_
         struct ferry_fetch_opts fo = ho;
         fo.sha256 = f->lfs ? f->sha256 : NULL;
         fo.git_sha1 = f->lfs ? NULL : f->git_sha1;
-        fo.force = ex == 0 && access(final, F_OK) == 0; /* replacing a wrong file was allowed above */
+        fo.force =
+            ex == 0 && access(final, F_OK) == 0; /* replacing a wrong file was allowed above */
         if (!ex && flow_one(url, fdir, name, label, &fo, ev, t, &err)) {
             flow_fail(ev, t, label, &err);
             continue;

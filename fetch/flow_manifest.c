@@ -15,8 +15,8 @@ static int is_url(const char *s)
 }
 
 /* Brings one signature file into dir: downloaded (URL) or copied (path). */
-static int bring(const char *src, const char *dir, const char *name, const struct ferry_fetch_opts *o,
-                 struct ferry_error *err)
+static int bring(const char *src, const char *dir, const char *name,
+                 const struct ferry_fetch_opts *o, struct ferry_error *err)
 {
     if (is_url(src)) {
         struct ferry_fetch_opts so = *o;
@@ -67,8 +67,9 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir,
         }
         if (!o->force) {
             ferry_error_clear(&err);
-            ferry_error_set(&err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
-                            "exists and differs from the signed manifest (use --force to replace it)");
+            ferry_error_set(
+                &err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
+                "exists and differs from the signed manifest (use --force to replace it)");
             flow_fail(ev, t, res->name, &err);
             return -1;
         }
@@ -121,10 +122,11 @@ static int license_gate(const char *dir, const struct ferry_manifest *m,
     if (mo->accept && r.license) {
         size_t n = strlen(mo->accept);
         if (n < 16 || n > 64 || strncmp(hex, mo->accept, n))
-            rc = ferry_error_set(err, FERRY_EMISMATCH, r.license->name, FERRY_NO_OFFSET, NULL,
-                                 "the license text has sha256 %s; --accept-license=%s names another "
-                                 "text (read it with 'ferry license show %s')",
-                                 hex, mo->accept, dir);
+            rc =
+                ferry_error_set(err, FERRY_EMISMATCH, r.license->name, FERRY_NO_OFFSET, NULL,
+                                "the license text has sha256 %s; --accept-license=%s names another "
+                                "text (read it with 'ferry license show %s')",
+                                hex, mo->accept, dir);
         else
             rc = ferry_license_accept(dir, m, &mo->who, "flag:--accept-license", 0, &mo->license,
                                       NULL, err);
@@ -172,7 +174,8 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
     rc = ferry_verify_signature(dir, &so, &m, &sr, &err);
     if (rc <= 0) {
         if (rc == 0)
-            ferry_error_set(&err, FERRY_EMISMATCH, dir, FERRY_NO_OFFSET, NULL, "no signature found");
+            ferry_error_set(&err, FERRY_EMISMATCH, dir, FERRY_NO_OFFSET, NULL,
+                            "no signature found");
         flow_fail(ev, t, src, &err);
         return t->code;
     }

@@ -28,8 +28,9 @@ static long long policy_expiry(const char *query)
     json_error_t je;
     json_t *j = json_loadb((const char *)json, (size_t)len, 0, &je);
     json_t *e = json_object_get(
-        json_object_get(json_object_get(json_array_get(json_object_get(j, "Statement"), 0), "Condition"),
-                        "DateLessThan"),
+        json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "Statement"), 0), "Condition"),
+            "DateLessThan"),
         "AWS:EpochTime");
     long long v = json_is_integer(e) ? (long long)json_integer_value(e) : -1;
     json_decref(j);
@@ -67,7 +68,8 @@ int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
         snprintf(text, sizeof(text), "signed link valid until %s (%.1f hours from now)", when,
                  (double)(exp - (long long)now) / 3600.0);
     } else {
-        snprintf(text, sizeof(text), "--url-template: no CloudFront policy expiry found in the link");
+        snprintf(text, sizeof(text),
+                 "--url-template: no CloudFront policy expiry found in the link");
     }
     if (ev && ev->note) ev->note(ev->ctx, text, exp > 0 ? exp : 0);
     char *list = strdup(files);
@@ -79,15 +81,17 @@ int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name && !flow_cancelled(o);
          name = strtok_r(NULL, ",", &save)) {
         ferry_error_clear(&err);
-        if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '?') || strchr(name, '#')) {
-            ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "not a relative file path");
+        if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '?') ||
+            strchr(name, '#')) {
+            ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL,
+                            "not a relative file path");
             flow_fail(ev, t, name, &err);
             continue;
         }
         char esc[4096], url[16384], fdir[4096], base[1024];
         if (ferry_url_escape(name, 1, esc, sizeof(esc)) ||
-            (size_t)snprintf(url, sizeof(url), "%.*s%s%s", (int)(star - tmpl), tmpl, esc, star + 1) >=
-                sizeof(url)) {
+            (size_t)snprintf(url, sizeof(url), "%.*s%s%s", (int)(star - tmpl), tmpl, esc,
+                             star + 1) >= sizeof(url)) {
             ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "URL too long");
             flow_fail(ev, t, name, &err);
             continue;

@@ -48,8 +48,8 @@ uint8_t *ferry_base64_decode(const char *s, size_t *out_len, int any_variant)
     const char *end;
     uint8_t *p = malloc(n + 1);
     for (size_t v = 0; p && v < (any_variant ? 4u : 1u); v++)
-        if (sodium_base642bin(p, n + 1, s, n, any_variant ? "\n" : NULL, &got, &end,
-                              variants[v]) == 0 &&
+        if (sodium_base642bin(p, n + 1, s, n, any_variant ? "\n" : NULL, &got, &end, variants[v]) ==
+                0 &&
             end == s + n) {
             *out_len = got;
             return p;

@@ -59,8 +59,7 @@ int shard_index_read(struct ferry_ckpt *ck, const char *index_path, shard_reader
             goto out;
         }
     }
-    if (json_object_size(map) != ck->ntensors)
-        json_object_foreach(map, name, v)
+    if (json_object_size(map) != ck->ntensors) json_object_foreach(map, name, v)
         {
             if (!ferry_ckpt_find_tensor(ck, name)) {
                 rc = ferry_error_set(err, FERRY_EMALFORMED, index_path, FERRY_NO_OFFSET, name,

@@ -28,8 +28,8 @@ static int push_id(struct ids *a, int32_t id)
 static int llama3(const struct ferry_tokenizer *t, const char *system, const char *user,
                   struct ids *a, struct ferry_error *err)
 {
-    int32_t start = ferry_token_id(t, "<|start_header_id|>"), end = ferry_token_id(t, "<|end_header_id|>"),
-            eot = ferry_token_id(t, "<|eot_id|>");
+    int32_t start = ferry_token_id(t, "<|start_header_id|>"),
+            end = ferry_token_id(t, "<|end_header_id|>"), eot = ferry_token_id(t, "<|eot_id|>");
     if (end < 0 || eot < 0)
         return ferry_error_set(err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, NULL,
                                "the vocabulary has <|start_header_id|> but not <|end_header_id|> "
@@ -72,10 +72,9 @@ int ferry_chat_prompt(const struct ferry_tokenizer *t, const char *system, const
                                                            : llama2(t, system, user, &a, err);
     if (rc) {
         free(a.v);
-        return rc == FERRY_EINTERNAL
-                   ? ferry_error_set(err, rc, NULL, FERRY_NO_OFFSET, NULL,
-                                     "out of memory building the chat prompt")
-                   : rc;
+        return rc == FERRY_EINTERNAL ? ferry_error_set(err, rc, NULL, FERRY_NO_OFFSET, NULL,
+                                                       "out of memory building the chat prompt")
+                                     : rc;
     }
     *ids = a.v;
     *n = a.n;

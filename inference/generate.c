@@ -17,7 +17,8 @@ int ferry_generate(struct ferry_model *m, const int32_t *prompt, uint32_t n,
 {
     *r = (struct ferry_generate_result){0};
     const struct ferry_model_info *in = ferry_model_get_info(m);
-    if (n == 0) return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL, "an empty prompt");
+    if (n == 0)
+        return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL, "an empty prompt");
     float *logits = malloc((size_t)in->n_vocab * sizeof(float));
     r->tokens = malloc(((size_t)o->max_tokens + 1) * sizeof(int32_t));
     if (!logits || !r->tokens) {

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #define MODEL_RECORD "license-acceptance.dsse.json"
-#define MAX_TRUSTED 64
+#define MAX_TRUSTED  64
 
 /* An XDG base directory: the variable when absolute, else HOME/fallback. */
 static void xdg(const char *given, const char *var, const char *fallback, char *out, size_t n)

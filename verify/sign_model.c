@@ -36,7 +36,8 @@ static int write_manifest(const char *path, const char *json, int force, struct 
     struct ferry_out o;
     int rc = ferry_out_open(&o, path, force, err);
     if (rc) return rc;
-    if (!(rc = ferry_out_write(&o, json, strlen(json), err)) && !(rc = ferry_out_write(&o, "\n", 1, err)))
+    if (!(rc = ferry_out_write(&o, json, strlen(json), err)) &&
+        !(rc = ferry_out_write(&o, "\n", 1, err)))
         rc = ferry_out_commit(&o, err);
     if (rc) ferry_out_abort(&o);
     return rc;
@@ -53,13 +54,14 @@ int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct f
     int isdir = S_ISDIR(st.st_mode), minisign = ferry_sign_key_is_minisign(o->key);
     snprintf(r->method, sizeof(r->method), minisign ? "minisign" : "oms-bundle");
     if (minisign) {
-        snprintf(r->manifest, sizeof(r->manifest), isdir ? "%s/model.manifest.json" : "%s.manifest.json",
-                 path);
+        snprintf(r->manifest, sizeof(r->manifest),
+                 isdir ? "%s/model.manifest.json" : "%s.manifest.json", path);
         snprintf(r->signature, sizeof(r->signature), "%s.minisig", r->manifest);
     } else {
         snprintf(r->signature, sizeof(r->signature), isdir ? "%s/model.sig" : "%s.sig", path);
     }
-    if (!o->force && (access(r->signature, F_OK) == 0 || (minisign && access(r->manifest, F_OK) == 0)))
+    if (!o->force &&
+        (access(r->signature, F_OK) == 0 || (minisign && access(r->manifest, F_OK) == 0)))
         return ferry_error_set(err, FERRY_ECANTCREAT, r->signature, FERRY_NO_OFFSET, NULL,
                                "signature exists (use --force to replace it)");
     /* the key before the hashing: a wrong password fails at once */
@@ -73,7 +75,8 @@ int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct f
         return rc;
     }
     char *json = ferry_manifest_to_json(&m);
-    if (!json) rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    if (!json)
+        rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
     if (!rc && minisign) {
         char tc[4400];
         const char *base = strrchr(r->manifest, '/') ? strrchr(r->manifest, '/') + 1 : r->manifest;
@@ -81,7 +84,8 @@ int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct f
         rc = write_manifest(r->manifest, json, o->force, err);
         if (!rc) rc = ferry_minisign_sign_file(&mk, r->manifest, r->signature, tc, o->force, err);
     } else if (!rc) {
-        rc = ferry_oms_sign(o->key, (const uint8_t *)json, strlen(json), r->signature, o->force, err);
+        rc = ferry_oms_sign(o->key, (const uint8_t *)json, strlen(json), r->signature, o->force,
+                            err);
     }
     ferry_wipe(&mk, sizeof(mk));
     if (!rc) {
@@ -105,12 +109,14 @@ int ferry_license_text(const char *dir, const struct ferry_resource *res, char *
     if (!rc) {
         uint8_t h[32];
         unsigned hl;
-        EVP_Digest(map.data ? map.data : (const uint8_t *)"", (size_t)map.size, h, &hl, EVP_sha256(), NULL);
+        EVP_Digest(map.data ? map.data : (const uint8_t *)"", (size_t)map.size, h, &hl,
+                   EVP_sha256(), NULL);
         if (memcmp(h, res->sha256, 32) != 0)
             rc = ferry_error_set(err, FERRY_EMISMATCH, path, FERRY_NO_OFFSET, NULL,
                                  "does not match the signed manifest (text changed)");
         else if (!(*text = malloc((size_t)map.size + 1)))
-            rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+            rc =
+                ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
         else {
             memcpy(*text, map.data, (size_t)map.size);
             (*text)[map.size] = 0;

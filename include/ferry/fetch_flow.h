@@ -65,11 +65,11 @@ int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_
 void ferry_fetch_hub_default_cache(char *buf, size_t n);
 
 struct ferry_fetch_manifest_opts {
-    const char *manifest;   /* URL or path of model.manifest.json (.minisig beside it) or model.sig */
+    const char *manifest; /* URL or path of model.manifest.json (.minisig beside it) or model.sig */
     struct ferry_signature_opts sig;
     const char *const *mirrors; /* base URLs, tried in order */
     size_t nmirrors;
-    const char *accept;     /* the license text's SHA-256 (or a prefix of 16+ hex digits) */
+    const char *accept; /* the license text's SHA-256 (or a prefix of 16+ hex digits) */
     struct ferry_acceptor who;
     struct ferry_license_opts license;
 };

@@ -9,9 +9,9 @@
 #include "ferry/manifest.h"
 
 struct ferry_signature_opts {
-    const char *sigfile;        /* the signature when not in the usual place, or NULL */
-    const char *pubkey;         /* minisign public key (file or base64 line) or PEM public key */
-    const char *const *cas;     /* trust anchors for certificate bundles */
+    const char *sigfile;    /* the signature when not in the usual place, or NULL */
+    const char *pubkey;     /* minisign public key (file or base64 line) or PEM public key */
+    const char *const *cas; /* trust anchors for certificate bundles */
     size_t ncas;
 };
 
@@ -75,7 +75,7 @@ struct ferry_license_opts {
 
 struct ferry_license_found {
     char path[4096];
-    int valid;                /* the record's signature verified */
+    int valid; /* the record's signature verified */
     char why_invalid[768];
     struct ferry_license_acceptance a;
     enum ferry_license_verdict verdict;
