@@ -2,6 +2,7 @@
  * checkpoint file, sharded directory or index, split GGUF set, llama2.c .bin or .npy. */
 #include "commands.h"
 #include "output.h"
+#include "ferry/vocab.h"
 #include "ferry/hash.h"
 
 #include <getopt.h>
@@ -109,6 +110,44 @@ static void human(const struct ferry_ckpt *ck, uint8_t (*hashes)[32])
     }
 }
 
+/* tokenizer.model (sentencepiece or tiktoken) and tokenizer.json hold a vocabulary, not
+ * tensors: inspect shows what `tokenize` would use */
+static int is_tokenizer_file(const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t l = strlen(base);
+    return !strcmp(base, "tokenizer.json") || (l > 6 && !strcmp(base + l - 6, ".model"));
+}
+
+static int inspect_tokenizer(const char *path)
+{
+    struct ferry_vocab v;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (ferry_vocab_load(path, 0, &v, &err)) return report_error(&err);
+    const char *kind = !strcmp(v.model, "llama") ? "sentencepiece"
+                       : strstr(path, ".json")   ? "tokenizer.json (byte-level BPE)"
+                                                 : "tiktoken (byte-level BPE)";
+    uint64_t control = 0;
+    for (uint64_t i = 0; v.types && i < v.n; i++) control += v.types[i] == FERRY_TOK_CONTROL;
+    const char *bos = v.bos >= 0 ? v.tokens[v.bos].s : "",
+               *eos = v.eos >= 0 ? v.tokens[v.eos].s : "";
+    if (g_opts.json)
+        out_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:o}", "format",
+                           "tokenizer", "kind", kind, "model", v.model, "tokens", (json_int_t)v.n,
+                           "control_tokens", (json_int_t)control, "merges", (json_int_t)v.nmerges,
+                           "bos_token_id", (json_int_t)v.bos, "bos_token",
+                           json_bytes(bos, strlen(bos)), "eos_token_id", (json_int_t)v.eos,
+                           "eos_token", json_bytes(eos, strlen(eos))));
+    else
+        printf("format: %s\ntokenizer model: %s\ntokens: %llu (%llu control)\nmerges: %llu\n"
+               "bos: %lld %s\neos: %lld %s\n",
+               kind, v.model, (unsigned long long)v.n, (unsigned long long)control,
+               (unsigned long long)v.nmerges, (long long)v.bos, bos, (long long)v.eos, eos);
+    ferry_vocab_free(&v);
+    return EXIT_OK;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -143,6 +182,7 @@ int cmd_inspect(int argc, char **argv)
     struct ferry_error err;
     ferry_ckpt_init(&ck);
     ferry_error_clear(&err);
+    if (is_tokenizer_file(argv[optind])) return inspect_tokenizer(argv[optind]);
     uint8_t(*hashes)[32] = NULL;
     int rc = ferry_ckpt_open(&ck, argv[optind], &err);
     if (!rc && hash) {

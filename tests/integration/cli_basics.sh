@@ -51,6 +51,10 @@ full=$("$ferry" inspect "$vocab" --json --full | /usr/bin/python3 -c 'import jso
 dec=$("$ferry" tokenize "$testdata/llama2-tokenizer/tokenizer.model" --decode 15043,3186)
 [ "$dec" = "Hello world" ] && [ "$("$ferry" tokenize "$testdata/llama2-tokenizer/tokenizer.model" --decode 15043 | tail -c 1 | od -An -c | tr -d ' ')" = '\n' ] \
   || { echo "FAIL: tokenize --decode: '$dec' (and a final newline)"; fail=1; }
+"$ferry" inspect "$testdata/llama3-tokenizer/tokenizer.model" | grep -q "tokens: 128256 (256 control)" \
+  || { echo "FAIL: inspect tokenizer.model (tiktoken)"; fail=1; }
+"$ferry" inspect --json "$testdata/llama2-tokenizer/tokenizer.model" | grep -q '"tokens": 32000' \
+  || { echo "FAIL: inspect --json tokenizer.model (sentencepiece)"; fail=1; }
 tq=$(mktemp -d)
 expect_code 0 "$ferry" convert "$testdata/stories260K/stories260K.bin" -o "$tq/q.gguf" --type Q8_0 --no-vocab
 rm -rf "$tq"
