@@ -87,6 +87,31 @@ static int write_spm(const struct ferry_ckpt *g, const char *path, int force,
                                  path, force, err);
 }
 
+/* Meta's params.json does not state the feed-forward size: Meta's code derives it from dim,
+ * multiple_of and ffn_dim_multiplier (hidden = int(2 * 4 * dim / 3), times the multiplier,
+ * rounded up to a multiple). The values that give back n_ff, preferring the multipliers Meta's
+ * models use and the largest multiple; 0 when none does (mult 0: no multiplier). */
+static uint64_t meta_round(uint64_t dim, double mult, uint64_t multiple_of)
+{
+    uint64_t h = 2 * (4 * dim) / 3;
+    if (mult > 0) h = (uint64_t)(mult * (double)h);
+    return multiple_of * ((h + multiple_of - 1) / multiple_of);
+}
+
+static int meta_ffn(uint32_t dim, uint32_t n_ff, uint64_t *multiple_of, double *mult)
+{
+    double base = (double)(2 * (4 * (uint64_t)dim) / 3), derived = (double)n_ff / base;
+    const double mults[] = {0, 1.3, 1.5, 1.2, 1.0, (double)(int64_t)(derived * 100 + 0.5) / 100,
+                            (double)(int64_t)(derived * 1000 + 0.5) / 1000};
+    for (size_t k = 0; k < sizeof(mults) / sizeof(mults[0]); k++)
+        for (uint64_t mo = 4096; mo >= 1; mo /= 2)
+            if (meta_round(dim, mults[k], mo) == n_ff) {
+                *multiple_of = mo, *mult = mults[k];
+                return 0;
+            }
+    return -1;
+}
+
 static json_t *hf_config(const struct llama_model *m, const char *dtype)
 {
     const struct llama_hparams *hp = &m->hp;
@@ -283,6 +308,13 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
                                (double)hp->rms_eps, "rope_theta", (double)hp->rope_theta);
         if (!strcmp(hp->rope_type, "llama3"))
             json_object_set_new(pj, "use_scaled_rope", json_true());
+        uint64_t mo;
+        double mult;
+        if (meta_ffn(hp->n_embd, hp->n_ff, &mo, &mult) == 0) {
+            json_object_set_new(pj, "multiple_of", json_integer((json_int_t)mo));
+            if (mult > 0) json_object_set_new(pj, "ffn_dim_multiplier", json_real(mult));
+        }
+        json_object_set_new(pj, "max_seq_len", json_integer((json_int_t)hp->n_ctx));
         snprintf(path, sizeof(path), "%s/params.json", dst);
         rc = write_json(path, pj, o->force, err);
     } else if (!rc) {

@@ -370,6 +370,15 @@ if os.path.exists(os.path.join(meta_out, "consolidated.00.pth")):
     check(set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), "--to meta differs from Meta's layout")
     p = json.load(open(os.path.join(meta_out, "params.json")))
     check(p["n_kv_heads"] == 2 and p["dim"] == 64, "params.json")
+
+    def meta_hidden(dim, multiple_of, mult):  # Meta's FeedForward sizing, from its model code
+        h = int(2 * (4 * dim) / 3)
+        if mult is not None:
+            h = int(mult * h)
+        return multiple_of * ((h + multiple_of - 1) // multiple_of)
+    check("multiple_of" in p and meta_hidden(p["dim"], p["multiple_of"], p.get("ffn_dim_multiplier")) == cfg["intermediate_size"]
+          and p.get("max_seq_len") == cfg["max_position_embeddings"],
+          "params.json: multiple_of/ffn_dim_multiplier give the feed-forward size back, max_seq_len present: %s" % p)
 meta_back = os.path.join(WORK, "meta-to-hf")
 ferry("convert", meta_dir, "-o", meta_back, "--to", "safetensors")
 if os.path.exists(os.path.join(meta_back, "model.safetensors")):
