@@ -78,8 +78,7 @@ def main():
         with open(os.path.join(hf, "model.safetensors"), "wb") as f:
             f.write(struct.pack("<Q", len(h)) + h)
             left = off
-            chunk = bytes(range(256)) * 4096  # finite float bit patterns are not needed for timing
-            chunk = struct.pack("<%df" % (len(chunk) // 4), *[((i * 37) % 1000 - 500) / 1e4 for i in range(len(chunk) // 4)])
+            chunk = struct.pack("<262144f", *[((i * 37) % 1000 - 500) / 1e4 for i in range(262144)])  # 1 MiB
             while left:
                 n = min(left, len(chunk))
                 f.write(chunk[:n])

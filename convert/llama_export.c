@@ -8,6 +8,7 @@
 #include "llama_stream.h"
 #include "ferry/convert.h"
 #include "ferry/file.h"
+#include "ferry/json_file.h"
 #include "ferry/hash.h"
 #include "ferry/pytorch.h"
 #include "ferry/safetensors.h"
@@ -27,21 +28,6 @@
 #define FERRY_VERSION "0.0.0"
 #endif
 
-static int write_json(const char *path, json_t *j, int force, struct ferry_error *err)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    if (!s) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
-    struct ferry_out o;
-    int rc = ferry_out_open(&o, path, force, err);
-    if (!rc && !(rc = ferry_out_write(&o, s, strlen(s), err)) &&
-        !(rc = ferry_out_write(&o, "\n", 1, err)))
-        rc = ferry_out_commit(&o, err);
-    else if (!rc || o.fp)
-        ferry_out_abort(&o);
-    free(s);
-    return rc;
-}
 
 /* Tokenizer and license files travel with the weights. */
 static int copy_side_files(const char *srcdir, const char *dst, int force, struct ferry_error *err)
@@ -208,7 +194,7 @@ static int write_safetensors_shards(struct ferry_ckpt *d, struct llama_stream *j
         return rc;
     }
     snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dst);
-    return write_json(
+    return ferry_json_save(
         path,
         json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map),
         force, err);
@@ -316,10 +302,10 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         }
         json_object_set_new(pj, "max_seq_len", json_integer((json_int_t)hp->n_ctx));
         snprintf(path, sizeof(path), "%s/params.json", dst);
-        rc = write_json(path, pj, o->force, err);
+        rc = ferry_json_save(path, pj, o->force, err);
     } else if (!rc) {
         snprintf(path, sizeof(path), "%s/config.json", dst);
-        rc = write_json(path, hf_config(m, torch_dtype(first)), o->force, err);
+        rc = ferry_json_save(path, hf_config(m, torch_dtype(first)), o->force, err);
     }
     char srcdir[4200];
     snprintf(srcdir, sizeof(srcdir), "%s", src);

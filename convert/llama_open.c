@@ -323,20 +323,14 @@ static int check_shapes(struct llama_model *m, const char *what, struct ferry_er
 static int open_vocab(struct llama_model *m, const char *dir, struct ferry_error *err)
 {
     char path[4200];
-    if (exists(dir, "tokenizer.model", path, sizeof(path))) {
-        /* Meta's Llama 3 tokenizer.model is tiktoken text, Llama 2's a sentencepiece protobuf */
-        int rc = ferry_vocab_is_tiktoken(path)
-                     ? ferry_vocab_from_tiktoken(path, m->hp.n_vocab, &m->vocab, err)
-                     : ferry_vocab_from_spm(path, m->hp.n_vocab, &m->vocab, err);
-        if (!rc) m->has_vocab = 1;
-        return rc;
-    }
-    if (exists(dir, "tokenizer.json", path, sizeof(path))) {
-        int rc = ferry_vocab_from_tokenizer_json(path, m->hp.n_vocab, &m->vocab, err);
-        if (!rc) m->has_vocab = 1;
-        return rc;
-    }
-    return 0; /* no tokenizer: weights only */
+    /* tokenizer.model (sentencepiece, or Meta's Llama 3 tiktoken text) before tokenizer.json;
+     * ferry_vocab_load tells the kinds apart */
+    if (!exists(dir, "tokenizer.model", path, sizeof(path)) &&
+        !exists(dir, "tokenizer.json", path, sizeof(path)))
+        return 0; /* no tokenizer: weights only */
+    int rc = ferry_vocab_load(path, m->hp.n_vocab, &m->vocab, err);
+    if (!rc) m->has_vocab = 1;
+    return rc;
 }
 
 /* FP8 checkpoints keep a scale beside each 8-bit weight (X.weight_scale for X.weight) and

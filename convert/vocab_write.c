@@ -3,6 +3,7 @@
  * with tokenizer_config.json, special_tokens_map.json and generation_config.json for a Hugging
  * Face directory, and Meta's tiktoken tokenizer.model for a Meta directory. */
 #include "ferry/file.h"
+#include "ferry/json_file.h"
 #include "ferry/vocab.h"
 #include "ferry/codec.h"
 
@@ -15,23 +16,6 @@
 static const char llama3_split[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-static int write_doc(json_t *doc, const char *path, int force, struct ferry_error *err)
-{
-    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(doc);
-    if (!text)
-        return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
-    struct ferry_out o;
-    int rc = ferry_out_open(&o, path, force, err);
-    if (!rc && !(rc = ferry_out_write(&o, text, strlen(text), err)) &&
-        !(rc = ferry_out_write(&o, "\n", 1, err)))
-        rc = ferry_out_commit(&o, err);
-    else if (o.fp)
-        ferry_out_abort(&o);
-    free(text);
-    return rc;
-}
 
 static int special(int32_t type)
 {
@@ -83,7 +67,7 @@ int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *pa
         "pre_tokenizer", pre, "post_processor", "type", "ByteLevel", "add_prefix_space", 1,
         "trim_offsets", 0, "use_regex", 1, "decoder", "type", "ByteLevel", "add_prefix_space", 1,
         "trim_offsets", 1, "use_regex", 1, "model", model);
-    return write_doc(doc, path, force, err);
+    return ferry_json_save(path, doc, force, err);
 }
 
 static json_t *token_or_null(const struct ferry_vocab *v, int64_t id)
@@ -104,13 +88,13 @@ int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, u
     if (v->unk >= 0) json_object_set_new(cfg, "unk_token", token_or_null(v, v->unk));
     if (v->pad >= 0) json_object_set_new(cfg, "pad_token", token_or_null(v, v->pad));
     snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
-    int rc = write_doc(cfg, path, force, err);
+    int rc = ferry_json_save(path, cfg, force, err);
     json_t *map = json_pack("{s:o, s:o}", "bos_token", token_or_null(v, v->bos), "eos_token",
                             token_or_null(v, v->eos));
     if (v->unk >= 0) json_object_set_new(map, "unk_token", token_or_null(v, v->unk));
     snprintf(path, sizeof(path), "%s/special_tokens_map.json", dir);
     if (!rc)
-        rc = write_doc(map, path, force, err);
+        rc = ferry_json_save(path, map, force, err);
     else
         json_decref(map);
     json_t *gen = json_object();
@@ -118,7 +102,7 @@ int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, u
     if (v->eos >= 0) json_object_set_new(gen, "eos_token_id", json_integer(v->eos));
     snprintf(path, sizeof(path), "%s/generation_config.json", dir);
     if (!rc)
-        rc = write_doc(gen, path, force, err);
+        rc = ferry_json_save(path, gen, force, err);
     else
         json_decref(gen);
     return rc;

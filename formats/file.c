@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The body of ferry_open_regular, also giving the size fstat found. */
-static int open_regular(const char *path, int nofollow, uint64_t *size, struct ferry_error *err)
+int ferry_open_regular_sized(const char *path, int nofollow, uint64_t *size,
+                             struct ferry_error *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0) {
@@ -24,8 +24,8 @@ static int open_regular(const char *path, int nofollow, uint64_t *size, struct f
         if (e == ELOOP && nofollow)
             return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
                                    "is a symbolic link");
-        return ferry_error_set(err, ferry_errno_code(e), path, FERRY_NO_OFFSET, NULL, "cannot open: %s",
-                               strerror(e));
+        return ferry_error_set(err, ferry_errno_code(e), path, FERRY_NO_OFFSET, NULL,
+                               "cannot open: %s", strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -38,8 +38,8 @@ static int open_regular(const char *path, int nofollow, uint64_t *size, struct f
         close(fd);
         return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
                                "not a regular file (%s)",
-                               S_ISFIFO(st.st_mode)  ? "a FIFO"
-                               : S_ISDIR(st.st_mode) ? "a directory"
+                               S_ISFIFO(st.st_mode)   ? "a FIFO"
+                               : S_ISDIR(st.st_mode)  ? "a directory"
                                : S_ISSOCK(st.st_mode) ? "a socket"
                                                       : "a device");
     }
@@ -57,7 +57,7 @@ static int open_regular(const char *path, int nofollow, uint64_t *size, struct f
 int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
 {
     uint64_t size;
-    return open_regular(path, nofollow, &size, err);
+    return ferry_open_regular_sized(path, nofollow, &size, err);
 }
 
 FILE *ferry_fopen_regular(const char *path, struct ferry_error *err)
@@ -76,7 +76,7 @@ int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *er
 {
     memset(m, 0, sizeof(*m));
     m->fd = -1;
-    int fd = open_regular(path, 0, &m->size, err);
+    int fd = ferry_open_regular_sized(path, 0, &m->size, err);
     if (fd < 0) return fd;
     if (m->size > 0) {
         void *p = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -203,6 +203,15 @@ int ferry_out_patch(struct ferry_out *o, uint64_t pos, const void *buf, uint64_t
     return 0;
 }
 
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
 int ferry_out_commit(struct ferry_out *o, struct ferry_error *err)
 {
     int rc = 0;
@@ -218,14 +227,8 @@ int ferry_out_commit(struct ferry_out *o, struct ferry_error *err)
                              strerror(errno));
     if (!rc) {
         char *dup = strdup(o->path);
-        if (dup) {
-            int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dup);
-        }
+        if (dup) fsync_path(dirname(dup));
+        free(dup);
         free(o->tmp);
         o->tmp = NULL;
     }
@@ -335,23 +338,14 @@ int ferry_outdir_open(struct ferry_outdir *d, const char *path, int force, struc
     remove_tree(d->tmp); /* a pid reused from a killed run */
     if (mkdir(d->tmp, 0755) != 0) {
         int e = errno;
-        ferry_error_set(err, e == EACCES ? FERRY_EPERM : FERRY_ECANTCREAT, d->tmp,
-                        FERRY_NO_OFFSET, NULL, "cannot create: %s", strerror(e));
+        ferry_error_set(err, e == EACCES ? FERRY_EPERM : FERRY_ECANTCREAT, d->tmp, FERRY_NO_OFFSET,
+                        NULL, "cannot create: %s", strerror(e));
         free(d->path);
         free(d->tmp);
         memset(d, 0, sizeof(*d));
         return err ? err->code : FERRY_ECANTCREAT;
     }
     return 0;
-}
-
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err)
@@ -367,7 +361,8 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err)
                                    "output appeared while converting (use --force to overwrite)");
         size_t n = strlen(d->tmp) + 8;
         old = malloc(n);
-        if (!old) return ferry_error_set(err, FERRY_EINTERNAL, d->path, FERRY_NO_OFFSET, NULL, "oom");
+        if (!old)
+            return ferry_error_set(err, FERRY_EINTERNAL, d->path, FERRY_NO_OFFSET, NULL, "oom");
         snprintf(old, n, "%s.old", d->tmp);
         if (rename(d->path, old) != 0) {
             int e = errno;
@@ -401,16 +396,23 @@ void ferry_outdir_abort(struct ferry_outdir *d)
     memset(d, 0, sizeof(*d));
 }
 
+int ferry_write_file(const char *path, const void *data, size_t n, int force,
+                     struct ferry_error *err)
+{
+    struct ferry_out o;
+    int rc = ferry_out_open(&o, path, force, err);
+    if (rc) return rc;
+    if (!(rc = ferry_out_write(&o, data, n, err))) rc = ferry_out_commit(&o, err);
+    if (rc) ferry_out_abort(&o);
+    return rc;
+}
+
 int ferry_copy_file(const char *from, const char *to, int force, struct ferry_error *err)
 {
     struct ferry_map m;
     int rc = ferry_map_open(&m, from, err);
     if (rc) return rc;
-    struct ferry_out o;
-    if (!(rc = ferry_out_open(&o, to, force, err))) {
-        if (!(rc = ferry_out_write(&o, m.data, m.size, err))) rc = ferry_out_commit(&o, err);
-        if (rc) ferry_out_abort(&o);
-    }
+    rc = ferry_write_file(to, m.data, (size_t)m.size, force, err);
     ferry_map_close(&m);
     return rc;
 }

@@ -2,6 +2,8 @@
 #include "ferry/json_file.h"
 #include "ferry/file.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int ferry_json_load(const char *path, size_t flags, json_t **out, struct ferry_error *err)
@@ -17,4 +19,20 @@ int ferry_json_load(const char *path, size_t flags, json_t **out, struct ferry_e
                                "not valid JSON: %s", je.text);
     *out = j;
     return 0;
+}
+
+int ferry_json_save(const char *path, json_t *doc, int force, struct ferry_error *err)
+{
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL;
+    if (!line) {
+        free(text);
+        return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    }
+    line[n] = '\n', line[n + 1] = 0;
+    int rc = ferry_write_file(path, line, n + 1, force, err);
+    free(line);
+    return rc;
 }

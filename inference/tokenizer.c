@@ -2,15 +2,9 @@
  * handling, special tokens named in text, and decoding of ids to text. */
 #define _GNU_SOURCE
 #include "tokenizer_impl.h"
-#include "ferry/ckpt.h"
-#include "ferry/gguf.h"
-#include "ferry/llama2c.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int ids_push(struct ids *a, int32_t id)
 {

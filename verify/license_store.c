@@ -117,16 +117,6 @@ void ferry_license_report_free(struct ferry_license_report *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int write_record(const char *path, const char *rec, struct ferry_error *err)
-{
-    struct ferry_out o;
-    int rc = ferry_out_open(&o, path, 1, err);
-    if (rc) return rc;
-    if (!(rc = ferry_out_write(&o, rec, strlen(rec), err))) rc = ferry_out_commit(&o, err);
-    if (rc) ferry_out_abort(&o);
-    return rc;
-}
-
 int ferry_license_accept(const char *path, const struct ferry_manifest *m,
                          const struct ferry_acceptor *who, const char *method, int store_in_model,
                          const struct ferry_license_opts *o, struct ferry_license_recorded *out,
@@ -168,7 +158,7 @@ int ferry_license_accept(const char *path, const struct ferry_manifest *m,
     if (ferry_mkdirs(store, 0700) != 0)
         rc = ferry_error_set(err, FERRY_ECANTCREAT, store, FERRY_NO_OFFSET, NULL, "%s",
                              strerror(errno));
-    if (!rc) rc = write_record(file, rec, err);
+    if (!rc) rc = ferry_write_file(file, rec, strlen(rec), 1, err);
     if (!rc && out) {
         memcpy(out->path, file, sizeof(file));
         ferry_minisign_key_id(pub.keynum, out->key_id);
@@ -176,7 +166,7 @@ int ferry_license_accept(const char *path, const struct ferry_manifest *m,
     if (!rc && store_in_model) {
         char mfile[8400];
         snprintf(mfile, sizeof(mfile), "%s/%s", path, MODEL_RECORD);
-        rc = write_record(mfile, rec, err);
+        rc = ferry_write_file(mfile, rec, strlen(rec), 1, err);
     }
     free(rec);
     return rc;

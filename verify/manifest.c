@@ -1,6 +1,7 @@
 /* OMS v1.0 statements: build from a directory, serialize, parse, check against a directory. */
 #define _GNU_SOURCE
 #include "ferry/manifest.h"
+#include "ferry/file.h"
 #include "ferry/hash.h"
 #include "filehash.h"
 #include "walk.h"
@@ -61,21 +62,15 @@ static const char *role_of(const char *name)
 /* Opens a file of the model without following symlinks; fills size. */
 static int open_member(const char *path, uint64_t *size, char *why, size_t n)
 {
-    /* O_NONBLOCK: a FIFO put where a signed file was must not block the open */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    /* the one regular-file opener: a FIFO put where a signed file was does not block */
+    struct ferry_error e;
+    ferry_error_clear(&e);
+    int fd = ferry_open_regular_sized(path, 1, size, &e);
     if (fd < 0) {
-        snprintf(why, n, "%s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
-        return -errno;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-        snprintf(why, n, "not a regular file");
-        close(fd);
-        return -EINVAL;
+        snprintf(why, n, "%.200s", e.cause); /* why buffers are 256 bytes */
+        return fd == FERRY_ENOINPUT ? -ENOENT : -EINVAL;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    *size = (uint64_t)st.st_size;
     return fd;
 }
 

@@ -18,6 +18,9 @@ struct ferry_map {
  * refuses a symbolic link as the last component. Returns the descriptor, or a negative
  * FERRY_E* code with err filled (66 missing, 77 permission, 65 not a regular file). */
 int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err);
+/* The same, also giving the file's size. */
+int ferry_open_regular_sized(const char *path, int nofollow, uint64_t *size,
+                             struct ferry_error *err);
 /* The same as a stdio stream ("rb"); NULL with err filled. */
 FILE *ferry_fopen_regular(const char *path, struct ferry_error *err);
 
@@ -63,6 +66,9 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err);
 /* Removes the staging directory and everything in it; safe after commit. */
 void ferry_outdir_abort(struct ferry_outdir *d);
 
+/* Writes n bytes as path durably (temp name, fsync, rename); refuses to replace unless force. */
+int ferry_write_file(const char *path, const void *data, size_t n, int force,
+                     struct ferry_error *err);
 /* Copies a regular file durably (temp name, fsync, rename); refuses to replace unless force. */
 int ferry_copy_file(const char *from, const char *to, int force, struct ferry_error *err);
 
