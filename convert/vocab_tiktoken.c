@@ -137,7 +137,8 @@ int ferry_vocab_from_tiktoken(const char *path, uint64_t vocab_size, struct ferr
     struct rank_map rm = {0};
     uint64_t count = 0;
     if (!bytes || !blen || !v->tokens || !v->types) goto oom;
-    const char *p = (const char *)map.data, *end = p + map.size;
+    /* an empty file maps to no memory at all: no pointer arithmetic on it (count stays 0) */
+    const char *p = map.size ? (const char *)map.data : "", *end = p + map.size;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
         const char *sp = memchr(p, ' ', (size_t)(le - p));
