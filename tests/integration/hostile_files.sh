@@ -120,7 +120,9 @@ for sig in INT TERM; do
     nv= && [ $to = gguf ] && nv=--no-vocab
     "$ferry" convert src -o $target --to $to --type bf16 --threads 1 -q $nv 2>err.txt &
     pid=$!
-    sleep 0.1
+    # signal once the output's temporary exists: the handler is in place by then, however slowly
+    # the process starts (a sanitizer build on a loaded machine took longer than a fixed 0.1 s)
+    for _ in $(seq 200); do ls -A | grep -q "^\.$target\.tmp\.$pid" && break; sleep 0.05; done
     kill -$sig $pid
     wait $pid
     got=$?
