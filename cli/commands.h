@@ -16,5 +16,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_license(int argc, char **argv);
+int cmd_torrent(int argc, char **argv);
 
 #endif

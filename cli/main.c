@@ -25,7 +25,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify, "verify files against a signed manifest, checklist or torrent"},
     {"license", cmd_license, "show, accept and check model licenses"},
     {"fetch", cmd_fetch, "download over HTTP(S), resumable, parallel, verified"},
-    {"torrent", NULL, "make torrents and magnet links"},
+    {"torrent", cmd_torrent, "make torrents and magnet links"},
     {"seed", NULL, "seed torrents for mirrors"},
     {"run", cmd_run, "generate text with the reference forward pass"},
     {"tokenize", cmd_tokenize, "print token ids of a text"},

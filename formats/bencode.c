@@ -1,6 +1,8 @@
 /* Bencode parser (see ferry/bencode.h). */
 #include "ferry/bencode.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,4 +125,48 @@ const struct ferry_bnode *ferry_bdict_get(const struct ferry_bnode *d, const cha
     for (size_t i = 0; i + 1 < d->n; i += 2)
         if (d->items[i].len == kl && memcmp(d->items[i].s, key, kl) == 0) return &d->items[i + 1];
     return NULL;
+}
+
+static void put(struct ferry_bbuf *b, const void *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) cap *= 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void ferry_benc_int(struct ferry_bbuf *b, int64_t v)
+{
+    char t[32];
+    int n = snprintf(t, sizeof(t), "i%" PRId64 "e", v);
+    put(b, t, (size_t)n);
+}
+
+void ferry_benc_str(struct ferry_bbuf *b, const void *s, size_t n)
+{
+    char t[32];
+    int k = snprintf(t, sizeof(t), "%zu:", n);
+    put(b, t, (size_t)k);
+    put(b, s, n);
+}
+
+void ferry_benc_cstr(struct ferry_bbuf *b, const char *s) { ferry_benc_str(b, s, strlen(s)); }
+
+void ferry_benc_open(struct ferry_bbuf *b, char kind) { put(b, &kind, 1); }
+
+void ferry_benc_close(struct ferry_bbuf *b) { put(b, "e", 1); }
+
+void ferry_bbuf_free(struct ferry_bbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
 }

@@ -99,7 +99,7 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
     if (single) {
         list.paths = malloc(sizeof(char *));
         if (list.paths && (list.paths[0] = strdup(m->subject_name))) list.n = 1;
-    } else if ((rc = walk_dir(root, opts->ignore, opts->nignore, &list, err))) {
+    } else if ((rc = walk_dir(root, opts->ignore, opts->nignore, !opts->all_files, &list, err))) {
         ferry_manifest_free(m);
         return rc;
     }
@@ -421,7 +421,7 @@ int ferry_manifest_check(const char *root, const struct ferry_manifest *m,
         for (size_t i = 0; opts && i < opts->nignore; i++) ign[k++] = opts->ignore[i];
         for (size_t i = 0; i < m->nignore; i++) ign[k++] = m->ignore_paths[i];
         struct walk_list list;
-        rc = ign ? walk_dir(root, ign, k, &list, err) : FERRY_EINTERNAL;
+        rc = ign ? walk_dir(root, ign, k, 1, &list, err) : FERRY_EINTERNAL;
         free(ign);
         if (rc == FERRY_EMALFORMED) rc = FERRY_EMISMATCH; /* a symlink or special file appeared */
         for (size_t i = 0; !rc && i < list.n; i++) {

@@ -175,14 +175,14 @@ static int cmp(const void *a, const void *b)
     return walk_path_cmp(*(char *const *)a, *(char *const *)b);
 }
 
-int walk_dir(const char *root, const char *const *ignore, size_t nignore, struct walk_list *out,
-             struct ferry_error *err)
+int walk_dir(const char *root, const char *const *ignore, size_t nignore, int defaults,
+             struct walk_list *out, struct ferry_error *err)
 {
     memset(out, 0, sizeof(*out));
     const char **all = malloc((walk_default_nignores + nignore + 1) * sizeof(char *));
     if (!all) return ferry_error_set(err, FERRY_EINTERNAL, root, FERRY_NO_OFFSET, NULL, "oom");
     size_t n = 0;
-    for (size_t i = 0; i < walk_default_nignores; i++) all[n++] = walk_default_ignores[i];
+    for (size_t i = 0; defaults && i < walk_default_nignores; i++) all[n++] = walk_default_ignores[i];
     for (size_t i = 0; i < nignore; i++) all[n++] = ignore[i];
     struct ctx c = {root, all, n, out, err, 0};
     int rc = walk(&c, "");

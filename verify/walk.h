@@ -10,9 +10,10 @@ struct walk_list {
     size_t n, cap;
 };
 
-/* Lists regular files under root; `ignore` entries (relative paths) exclude whole subtrees. */
-int walk_dir(const char *root, const char *const *ignore, size_t nignore, struct walk_list *out,
-             struct ferry_error *err);
+/* Lists regular files under root; `ignore` entries (relative paths) exclude whole subtrees, as
+ * do the default ignores when `defaults` is set. */
+int walk_dir(const char *root, const char *const *ignore, size_t nignore, int defaults,
+             struct walk_list *out, struct ferry_error *err);
 void walk_free(struct walk_list *l);
 
 /* Component-wise path order of the reference implementation. */

@@ -25,4 +25,19 @@ void ferry_bnode_free(struct ferry_bnode *root);
 /* Value for a key in a dict, or NULL. */
 const struct ferry_bnode *ferry_bdict_get(const struct ferry_bnode *d, const char *key);
 
+/* Writing: a growing buffer the encoders append to. Dict keys must be written in byte order
+ * (the caller's duty: BitTorrent hashes the info dict as written). On allocation failure the
+ * buffer is marked oom and later appends do nothing. */
+struct ferry_bbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+};
+void ferry_benc_int(struct ferry_bbuf *b, int64_t v);
+void ferry_benc_str(struct ferry_bbuf *b, const void *s, size_t n);
+void ferry_benc_cstr(struct ferry_bbuf *b, const char *s);
+void ferry_benc_open(struct ferry_bbuf *b, char kind); /* 'l' or 'd' */
+void ferry_benc_close(struct ferry_bbuf *b);
+void ferry_bbuf_free(struct ferry_bbuf *b);
+
 #endif

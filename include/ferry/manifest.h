@@ -42,7 +42,8 @@ struct ferry_walk_opts {
     int btv2;               /* compute BEP 52 roots too */
     const char *license_id; /* for LICENSE* files */
     int require_acceptance;
-    int walk_only;                               /* list files and sizes, hash nothing */
+    int walk_only; /* list files and sizes, hash nothing */
+    int all_files; /* no default ignores: only opts->ignore (a torrent carries the signatures) */
     void (*progress)(void *ctx, uint64_t bytes); /* may be NULL; called from workers */
     void *progress_ctx;
 };
