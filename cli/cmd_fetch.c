@@ -7,6 +7,7 @@
 #include "ferry/file.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
+#include "ferry/torrent_fetch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,12 +23,16 @@ static const char usage_text[] =
     "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
     "                  [--sha256 HEX] [--tries N] [--speed-limit B --speed-time S]\n"
     "                  [--token-file F] [--force] [--json] [-q]\n"
-    "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude GLOB]...\n"
+    "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude "
+    "GLOB]...\n"
     "                  [--hf-cache] [options above]\n"
     "       ferry fetch --manifest URL_OR_PATH --pubkey K --mirror URL... [-o DIR]\n"
     "                  [--accept-license=SHA256 [--name N]] [--trust-acceptor KEY.pub]...\n"
     "                  [options above]\n"
-    "       ferry fetch --url-template URL --files A,B,... [-o DIR] [options above]\n\n"
+    "       ferry fetch --url-template URL --files A,B,... [-o DIR] [options above]\n"
+    "       ferry fetch magnet:?...|F.torrent [-o DIR] [--peer HOST:PORT]... [--listen ADDR:PORT]\n"
+    "                  [--manifest URL_OR_PATH --pubkey K [--accept-license=SHA256 --name N]]\n"
+    "                  [--utp] [--dht] [--stall-timeout S] [--json] [-q]\n\n"
     "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
     "are recorded in DIR/.NAME.part.json, so an interrupted fetch, even killed, resumes\n"
@@ -60,7 +65,16 @@ static const char usage_text[] =
     "--url-template 'https://host/*?Policy=...' --files a,b/c,...: Meta's presigned links;\n"
     "each name replaces the '*'. The link's expiry is decoded from its policy and shown; the\n"
     "query string is a credential and never printed or stored.\n"
-    "BitTorrent sources are not built yet.\n";
+    "\n"
+    "magnet:?... or F.torrent fetches over BitTorrent (libtorrent): metadata from peers for a\n"
+    "magnet (its x.pe peers and --peer are connected), web seeds used as HTTP mirrors. Files\n"
+    "land in DIR (default ./NAME) once complete; until then they are in DIR/.ferry-bt-HASH,\n"
+    "from which a rerun resumes (a clean stop saves libtorrent's resume data; after a kill the\n"
+    "pieces present are checked, not fetched again). With --manifest the torrent's BEP 52\n"
+    "roots must equal the signed manifest's before any data is asked for (exit 1 otherwise),\n"
+    "license texts come first and the rest waits for an acceptance, and every file is checked\n"
+    "against the manifest before it gets its name. TCP only unless --utp; no DHT unless --dht;\n"
+    "--stall-timeout S (default 300) gives up when no data arrives for S seconds.\n";
 
 static volatile sig_atomic_t g_fetch_cancel;
 
@@ -83,6 +97,13 @@ static int name_of(const char *url, char *out, size_t n)
     memcpy(out, slash + 1, (size_t)(p + end - slash - 1));
     out[p + end - slash - 1] = 0;
     return 0;
+}
+
+static int is_torrent_source(const char *s)
+{
+    size_t n = strlen(s);
+    return !strncmp(s, "magnet:", 7) ||
+           (n > 8 && !strcmp(s + n - 8, ".torrent") && strncmp(s, "http", 4));
 }
 
 static int read_token(const char *path, char *tok, size_t n)
@@ -126,6 +147,11 @@ int cmd_fetch(int argc, char **argv)
         {"trust-acceptor", required_argument, NULL, 'A'},
         {"url-template", required_argument, NULL, 'U'},
         {"files", required_argument, NULL, 'F'},
+        {"peer", required_argument, NULL, 'P'},
+        {"listen", required_argument, NULL, 'L'},
+        {"utp", no_argument, NULL, 'u'},
+        {"dht", no_argument, NULL, 'D'},
+        {"stall-timeout", required_argument, NULL, 'W'},
         {"json", no_argument, NULL, 'J'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -139,6 +165,8 @@ int cmd_fetch(int argc, char **argv)
     const char *mirrors[64], *tmpl = NULL, *tmpl_files = NULL;
     const char *trust[16];
     struct ferry_fetch_manifest_opts man = {.mirrors = mirrors, .license.trust = trust};
+    const char *peers[64];
+    struct ferry_fetch_torrent_opts tor = {.peers = peers};
     uint64_t v;
     int c;
     optind = 1;
@@ -177,8 +205,10 @@ int cmd_fetch(int argc, char **argv)
                 errorf("at most 64 --include and 64 --exclude globs");
                 return EXIT_USAGE;
             }
-            if (c == 'I') inc[hub.ninclude++] = optarg;
-            else exc[hub.nexclude++] = optarg;
+            if (c == 'I')
+                inc[hub.ninclude++] = optarg;
+            else
+                exc[hub.nexclude++] = optarg;
             break;
         case 'H': hub.hf_cache = 1; break;
         case 'M': man.manifest = optarg; break;
@@ -198,6 +228,20 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'U': tmpl = optarg; break;
         case 'F': tmpl_files = optarg; break;
+        case 'P':
+            if (tor.npeers >= 64) {
+                errorf("at most 64 --peer addresses");
+                return EXIT_USAGE;
+            }
+            peers[tor.npeers++] = optarg;
+            break;
+        case 'L': tor.net.listen = optarg; break;
+        case 'u': tor.net.utp = 1; break;
+        case 'D': tor.net.dht = 1; break;
+        case 'W':
+            if (parse_uint_opt("--stall-timeout", optarg, 86400 * 30, &v) || !v) return EXIT_USAGE;
+            tor.stall_seconds = (unsigned)v;
+            break;
         case 'J': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
@@ -209,8 +253,17 @@ int cmd_fetch(int argc, char **argv)
         errorf("--url-template and --files go together");
         return EXIT_USAGE;
     }
-    if (man.manifest ? optind != argc || !man.nmirrors || !man.sig.pubkey : optind >= argc && !tmpl) {
-        if (man.manifest) errorf("--manifest needs --pubkey and at least one --mirror, and no URLs");
+    int torrents = 0;
+    for (int i = optind; i < argc; i++) torrents += is_torrent_source(argv[i]);
+    if (torrents &&
+        (torrents != argc - optind || torrents > 1 || (man.manifest && !man.sig.pubkey))) {
+        errorf("a magnet or .torrent source is fetched alone (with --pubkey for --manifest)");
+        return EXIT_USAGE;
+    }
+    if (man.manifest && !torrents ? optind != argc || !man.nmirrors || !man.sig.pubkey
+                                  : optind >= argc && !tmpl) {
+        if (man.manifest)
+            errorf("--manifest needs --pubkey and at least one --mirror, and no URLs");
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
@@ -227,9 +280,11 @@ int cmd_fetch(int argc, char **argv)
         o.sha256 = sha;
     }
     for (int i = optind; i < argc; i++) {
-        if (strncmp(argv[i], "http://", 7) && strncmp(argv[i], "https://", 8) && strncmp(argv[i], "hf://", 5)) {
-            errorf("%s: only http://, https:// and hf:// sources are built so far (magnet, torrent "
-                   "and --manifest sources are not)", argv[i]);
+        if (strncmp(argv[i], "http://", 7) && strncmp(argv[i], "https://", 8) &&
+            strncmp(argv[i], "hf://", 5) && !is_torrent_source(argv[i])) {
+            errorf("%s: not a source ferry fetches (http://, https://, hf://, magnet: or a "
+                   ".torrent file)",
+                   argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -238,6 +293,7 @@ int cmd_fetch(int argc, char **argv)
         ferry_fetch_hub_default_cache(cache_dir, sizeof(cache_dir));
         dir = cache_dir;
     }
+    const char *user_dir = dir;
     if (!dir) dir = ".";
     const char *hub_dir = dir;
     char token[4096];
@@ -264,6 +320,11 @@ int cmd_fetch(int argc, char **argv)
     if (!man.who.name) man.who.name = man.who.os_user;
     struct fetch_view view = {.who = &man.who, .lo = &man.license};
     struct ferry_fetch_events ev = fetch_view_events(&view);
+    if (torrents) {
+        tor.manifest = man.manifest ? &man : NULL;
+        ferry_fetch_torrent(argv[optind], user_dir, &tor, &o, &ev, &view.t);
+        return fetch_view_finish(&view);
+    }
     if (man.manifest) ferry_fetch_manifest(dir, &man, &o, &ev, &view.t);
     if (tmpl) ferry_fetch_template(tmpl, tmpl_files, dir, &o, &ev, &view.t);
     for (int i = optind; i < argc && !g_fetch_cancel; i++) {

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
-                           struct ferry_error *err)
+int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256,
+                           const uint8_t *git_sha1, struct ferry_error *err)
 {
     int fd = ferry_open_regular(path, 0, err);
     if (fd < 0) return fd;
@@ -32,7 +32,8 @@ int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha25
     for (ssize_t r; !rc && (r = read(fd, buf, BUF)) != 0;) {
         if (r < 0) {
             if (errno == EINTR) continue;
-            rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "read: %s", strerror(errno));
+            rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "read: %s",
+                                 strerror(errno));
             break;
         }
         if (sha256) EVP_DigestUpdate(a, buf, (size_t)r);
@@ -43,7 +44,8 @@ int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha25
     EVP_DigestFinal_ex(a, da, &n);
     EVP_DigestFinal_ex(b, db, &n);
     if (!rc && ((sha256 && memcmp(da, sha256, 32)) || (git_sha1 && memcmp(db, git_sha1, 20))))
-        rc = ferry_error_set(err, FERRY_EMISMATCH, path, FERRY_NO_OFFSET, NULL, "content differs from the expected hash");
+        rc = ferry_error_set(err, FERRY_EMISMATCH, path, FERRY_NO_OFFSET, NULL,
+                             "content differs from the expected hash");
     free(buf);
     EVP_MD_CTX_free(a);
     EVP_MD_CTX_free(b);

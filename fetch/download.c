@@ -28,8 +28,8 @@ struct seg {
     uint64_t written_before;   /* written when the current attempt started */
     unsigned tries;
     double not_before;
-    int active, bad;           /* bad: the response was refused (wrong status or range) */
-    int finished;              /* all bytes written (durability and hashing: seg_sync) */
+    int active, bad; /* bad: the response was refused (wrong status or range) */
+    int finished;    /* all bytes written (durability and hashing: seg_sync) */
     CURL *h;
     struct curl_slist *hdrs;
     struct resp r;
@@ -43,12 +43,12 @@ struct job {
     const struct ferry_fetch_opts *o;
     int fd;
     uint64_t size;
-    char etag[256];     /* strong validator for If-Range, or "" */
+    char etag[256];          /* strong validator for If-Range, or "" */
     EVP_MD_CTX *md, *md_git; /* SHA-256; git blob SHA-1 when one is expected */
-    uint64_t hashed;    /* file offset up to which md has consumed bytes */
-    uint64_t got;       /* bytes present (resumed + downloaded), for progress */
-    int changed;        /* a 200 answered our If-Range: the object changed */
-    int ignored_range;  /* a 200 without If-Range: the server ignores Range */
+    uint64_t hashed;         /* file offset up to which md has consumed bytes */
+    uint64_t got;            /* bytes present (resumed + downloaded), for progress */
+    int changed;             /* a 200 answered our If-Range: the object changed */
+    int ignored_range;       /* a 200 without If-Range: the server ignores Range */
     int io_errno;
 };
 
@@ -63,8 +63,10 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
     struct job *j = s->job;
     size_t len = size * n;
     if (s->r.status == 200) { /* refuse a whole-object answer to a ranged request */
-        if (j->etag[0]) j->changed = 1;
-        else j->ignored_range = 1;
+        if (j->etag[0])
+            j->changed = 1;
+        else
+            j->ignored_range = 1;
         snprintf(s->why, sizeof(s->why), "HTTP 200 to a Range request");
         s->bad = 1;
         return 0;
@@ -76,10 +78,11 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
         return 0;
     }
     uint64_t want_first = s->first + s->written;
-    if (s->r.status != 206 || !s->r.have_range || s->r.r_first != want_first || s->r.r_last != s->last ||
-        s->r.r_total != j->size) {
-        snprintf(s->why, sizeof(s->why), "HTTP %ld with Content-Range %llu-%llu/%llu, asked %llu-%llu/%llu",
-                 s->r.status, (unsigned long long)s->r.r_first, (unsigned long long)s->r.r_last,
+    if (s->r.status != 206 || !s->r.have_range || s->r.r_first != want_first ||
+        s->r.r_last != s->last || s->r.r_total != j->size) {
+        snprintf(s->why, sizeof(s->why),
+                 "HTTP %ld with Content-Range %llu-%llu/%llu, asked %llu-%llu/%llu", s->r.status,
+                 (unsigned long long)s->r.r_first, (unsigned long long)s->r.r_last,
                  (unsigned long long)s->r.r_total, (unsigned long long)want_first,
                  (unsigned long long)s->last, (unsigned long long)j->size);
         s->bad = 1;
@@ -148,7 +151,8 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
                         struct ferry_fetch_result *res, unsigned *seed, struct ferry_error *err)
 {
     const struct ferry_fetch_opts *o = j->o;
-    unsigned conns = o->connections ? o->connections : 4, max_tries = o->max_tries ? o->max_tries : 6;
+    unsigned conns = o->connections ? o->connections : 4,
+             max_tries = o->max_tries ? o->max_tries : 6;
     struct seg *segs = calloc(st->nsegs, sizeof(*segs));
     if (!segs) return ferry_error_set(err, FERRY_EINTERNAL, j->part, FERRY_NO_OFFSET, NULL, "oom");
     uint64_t next = 0, remaining = 0;
@@ -158,8 +162,14 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         segs[i].finished = st->done[i];
         remaining += !st->done[i];
     }
-    struct seg_sync y = {.fd = j->fd, .size = j->size, .part = j->part, .url = j->url,
-                         .state_path = state_path, .st = st, .md = j->md, .md_git = j->md_git};
+    struct seg_sync y = {.fd = j->fd,
+                         .size = j->size,
+                         .part = j->part,
+                         .url = j->url,
+                         .state_path = state_path,
+                         .st = st,
+                         .md = j->md,
+                         .md_git = j->md_git};
     int rc = seg_sync_start(&y, err);
     if (rc) {
         free(segs);
@@ -200,8 +210,8 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
             running--;
             finished_any = 1;
             if (j->io_errno) {
-                rc = ferry_error_set(err, FERRY_EIO, j->part, s->first + s->written, NULL, "write: %s",
-                                     strerror(j->io_errno));
+                rc = ferry_error_set(err, FERRY_EIO, j->part, s->first + s->written, NULL,
+                                     "write: %s", strerror(j->io_errno));
                 break;
             }
             if (j->changed || j->ignored_range) break; /* handled by the caller */
@@ -237,15 +247,15 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
                              "too slow (under %ld bytes/s for %ld s; --speed-limit, --speed-time)",
                              o->low_speed_limit ? o->low_speed_limit : 1024L,
                              o->low_speed_time_s ? o->low_speed_time_s : 30L);
-                rc = ferry_error_set(err, FERRY_EUNAVAIL, j->shown, s->first + s->written, NULL,
-                                     "bytes %llu-%llu failed %u times (%u attempts in a row without "
-                                     "progress), last: %s; run again to resume",
-                                     (unsigned long long)s->first, (unsigned long long)s->last, s->tries,
-                                     stalls,
-                                     slow ? why
-                                     : s->why[0] ? s->why
-                                     : cc != CURLE_OK ? curl_easy_strerror(cc)
-                                                      : "short body");
+                rc = ferry_error_set(
+                    err, FERRY_EUNAVAIL, j->shown, s->first + s->written, NULL,
+                    "bytes %llu-%llu failed %u times (%u attempts in a row without "
+                    "progress), last: %s; run again to resume",
+                    (unsigned long long)s->first, (unsigned long long)s->last, s->tries, stalls,
+                    slow             ? why
+                    : s->why[0]      ? s->why
+                    : cc != CURLE_OK ? curl_easy_strerror(cc)
+                                     : "short body");
                 break;
             }
             res->retries++;
@@ -253,8 +263,10 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         }
         if (j->changed || j->ignored_range) break;
         /* a freed connection is refilled at once; otherwise wait for data (or a retry's time) */
-        if (!rc && remaining && !finished_any && running) curl_multi_poll(m, NULL, 0, 100, NULL);
-        else if (!rc && remaining && !running) usleep(10000);
+        if (!rc && remaining && !finished_any && running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+        else if (!rc && remaining && !running)
+            usleep(10000);
     }
     for (uint64_t i = 0; i < st->nsegs; i++) seg_stop(&segs[i], m);
     curl_multi_cleanup(m);
@@ -303,7 +315,8 @@ static size_t on_single(char *buf, size_t size, size_t n, void *ud)
 }
 
 /* The whole object in one GET (servers without Range support); no resume possible. */
-static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *seed, struct ferry_error *err)
+static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *seed,
+                      struct ferry_error *err)
 {
     unsigned max_tries = j->o->max_tries ? j->o->max_tries : 6;
     for (unsigned t = 0;; t++) {
@@ -311,7 +324,8 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
         EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
         if (j->md_git) git_blob_init(j->md_git, j->size);
         if (ftruncate(j->fd, 0) != 0)
-            return ferry_error_set(err, FERRY_EIO, j->part, FERRY_NO_OFFSET, NULL, "truncate: %s", strerror(errno));
+            return ferry_error_set(err, FERRY_EIO, j->part, FERRY_NO_OFFSET, NULL, "truncate: %s",
+                                   strerror(errno));
         CURL *h = curl_easy_init();
         struct curl_slist *hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
         http_common_opts(h, j->url, j->o, hdrs);
@@ -324,10 +338,12 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
         curl_easy_cleanup(h);
         curl_slist_free_all(hdrs);
         if (j->o->cancel && *j->o->cancel)
-            return ferry_error_set(err, FERRY_EINTR, j->shown, s.off, NULL, "interrupted (this server does not "
+            return ferry_error_set(err, FERRY_EINTR, j->shown, s.off, NULL,
+                                   "interrupted (this server does not "
                                    "support Range, so a rerun starts over)");
         if (j->io_errno)
-            return ferry_error_set(err, FERRY_EIO, j->part, s.off, NULL, "write: %s", strerror(j->io_errno));
+            return ferry_error_set(err, FERRY_EIO, j->part, s.off, NULL, "write: %s",
+                                   strerror(j->io_errno));
         if (cc == CURLE_OK && !s.bad && (j->size == UINT64_MAX || s.off == j->size)) {
             j->size = s.off;
             j->hashed = s.off;
@@ -337,8 +353,10 @@ static int run_single(struct job *j, struct ferry_fetch_result *res, unsigned *s
         if (s.r.status && s.r.status != 200 && !http_retryable(s.r.status))
             return http_status_error(&s.r, j->url, err);
         if (t + 1 >= max_tries)
-            return ferry_error_set(err, FERRY_EUNAVAIL, j->shown, s.off, NULL, "whole-file transfer failed %u "
-                                   "times: %s", t + 1, s.bad ? "unexpected response" : curl_easy_strerror(cc));
+            return ferry_error_set(err, FERRY_EUNAVAIL, j->shown, s.off, NULL,
+                                   "whole-file transfer failed %u "
+                                   "times: %s",
+                                   t + 1, s.bad ? "unexpected response" : curl_easy_strerror(cc));
         res->retries++;
         usleep((useconds_t)(http_backoff(t, s.r.retry_after, seed) * 1e6));
     }
@@ -355,13 +373,14 @@ static int fsync_dir(const char *dir)
 
 /* Everything after the lock is held: probe, segment, verify, rename. */
 static int fetch_locked(const char *url, const char *dir, const char *final, const char *part,
-                        const char *state_path, const struct ferry_fetch_opts *o, struct ferry_fetch_result *r,
-                        struct ferry_error *err)
+                        const char *state_path, const struct ferry_fetch_opts *o,
+                        struct ferry_fetch_result *r, struct ferry_error *err)
 {
     char shown[512];
     http_shown(url, shown, sizeof(shown));
     unsigned seed = (unsigned)getpid() ^ (unsigned)(uint64_t)(http_now() * 1e6);
-    for (int attempt = 0; attempt < 3; attempt++) { /* restarts when the object changes underneath */
+    for (int attempt = 0; attempt < 3;
+         attempt++) { /* restarts when the object changes underneath */
         struct http_probe p;
         int rc = http_probe(url, o, &p, &r->retries, &seed, err);
         if (rc) return rc;
@@ -377,52 +396,65 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
                                    (unsigned long long)p.r.r_total);
         struct job j = {.url = url, .shown = shown, .part = part, .o = o, .fd = -1};
         int ranged = p.r.status == 206 && p.r.have_range && p.r.r_first == 0;
-        j.size = ranged ? p.r.r_total : p.r.status == 200 && p.r.length >= 0 ? (uint64_t)p.r.length : UINT64_MAX;
+        j.size = ranged                                 ? p.r.r_total
+                 : p.r.status == 200 && p.r.length >= 0 ? (uint64_t)p.r.length
+                                                        : UINT64_MAX;
         if (strncmp(p.r.etag, "W/", 2) != 0) snprintf(j.etag, sizeof(j.etag), "%s", p.r.etag);
         snprintf(r->etag, sizeof(r->etag), "%s", p.r.etag);
         uint8_t want[32];
         int have_want = 0;
-        if (o->sha256) memcpy(want, o->sha256, 32), have_want = 1, r->verified_by = 1;
-        else if (!ferry_unhex(p.r.linked_etag, want, 32, 0)) have_want = 1, r->verified_by = 2;
+        if (o->sha256)
+            memcpy(want, o->sha256, 32), have_want = 1, r->verified_by = 1;
+        else if (!ferry_unhex(p.r.linked_etag, want, 32, 0))
+            have_want = 1, r->verified_by = 2;
 
         struct statvfs vfs = {0}; /* before anything is allocated for a size the server claims */
-        if (j.size != UINT64_MAX && (j.size > (uint64_t)INT64_MAX ||
-                                     (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < j.size))) {
+        if (j.size != UINT64_MAX &&
+            (j.size > (uint64_t)INT64_MAX ||
+             (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < j.size))) {
             uint64_t have_part = 0;
             struct stat ps;
-            if (stat(part, &ps) == 0) have_part = (uint64_t)ps.st_size; /* an earlier run's bytes count */
-            if (j.size > (uint64_t)INT64_MAX || (uint64_t)vfs.f_bavail * vfs.f_frsize + have_part < j.size)
-                return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                                       "not enough free space: the file has %llu bytes, %llu available",
-                                       (unsigned long long)j.size,
-                                       (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+            if (stat(part, &ps) == 0)
+                have_part = (uint64_t)ps.st_size; /* an earlier run's bytes count */
+            if (j.size > (uint64_t)INT64_MAX ||
+                (uint64_t)vfs.f_bavail * vfs.f_frsize + have_part < j.size)
+                return ferry_error_set(
+                    err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
+                    "not enough free space: the file has %llu bytes, %llu available",
+                    (unsigned long long)j.size, (unsigned long long)vfs.f_bavail * vfs.f_frsize);
         }
-        struct fetch_state st = {.size = j.size, .segment = o->segment_size ? o->segment_size : 16u << 20};
+        struct fetch_state st = {.size = j.size,
+                                 .segment = o->segment_size ? o->segment_size : 16u << 20};
         snprintf(st.etag, sizeof(st.etag), "%s", j.etag);
         st.nsegs = ranged ? (j.size + st.segment - 1) / st.segment : 0;
         st.done = calloc(st.nsegs ? st.nsegs : 1, 1);
-        if (!st.done) return ferry_error_set(err, FERRY_EINTERNAL, part, FERRY_NO_OFFSET, NULL, "oom");
-        int resume = ranged && j.etag[0] && fetch_state_load(state_path, j.size, j.etag, st.segment, &st) == 0;
+        if (!st.done)
+            return ferry_error_set(err, FERRY_EINTERNAL, part, FERRY_NO_OFFSET, NULL, "oom");
+        int resume = ranged && j.etag[0] &&
+                     fetch_state_load(state_path, j.size, j.etag, st.segment, &st) == 0;
         if (!resume) memset(st.done, 0, st.nsegs ? st.nsegs : 1);
         j.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0644);
         if (j.fd < 0) {
             free(st.done);
-            return ferry_error_set(err, FERRY_ECANTCREAT, part, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+            return ferry_error_set(err, FERRY_ECANTCREAT, part, FERRY_NO_OFFSET, NULL, "%s",
+                                   strerror(errno));
         }
         uint64_t have = 0;
         for (uint64_t i = 0; i < st.nsegs; i++)
             if (st.done[i]) have += (i + 1 == st.nsegs ? j.size - i * st.segment : st.segment);
         r->resumed = have > 0;
         if (ranged && ftruncate(j.fd, (off_t)j.size) != 0) {
-            rc = ferry_error_set(err, FERRY_EIO, part, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+            rc =
+                ferry_error_set(err, FERRY_EIO, part, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
             goto out;
         }
         j.md = EVP_MD_CTX_new();
         EVP_DigestInit_ex(j.md, EVP_sha256(), NULL);
         if (o->git_sha1) {
             if (j.size == UINT64_MAX) {
-                rc = ferry_error_set(err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
-                                     "the server gives no size, so the git blob hash cannot be checked");
+                rc = ferry_error_set(
+                    err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
+                    "the server gives no size, so the git blob hash cannot be checked");
                 goto out;
             }
             j.md_git = EVP_MD_CTX_new();
@@ -461,24 +493,26 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
             struct stat sb;
             if (fstat(j.fd, &sb) != 0 || (uint64_t)sb.st_size != j.size || j.hashed != j.size)
                 rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
-                                     "size: have %llu bytes, expected %llu", (unsigned long long)sb.st_size,
-                                     (unsigned long long)j.size);
+                                     "size: have %llu bytes, expected %llu",
+                                     (unsigned long long)sb.st_size, (unsigned long long)j.size);
             else if (have_want && memcmp(want, r->sha256, 32) != 0) {
                 char a[65], b[65];
                 ferry_hex(r->sha256, 32, a);
                 ferry_hex(want, 32, b);
                 rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
-                                     "SHA-256 %s, expected %s (%s); the download was discarded", a, b,
-                                     r->verified_by == 1 ? "expected" : "X-Linked-Etag");
+                                     "SHA-256 %s, expected %s (%s); the download was discarded", a,
+                                     b, r->verified_by == 1 ? "expected" : "X-Linked-Etag");
             }
             uint8_t git[20];
             unsigned int gn = 20;
-            if (!rc && j.md_git && (EVP_DigestFinal_ex(j.md_git, git, &gn), memcmp(git, o->git_sha1, 20) != 0)) {
+            if (!rc && j.md_git &&
+                (EVP_DigestFinal_ex(j.md_git, git, &gn), memcmp(git, o->git_sha1, 20) != 0)) {
                 char a[41], b[41];
                 ferry_hex(git, 20, a);
                 ferry_hex(o->git_sha1, 20, b);
                 rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
-                                     "git blob SHA-1 %s, expected %s; the download was discarded", a, b);
+                                     "git blob SHA-1 %s, expected %s; the download was discarded",
+                                     a, b);
             } else if (!rc && j.md_git && !have_want) {
                 r->verified_by = 3;
             }
@@ -491,7 +525,8 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
                     ferry_hex(root, 32, a);
                     ferry_hex(o->btv2_root, 32, b);
                     rc = ferry_error_set(err, FERRY_EMISMATCH, shown, FERRY_NO_OFFSET, NULL,
-                                         "BEP 52 root %s, expected %s; the download was discarded", has ? a : "none", b);
+                                         "BEP 52 root %s, expected %s; the download was discarded",
+                                         has ? a : "none", b);
                 }
                 r->btv2_checked = !rc;
             }
@@ -499,13 +534,14 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
                 unlink(part);
                 unlink(state_path);
             } else if (fsync(j.fd) != 0) {
-                rc = ferry_error_set(err, FERRY_EIO, part, FERRY_NO_OFFSET, NULL, "fsync: %s", strerror(errno));
+                rc = ferry_error_set(err, FERRY_EIO, part, FERRY_NO_OFFSET, NULL, "fsync: %s",
+                                     strerror(errno));
             } else if (!o->force && access(final, F_OK) == 0) {
                 rc = ferry_error_set(err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
                                      "exists (use --force to replace it)");
             } else if (rename(part, final) != 0) {
-                rc = ferry_error_set(err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL, "rename: %s",
-                                     strerror(errno));
+                rc = ferry_error_set(err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
+                                     "rename: %s", strerror(errno));
             } else {
                 unlink(state_path);
                 fsync_dir(dir);
@@ -522,13 +558,15 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
                            "the file kept changing on the server (ETag) during the download");
 }
 
-int ferry_fetch_url(const char *url, const char *dir, const char *name, const struct ferry_fetch_opts *o,
-                    struct ferry_fetch_result *r, struct ferry_error *err)
+int ferry_fetch_url(const char *url, const char *dir, const char *name,
+                    const struct ferry_fetch_opts *o, struct ferry_fetch_result *r,
+                    struct ferry_error *err)
 {
     memset(r, 0, sizeof(*r));
     if (!name[0] || name[0] == '.' || strchr(name, '/'))
-        return ferry_error_set(err, FERRY_EUSAGE, dir, FERRY_NO_OFFSET, NULL,
-                               "refusing output name \"%s\" (empty, hidden or with a directory part)", name);
+        return ferry_error_set(
+            err, FERRY_EUSAGE, dir, FERRY_NO_OFFSET, NULL,
+            "refusing output name \"%s\" (empty, hidden or with a directory part)", name);
     char final[4096], part[4096], state[4200], lock[4096];
     snprintf(final, sizeof(final), "%s/%s", dir, name);
     snprintf(part, sizeof(part), "%s/.%s.part", dir, name);
@@ -541,18 +579,22 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name, const st
     for (int tries = 0; lfd < 0; tries++) { /* the lock file goes away after each fetch */
         lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (lfd < 0)
-            return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+            return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "%s",
+                                   strerror(errno));
         if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
             close(lfd);
             return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                                   "another ferry fetch is writing into this directory (lock %s)", lock);
+                                   "another ferry fetch is writing into this directory (lock %s)",
+                                   lock);
         }
         struct stat a, b; /* locked the file that is still there, not one just unlinked? */
-        if (fstat(lfd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        if (fstat(lfd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino ||
+            a.st_dev != b.st_dev) {
             close(lfd);
             lfd = -1;
             if (tries > 100)
-                return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL, "cannot take the lock");
+                return ferry_error_set(err, FERRY_ECANTCREAT, lock, FERRY_NO_OFFSET, NULL,
+                                       "cannot take the lock");
         }
     }
     int rc = fetch_locked(url, dir, final, part, state, o, r, err);

@@ -35,15 +35,17 @@ int fetch_state_save(const char *path, const char *url, const struct fetch_state
     char clean[2048];
     snprintf(clean, sizeof(clean), "%s", url);
     clean[strcspn(clean, "?#")] = 0;
-    json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:o}", "url", clean, "size", (json_int_t)s->size, "etag",
-                          s->etag, "segment", (json_int_t)s->segment, "done", done);
+    json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:o}", "url", clean, "size", (json_int_t)s->size,
+                          "etag", s->etag, "segment", (json_int_t)s->segment, "done", done);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
     struct ferry_out o;
     int rc = ferry_out_open(&o, path, 1, err);
-    if (!rc && !(rc = ferry_out_write(&o, text, strlen(text), err))) rc = ferry_out_commit(&o, err);
-    else if (!rc || o.fp) ferry_out_abort(&o);
+    if (!rc && !(rc = ferry_out_write(&o, text, strlen(text), err)))
+        rc = ferry_out_commit(&o, err);
+    else if (!rc || o.fp)
+        ferry_out_abort(&o);
     free(text);
     return rc;
 }

@@ -20,4 +20,15 @@ int flow_cancelled(const struct ferry_fetch_opts *o);
 /* Creates the output directory of a workflow (reported and counted when it cannot). 0 or -1. */
 int flow_dir(const char *dir, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t);
 
+/* Brings a manifest and its signature (mo->manifest: a URL or path) into dir and verifies them;
+ * 0 with m filled, or -1 reported and counted. */
+int flow_manifest_load(const char *dir, const struct ferry_fetch_manifest_opts *mo,
+                       const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                       struct ferry_fetch_tally *t, struct ferry_manifest *m);
+/* 0 when the manifest asks for no acceptance or a record counts (recorded now from mo->accept
+ * or by ev->license_needed, or before); else the error to report. */
+int flow_license_gate(const char *dir, const struct ferry_manifest *m,
+                      const struct ferry_fetch_manifest_opts *mo,
+                      const struct ferry_fetch_events *ev, struct ferry_error *err);
+
 #endif

@@ -105,10 +105,9 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir,
     return -1;
 }
 
-/* 0 when acceptance is not needed or a record counts (now or before). */
-static int license_gate(const char *dir, const struct ferry_manifest *m,
-                        const struct ferry_fetch_manifest_opts *mo,
-                        const struct ferry_fetch_events *ev, struct ferry_error *err)
+int flow_license_gate(const char *dir, const struct ferry_manifest *m,
+                      const struct ferry_fetch_manifest_opts *mo,
+                      const struct ferry_fetch_events *ev, struct ferry_error *err)
 {
     struct ferry_license_report r;
     int rc = ferry_license_status(dir, m, &mo->license, &r, err);
@@ -145,13 +144,13 @@ static int license_gate(const char *dir, const struct ferry_manifest *m,
     return rc;
 }
 
-int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts *mo,
-                         const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
-                         struct ferry_fetch_tally *t)
+int flow_manifest_load(const char *dir, const struct ferry_fetch_manifest_opts *mo,
+                       const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                       struct ferry_fetch_tally *t, struct ferry_manifest *m)
 {
     const char *src = mo->manifest, *base = strrchr(src, '/');
     base = base ? base + 1 : src;
-    if (flow_dir(dir, ev, t)) return t->code;
+    memset(m, 0, sizeof(*m));
     struct ferry_error err;
     ferry_error_clear(&err);
     int rc;
@@ -165,26 +164,39 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
     }
     if (rc) {
         flow_fail(ev, t, src, &err);
-        return t->code;
+        return -1;
     }
-    struct ferry_manifest m = {0};
     struct ferry_signature_report sr;
     struct ferry_signature_opts so = mo->sig;
     so.sigfile = NULL;
-    rc = ferry_verify_signature(dir, &so, &m, &sr, &err);
+    rc = ferry_verify_signature(dir, &so, m, &sr, &err);
     if (rc <= 0) {
         if (rc == 0)
             ferry_error_set(&err, FERRY_EMISMATCH, dir, FERRY_NO_OFFSET, NULL,
                             "no signature found");
         flow_fail(ev, t, src, &err);
-        return t->code;
+        ferry_manifest_free(m);
+        return -1;
     }
     if (ev && ev->note) {
         char text[512];
         snprintf(text, sizeof(text), "%s: signature verified (%s%s%s), %zu files", src, sr.method,
-                 sr.key_id[0] ? ", key " : "", sr.key_id, m.nres);
+                 sr.key_id[0] ? ", key " : "", sr.key_id, m->nres);
         ev->note(ev->ctx, text, 0);
     }
+    return 0;
+}
+
+int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts *mo,
+                         const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                         struct ferry_fetch_tally *t)
+{
+    const char *src = mo->manifest;
+    if (flow_dir(dir, ev, t)) return t->code;
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    struct ferry_manifest m = {0};
+    if (flow_manifest_load(dir, mo, o, ev, t, &m)) return t->code;
     uint64_t total = 0;
     for (size_t i = 0; i < m.nres; i++) total += m.res[i].size;
     if (ev && ev->plan) ev->plan(ev->ctx, src, m.nres, total);
@@ -198,7 +210,7 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
     for (size_t i = 0; i < m.nres && !flow_cancelled(o); i++)
         if (m.res[i].role[0] && fetch_resource(&m.res[i], dir, mo, o, ev, t, dead)) goto out;
     ferry_error_clear(&err);
-    if (!flow_cancelled(o) && license_gate(dir, &m, mo, ev, &err)) {
+    if (!flow_cancelled(o) && flow_license_gate(dir, &m, mo, ev, &err)) {
         flow_fail(ev, t, src, &err);
         goto out;
     }

@@ -84,15 +84,18 @@ double http_backoff(unsigned tries, long retry_after, unsigned *seed)
     return cap * (double)rand_r(seed) / RAND_MAX;
 }
 
-void http_common_opts(CURL *h, const char *url, const struct ferry_fetch_opts *o, struct curl_slist *hdrs)
+void http_common_opts(CURL *h, const char *url, const struct ferry_fetch_opts *o,
+                      struct curl_slist *hdrs)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* real parallel streams */
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms ? o->connect_timeout_ms : 15000L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     (long)CURL_HTTP_VERSION_1_1); /* real parallel streams */
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     o->connect_timeout_ms ? o->connect_timeout_ms : 15000L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit ? o->low_speed_limit : 1024L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s ? o->low_speed_time_s : 30L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -120,8 +123,10 @@ int ferry_url_escape(const char *s, int keep_slash, char *out, size_t n)
             return -1;
         }
         unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~", c) || (keep_slash && c == '/')) out[k++] = (char)c;
-        else k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
+        if (isalnum(c) || strchr("-._~", c) || (keep_slash && c == '/'))
+            out[k++] = (char)c;
+        else
+            k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
     }
     out[k] = 0;
     return 0;
@@ -139,23 +144,26 @@ int http_status_error(const struct resp *r, const char *url_full, struct ferry_e
     long status = r->status;
     http_shown(url_full, url, sizeof(url));
     if ((status == 401 || status == 403) && !strcmp(r->error_code, "GatedRepo"))
-        return ferry_error_set(err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL,
-                               "HTTP %ld: gated repository: %s", status,
-                               status == 401 ? "send a token (HF_TOKEN or $HF_HOME/token) of an account that "
-                                               "was granted access on the repository's page"
-                                             : "this token's account has not been granted access yet; "
-                                               "request it on the repository's page and wait for approval");
+        return ferry_error_set(
+            err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL, "HTTP %ld: gated repository: %s", status,
+            status == 401 ? "send a token (HF_TOKEN or $HF_HOME/token) of an account that "
+                            "was granted access on the repository's page"
+                          : "this token's account has not been granted access yet; "
+                            "request it on the repository's page and wait for approval");
     if (status == 401 || status == 403)
-        return ferry_error_set(err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL,
-                               "HTTP %ld: access denied (gated model, missing or expired token, or an "
-                               "expired signed link)", status);
+        return ferry_error_set(
+            err, FERRY_EPERM, url, FERRY_NO_OFFSET, NULL,
+            "HTTP %ld: access denied (gated model, missing or expired token, or an "
+            "expired signed link)",
+            status);
     if (status == 404 || status == 410)
-        return ferry_error_set(err, FERRY_ENOINPUT, url, FERRY_NO_OFFSET, NULL, "HTTP %ld: not found", status);
+        return ferry_error_set(err, FERRY_ENOINPUT, url, FERRY_NO_OFFSET, NULL,
+                               "HTTP %ld: not found", status);
     return ferry_error_set(err, FERRY_EUNAVAIL, url, FERRY_NO_OFFSET, NULL, "HTTP %ld", status);
 }
 
-int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_probe *p, unsigned *retries,
-                 unsigned *seed, struct ferry_error *err)
+int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_probe *p,
+               unsigned *retries, unsigned *seed, struct ferry_error *err)
 {
     unsigned max = o->max_tries ? o->max_tries : 6;
     for (unsigned t = 0;; t++) {
@@ -180,8 +188,8 @@ int http_probe(const char *url, const struct ferry_fetch_opts *o, struct http_pr
         if (t + 1 >= max || (o->cancel && *o->cancel)) {
             if (p->r.status) return http_status_error(&p->r, url, err);
             char shown[512];
-            return ferry_error_set(err, FERRY_EUNAVAIL, http_shown(url, shown, sizeof(shown)), FERRY_NO_OFFSET,
-                                   NULL, "%s", curl_easy_strerror(cc));
+            return ferry_error_set(err, FERRY_EUNAVAIL, http_shown(url, shown, sizeof(shown)),
+                                   FERRY_NO_OFFSET, NULL, "%s", curl_easy_strerror(cc));
         }
         (*retries)++;
         usleep((useconds_t)(http_backoff(t, p->r.retry_after, seed) * 1e6));

@@ -24,21 +24,25 @@ int ferry_hub_parse(const char *spec, struct ferry_hub_repo *r, struct ferry_err
     size_t el = strlen(r->endpoint);
     while (el && r->endpoint[el - 1] == '/') r->endpoint[--el] = 0;
     if (strncmp(spec, "hf://", 5) != 0)
-        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "not an hf:// reference");
+        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                               "not an hf:// reference");
     const char *p = spec + 5, *slash = strchr(p, '/');
     if (!slash || slash == p)
-        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "expected hf://ORG/NAME[@REV][/PATH]");
+        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                               "expected hf://ORG/NAME[@REV][/PATH]");
     const char *name = slash + 1;
     size_t nlen = strcspn(name, "@/");
     if (!nlen || (size_t)(name + nlen - p) >= sizeof(r->repo))
-        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "expected hf://ORG/NAME[@REV][/PATH]");
+        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                               "expected hf://ORG/NAME[@REV][/PATH]");
     memcpy(r->repo, p, (size_t)(name + nlen - p));
     const char *rest = name + nlen;
     snprintf(r->revision, sizeof(r->revision), "main");
     if (*rest == '@') { /* a revision may contain '/' only when percent-encoded (refs%2Fpr%2F1) */
         size_t rl = strcspn(rest + 1, "/");
         if (!rl || rl >= sizeof(r->revision))
-            return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "empty or long revision");
+            return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                                   "empty or long revision");
         memcpy(r->revision, rest + 1, rl);
         r->revision[rl] = 0;
         rest += 1 + rl;
@@ -46,9 +50,11 @@ int ferry_hub_parse(const char *spec, struct ferry_hub_repo *r, struct ferry_err
     if (*rest == '/') snprintf(r->path, sizeof(r->path), "%s", rest + 1);
     for (const char *c = r->repo; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("-_./", *c))
-            return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "bad repository name");
+            return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                                   "bad repository name");
     if (strstr(r->repo, "..") || strstr(r->revision, ".."))
-        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL, "'..' in repository or revision");
+        return ferry_error_set(err, FERRY_EUSAGE, spec, FERRY_NO_OFFSET, NULL,
+                               "'..' in repository or revision");
     return 0;
 }
 
@@ -61,11 +67,14 @@ const char *ferry_hub_token(char *buf, size_t n)
     }
     char path[1024];
     const char *home = getenv("HF_HOME");
-    if (home && *home) snprintf(path, sizeof(path), "%s/token", home);
+    if (home && *home)
+        snprintf(path, sizeof(path), "%s/token", home);
     else {
         const char *xdg = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-        if (xdg && *xdg) snprintf(path, sizeof(path), "%s/huggingface/token", xdg);
-        else snprintf(path, sizeof(path), "%s/.cache/huggingface/token", h ? h : "");
+        if (xdg && *xdg)
+            snprintf(path, sizeof(path), "%s/huggingface/token", xdg);
+        else
+            snprintf(path, sizeof(path), "%s/.cache/huggingface/token", h ? h : "");
     }
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
@@ -127,7 +136,8 @@ static size_t on_api_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /* GET url into a parsed JSON document, retried like downloads. */
-static int api_get(const char *url, const char *token, json_t **out, struct body *b, struct ferry_error *err)
+static int api_get(const char *url, const char *token, json_t **out, struct body *b,
+                   struct ferry_error *err)
 {
     struct ferry_fetch_opts o = {.bearer = token};
     unsigned seed = (unsigned)getpid(), retries = 0;
@@ -148,15 +158,16 @@ static int api_get(const char *url, const char *token, json_t **out, struct body
         if (b->r.status && b->r.status != 200 && !http_retryable(b->r.status)) {
             int rc = http_status_error(&b->r, url, err);
             if (b->r.status == 401 && strcmp(b->r.error_code, "GatedRepo") != 0)
-                snprintf(err->cause, sizeof(err->cause), "HTTP 401: repository not found, or private and the "
+                snprintf(err->cause, sizeof(err->cause),
+                         "HTTP 401: repository not found, or private and the "
                          "token (HF_TOKEN or $HF_HOME/token) is missing or has no access");
             return rc;
         }
         if (t + 1 >= 4) {
             char shown[512];
             if (b->r.status) return http_status_error(&b->r, url, err);
-            return ferry_error_set(err, FERRY_EUNAVAIL, http_shown(url, shown, sizeof(shown)), FERRY_NO_OFFSET,
-                                   NULL, "%s", curl_easy_strerror(cc));
+            return ferry_error_set(err, FERRY_EUNAVAIL, http_shown(url, shown, sizeof(shown)),
+                                   FERRY_NO_OFFSET, NULL, "%s", curl_easy_strerror(cc));
         }
         retries++;
         usleep((useconds_t)(http_backoff(t, b->r.retry_after, &seed) * 1e6));
@@ -165,7 +176,8 @@ static int api_get(const char *url, const char *token, json_t **out, struct body
     *out = b->data ? json_loadb(b->data, b->len, 0, &je) : NULL;
     if (!*out) {
         char shown[512];
-        return ferry_error_set(err, FERRY_EMALFORMED, http_shown(url, shown, sizeof(shown)), FERRY_NO_OFFSET, NULL,
+        return ferry_error_set(err, FERRY_EMALFORMED, http_shown(url, shown, sizeof(shown)),
+                               FERRY_NO_OFFSET, NULL,
                                "the hub answered with something that is not JSON");
     }
     return 0;
@@ -200,7 +212,8 @@ static int add_entry(struct ferry_hub_repo *r, json_t *e, const char *url, struc
         return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path ? path : NULL,
                                "unsafe or missing path in the tree listing");
     if (!json_is_integer(size) || json_integer_value(size) < 0)
-        return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path, "missing or bad size");
+        return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path,
+                               "missing or bad size");
     struct ferry_hub_file f = {.size = (uint64_t)json_integer_value(size), .lfs = lfs != NULL};
     if (lfs ? ferry_unhex(json_string_value(json_object_get(lfs, "oid")), f.sha256, 32, 0)
             : ferry_unhex(json_string_value(json_object_get(e, "oid")), f.git_sha1, 20, 0))
@@ -213,7 +226,8 @@ static int add_entry(struct ferry_hub_repo *r, json_t *e, const char *url, struc
     }
     for (size_t i = 0; i < r->nfiles; i++)
         if (!strcmp(r->files[i].path, path))
-            return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path, "listed twice");
+            return ferry_error_set(err, FERRY_EMALFORMED, shown, FERRY_NO_OFFSET, path,
+                                   "listed twice");
     struct ferry_hub_file *nf = realloc(r->files, (r->nfiles + 1) * sizeof(*nf));
     if (!nf || !(f.path = strdup(path))) {
         if (nf) r->files = nf;
@@ -236,27 +250,31 @@ int ferry_hub_list(struct ferry_hub_repo *r, const char *token, struct ferry_err
     const char *sha = json_string_value(json_object_get(j, "sha"));
     uint8_t tmp[20];
     if (!sha || ferry_unhex(sha, tmp, 20, 0)) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL, "no commit (sha) in the answer");
+        rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL,
+                             "no commit (sha) in the answer");
         goto out;
     }
     if (b.r.repo_commit[0] && strcasecmp(b.r.repo_commit, sha) != 0) {
         rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL,
-                             "X-Repo-Commit %s disagrees with the revision's sha %s", b.r.repo_commit, sha);
+                             "X-Repo-Commit %s disagrees with the revision's sha %s",
+                             b.r.repo_commit, sha);
         goto out;
     }
     snprintf(r->commit, sizeof(r->commit), "%s", sha);
     for (char *c = r->commit; *c; c++) *c = (char)tolower((unsigned char)*c);
-    snprintf(url, sizeof(url), "%s/api/models/%s/tree/%s?recursive=true&expand=false", r->endpoint, r->repo,
-             r->commit);
+    snprintf(url, sizeof(url), "%s/api/models/%s/tree/%s?recursive=true&expand=false", r->endpoint,
+             r->repo, r->commit);
     for (int page = 0; page < 10000; page++) {
         json_decref(j);
         j = NULL;
         if ((rc = api_get(url, token, &j, &b, err))) goto out;
         if (!json_is_array(j)) {
-            rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL, "tree listing is not an array");
+            rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL,
+                                 "tree listing is not an array");
             goto out;
         }
-        for (size_t i = 0; i < json_array_size(j) && !rc; i++) rc = add_entry(r, json_array_get(j, i), url, err);
+        for (size_t i = 0; i < json_array_size(j) && !rc; i++)
+            rc = add_entry(r, json_array_get(j, i), url, err);
         if (rc || !b.next[0]) break;
         if (strncmp(b.next, r->endpoint, strlen(r->endpoint)) != 0) { /* stay on the hub */
             rc = ferry_error_set(err, FERRY_EMALFORMED, url, FERRY_NO_OFFSET, NULL,
@@ -266,8 +284,8 @@ int ferry_hub_list(struct ferry_hub_repo *r, const char *token, struct ferry_err
         snprintf(url, sizeof(url), "%s", b.next);
     }
     if (!rc && r->path[0] && !r->nfiles)
-        rc = ferry_error_set(err, FERRY_ENOINPUT, r->path, FERRY_NO_OFFSET, NULL, "not in %s at %s", r->repo,
-                             r->commit);
+        rc = ferry_error_set(err, FERRY_ENOINPUT, r->path, FERRY_NO_OFFSET, NULL, "not in %s at %s",
+                             r->repo, r->commit);
 out:
     json_decref(j);
     free(b.data);

@@ -1,7 +1,8 @@
 /* The huggingface_hub cache layout (see ferry/hub.h):
  *   ROOT/models--ORG--NAME/blobs/<sha256 or git sha1>
  *   ROOT/models--ORG--NAME/refs/<revision>            (text: the commit)
- *   ROOT/models--ORG--NAME/snapshots/<commit>/<path>  -> ../../blobs/<name> (one ../ more per folder) */
+ *   ROOT/models--ORG--NAME/snapshots/<commit>/<path>  -> ../../blobs/<name> (one ../ more per
+ * folder) */
 #define _GNU_SOURCE
 #include "ferry/hub.h"
 #include "ferry/file.h"
@@ -22,7 +23,8 @@ static int make_dirs(const char *path, int skip_last, struct ferry_error *err)
     if (skip_last && !s) return 0;
     if (s) *s = 0;
     if (ferry_mkdirs(buf, 0755) != 0)
-        return ferry_error_set(err, FERRY_ECANTCREAT, buf, FERRY_NO_OFFSET, NULL, "mkdir: %s", strerror(errno));
+        return ferry_error_set(err, FERRY_ECANTCREAT, buf, FERRY_NO_OFFSET, NULL, "mkdir: %s",
+                               strerror(errno));
     return 0;
 }
 
@@ -30,8 +32,10 @@ static void repo_dir(const char *root, const struct ferry_hub_repo *r, char *out
 {
     int k = snprintf(out, n, "%s/models--", root);
     for (const char *c = r->repo; *c && (size_t)k + 3 < n; c++) {
-        if (*c == '/') out[k++] = '-', out[k++] = '-';
-        else out[k++] = *c;
+        if (*c == '/')
+            out[k++] = '-', out[k++] = '-';
+        else
+            out[k++] = *c;
     }
     out[k] = 0;
 }
@@ -47,12 +51,14 @@ int ferry_hub_cache_blobs(const char *root, const struct ferry_hub_repo *r, char
 
 void ferry_hub_blob_name(const struct ferry_hub_file *f, char out[65])
 {
-    if (f->lfs) ferry_hex(f->sha256, 32, out);
-    else ferry_hex(f->git_sha1, 20, out);
+    if (f->lfs)
+        ferry_hex(f->sha256, 32, out);
+    else
+        ferry_hex(f->git_sha1, 20, out);
 }
 
-int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r, const struct ferry_hub_file *f,
-                         struct ferry_error *err)
+int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r,
+                         const struct ferry_hub_file *f, struct ferry_error *err)
 {
     char base[2048], link[4096], target[4096], tmp[4200], blob[65];
     repo_dir(root, r, base, sizeof(base));
@@ -71,7 +77,8 @@ int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r, const
     unlink(tmp);
     if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
         unlink(tmp);
-        return ferry_error_set(err, FERRY_ECANTCREAT, link, FERRY_NO_OFFSET, NULL, "symlink: %s", strerror(errno));
+        return ferry_error_set(err, FERRY_ECANTCREAT, link, FERRY_NO_OFFSET, NULL, "symlink: %s",
+                               strerror(errno));
     }
     return 0;
 }

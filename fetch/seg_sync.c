@@ -15,7 +15,8 @@ static void *run_hasher(void *arg)
     enum { BUF = 1 << 20 };
     char *buf = malloc(BUF);
     uint64_t seg = y->st->segment;
-    int rc = buf ? 0 : ferry_error_set(&y->herr, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL, "oom");
+    int rc =
+        buf ? 0 : ferry_error_set(&y->herr, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL, "oom");
     pthread_mutex_lock(&y->mu);
     while (!rc && y->hashed < y->size) {
         uint64_t k = y->hashed / seg;
@@ -55,8 +56,8 @@ static void *run_syncer(void *arg)
         uint64_t from = y->head, to = y->tail;
         pthread_mutex_unlock(&y->mu);
         if (fdatasync(y->fd) != 0) { /* one sync covers the whole batch */
-            rc = ferry_error_set(&y->err, FERRY_EIO, y->part, FERRY_NO_OFFSET, NULL, "fdatasync: %s",
-                                 strerror(errno));
+            rc = ferry_error_set(&y->err, FERRY_EIO, y->part, FERRY_NO_OFFSET, NULL,
+                                 "fdatasync: %s", strerror(errno));
         } else {
             for (uint64_t k = from; k < to; k++) y->st->done[y->queue[k]] = 1;
             rc = fetch_state_save(y->state_path, y->url, y->st, &y->err);
@@ -88,11 +89,13 @@ int seg_sync_start(struct seg_sync *y, struct ferry_error *err)
     pthread_cond_init(&y->hcv, NULL);
     if (pthread_create(&y->th, NULL, run_syncer, y) != 0) {
         free(y->queue), free(y->ready);
-        return ferry_error_set(err, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL, "cannot start a thread");
+        return ferry_error_set(err, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL,
+                               "cannot start a thread");
     }
     if (pthread_create(&y->hth, NULL, run_hasher, y) != 0) {
         seg_sync_finish(y, NULL);
-        return ferry_error_set(err, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL, "cannot start a thread");
+        return ferry_error_set(err, FERRY_EINTERNAL, y->part, FERRY_NO_OFFSET, NULL,
+                               "cannot start a thread");
     }
     y->hasher_running = 1;
     return 0;

@@ -150,8 +150,8 @@ static int v1_files(struct rd *r, const struct ferry_bnode *files, uint64_t *tot
     return 0;
 }
 
-int ferry_torrent_parse(const uint8_t *p, size_t n, const char *what, struct ferry_torrent_info *t,
-                        struct ferry_error *err)
+static int parse(const uint8_t *p, size_t n, const char *what, struct ferry_torrent_info *t,
+                 int need_layers, struct ferry_error *err)
 {
     memset(t, 0, sizeof(*t));
     struct rd r = {what, err, t, 0};
@@ -223,7 +223,7 @@ int ferry_torrent_parse(const uint8_t *p, size_t n, const char *what, struct fer
                 rc = bad(&r, "piece length", "a v2 piece length must be a power of two");
                 goto out;
             }
-            if (cnt <= 1) continue;
+            if (cnt <= 1 || !need_layers) continue;
             const struct ferry_bnode *layer = NULL;
             for (size_t k = 0; layers && layers->kind == FERRY_B_DICT && k + 1 < layers->n; k += 2)
                 if (layers->items[k].len == 32 && !memcmp(layers->items[k].s, f->root, 32))
@@ -309,6 +309,18 @@ out:
     ferry_bnode_free(root);
     if (rc) ferry_torrent_info_free(t);
     return rc;
+}
+
+int ferry_torrent_parse(const uint8_t *p, size_t n, const char *what, struct ferry_torrent_info *t,
+                        struct ferry_error *err)
+{
+    return parse(p, n, what, t, 1, err);
+}
+
+int ferry_torrent_parse_metadata(const uint8_t *p, size_t n, const char *what,
+                                 struct ferry_torrent_info *t, struct ferry_error *err)
+{
+    return parse(p, n, what, t, 0, err);
 }
 
 int ferry_torrent_load(const char *path, struct ferry_torrent_info *t, struct ferry_error *err)

@@ -36,7 +36,8 @@ struct ferry_fetch_result {
     unsigned retries;
     int resumed;         /* finished segments were reused from an earlier run */
     int single_stream;   /* the server ignored Range */
-    int verified_by;     /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1 */
+    int verified_by; /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1,
+                      * 4 BitTorrent piece hashes */
     char etag[256];      /* the server's validator for the object */
     int btv2_checked;    /* the BEP 52 root matched btv2_root */
 };

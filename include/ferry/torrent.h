@@ -78,6 +78,10 @@ struct ferry_torrent_info {
  * what (a file name) and the cause. */
 int ferry_torrent_parse(const uint8_t *p, size_t n, const char *what, struct ferry_torrent_info *t,
                         struct ferry_error *err);
+/* The same checks for metadata received from peers ("d4:info...e"), which carries no piece
+ * layers: those arrive later, checked by the swarm engine against the roots. */
+int ferry_torrent_parse_metadata(const uint8_t *p, size_t n, const char *what,
+                                 struct ferry_torrent_info *t, struct ferry_error *err);
 int ferry_torrent_load(const char *path, struct ferry_torrent_info *t, struct ferry_error *err);
 void ferry_torrent_info_free(struct ferry_torrent_info *t);
 
