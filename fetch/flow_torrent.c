@@ -210,34 +210,51 @@ static int place(struct run *r, struct tfile *f)
     return 0;
 }
 
-/* Runs the swarm until the wanted files are complete (1), the run is cancelled or stalls (0,
- * r->err set), or fails. */
-static int wait_done(struct run *r, uint64_t *last_done, double *last_change)
+static int selected(const struct tfile *f, int licenses_only)
+{
+    return f->want && !f->placed && (!licenses_only || (f->res && f->res->role[0]));
+}
+
+/* Runs the swarm until the selected files are complete on disk (1), or the run is cancelled,
+ * stalls or fails (0, r->err set). */
+static int wait_done(struct run *r, int licenses_only, uint64_t *last_done, double *last_change)
 {
     unsigned stall = r->to->stall_seconds ? r->to->stall_seconds : 300;
-    while (!flow_cancelled(r->o)) {
+    uint64_t *have = calloc((size_t)r->nf + 1, sizeof(uint64_t));
+    int ok = 0;
+    while (have && !flow_cancelled(r->o)) {
         bt_poll(r->s, 200, on_event, r);
-        if (r->failed) return 0;
+        if (r->failed) goto out;
         struct bt_stat st;
         if (bt_status(r->s, r->id, &st)) break;
         if (st.error[0]) {
             ferry_error_set(&r->err, FERRY_EIO, r->label, FERRY_NO_OFFSET, NULL, "%s", st.error);
-            return 0;
+            goto out;
         }
-        if (r->ev && r->ev->progress && st.has_metadata)
-            r->ev->progress(r->ev->ctx, r->label, st.done);
+        if (r->ev && r->ev->progress) r->ev->progress(r->ev->ctx, r->label, st.done);
         if (st.done != *last_done || st.checking) *last_done = st.done, *last_change = now();
-        if (st.has_metadata && !st.checking && st.done >= st.wanted) return 1;
+        int complete = !st.checking && !bt_file_progress(r->s, r->id, have, (size_t)r->nf);
+        for (int i = 0; complete && i < r->nf; i++)
+            if (selected(&r->f[i], licenses_only) && have[i] < r->f[i].size) complete = 0;
+        if (complete) {
+            ok = 1;
+            goto out;
+        }
         if (now() - *last_change > stall) {
             ferry_error_set(&r->err, FERRY_EUNAVAIL, r->label, FERRY_NO_OFFSET, NULL,
                             "no peer or web seed sent data for %u s (%d peers connected)", stall,
                             st.peers);
-            return 0;
+            goto out;
         }
     }
-    ferry_error_set(&r->err, FERRY_EINTR, r->label, FERRY_NO_OFFSET, NULL,
-                    "interrupted; run the same command again to resume");
-    return 0;
+    if (have)
+        ferry_error_set(&r->err, FERRY_EINTR, r->label, FERRY_NO_OFFSET, NULL,
+                        "interrupted; run the same command again to resume");
+    else
+        ferry_error_set(&r->err, FERRY_EINTERNAL, r->label, FERRY_NO_OFFSET, NULL, "oom");
+out:
+    free(have);
+    return ok;
 }
 
 /* Removes the staging folder's files and folders (deepest first). */
@@ -424,7 +441,7 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     for (int i = 0; r.has_m && i < r.nf; i++) need_gate |= r.f[i].res && r.f[i].res->role[0];
     if (need_gate) {
         set_priorities(&r, 1);
-        if (!wait_done(&r, &last_done, &last_change)) goto fail;
+        if (!wait_done(&r, 1, &last_done, &last_change)) goto fail;
         for (int i = 0; i < r.nf; i++)
             if (r.f[i].want && !r.f[i].placed && r.f[i].res && r.f[i].res->role[0] &&
                 place(&r, &r.f[i]))
@@ -432,8 +449,7 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
         if (flow_license_gate(r.dir, &r.m, to->manifest, ev, &r.err)) goto fail;
     }
     set_priorities(&r, 0);
-    r.finished = 0;
-    if (!wait_done(&r, &last_done, &last_change)) goto fail;
+    if (!wait_done(&r, 0, &last_done, &last_change)) goto fail;
     for (int i = 0; i < r.nf; i++)
         if (r.f[i].want && !r.f[i].placed && place(&r, &r.f[i])) goto out;
     struct bt_stat fin;
