@@ -26,7 +26,7 @@ static const struct command commands[] = {
     {"license", cmd_license, "show, accept and check model licenses"},
     {"fetch", cmd_fetch, "download over HTTP(S), resumable, parallel, verified"},
     {"torrent", cmd_torrent, "make torrents and magnet links"},
-    {"seed", NULL, "seed torrents for mirrors"},
+    {"seed", cmd_seed, "seed torrents for mirrors"},
     {"run", cmd_run, "generate text with the reference forward pass"},
     {"tokenize", cmd_tokenize, "print token ids of a text"},
     {"logits", cmd_logits, "dump logits to .npy"},
