@@ -298,9 +298,9 @@ static int hex_of_source(const char *source, char *hex, struct ferry_torrent_inf
     }
     int rc = ferry_torrent_load(source, ti, err);
     if (rc) return rc;
-    if (ti->v1)
+    if (!ti->v2)
         ferry_hex(ti->btih, 20, hex);
-    else {
+    else { /* as a magnet names it: the v2 hash first */
         char h[65];
         ferry_hex(ti->btmh, 32, h);
         snprintf(hex, 41, "%.40s", h);
