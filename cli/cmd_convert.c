@@ -60,15 +60,23 @@ static void on_signal(int sig)
 int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},  {"to", required_argument, NULL, 'T'},
-        {"raw", no_argument, NULL, 'r'},           {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
-        {"type", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'n'},
-        {"threads", required_argument, NULL, 'j'}, {"split-max-size", required_argument, NULL, 'S'},
-        {"resume", no_argument, NULL, 'R'},        {"shard-size", required_argument, NULL, 'Z'},
-        {"vocab-from", required_argument, NULL, 'V'}, {"no-vocab", no_argument, NULL, 'N'},
+        {"output", required_argument, NULL, 'o'},
+        {"to", required_argument, NULL, 'T'},
+        {"raw", no_argument, NULL, 'r'},
+        {"force", no_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"type", required_argument, NULL, 't'},
+        {"name", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 'j'},
+        {"split-max-size", required_argument, NULL, 'S'},
+        {"resume", no_argument, NULL, 'R'},
+        {"shard-size", required_argument, NULL, 'Z'},
+        {"vocab-from", required_argument, NULL, 'V'},
+        {"no-vocab", no_argument, NULL, 'N'},
         {"vocab-only", no_argument, NULL, 'O'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *to = NULL, *type = NULL, *name = NULL;
     uint64_t threads = 0, split = 0, shard = 0;

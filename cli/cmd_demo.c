@@ -60,8 +60,10 @@ static int demo_verify(const char *model, const char *pub, int license)
     struct ferry_manifest m = {0};
     int rc = verify_signature(model, NULL, pub, NULL, 0, &m, NULL, &err);
     if (rc <= 0) {
-        if (rc == 0) errorf("%s: not signed", model);
-        else report_error(&err);
+        if (rc == 0)
+            errorf("%s: not signed", model);
+        else
+            report_error(&err);
         return EXIT_FAIL;
     }
     struct ferry_walk_opts wo = {0};
@@ -130,12 +132,10 @@ static int demo_generate(const char *path, const char *prompt, uint32_t ntok, un
 
 int cmd_demo(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"dir", required_argument, NULL, 'd'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},     {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     const char *dir = NULL;
     uint64_t threads = 0;
     int c;
@@ -199,8 +199,8 @@ int cmd_demo(int argc, char **argv)
 
     step("sign the model (minisign key, license acceptance required) and verify it");
     char kid[17];
-    struct ferry_sign_opts so = {.key = keyf, .force = 1,
-                                 .walk = {.license_id = "demo-1.0", .require_acceptance = 1}};
+    struct ferry_sign_opts so = {
+        .key = keyf, .force = 1, .walk = {.license_id = "demo-1.0", .require_acceptance = 1}};
     struct ferry_sign_result sr;
     if (ferry_minisign_keygen(key, NULL, 1, kid, &err) || ferry_sign_model(model, &so, &sr, &err))
         return report_error(&err);
@@ -209,7 +209,8 @@ int cmd_demo(int argc, char **argv)
 
     step("record the license acceptance and verify with --require-license");
     struct ferry_manifest man = {0};
-    if (verify_signature(model, NULL, pub, NULL, 0, &man, NULL, &err) != 1) return report_error(&err);
+    if (verify_signature(model, NULL, pub, NULL, 0, &man, NULL, &err) != 1)
+        return report_error(&err);
     char lic[65] = "";
     for (size_t i = 0; i < man.nres; i++)
         if (!strcmp(man.res[i].role, "license")) ferry_hex(man.res[i].sha256, 32, lic);
@@ -218,8 +219,8 @@ int cmd_demo(int argc, char **argv)
     int arc = ferry_license_accept(model, &man, &who, "flag:--accept-license", 0, NULL, &rec, &err);
     ferry_manifest_free(&man);
     if (arc) return report_error(&err);
-    fprintf(stderr, "  recorded the acceptance of LICENSE (sha256 %.16s...) by Demo User -> %s\n", lic,
-            rec.path);
+    fprintf(stderr, "  recorded the acceptance of LICENSE (sha256 %.16s...) by Demo User -> %s\n",
+            lic, rec.path);
     if (demo_verify(model, pub, 1)) return EXIT_FAIL;
 
     step("run the forward pass on every copy and compare logits with the original");
@@ -228,8 +229,8 @@ int cmd_demo(int argc, char **argv)
     if (code) return code;
     int32_t *ids = NULL;
     int n = 0;
-    if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0, 1,
-                                &ids, &n))) {
+    if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0,
+                                1, &ids, &n))) {
         ferry_model_free(ref);
         return code;
     }
@@ -268,11 +269,13 @@ int cmd_demo(int argc, char **argv)
     step("generate text with the q8_0 GGUF (random weights: the words are nonsense)");
     if (demo_generate(gq8, "Once upon a time", 24, (unsigned)threads)) return EXIT_FAIL;
 
-    step("serve the signed model with nginx on loopback and fetch it back (signature, license, hashes)");
+    step("serve the signed model with nginx on loopback and fetch it back (signature, license, "
+         "hashes)");
     char fetched[4300];
     int fr = demo_fetch(dir, "model", pub, lic, fetched, sizeof(fetched));
     if (fr == 0) fr = demo_verify(fetched, pub, 1) ? 1 : 0;
-    if (fr < 0) fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
+    if (fr < 0)
+        fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
     failed |= fr > 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",
             failed ? "FAILED" : "all steps passed", now_seconds() - t0, dir);

@@ -24,11 +24,15 @@ static const char usage_text[] =
 int cmd_keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"type", required_argument, NULL, 't'},  {"output", required_argument, NULL, 'o'},
-        {"no-password", no_argument, NULL, 'n'}, {"password-file", required_argument, NULL, 'p'},
-        {"force", no_argument, NULL, 'f'},       {"quiet", no_argument, NULL, 'q'},
+        {"type", required_argument, NULL, 't'},
+        {"output", required_argument, NULL, 'o'},
+        {"no-password", no_argument, NULL, 'n'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"force", no_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *type = "ed25519", *out = NULL, *pwfile = NULL;
     int nopw = 0, force = 0, c;

@@ -10,7 +10,6 @@
 #include "ferry/license.h"
 #include "ferry/manifest.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>

@@ -19,18 +19,12 @@ static const char usage_text[] =
 int cmd_logits(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"prompt", required_argument, NULL, 'p'},
-        {"ids", required_argument, NULL, 'i'},
-        {"all-positions", no_argument, NULL, 'a'},
-        {"output", required_argument, NULL, 'o'},
-        {"no-bos", no_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},
-        {"ctx", required_argument, NULL, 'c'},
-        {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"prompt", required_argument, NULL, 'p'},  {"ids", required_argument, NULL, 'i'},
+        {"all-positions", no_argument, NULL, 'a'}, {"output", required_argument, NULL, 'o'},
+        {"no-bos", no_argument, NULL, 'b'},        {"threads", required_argument, NULL, 't'},
+        {"ctx", required_argument, NULL, 'c'},     {"force", no_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *prompt = NULL, *ids_s = NULL, *out = NULL;
     int all = 0, no_bos = 0, force = 0, c;

@@ -162,7 +162,9 @@ int cmd_run(int argc, char **argv)
             ids[0] = tok && ferry_tokenizer_bos(tok) >= 0 ? ferry_tokenizer_bos(tok) : 1, n = 1;
     }
     char *text = calloc(1, 1);
-    struct run_view v = {.tok = tok, .prev = ids && n ? ids[n - 1] : -1, .text = text,
+    struct run_view v = {.tok = tok,
+                         .prev = ids && n ? ids[n - 1] : -1,
+                         .text = text,
                          .stream = stream && !g_opts.json};
     text_out_init(&v.out, stdout);
     if (!code && n <= 0) code = EXIT_USAGE;

@@ -38,7 +38,7 @@ static void on_listening(void *ctx, int port)
 {
     (void)ctx;
     if (g_opts.json)
-        out_json(json_pack("{s:s, s:i}", "event", "listening", "port", port));
+        out_ndjson(json_pack("{s:s, s:i}", "event", "listening", "port", port));
     else
         notef("listening on port %d", port);
 }
@@ -47,8 +47,8 @@ static void on_added(void *ctx, const char *path, const char *magnet, int made)
 {
     (void)ctx;
     if (g_opts.json)
-        out_json(json_pack("{s:s, s:s, s:s, s:b}", "event", "added", "path", path, "magnet", magnet,
-                           "made", made));
+        out_ndjson(json_pack("{s:s, s:s, s:s, s:b}", "event", "added", "path", path, "magnet",
+                             magnet, "made", made));
     else {
         notef("seeding %s%s", path, made ? " (torrent made now)" : "");
         printf("%s\n", magnet);
@@ -67,7 +67,7 @@ static void on_status(void *ctx, const struct ferry_seed_row *rows, size_t n)
                                                "uploaded", (json_int_t)rows[i].uploaded,
                                                "upload_rate", (json_int_t)rows[i].upload_rate,
                                                "peers", rows[i].peers, "error", rows[i].error));
-        out_json(json_pack("{s:s, s:o}", "event", "status", "torrents", a));
+        out_ndjson(json_pack("{s:s, s:o}", "event", "status", "torrents", a));
         return;
     }
     if (now_seconds() - *last < 10) return;
@@ -87,8 +87,8 @@ static void on_error(void *ctx, const char *path, const struct ferry_error *err)
 {
     (void)ctx, (void)path;
     if (g_opts.json)
-        out_json(json_pack("{s:s, s:s, s:s, s:i}", "event", "error", "path", path, "message",
-                           err->cause, "exit", -err->code));
+        out_ndjson(json_pack("{s:s, s:s, s:s, s:i}", "event", "error", "path", path, "message",
+                             err->cause, "exit", -err->code));
     report_error(err);
 }
 

@@ -97,7 +97,8 @@ int cmd_sign(int argc, char **argv)
     progress_start(&prog, "hashing", 0);
     wo.progress = progress_cb;
     wo.progress_ctx = &prog;
-    struct ferry_sign_opts so = {.key = key, .password = enc ? pw : NULL, .force = force, .walk = wo};
+    struct ferry_sign_opts so = {
+        .key = key, .password = enc ? pw : NULL, .force = force, .walk = wo};
     struct ferry_sign_result r;
     int rc = ferry_sign_model(dir, &so, &r, &err);
     ferry_wipe(pw, sizeof(pw));
@@ -106,12 +107,14 @@ int cmd_sign(int argc, char **argv)
     char root[65];
     ferry_hex(r.root, 32, root);
     if (g_opts.json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "signature", r.signature, "root", root, "files",
-                              (json_int_t)r.files, "bytes", (json_int_t)r.bytes, "method", r.method);
-        if (!strcmp(r.method, "minisign")) json_object_set_new(o, "manifest", json_string(r.manifest));
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:I, s:s}", "signature", r.signature, "root", root, "files",
+                      (json_int_t)r.files, "bytes", (json_int_t)r.bytes, "method", r.method);
+        if (!strcmp(r.method, "minisign"))
+            json_object_set_new(o, "manifest", json_string(r.manifest));
         out_json(o);
     } else
-        notef("signed %zu files (%llu bytes), root sha256:%s -> %s", r.files, (unsigned long long)r.bytes,
-              root, r.signature);
+        notef("signed %zu files (%llu bytes), root sha256:%s -> %s", r.files,
+              (unsigned long long)r.bytes, root, r.signature);
     return EXIT_OK;
 }

@@ -24,16 +24,11 @@ static const char usage_text[] =
 int cmd_tokenize(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"prompt", required_argument, NULL, 'p'},
-        {"stdin", no_argument, NULL, 's'},
-        {"no-bos", no_argument, NULL, 'b'},
-        {"no-parse-special", no_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"decode", required_argument, NULL, 'd'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"prompt", required_argument, NULL, 'p'}, {"stdin", no_argument, NULL, 's'},
+        {"no-bos", no_argument, NULL, 'b'},       {"no-parse-special", no_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},         {"decode", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *text = NULL, *decode = NULL;
     int from_stdin = 0, no_bos = 0, parse_special = 1, c;

@@ -221,7 +221,8 @@ int cmd_verify(int argc, char **argv)
         if (!have_manifest) {
             errorf("--require-license needs a signed manifest");
             failed = 1;
-        } else if (verify_license(dir, &m, &(struct ferry_license_opts){.trust = trust, .ntrust = ntrust},
+        } else if (verify_license(dir, &m,
+                                  &(struct ferry_license_opts){.trust = trust, .ntrust = ntrust},
                                   doc) != 0) {
             failed = 1;
         }

@@ -36,7 +36,8 @@ static int free_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t l = sizeof(a);
     int port = -1;
-    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(s, (struct sockaddr *)&a, &l) == 0)
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &l) == 0)
         port = ntohs(a.sin_port);
     if (s >= 0) close(s);
     return port;
@@ -45,7 +46,8 @@ static int free_port(void)
 static int port_open(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
     if (s >= 0) close(s);
@@ -60,13 +62,15 @@ static pid_t start_nginx(const char *nginx, const char *root, const char *work, 
     snprintf(log, sizeof(log), "%s/error.log", work);
     FILE *f = fopen(conf, "w");
     if (!f) return -1;
-    fprintf(f,
-            "%s\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log %s;\npid %s/nginx.pid;\n"
-            "events { worker_connections 64; }\nhttp {\n  access_log off;\n"
-            "  client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi;\n"
-            "  uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;\n"
-            "  server { listen 127.0.0.1:%d; root %s; }\n}\n",
-            geteuid() == 0 ? "user root;" : "", log, work, work, work, work, work, work, port, root);
+    fprintf(
+        f,
+        "%s\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log %s;\npid "
+        "%s/nginx.pid;\n"
+        "events { worker_connections 64; }\nhttp {\n  access_log off;\n"
+        "  client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi;\n"
+        "  uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;\n"
+        "  server { listen 127.0.0.1:%d; root %s; }\n}\n",
+        geteuid() == 0 ? "user root;" : "", log, work, work, work, work, work, work, port, root);
     fclose(f);
     char *argv[] = {(char *)nginx, "-c", conf, "-p", (char *)work, "-e", log, NULL};
     posix_spawn_file_actions_t fa;
@@ -105,7 +109,8 @@ int demo_fetch(const char *dir, const char *model_name, const char *pub, const c
         return 1;
     }
     fprintf(stderr, "  nginx serves %s on http://127.0.0.1:%d/\n", dir, port);
-    snprintf(manifest, sizeof(manifest), "http://127.0.0.1:%d/%s/model.manifest.json", port, model_name);
+    snprintf(manifest, sizeof(manifest), "http://127.0.0.1:%d/%s/model.manifest.json", port,
+             model_name);
     snprintf(mirror, sizeof(mirror), "http://127.0.0.1:%d/%s", port, model_name);
     const char *mirrors[1] = {mirror};
     struct ferry_fetch_manifest_opts mo = {.manifest = manifest,

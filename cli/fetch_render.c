@@ -16,10 +16,7 @@ static void event(const char *type, const char *file, json_t *extra)
     json_t *e = json_pack("{s:s}", "event", type);
     if (file) json_object_set_new(e, "file", json_string(file));
     if (extra) json_object_update(e, extra), json_decref(extra);
-    char *s = json_dumps(e, JSON_COMPACT);
-    if (s) printf("%s\n", s), fflush(stdout);
-    free(s);
-    json_decref(e);
+    out_ndjson(e);
 }
 
 static void end_bar(struct fetch_view *v)

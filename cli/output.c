@@ -76,6 +76,14 @@ void out_json(json_t *doc)
     json_decref(doc);
 }
 
+void out_ndjson(json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) printf("%s\n", s), fflush(stdout);
+    free(s);
+    json_decref(doc);
+}
+
 json_t *json_bytes(const char *s, size_t len)
 {
     json_t *j = json_stringn(s, len);
@@ -278,9 +286,12 @@ void text_out_write(struct text_out *t, const char *s, size_t n)
         }
         size_t l = seq_len(c);
         if (l == 1) {
-            if (c >= 0x20 && c != 0x7f) putc(c, t->f);
-            else if (c == '\n' || c == '\t') putc(c, t->f);
-            else escape_byte(t->f, c);
+            if (c >= 0x20 && c != 0x7f)
+                putc(c, t->f);
+            else if (c == '\n' || c == '\t')
+                putc(c, t->f);
+            else
+                escape_byte(t->f, c);
         } else if (l > 1) {
             t->pend[0] = c, t->npend = 1;
         } else {

@@ -27,6 +27,8 @@ int report_error(const struct ferry_error *err);
 
 /* Prints one JSON document on stdout (steals the reference). */
 void out_json(json_t *doc);
+/* One event as a line of NDJSON on stdout, flushed (steals the reference). */
+void out_ndjson(json_t *doc);
 
 /* JSON string from bytes that may not be valid UTF-8 (invalid bytes become U+FFFD). */
 json_t *json_bytes(const char *s, size_t len);

@@ -15,7 +15,8 @@ static void line(const struct progress *p, double t, char *out, size_t n)
     int fill = (int)(frac * 30);
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
     bar[30] = 0;
-    snprintf(out, n, "%s [%s] %5.1f%% %8.1f MiB/s ETA %4.0fs", p->label, bar, frac * 100, rate / 1048576.0, eta);
+    snprintf(out, n, "%s [%s] %5.1f%% %8.1f MiB/s ETA %4.0fs", p->label, bar, frac * 100,
+             rate / 1048576.0, eta);
 }
 
 static void draw(struct progress *p, int final)
@@ -26,9 +27,11 @@ static void draw(struct progress *p, int final)
     if (p->tty) {
         char a[512], b[512];
         line(p, t, a, sizeof(a));
-        if (p->parent && p->parent->enabled && final) { /* done: keep this line, clear the total's */
+        if (p->parent && p->parent->enabled &&
+            final) { /* done: keep this line, clear the total's */
             fprintf(stderr, "\r\x1b[2K%s\n\x1b[2K", a);
-        } else if (p->parent && p->parent->enabled) { /* this bar, the total below it, cursor back up */
+        } else if (p->parent &&
+                   p->parent->enabled) { /* this bar, the total below it, cursor back up */
             line(p->parent, t, b, sizeof(b));
             fprintf(stderr, "\r\x1b[2K%s\n\x1b[2K%s\x1b[1A\r", a, b);
         } else {

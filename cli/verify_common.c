@@ -60,16 +60,16 @@ int verify_license(const char *dir, const struct ferry_manifest *m,
                   a->acceptor_email[0] ? ">" : "", a->on_behalf_of[0] ? " on behalf of " : "",
                   a->on_behalf_of, a->accepted_at, a->key_id, f->path);
         else
-            warnf("license: not counting the record %s by %s (key %s): %s", f->path, who,
-                  a->key_id, ferry_license_verdict_text(f->verdict));
-        json_array_append_new(
-            found, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "record", f->path, "name",
-                             a->acceptor_name, "on_behalf_of", a->on_behalf_of, "accepted_at",
-                             a->accepted_at, "key_id", a->key_id, "trusted",
-                             f->verdict != FERRY_LICENSE_UNTRUSTED_KEY &&
-                                 f->verdict != FERRY_LICENSE_OTHER_MODEL,
-                             "counts", f->verdict == FERRY_LICENSE_COUNTS, "verdict",
-                             ferry_license_verdict_text(f->verdict)));
+            warnf("license: not counting the record %s by %s (key %s): %s", f->path, who, a->key_id,
+                  ferry_license_verdict_text(f->verdict));
+        json_array_append_new(found, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "record",
+                                               f->path, "name", a->acceptor_name, "on_behalf_of",
+                                               a->on_behalf_of, "accepted_at", a->accepted_at,
+                                               "key_id", a->key_id, "trusted",
+                                               f->verdict != FERRY_LICENSE_UNTRUSTED_KEY &&
+                                                   f->verdict != FERRY_LICENSE_OTHER_MODEL,
+                                               "counts", f->verdict == FERRY_LICENSE_COUNTS,
+                                               "verdict", ferry_license_verdict_text(f->verdict)));
     }
     if (doc)
         json_object_set_new(doc, "license",

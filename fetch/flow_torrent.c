@@ -145,6 +145,9 @@ static int load_files(struct run *r)
         snprintf(f->final, sizeof(f->final), "%s/%s", r->dir, rel);
         f->rel = f->final + strlen(r->dir) + 1;
         f->want = !f->pad;
+        /* the manifest and its signatures travel along; the verified copies are in dir */
+        for (size_t g = 0; r->has_m && f->want && g < r->m.nignore; g++)
+            if (!strcmp(r->m.ignore_paths[g], f->rel)) f->want = 0;
         for (size_t j = 0; r->has_m && j < r->m.nres; j++)
             if (!strcmp(r->m.res[j].name, f->rel)) f->res = &r->m.res[j];
     }
