@@ -8,6 +8,7 @@
 #include "ferry/torrent.h"
 #include "ferry/torrent_fetch.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -280,23 +281,21 @@ static int hex_of_source(const char *source, char *hex, struct ferry_torrent_inf
                          struct ferry_error *err)
 {
     if (!strncmp(source, "magnet:", 7)) {
-        const char *p = strstr(source, "urn:btih:");
-        const char *q = strstr(source, "urn:btmh:1220");
-        if (q)
-            p = q + 13;
-        else if (p)
-            p += 9;
-        size_t n = 0;
-        while (p && n < 64 &&
-               ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f') ||
-                (p[n] >= 'A' && p[n] <= 'F')))
-            n++;
-        if (!p || (n != 40 && n != 64 && n != 32))
-            return ferry_error_set(
-                err, FERRY_EMALFORMED, "magnet link", FERRY_NO_OFFSET, NULL,
-                "no urn:btih (40 hex digits) or urn:btmh:1220 (64 hex digits) hash");
+        /* the v2 hash (64 hex digits) when there is one, else the v1 hash: 40 hex digits or 32
+         * base32 letters; the staging folder is named by it */
+        const char *mh = strstr(source, "urn:btmh:1220"), *ih = strstr(source, "urn:btih:");
+        const char *p = mh ? mh + 13 : ih ? ih + 9 : NULL;
+        size_t nh = 0, nb = 0;
+        while (p && isxdigit((unsigned char)p[nh])) nh++;
+        while (p && (isupper((unsigned char)p[nb]) || (p[nb] >= '2' && p[nb] <= '7'))) nb++;
+        int end_h = p && (p[nh] == 0 || p[nh] == '&'), end_b = p && (p[nb] == 0 || p[nb] == '&');
+        int ok = mh ? nh == 64 && end_h : p && ((nh == 40 && end_h) || (nb == 32 && end_b));
+        if (!ok)
+            return ferry_error_set(err, FERRY_EMALFORMED, "magnet link", FERRY_NO_OFFSET, NULL,
+                                   "no valid hash: urn:btih needs 40 hex digits (or 32 base32 "
+                                   "letters), urn:btmh:1220 64 hex digits");
         snprintf(hex, 41, "%.40s", p);
-        for (char *c = hex; *c; c++) *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
+        for (char *c = hex; *c; c++) *c = (char)tolower((unsigned char)*c);
         return 0;
     }
     int rc = ferry_torrent_load(source, ti, err);
@@ -462,9 +461,7 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     remove_stage(&r);
     goto out;
 fail:
-    if (r.err.code == FERRY_EMISMATCH && r.nf == 0) { /* refused before any data: leave nothing */
-        rmdir(r.stage);
-    }
+    rmdir(r.stage); /* only when empty: nothing arrived that a rerun could use */
     flow_fail(ev, t, r.label, &r.err);
 out:
     if (r.s && r.id >= 0) {

@@ -396,10 +396,86 @@ def issue11_cases():
          "more than 2^64 bytes", "inspect {}")
 
 
+# ---------------------------------------------------------------- .torrent (BEP 3, 47, 52)
+def benc(x):
+    if isinstance(x, int):
+        return b"i%de" % x
+    if isinstance(x, str):
+        x = x.encode()
+    if isinstance(x, bytes):
+        return b"%d:%s" % (len(x), x)
+    if isinstance(x, list):
+        return b"l" + b"".join(benc(i) for i in x) + b"e"
+    keys = sorted(x, key=lambda k: k.encode() if isinstance(k, str) else k)
+    return b"d" + b"".join(benc(k) + benc(x[k]) for k in keys) + b"e"
+
+
+def torrent_cases():
+    import hashlib
+    def case(name, data, msg, cmd="inspect {}"):
+        d = os.path.join(HERE, "bad", "torrent")
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, name + ".torrent"), "wb").write(data)
+        open(os.path.join(d, name + ".expect"), "w").write("65\n%s\n%s\n" % (msg, cmd))
+    P = 16384
+    one = hashlib.sha1(b"\0" * 10).digest()
+    def v1(**kw):
+        info = {"name": "m", "piece length": P, "pieces": one, "files": [{"length": 10, "path": ["a"]}]}
+        info.update(kw)
+        return benc({"info": {k: v for k, v in info.items() if v is not None}})
+    root = hashlib.sha256(b"x" * 100).digest()
+    def v2(tree, layers=None, **kw):
+        info = {"name": "m", "piece length": P, "meta version": 2, "file tree": tree}
+        info.update(kw)
+        t = {"info": info}
+        if layers is not None:
+            t["piece layers"] = layers
+        return benc(t)
+    case("not_bencode", b"hello world", "bencode: unexpected byte")
+    case("truncated", v1()[:-7], "bencode: string runs past the end", "torrent magnet {}")
+    case("leading_zero", b"d4:infod4:name1:m12:piece lengthi016384eee", "leading zero")
+    case("string_past_end", b"d4:info99:abce", "string runs past the end")
+    case("nested_deep", b"d4:info" + b"l" * 70 + b"e" * 70 + b"e", "nested too deeply")
+    case("no_info", benc({"announce": "http://t/announce"}), "no info dictionary")
+    case("name_dotdot", v1(name=".."), "unsafe name", "fetch {} -o out")
+    case("name_slash", v1(name="a/b"), "unsafe name")
+    case("path_dotdot", v1(files=[{"length": 10, "path": ["..", "etc", "passwd"]}]), "unsafe path in 'files'",
+         "fetch {} -o out")
+    case("path_absolute", v1(files=[{"length": 10, "path": ["/etc/passwd"]}]), "unsafe path in 'files'")
+    case("path_empty_component", v1(files=[{"length": 10, "path": ["a", "", "b"]}]), "unsafe path in 'files'")
+    case("path_empty_list", v1(files=[{"length": 10, "path": []}]), "without a valid length and path")
+    case("piece_length_zero", v1(**{"piece length": 0}), "piece length is not a multiple of 16 KiB")
+    case("piece_length_odd", v1(**{"piece length": 20000}), "piece length is not a multiple of 16 KiB")
+    case("pieces_count", v1(pieces=one * 2), "v1 piece hashes do not match the total length")
+    case("pieces_not_20", v1(pieces=one[:19]), "v1 piece hashes do not match the total length")
+    case("negative_length", v1(files=[{"length": -5, "path": ["a"]}]), "without a valid length and path")
+    case("files_and_length", v1(length=10), "exactly one of 'files' and 'length'")
+    case("lengths_overflow", v1(files=[{"length": 1 << 62, "path": ["a"]}, {"length": 1 << 62, "path": ["b"]}]),
+         "lengths overflow")
+    case("meta_version_3", v2({"a": {"": {"length": 100, "pieces root": root}}}, {}, **{"meta version": 3}),
+         "unsupported meta version")
+    case("tree_dotdot", v2({"..": {"x": {"": {"length": 100, "pieces root": root}}}}, {}),
+         "unsafe path in the file tree", "fetch {} -o out")
+    case("tree_top_file", v2({"": {"length": 100, "pieces root": root}}, {}), "the file tree's top is a file")
+    case("root_short", v2({"a": {"": {"length": 100, "pieces root": root[:31]}}}, {}), "32-byte pieces root")
+    big = 3 * P
+    case("layer_missing", v2({"a": {"": {"length": big, "pieces root": root}}}, {}),
+         "piece layer missing or of the wrong length", "torrent magnet {}")
+    case("layer_wrong", v2({"a": {"": {"length": big, "pieces root": root}}}, {root: b"\1" * 96}),
+         "piece layer does not hash to the file's pieces root", "fetch {} -o out")
+    case("v2_piece_not_pow2", v2({"a": {"": {"length": 100, "pieces root": root}}}, {},
+                                 **{"piece length": 3 * P}), "must be a power of two")
+    case("hybrid_disagree", v2({"a": {"": {"length": 100, "pieces root": root}}}, {},
+                               pieces=hashlib.sha1(b"").digest(), files=[{"length": 100, "path": ["b"]}]),
+         "v1 and v2 file lists disagree")
+    case("empty_tree", v2({}, {}), "empty file tree")
+
+
 if __name__ == "__main__":
     gguf_cases()
     safetensors_cases()
     pytorch_cases()
     other_cases()
     issue11_cases()
+    torrent_cases()
     print("corpus written under", HERE)

@@ -218,6 +218,17 @@ check(rc == 0 and tree(out) == tree(src), f"ferry fetch of a v2 magnet with x.pe
 rc, _, err = ferry("fetch", magnet, "-o", out, "--stall-timeout", "30")
 check(rc == 73 and "exists" in err, "fetching again over existing files without --force refuses (exit 73)")
 
+# magnets with bad hashes: refused before anything is made
+bad = {"magnet:?xt=urn:btih:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz": "hash",
+       "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef0123456": "hash",
+       "magnet:?xt=urn:btmh:1220" + "ab" * 31: "hash", "magnet:?dn=model": "hash"}
+refused = 0
+for m, why in bad.items():
+    out = os.path.join(WORK, "badmagnet")
+    rc, _, err = ferry("fetch", m, "-o", out, "--stall-timeout", "5")
+    refused += rc == 65 and why in err and not os.path.exists(out)
+check(refused == len(bad), f"{refused}/{len(bad)} magnets with bad or missing hashes refused (exit 65), nothing made")
+
 # aria2 seeds a v1 torrent
 aria = shutil.which("aria2c")
 if not aria:
