@@ -4,6 +4,7 @@
 #include "output.h"
 #include "progress.h"
 #include "ferry/file.h"
+#include "ferry/hub.h"
 #include "ferry/torrent.h"
 
 #include <getopt.h>
@@ -16,6 +17,7 @@
 static const char usage_text[] =
     "usage: ferry torrent create PATH [-o F] [--v1|--v2|--hybrid] [--piece-size N|auto]\n"
     "                    [--web-seed URL]... [--tracker URL]... [--name N] [--date] [--force]\n"
+    "                    [--hub ORG/NAME]\n"
     "       ferry torrent magnet F.torrent\n\n"
     "create: a .torrent of a file or a model directory (every file but .git and .cache, the\n"
     "signed manifest included). The same files and options always give the same bytes: no\n"
@@ -32,6 +34,10 @@ static const char usage_text[] =
     "                      URL/NAME/PATH\n"
     "  --tracker URL       an announce URL (repeatable, one tier each, in order)\n"
     "  --name N            the top folder's name (default: the directory's)\n"
+    "  --hub ORG/NAME      for a folder fetched from a hub (ferry fetch hf://, or hf download\n"
+    "                      --local-dir): the top folder is named by the commit the folder holds\n"
+    "                      and HF_ENDPOINT/ORG/NAME/resolve/ becomes a web seed, so the hub\n"
+    "                      serves every file of the torrent at that commit (BEP 19)\n"
     "  --date              record the creation date\n"
     "  --force             overwrite F\n"
     "magnet: the magnet link of a .torrent (btih for v1, btmh for v2, both for a hybrid).\n";
@@ -75,6 +81,7 @@ static int create(int argc, char **argv)
         {"tracker", required_argument, NULL, 't'},
         {"name", required_argument, NULL, 'n'},
         {"date", no_argument, NULL, 'd'},
+        {"hub", required_argument, NULL, 'B'},
         {"force", no_argument, NULL, 'f'},
         {"threads", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
@@ -84,7 +91,8 @@ static int create(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ferry_torrent_opts o = {.kind = FERRY_TORRENT_HYBRID};
-    const char *out = NULL;
+    const char *out = NULL, *hub = NULL;
+    char commit[41], hub_seed[1024];
     const char **seeds = calloc((size_t)argc + 1, sizeof(char *));
     const char **trackers = calloc((size_t)argc + 1, sizeof(char *));
     int force = 0, c, rc = EXIT_USAGE;
@@ -106,6 +114,7 @@ static int create(int argc, char **argv)
         case 'w': seeds[o.nweb_seeds++] = optarg; break;
         case 't': trackers[o.ntrackers++] = optarg; break;
         case 'n': o.name = optarg; break;
+        case 'B': hub = optarg; break;
         case 'd': o.creation_date = (int64_t)time(NULL); break;
         case 'f': force = 1; break;
         case 'T':
@@ -128,6 +137,23 @@ static int create(int argc, char **argv)
     }
     o.web_seeds = seeds, o.trackers = trackers;
     const char *path = argv[optind];
+    if (hub) {
+        struct ferry_error herr;
+        ferry_error_clear(&herr);
+        struct ferry_hub_repo r;
+        char spec[512];
+        snprintf(spec, sizeof(spec), "hf://%s", hub);
+        memset(&r, 0, sizeof(r));
+        if (ferry_hub_parse(spec, &r, &herr) || ferry_hub_local_commit(path, commit, &herr)) {
+            rc = report_error(&herr);
+            goto out;
+        }
+        snprintf(hub_seed, sizeof(hub_seed), "%s/%s/resolve/", r.endpoint, r.repo);
+        ferry_hub_free(&r);
+        seeds[o.nweb_seeds++] = hub_seed;
+        o.name = commit;
+        notef("%s holds commit %s of %s: the hub is a web seed (%s)", path, commit, hub, hub_seed);
+    }
     struct progress bar;
     progress_start(&bar, "hashing", 0);
     o.progress = hashed_cb, o.ctx = &bar;

@@ -111,7 +111,9 @@ int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_
             continue;
         }
         ferry_error_clear(&err);
-        if (h->hf_cache && ferry_hub_cache_link(dir, &r, f, &err)) flow_fail(ev, t, label, &err);
+        if (h->hf_cache ? ferry_hub_cache_link(dir, &r, f, &err)
+                        : ferry_hub_local_record(dir, &r, f, &err))
+            flow_fail(ev, t, label, &err);
     }
     ferry_error_clear(&err);
     if (h->hf_cache && !flow_cancelled(o) && ferry_hub_cache_ref(dir, &r, &err))

@@ -48,4 +48,11 @@ int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r, const
 /* refs/REVISION holding the commit (skipped when the revision is the commit itself). */
 int ferry_hub_cache_ref(const char *root, const struct ferry_hub_repo *r, struct ferry_error *err);
 
+/* huggingface_hub's record of a file fetched into a plain folder:
+ * dir/.cache/huggingface/download/PATH.metadata (commit, etag, time). */
+int ferry_hub_local_record(const char *dir, const struct ferry_hub_repo *r,
+                           const struct ferry_hub_file *f, struct ferry_error *err);
+/* The commit a plain folder's records name (all must agree), as 40 hex digits. */
+int ferry_hub_local_commit(const char *dir, char commit[41], struct ferry_error *err);
+
 #endif

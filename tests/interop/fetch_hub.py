@@ -54,7 +54,8 @@ try:
 
     def tree(d):
         out = {}
-        for dp, _, names in os.walk(d):
+        for dp, dn, names in os.walk(d):
+            dn[:] = [x for x in dn if not x.startswith(".")]
             for n in names:
                 if not n.startswith("."):
                     p = os.path.join(dp, n)
@@ -68,6 +69,29 @@ try:
     check(done.get("org/model/config.json", {}).get("verified_by") == "git blob SHA-1"
           and done.get("org/model/model.safetensors", {}).get("verified_by") == "expected SHA-256",
           "small files checked by git blob SHA-1, LFS files by SHA-256")
+    # the records huggingface_hub keeps in a plain folder (hf download --local-dir reads them)
+    import urllib.request
+    api = json.load(urllib.request.urlopen(f"http://127.0.0.1:{A}/api/models/org/model/revision/main"))
+    recs = {}
+    for rel in files:
+        with open(os.path.join(out, ".cache", "huggingface", "download", rel + ".metadata")) as f:
+            recs[rel] = f.read().split("\n")
+    check(all(r[0] == api["sha"] and r[1] == (sha[k] if len(files[k]) > 65536 else gitsha[k]) and float(r[2]) > 0
+              for k, r in recs.items()),
+          "huggingface_hub's download records: commit, etag (LFS SHA-256 or git blob SHA-1), time")
+    # a torrent of the folder with the hub as its web seed: top folder = commit, BEP 19 appends the path
+    ht = os.path.join(WORK, "hub.torrent")
+    r = subprocess.run([FERRY, "torrent", "create", out, "--hub", "org/model", "-o", ht, "-q"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    tj = json.loads(subprocess.run([FERRY, "inspect", ht, "--json"], capture_output=True, text=True).stdout or "{}")
+    check(r.returncode == 0 and tj.get("name") == api["sha"] and
+          tj.get("web_seeds") == [f"http://127.0.0.1:{A}/org/model/resolve/"] and len(tj.get("files", [])) == 4,
+          f"ferry torrent create --hub: named by the commit, the hub's resolve URL as web seed ({r.stderr[-150:]})")
+    r = subprocess.run([FERRY, "fetch", ht, "-o", os.path.join(WORK, "from_hub_bt"), "--stall-timeout", "30"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0 and tree(os.path.join(WORK, "from_hub_bt")) == sha,
+          f"the torrent downloads from the hub alone, LFS files through its redirects to another port "
+          f"(rc {r.returncode} {r.stderr[-200:]})")
     reqs = [json.loads(line) for line in open(log)]
     check(any(r["auth"] is False and str(r["port"]) == B for r in reqs) and
           not any(r["auth"] for r in reqs), "no token configured: none sent")
