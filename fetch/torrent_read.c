@@ -329,9 +329,10 @@ int ferry_torrent_load(const char *path, struct ferry_torrent_info *t, struct fe
     memset(t, 0, sizeof(*t));
     int rc = ferry_map_open(&map, path, err);
     if (rc) return rc;
-    if (map.size > FERRY_TORRENT_HARD_BYTES * 5ull)
+    if (map.size > FERRY_TORRENT_HARD_BYTES) /* libtorrent's limit too */
         rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                             "%" PRIu64 " bytes is too large for a .torrent", (uint64_t)map.size);
+                             "%" PRIu64 " bytes is too large for a .torrent (at most %u)",
+                             (uint64_t)map.size, FERRY_TORRENT_HARD_BYTES);
     else
         rc = ferry_torrent_parse(map.data, (size_t)map.size, path, t, err);
     ferry_map_close(&map);
