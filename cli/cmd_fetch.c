@@ -304,15 +304,16 @@ int cmd_fetch(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* who accepts a license on a terminal, when the manifest asks for it */
+    struct passwd *pw = getpwuid(getuid());
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    man.who.os_user = pw ? pw->pw_name : NULL;
+    man.who.host = host;
+    if (!man.who.name) man.who.name = man.who.os_user;
+    struct fetch_view view = {.who = &man.who, .lo = &man.license};
+    struct ferry_fetch_events ev = fetch_view_events(&view);
     if (torrents) { /* the library makes the folder once the torrent has been read */
-        struct passwd *tpw = getpwuid(getuid());
-        char thost[256] = "";
-        gethostname(thost, sizeof(thost) - 1);
-        man.who.os_user = tpw ? tpw->pw_name : NULL;
-        man.who.host = thost;
-        if (!man.who.name) man.who.name = man.who.os_user;
-        struct fetch_view view = {.who = &man.who, .lo = &man.license};
-        struct ferry_fetch_events ev = fetch_view_events(&view);
         tor.manifest = man.manifest ? &man : NULL;
         ferry_fetch_torrent(argv[optind], user_dir, &tor, &o, &ev, &view.t);
         return fetch_view_finish(&view);
@@ -323,16 +324,6 @@ int cmd_fetch(int argc, char **argv)
         return EXIT_CANTCREAT;
     }
     ferry_fetch_global_init();
-
-    /* who accepts a license on a terminal, when the manifest asks for it */
-    struct passwd *pw = getpwuid(getuid());
-    char host[256] = "";
-    gethostname(host, sizeof(host) - 1);
-    man.who.os_user = pw ? pw->pw_name : NULL;
-    man.who.host = host;
-    if (!man.who.name) man.who.name = man.who.os_user;
-    struct fetch_view view = {.who = &man.who, .lo = &man.license};
-    struct ferry_fetch_events ev = fetch_view_events(&view);
     if (man.manifest) ferry_fetch_manifest(dir, &man, &o, &ev, &view.t);
     if (tmpl) ferry_fetch_template(tmpl, tmpl_files, dir, &o, &ev, &view.t);
     for (int i = optind; i < argc && !g_fetch_cancel; i++) {

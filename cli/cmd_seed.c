@@ -13,7 +13,7 @@
 
 static const char usage_text[] =
     "usage: ferry seed PATH... [--listen ADDR:PORT] [--data DIR] [--state DIR]\n"
-    "                  [--upload-limit BYTES/S] [--utp] [--dht] [--lsd] [--json] [-q]\n\n"
+    "                  [--upload-limit BYTES/S] [--utp] [--dht] [--lsd] [--upnp] [--json] [-q]\n\n"
     "Seeds every PATH at once (no queue): a model directory or file, whose hybrid torrent is\n"
     "made on first use and kept (with a stamp of the files' sizes and times) in the state\n"
     "folder, or a .torrent whose data lies in --data DIR (default: beside the .torrent). Each\n"
@@ -23,7 +23,8 @@ static const char usage_text[] =
     "                      any free port, printed)\n"
     "  --state DIR         made torrents and resume data (default $XDG_STATE_HOME/ferry/seed)\n"
     "  --upload-limit R    bytes per second over all torrents (K, M suffixes; default none)\n"
-    "  --utp, --dht, --lsd uTP, the DHT and local peer discovery (off by default)\n"
+    "  --utp, --dht, --lsd, --upnp  uTP, the DHT, local peer discovery, UPnP/NAT-PMP port\n"
+    "                      mapping (all off by default)\n"
     "  --json              NDJSON: listening, added, status (every second), error\n";
 
 static volatile sig_atomic_t g_seed_stop;
@@ -108,12 +109,19 @@ static int parse_rate(const char *s, int64_t *out)
 int cmd_seed(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'L'}, {"data", required_argument, NULL, 'd'},
-        {"state", required_argument, NULL, 's'},  {"upload-limit", required_argument, NULL, 'u'},
-        {"utp", no_argument, NULL, 'U'},          {"dht", no_argument, NULL, 'D'},
-        {"lsd", no_argument, NULL, 'l'},          {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'L'},
+        {"data", required_argument, NULL, 'd'},
+        {"state", required_argument, NULL, 's'},
+        {"upload-limit", required_argument, NULL, 'u'},
+        {"utp", no_argument, NULL, 'U'},
+        {"dht", no_argument, NULL, 'D'},
+        {"lsd", no_argument, NULL, 'l'},
+        {"upnp", no_argument, NULL, 'N'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct ferry_seed_opts so = {.cancel = &g_seed_stop};
     int c;
@@ -132,6 +140,7 @@ int cmd_seed(int argc, char **argv)
         case 'U': so.net.utp = 1; break;
         case 'D': so.net.dht = 1; break;
         case 'l': so.net.lsd = 1; break;
+        case 'N': so.net.upnp = 1; break;
         case 'j': g_opts.json = 1; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;

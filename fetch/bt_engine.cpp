@@ -2,6 +2,9 @@
 // loopback test need: no queueing (every torrent active), several peers per IP, TCP only unless
 // uTP is asked for, no DHT/LSD/UPnP unless asked, alerts for status, storage, errors and bans.
 #include "bt_engine.h"
+extern "C" {
+#include "ferry/file.h"
+}
 
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert_types.hpp>
@@ -39,12 +42,12 @@ static int fail(ferry_error *err, int code, const char *what, const std::string 
     return ferry_error_set(err, code, what, FERRY_NO_OFFSET, nullptr, "%s", why.c_str());
 }
 
-extern "C" int bt_session_new(const bt_settings *s, bt_session **out, ferry_error *err)
+extern "C" int bt_session_new(const ferry_torrent_net *s, const char *listen_default,
+                              bt_session **out, ferry_error *err)
 {
     try {
         lt::settings_pack p;
-        p.set_str(lt::settings_pack::listen_interfaces,
-                  s->listen ? s->listen : "0.0.0.0:6881,[::]:6881");
+        p.set_str(lt::settings_pack::listen_interfaces, s->listen ? s->listen : listen_default);
         p.set_bool(lt::settings_pack::enable_dht, s->dht != 0);
         p.set_bool(lt::settings_pack::enable_lsd, s->lsd != 0);
         p.set_bool(lt::settings_pack::enable_upnp, s->upnp != 0);
@@ -403,4 +406,15 @@ extern "C" int bt_save_resume(bt_session *s, int id, uint8_t **buf, size_t *len,
     } catch (const std::exception &e) {
         return fail(err, FERRY_EIO, "torrent", e.what());
     }
+}
+
+extern "C" int bt_save_resume_file(bt_session *s, int id, const char *path, int timeout_ms,
+                                   ferry_error *err)
+{
+    uint8_t *buf = nullptr;
+    size_t len = 0;
+    int rc = bt_save_resume(s, id, &buf, &len, timeout_ms, err);
+    if (!rc) rc = ferry_write_file(path, buf, len, 1, err);
+    std::free(buf);
+    return rc;
 }

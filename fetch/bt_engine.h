@@ -12,16 +12,13 @@
 extern "C" {
 #endif
 #include "ferry/error.h"
+#include "ferry/torrent.h"
 
 struct bt_session;
 
-struct bt_settings {
-    const char *listen;                   /* "ADDR:PORT[,...]"; NULL = "0.0.0.0:6881,[::]:6881" */
-    int dht, lsd, upnp, utp;              /* off unless asked (uTP is slow on loopback) */
-    int64_t upload_limit, download_limit; /* bytes/s, 0 = unlimited */
-};
-
-int bt_session_new(const struct bt_settings *s, struct bt_session **out, struct ferry_error *err);
+/* A session with net's choices; listen_default when net->listen is NULL. */
+int bt_session_new(const struct ferry_torrent_net *net, const char *listen_default,
+                   struct bt_session **out, struct ferry_error *err);
 void bt_session_free(struct bt_session *s);
 /* The TCP port the session listens on (waits up to 5 s for it), or 0. */
 int bt_listen_port(struct bt_session *s);
@@ -67,6 +64,9 @@ int bt_info_section(struct bt_session *s, int id, uint8_t **buf, size_t *len);
 /* Resume data (malloc'd), waiting up to timeout_ms for libtorrent to produce it. */
 int bt_save_resume(struct bt_session *s, int id, uint8_t **buf, size_t *len, int timeout_ms,
                    struct ferry_error *err);
+/* The same written durably to path (replaced). */
+int bt_save_resume_file(struct bt_session *s, int id, const char *path, int timeout_ms,
+                        struct ferry_error *err);
 int bt_connect_peer(struct bt_session *s, int id, const char *host_port);
 
 enum bt_event_kind {

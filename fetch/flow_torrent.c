@@ -6,6 +6,7 @@
 #include "ferry/codec.h"
 #include "ferry/file.h"
 #include "ferry/torrent.h"
+#include "ferry/torrent_check.h"
 #include "ferry/torrent_fetch.h"
 
 #include <ctype.h>
@@ -83,42 +84,24 @@ static void on_event(void *ctx, const struct bt_event *e)
     }
 }
 
-/* Checks the torrent's files against the manifest: same paths, sizes and (v2) roots. */
+/* Checks the torrent's files against the manifest: same paths, lengths and (v2) roots. */
 static int check_against_manifest(struct run *r, const struct ferry_torrent_info *ti)
 {
-    const struct ferry_manifest *m = &r->m;
-    for (size_t i = 0; i < ti->nfiles; i++) {
-        const struct ferry_torrent_file *f = &ti->files[i];
-        if (f->pad) continue;
-        const char *rel = ti->single ? f->path : f->path;
-        size_t j = 0;
-        while (j < m->nres && strcmp(m->res[j].name, rel)) j++;
-        if (j == m->nres) {
-            int ignored = 0;
-            for (size_t g = 0; g < m->nignore && !ignored; g++) {
-                size_t gl = strlen(m->ignore_paths[g]);
-                ignored = !strncmp(rel, m->ignore_paths[g], gl) && (rel[gl] == 0 || rel[gl] == '/');
-            }
-            if (ignored) continue;
-            return ferry_error_set(&r->err, FERRY_EMISMATCH, r->label, FERRY_NO_OFFSET, rel,
-                                   "the torrent holds a file the signed manifest does not list");
-        }
-        const struct ferry_resource *res = &m->res[j];
-        if ((res->has_size && res->size != f->size) ||
-            (ti->v2 && f->size &&
-             (!res->has_btv2 || !f->has_root || memcmp(res->btv2, f->root, 32))))
-            return ferry_error_set(&r->err, FERRY_EMISMATCH, r->label, FERRY_NO_OFFSET, rel,
-                                   "the torrent's %s differs from the signed manifest's",
-                                   res->has_size && res->size != f->size ? "length"
-                                                                         : "BEP 52 pieces root");
-    }
-    if (!ti->v2)
-        note(r,
-             "%s: a v1 torrent has no per-file roots; files are checked against the manifest as "
-             "they finish",
-             r->label);
-    else
-        note(r, "%s: every file's BEP 52 root matches the signed manifest", r->label);
+    struct ferry_check_report rep;
+    int rc = ferry_torrent_check_info(ti, &r->m, &rep, &r->err);
+    if (!rc && (rep.nmismatched || rep.nextra))
+        rc = ferry_error_set(&r->err, FERRY_EMISMATCH, r->label, FERRY_NO_OFFSET, NULL, "%s: %s",
+                             rep.nmismatched ? rep.mismatched[0] : rep.extra[0],
+                             rep.nmismatched
+                                 ? "the torrent differs from the signed manifest"
+                                 : "the torrent holds a file the signed manifest does not list");
+    ferry_check_report_free(&rep);
+    if (rc) return rc;
+    note(r,
+         ti->v2 ? "%s: every file's BEP 52 root matches the signed manifest"
+                : "%s: a v1 torrent has no per-file roots; files are checked against the "
+                  "manifest as they finish",
+         r->label);
     return 0;
 }
 
@@ -325,11 +308,7 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     if (hex_of_source(source, hex, &ti, &r.err)) goto fail;
     if (!is_magnet) {
         snprintf(r.label, sizeof(r.label), "%s", ti.name);
-        struct ferry_map map;
-        if (ferry_map_open(&map, source, &r.err)) goto fail;
-        tbytes = malloc((size_t)map.size + 1);
-        if (tbytes) memcpy(tbytes, map.data, (size_t)map.size), tlen = (size_t)map.size;
-        ferry_map_close(&map);
+        if (ferry_read_file(source, FERRY_TORRENT_HARD_BYTES, &tbytes, &tlen, &r.err)) goto fail;
     }
     if (!dir_in) {
         const char *dn = ti.name;
@@ -362,22 +341,13 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     /* resume data from a clean stop is used once: a run killed after it must check the
      * files instead of trusting a stale record */
     {
-        struct ferry_map map;
         struct ferry_error ig;
-        if (access(r.resume, F_OK) == 0 && !ferry_map_open(&map, r.resume, &ig)) {
-            resume = malloc((size_t)map.size + 1);
-            if (resume) memcpy(resume, map.data, (size_t)map.size), rlen = (size_t)map.size;
-            ferry_map_close(&map);
+        if (access(r.resume, F_OK) == 0 &&
+            !ferry_read_file(r.resume, 1u << 30, &resume, &rlen, &ig))
             unlink(r.resume);
-        }
     }
-    struct bt_settings bs = {.listen = to->net.listen ? to->net.listen : "0.0.0.0:0,[::]:0",
-                             .dht = to->net.dht,
-                             .lsd = to->net.lsd,
-                             .utp = to->net.utp,
-                             .upload_limit = to->net.upload_limit,
-                             .download_limit = to->net.download_limit};
-    if (bt_session_new(&bs, &r.s, &r.err)) goto fail;
+    const char *listen_default = "0.0.0.0:0,[::]:0";
+    if (bt_session_new(&to->net, listen_default, &r.s, &r.err)) goto fail;
     struct bt_add_opts ba = {.torrent = tbytes,
                              .torrent_len = tlen,
                              .magnet = is_magnet ? source : NULL,
@@ -468,12 +438,8 @@ out:
         struct bt_stat st;
         if (!bt_status(r.s, r.id, &st)) t->downloaded += st.downloaded;
         /* a clean stop keeps resume data for the next run */
-        uint8_t *rd = NULL;
-        size_t rdl = 0;
         struct ferry_error ig;
-        if (st.has_metadata && !bt_save_resume(r.s, r.id, &rd, &rdl, 5000, &ig))
-            ferry_write_file(r.resume, rd, rdl, 1, &ig);
-        free(rd);
+        if (st.has_metadata) bt_save_resume_file(r.s, r.id, r.resume, 5000, &ig);
     }
     bt_session_free(r.s);
     free(r.f);

@@ -30,13 +30,8 @@ struct seeded {
 
 static int read_all(const char *path, uint8_t **buf, size_t *len)
 {
-    struct ferry_map m;
     struct ferry_error ig;
-    if (ferry_map_open(&m, path, &ig)) return -1;
-    *buf = malloc((size_t)m.size + 1);
-    if (*buf) memcpy(*buf, m.data, (size_t)m.size), *len = (size_t)m.size;
-    ferry_map_close(&m);
-    return *buf ? 0 : -1;
+    return ferry_read_file(path, 1u << 30, buf, len, &ig);
 }
 
 /* "name size mtime" of every file a torrent of path would hold. */
@@ -181,20 +176,16 @@ int ferry_seed(const char *const *paths, size_t n, const struct ferry_seed_opts 
     if (ferry_mkdirs(state, 0700))
         return ferry_error_set(err, FERRY_ECANTCREAT, state, FERRY_NO_OFFSET, NULL, "%s",
                                strerror(errno));
-    struct bt_settings bs = {.listen = so->net.listen ? so->net.listen : "0.0.0.0:6881,[::]:6881",
-                             .dht = so->net.dht,
-                             .lsd = so->net.lsd,
-                             .utp = so->net.utp,
-                             .upload_limit = so->net.upload_limit,
-                             .download_limit = so->net.download_limit};
+    const char *listen_default = "0.0.0.0:6881,[::]:6881";
     struct bt_session *s = NULL;
-    int rc = bt_session_new(&bs, &s, err);
+    int rc = bt_session_new(&so->net, listen_default, &s, err);
     if (rc) return rc;
     int port = bt_listen_port(s);
     if (!port) {
         bt_session_free(s);
-        return ferry_error_set(err, FERRY_EUNAVAIL, bs.listen, FERRY_NO_OFFSET, NULL,
-                               "cannot listen there");
+        return ferry_error_set(err, FERRY_EUNAVAIL,
+                               (so->net.listen ? so->net.listen : listen_default), FERRY_NO_OFFSET,
+                               NULL, "cannot listen there");
     }
     if (ev && ev->listening) ev->listening(ev->ctx, port);
     struct seeded *sd = calloc(n + 1, sizeof(*sd));
@@ -236,13 +227,8 @@ int ferry_seed(const char *const *paths, size_t n, const struct ferry_seed_opts 
     }
     /* a clean stop: resume data for every torrent, so the next start does not hash */
     for (size_t i = 0; ok && i < n; i++) {
-        if (sd[i].id < 0) continue;
-        uint8_t *rd = NULL;
-        size_t rl = 0;
         struct ferry_error ig;
-        if (!bt_save_resume(s, sd[i].id, &rd, &rl, 5000, &ig))
-            ferry_write_file(sd[i].resume, rd, rl, 1, &ig);
-        free(rd);
+        if (sd[i].id >= 0) bt_save_resume_file(s, sd[i].id, sd[i].resume, 5000, &ig);
     }
     bt_session_free(s);
     free(sd), free(rows), free(st);

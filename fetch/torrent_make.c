@@ -54,37 +54,6 @@ uint64_t ferry_torrent_auto_piece(uint64_t total)
     return p;
 }
 
-static void h2(const uint8_t *a, const uint8_t *b, uint8_t *out)
-{
-    uint8_t buf[64];
-    memcpy(buf, a, 32);
-    memcpy(buf + 32, b, 32);
-    SHA256(buf, 64, out);
-}
-
-/* Root over n hashes padded with `pad` (the root of an all-zero subtree of their height) to a
- * power-of-two width; hashes is overwritten. */
-static void fold(uint8_t *hashes, uint64_t n, uint64_t width, const uint8_t *pad_in, uint8_t *out)
-{
-    uint8_t pad[32];
-    memcpy(pad, pad_in, 32);
-    while (width > 1) {
-        for (uint64_t i = 0; 2 * i < n; i++)
-            h2(hashes + 64 * i, 2 * i + 1 < n ? hashes + 64 * i + 32 : pad, hashes + 32 * i);
-        n = (n + 1) / 2;
-        h2(pad, pad, pad);
-        width /= 2;
-    }
-    memcpy(out, n ? hashes : pad, 32);
-}
-
-static uint64_t pow2_at_least(uint64_t x)
-{
-    uint64_t p = 1;
-    while (p < x) p <<= 1;
-    return p;
-}
-
 /* The entry holding virtual offset off (entries are in offset order). */
 static size_t find(const struct job *j, uint64_t off)
 {
@@ -176,8 +145,8 @@ static void hash_piece(struct job *j, uint64_t g, uint8_t *buf, uint8_t *leaves)
     if (v2) {
         const struct entry *file = &j->ent[find(j, start)];
         uint8_t zero[32] = {0};
-        uint64_t width = j->one[g] ? pow2_at_least((file->size + LEAF - 1) / LEAF) : bpp;
-        fold(leaves, nleaves, width, zero, j->v2 + 32 * g);
+        uint64_t width = j->one[g] ? ferry_pow2_at_least((file->size + LEAF - 1) / LEAF) : bpp;
+        ferry_merkle_fold(leaves, nleaves, width, zero, j->v2 + 32 * g);
     }
 }
 
@@ -378,7 +347,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
     SHA256(zbuf, LEAF, zl);
     for (uint64_t k = 1; k < piece / LEAF; k++) memcpy(zl + 32 * k, zl, 32);
     uint8_t zero[32] = {0};
-    fold(zl, piece / LEAF, piece / LEAF, zero, j.zero_v2);
+    ferry_merkle_fold(zl, piece / LEAF, piece / LEAF, zero, j.zero_v2);
     free(zbuf), free(zl);
     for (size_t i = 0; i < j.nent; i++) {
         const struct entry *e = &j.ent[i];
@@ -397,8 +366,8 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
     }
     /* file roots from their pieces */
     if (v2) {
-        uint8_t pad[32] = {0}; /* root of an all-zero-leaf subtree of one piece's height */
-        for (uint64_t w = piece / LEAF; w > 1; w /= 2) h2(pad, pad, pad);
+        uint8_t pad[32]; /* root of an all-zero-leaf subtree of one piece's height */
+        ferry_merkle_zero(piece / LEAF, pad);
         for (size_t i = 0; i < j.nent; i++) {
             const struct entry *e = &j.ent[i];
             if (e->pad || !e->size) continue;
@@ -412,7 +381,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
                     goto out;
                 }
                 memcpy(tmp, j.v2 + 32 * first, 32 * cnt);
-                fold(tmp, cnt, pow2_at_least(cnt), pad, roots + 32 * e->file);
+                ferry_merkle_fold(tmp, cnt, ferry_pow2_at_least(cnt), pad, roots + 32 * e->file);
                 free(tmp);
             }
             has_root[e->file] = 1;

@@ -396,6 +396,28 @@ void ferry_outdir_abort(struct ferry_outdir *d)
     memset(d, 0, sizeof(*d));
 }
 
+int ferry_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *len,
+                    struct ferry_error *err)
+{
+    struct ferry_map map;
+    *buf = NULL, *len = 0;
+    int rc = ferry_map_open(&map, path, err);
+    if (rc) return rc;
+    if (map.size > max)
+        rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                             "%llu bytes is more than the %llu expected here",
+                             (unsigned long long)map.size, (unsigned long long)max);
+    else if (!(*buf = malloc((size_t)map.size + 1)))
+        rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+    else {
+        if (map.size) memcpy(*buf, map.data, (size_t)map.size);
+        (*buf)[map.size] = 0;
+        *len = (size_t)map.size;
+    }
+    ferry_map_close(&map);
+    return rc;
+}
+
 int ferry_write_file(const char *path, const void *data, size_t n, int force,
                      struct ferry_error *err)
 {

@@ -38,45 +38,6 @@ struct pool {
     pthread_mutex_t lock;
 };
 
-static void h2(const uint8_t *a, const uint8_t *b, uint8_t *out)
-{
-    uint8_t buf[64];
-    memcpy(buf, a, 32);
-    memcpy(buf + 32, b, 32);
-    SHA256(buf, 64, out);
-}
-
-/* Root of a tree whose first nleaves leaves are given and the rest, up to width (a power of
- * two), are `pad` (the root of an all-zero subtree of the leaves' height; NULL = zero bytes).
- * leaves is overwritten. */
-static void tree_root(uint8_t *leaves, uint64_t nleaves, uint64_t width, const uint8_t *pad,
-                      uint8_t *out)
-{
-    uint8_t zero[32] = {0};
-    if (pad) memcpy(zero, pad, 32);
-    uint64_t n = nleaves;
-    while (width > 1) {
-        uint64_t half = width / 2;
-        for (uint64_t i = 0; i < half; i++) {
-            const uint8_t *l = 2 * i < n ? leaves + 64 * i : zero;
-            const uint8_t *r = 2 * i + 1 < n ? leaves + 64 * i + 32 : zero;
-            if (2 * i >= n) break;
-            h2(l, r, leaves + 32 * i);
-        }
-        n = (n + 1) / 2;
-        h2(zero, zero, zero); /* zero subtree root one level up */
-        width = half;
-    }
-    memcpy(out, n ? leaves : zero, 32);
-}
-
-static uint64_t pow2_at_least(uint64_t x)
-{
-    uint64_t p = 1;
-    while (p < x) p <<= 1;
-    return p;
-}
-
 static int read_at(struct fh_file *f, uint8_t *buf, uint64_t off, uint64_t n)
 {
     uint64_t got = 0;
@@ -127,7 +88,7 @@ static void do_segment(struct pool *p, struct fh_file *f, uint64_t seg, uint8_t 
     uint64_t off = seg * SEG, len = f->size - off < SEG ? f->size - off : SEG;
     uint64_t n = leaves_of(f, off, len, buf, leaves);
     if (f->failed) return;
-    tree_root(leaves, n, SEG_LEAVES, NULL, f->seg_roots + 32 * seg);
+    ferry_merkle_fold(leaves, n, SEG_LEAVES, NULL, f->seg_roots + 32 * seg);
     if (p->progress) p->progress(p->ctx, len);
 }
 
@@ -140,7 +101,7 @@ static void do_small_tree(struct pool *p, struct fh_file *f, uint8_t *buf)
     if (n == 1)
         memcpy(f->btv2, leaves, 32);
     else
-        tree_root(leaves, n, pow2_at_least(n), NULL, f->btv2);
+        ferry_merkle_fold(leaves, n, ferry_pow2_at_least(n), NULL, f->btv2);
     f->has_btv2 = 1;
     if (p->progress) p->progress(p->ctx, f->size);
 }
@@ -227,8 +188,8 @@ int fh_hash(struct fh_file *files, size_t n, unsigned threads,
             /* segment roots sit 8 levels up: missing ones are roots of zero subtrees of 256 leaves
              */
             uint8_t z8[32] = {0};
-            for (int k = 0; k < 8; k++) h2(z8, z8, z8);
-            tree_root(f->seg_roots, f->nseg, pow2_at_least(f->nseg), z8, f->btv2);
+            for (int k = 0; k < 8; k++) ferry_merkle_pair(z8, z8, z8);
+            ferry_merkle_fold(f->seg_roots, f->nseg, ferry_pow2_at_least(f->nseg), z8, f->btv2);
             f->has_btv2 = 1;
         }
         free(f->seg_roots);

@@ -16,13 +16,15 @@ struct ferry_fetch_opts {
     uint64_t segment_size;   /* default 16 MiB */
     unsigned max_tries;      /* per segment (default 6) */
     long connect_timeout_ms; /* default 15000 */
-    long low_speed_time_s;   /* abort a transfer slower than low_speed_limit for this long (default 30 s) */
-    long low_speed_limit;    /* bytes per second (default 1024) */
-    const char *bearer;      /* Authorization: Bearer, sent only to the URL's own host */
-    const uint8_t *sha256;   /* expected digest (32 bytes) or NULL */
-    const uint8_t *git_sha1; /* expected git blob SHA-1 (20 bytes) or NULL: sha1("blob N\0" + bytes) */
-    const uint8_t *btv2_root; /* expected BEP 52 pieces root (32 bytes) or NULL */
-    int force;               /* replace an existing file */
+    long low_speed_time_s; /* abort a transfer slower than low_speed_limit for this long (default 30
+                              s) */
+    long low_speed_limit;  /* bytes per second (default 1024) */
+    const char *bearer;    /* Authorization: Bearer, sent only to the URL's own host */
+    const uint8_t *sha256; /* expected digest (32 bytes) or NULL */
+    const uint8_t
+        *git_sha1; /* expected git blob SHA-1 (20 bytes) or NULL: sha1("blob N\0" + bytes) */
+    const uint8_t *btv2_root;      /* expected BEP 52 pieces root (32 bytes) or NULL */
+    int force;                     /* replace an existing file */
     volatile sig_atomic_t *cancel; /* set to stop; the .part stays for a rerun */
     void (*progress)(void *ctx, uint64_t bytes);
     void (*progress_total)(void *ctx, uint64_t bytes);
@@ -34,12 +36,12 @@ struct ferry_fetch_result {
     uint8_t sha256[32];
     uint64_t downloaded; /* bytes transferred by this run (resumed parts excluded) */
     unsigned retries;
-    int resumed;         /* finished segments were reused from an earlier run */
-    int single_stream;   /* the server ignored Range */
-    int verified_by; /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1,
-                      * 4 BitTorrent piece hashes */
-    char etag[256];      /* the server's validator for the object */
-    int btv2_checked;    /* the BEP 52 root matched btv2_root */
+    int resumed;       /* finished segments were reused from an earlier run */
+    int single_stream; /* the server ignored Range */
+    int verified_by;   /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1,
+                        * 4 BitTorrent piece hashes */
+    char etag[256];    /* the server's validator for the object */
+    int btv2_checked;  /* the BEP 52 root matched btv2_root */
 };
 
 /* Downloads url into dir/name. Exit-code-like errors: FERRY_EPERM (401/403), FERRY_ENOINPUT
@@ -51,8 +53,8 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
 
 /* 0 when path is a regular file of size bytes matching the given hashes (either may be NULL);
  * FERRY_EMISMATCH when it differs, FERRY_ENOINPUT when it is missing. */
-int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256, const uint8_t *git_sha1,
-                           struct ferry_error *err);
+int ferry_fetch_check_file(const char *path, uint64_t size, const uint8_t *sha256,
+                           const uint8_t *git_sha1, struct ferry_error *err);
 
 /* Percent-encodes s into out, leaving unreserved characters (and '/' when keep_slash).
  * 0, or -1 when out is too small (out then holds nothing usable). */

@@ -66,6 +66,10 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err);
 /* Removes the staging directory and everything in it; safe after commit. */
 void ferry_outdir_abort(struct ferry_outdir *d);
 
+/* Reads a whole regular file of at most max bytes into a malloc'd buffer (NUL-terminated
+ * one byte past *len). */
+int ferry_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *len,
+                    struct ferry_error *err);
 /* Writes n bytes as path durably (temp name, fsync, rename); refuses to replace unless force. */
 int ferry_write_file(const char *path, const void *data, size_t n, int force,
                      struct ferry_error *err);

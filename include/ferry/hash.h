@@ -11,12 +11,21 @@
 int ferry_hash_tensors(const struct ferry_ckpt *ck, unsigned threads, uint8_t (*out)[32],
                        struct ferry_error *err);
 
-
 unsigned ferry_cpu_count(void);
 
 /* BEP 52 pieces root of the size bytes an open descriptor holds (merkle tasks over 4 MiB
  * segments on all cores). *has_root is 0 for an empty file, which has no root. */
 int ferry_btv2_root_fd(int fd, uint64_t size, const char *name, uint8_t root[32], int *has_root,
                        struct ferry_error *err);
+
+/* BEP 52 merkle trees (SHA-256 of 64-byte pairs). fold: the root of n hashes padded to width
+ * (a power of two) with pad, the root of an all-zero subtree of their height (NULL: zero
+ * bytes, for leaves); hashes is overwritten. zero: the root of an all-zero-leaf subtree of
+ * `leaves` leaves (a power of two), the pad of a piece layer. */
+void ferry_merkle_pair(const uint8_t a[32], const uint8_t b[32], uint8_t out[32]);
+void ferry_merkle_fold(uint8_t *hashes, uint64_t n, uint64_t width, const uint8_t *pad,
+                       uint8_t out[32]);
+void ferry_merkle_zero(uint64_t leaves, uint8_t out[32]);
+uint64_t ferry_pow2_at_least(uint64_t x);
 
 #endif

@@ -9,19 +9,19 @@
 #include "ferry/error.h"
 
 struct ferry_hub_file {
-    char *path;          /* relative, checked: no "..", no empty or absolute parts */
+    char *path; /* relative, checked: no "..", no empty or absolute parts */
     uint64_t size;
-    int lfs;             /* 1: sha256 holds the LFS object id; 0: git_sha1 holds the blob id */
+    int lfs; /* 1: sha256 holds the LFS object id; 0: git_sha1 holds the blob id */
     uint8_t sha256[32];
     uint8_t git_sha1[20];
 };
 
 struct ferry_hub_repo {
-    char endpoint[512];  /* HF_ENDPOINT or https://huggingface.co, no trailing slash */
-    char repo[256];      /* ORG/NAME */
-    char revision[256];  /* as asked (default "main") */
-    char path[1024];     /* file or folder inside the repo, "" for all */
-    char commit[41];     /* the revision resolved to a commit */
+    char endpoint[512]; /* HF_ENDPOINT or https://huggingface.co, no trailing slash */
+    char repo[256];     /* ORG/NAME */
+    char revision[256]; /* as asked (default "main") */
+    char path[1024];    /* file or folder inside the repo, "" for all */
+    char commit[41];    /* the revision resolved to a commit */
     struct ferry_hub_file *files;
     size_t nfiles;
 };
@@ -43,8 +43,8 @@ void ferry_hub_free(struct ferry_hub_repo *r);
 int ferry_hub_cache_blobs(const char *root, const struct ferry_hub_repo *r, char *dir, size_t n,
                           struct ferry_error *err);
 void ferry_hub_blob_name(const struct ferry_hub_file *f, char out[65]);
-int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r, const struct ferry_hub_file *f,
-                         struct ferry_error *err);
+int ferry_hub_cache_link(const char *root, const struct ferry_hub_repo *r,
+                         const struct ferry_hub_file *f, struct ferry_error *err);
 /* refs/REVISION holding the commit (skipped when the revision is the commit itself). */
 int ferry_hub_cache_ref(const char *root, const struct ferry_hub_repo *r, struct ferry_error *err);
 

@@ -11,6 +11,14 @@
 
 enum ferry_torrent_kind { FERRY_TORRENT_HYBRID, FERRY_TORRENT_V1, FERRY_TORRENT_V2 };
 
+/* How a BitTorrent session meets the network (ferry/torrent_fetch.h). */
+struct ferry_torrent_net {
+    const char *listen;      /* "ADDR:PORT,..."; NULL: any address, port chosen by the OS (fetch)
+                              * or 6881 (seed) */
+    int dht, lsd, utp, upnp; /* off unless asked (uTP is slow on loopback) */
+    int64_t upload_limit, download_limit; /* bytes per second, 0 = unlimited */
+};
+
 /* The piece-count bound of automatic piece sizes. At most 65,536 pieces keeps a hybrid
  * .torrent's hashes (20 bytes v1 + 32 bytes v2 per piece) under 3.5 MB: a fraction of
  * libtorrent's 10 MB limit for loading .torrent files and of what clients accept as metadata

@@ -8,13 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ferry/fetch_flow.h"
-
-struct ferry_torrent_net {
-    const char *listen; /* "ADDR:PORT,..."; NULL: any address, port chosen by the OS
-                         * (fetch) or 6881 (seed) */
-    int dht, lsd, utp;  /* off unless asked */
-    int64_t upload_limit, download_limit; /* bytes per second, 0 = unlimited */
-};
+#include "ferry/torrent.h"
 
 struct ferry_fetch_torrent_opts {
     struct ferry_torrent_net net;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "ferry/codec.h"
 #include "ferry/file.h"
+#include "ferry/hash.h"
 #include "ferry/torrent.h"
 
 #include <inttypes.h>
@@ -87,32 +88,14 @@ static int walk_tree(struct rd *r, const struct ferry_bnode *d, char *prefix, si
     return 0;
 }
 
-static void h2(const uint8_t *a, const uint8_t *b, uint8_t *out)
-{
-    uint8_t buf[64];
-    memcpy(buf, a, 32);
-    memcpy(buf + 32, b, 32);
-    SHA256(buf, 64, out);
-}
-
-/* The root a piece layer of n hashes gives, padded to a power of two with zero-piece roots. */
+/* The root a piece layer of n hashes gives, padded with zero-piece roots. */
 static int layer_root(const uint8_t *layer, uint64_t n, uint64_t piece, uint8_t out[32])
 {
-    uint8_t pad[32] = {0};
-    for (uint64_t w = piece / LEAF; w > 1; w /= 2) h2(pad, pad, pad);
-    uint8_t *h = malloc(32 * n);
+    uint8_t pad[32], *h = malloc(32 * n);
     if (!h) return -1;
     memcpy(h, layer, 32 * n);
-    uint64_t width = 1;
-    while (width < n) width <<= 1;
-    while (width > 1) {
-        for (uint64_t i = 0; 2 * i < n; i++)
-            h2(h + 64 * i, 2 * i + 1 < n ? h + 64 * i + 32 : pad, h + 32 * i);
-        n = (n + 1) / 2;
-        h2(pad, pad, pad);
-        width /= 2;
-    }
-    memcpy(out, h, 32);
+    ferry_merkle_zero(piece / LEAF, pad);
+    ferry_merkle_fold(h, n, ferry_pow2_at_least(n), pad, out);
     free(h);
     return 0;
 }
