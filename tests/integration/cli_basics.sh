@@ -32,7 +32,12 @@ rm -rf "$kd"
 "$ferry" check --help | grep -q "%%" && { echo "FAIL: check --help prints %%"; fail=1; }
 "$ferry" convert --help | grep -q -- "--to FORMAT.*meta" || { echo "FAIL: convert --help omits --to meta"; fail=1; }
 expect_code 64 "$ferry" no-such-command
-expect_code 64 "$ferry" seed x
+expect_code 64 "$ferry" seed
+sd=$(mktemp -d)
+expect_code 66 "$ferry" seed --listen 127.0.0.1:0 --state "$sd" /nonexistent/model
+expect_code 64 "$ferry" torrent create
+expect_code 66 "$ferry" torrent magnet /nonexistent.torrent
+rm -rf "$sd"
 expect_code 64 "$ferry" inspect
 expect_code 64 "$ferry" inspect --threads -3 x
 expect_code 0 "$ferry" inspect --help
