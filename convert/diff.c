@@ -21,10 +21,10 @@ void ferry_diff_report_free(struct ferry_diff_report *r)
 
 /* A side: either a plan of a Llama model or a plain checkpoint wrapped as one-part plans. */
 struct side {
-    struct llama_model m;
+    struct ferry_llama m;
     struct ferry_ckpt ck;
     int model;
-    struct plan_tensor *t;
+    struct ferry_plan_tensor *t;
     uint64_t nt;
 };
 
@@ -33,13 +33,13 @@ static int open_side(struct side *s, const char *path, int try_model, struct fer
     memset(s, 0, sizeof(*s));
     struct ferry_error e;
     ferry_error_clear(&e);
-    if (try_model && llama_open(&s->m, path, &e) == 0) {
+    if (try_model && ferry_llama_open(&s->m, path, &e) == 0) {
         s->model = 1;
         s->t = s->m.t;
         s->nt = s->m.nt;
         return 0;
     }
-    llama_close(&s->m);
+    ferry_llama_close(&s->m);
     ferry_ckpt_init(&s->ck);
     int rc = ferry_ckpt_open(&s->ck, path, err);
     if (rc) return rc;
@@ -47,7 +47,7 @@ static int open_side(struct side *s, const char *path, int try_model, struct fer
     if (!s->t) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
     for (uint64_t i = 0; i < s->ck.ntensors; i++) {
         const struct ferry_tensor *t = &s->ck.tensors[i];
-        struct plan_tensor *p = &s->t[s->nt];
+        struct ferry_plan_tensor *p = &s->t[s->nt];
         if (!ferry_can_read(t->dtype))
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, t->name,
                                  "ferry cannot dequantize %s", ferry_dtype_name(t->dtype));
@@ -75,21 +75,21 @@ static int open_side(struct side *s, const char *path, int try_model, struct fer
 static void close_side(struct side *s)
 {
     if (s->model)
-        llama_close(&s->m);
+        ferry_llama_close(&s->m);
     else {
         free(s->t);
         ferry_ckpt_free(&s->ck);
     }
 }
 
-static const struct plan_tensor *find(const struct side *s, const char *name)
+static const struct ferry_plan_tensor *find(const struct side *s, const char *name)
 {
     for (uint64_t i = 0; i < s->nt; i++)
         if (!strcmp(s->t[i].name, name)) return &s->t[i];
     return NULL;
 }
 
-static enum ferry_dtype dtype_of(const struct plan_tensor *p)
+static enum ferry_dtype dtype_of(const struct ferry_plan_tensor *p)
 {
     return p->generated ? FERRY_DT_F32 : p->parts[0].t->dtype;
 }
@@ -97,7 +97,7 @@ static enum ferry_dtype dtype_of(const struct plan_tensor *p)
 struct work {
     const struct side *a, *b;
     struct ferry_diff_entry *e;
-    const struct plan_tensor **pa, **pb;
+    const struct ferry_plan_tensor **pa, **pb;
     uint64_t n;
     atomic_uint_fast64_t next;
     atomic_int failed;
@@ -107,18 +107,18 @@ struct work {
 
 static int compare(const struct work *w, uint64_t k, struct ferry_error *err)
 {
-    const struct plan_tensor *pa = w->pa[k], *pb = w->pb[k];
+    const struct ferry_plan_tensor *pa = w->pa[k], *pb = w->pb[k];
     struct ferry_diff_entry *e = &w->e[k];
     uint64_t cols = pa->cols;
     float *ra = malloc(cols * sizeof(float)), *rb = malloc(cols * sizeof(float));
-    uint8_t *sa = malloc(llama_source_row_bytes(pa) + 1),
-            *sb = malloc(llama_source_row_bytes(pb) + 1);
+    uint8_t *sa = malloc(ferry_llama_source_row_bytes(pa) + 1),
+            *sb = malloc(ferry_llama_source_row_bytes(pb) + 1);
     int rc = ra && rb && sa && sb
                  ? 0
                  : ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, e->name, "oom");
     for (uint64_t r = 0; !rc && r < pa->rows; r++) {
-        if ((rc = llama_read_row(&w->a->m, pa, r, ra, sa, err)) ||
-            (rc = llama_read_row(&w->b->m, pb, r, rb, sb, err)))
+        if ((rc = ferry_llama_read_row(&w->a->m, pa, r, ra, sa, err)) ||
+            (rc = ferry_llama_read_row(&w->b->m, pb, r, rb, sb, err)))
             break;
         for (uint64_t c = 0; c < cols; c++) {
             uint32_t x, y;
@@ -186,7 +186,7 @@ int ferry_diff(const char *a, const char *b, unsigned threads, struct ferry_diff
         goto out;
     }
     for (uint64_t i = 0; i < sa.nt; i++) {
-        const struct plan_tensor *pa = &sa.t[i], *pb = find(&sb, pa->name);
+        const struct ferry_plan_tensor *pa = &sa.t[i], *pb = find(&sb, pa->name);
         struct ferry_diff_entry *e = &r->e[r->n];
         snprintf(e->name, sizeof(e->name), "%s", pa->name);
         e->a = dtype_of(pa);

@@ -28,7 +28,6 @@
 #define FERRY_VERSION "0.0.0"
 #endif
 
-
 /* Tokenizer and license files travel with the weights. */
 static int copy_side_files(const char *srcdir, const char *dst, int force, struct ferry_error *err)
 {
@@ -87,7 +86,12 @@ static uint64_t meta_round(uint64_t dim, double mult, uint64_t multiple_of)
 static int meta_ffn(uint32_t dim, uint32_t n_ff, uint64_t *multiple_of, double *mult)
 {
     double base = (double)(2 * (4 * (uint64_t)dim) / 3), derived = (double)n_ff / base;
-    const double mults[] = {0, 1.3, 1.5, 1.2, 1.0, (double)(int64_t)(derived * 100 + 0.5) / 100,
+    const double mults[] = {0,
+                            1.3,
+                            1.5,
+                            1.2,
+                            1.0,
+                            (double)(int64_t)(derived * 100 + 0.5) / 100,
                             (double)(int64_t)(derived * 1000 + 0.5) / 1000};
     for (size_t k = 0; k < sizeof(mults) / sizeof(mults[0]); k++)
         for (uint64_t mo = 4096; mo >= 1; mo /= 2)
@@ -98,9 +102,9 @@ static int meta_ffn(uint32_t dim, uint32_t n_ff, uint64_t *multiple_of, double *
     return -1;
 }
 
-static json_t *hf_config(const struct llama_model *m, const char *dtype)
+static json_t *hf_config(const struct ferry_llama *m, const char *dtype)
 {
-    const struct llama_hparams *hp = &m->hp;
+    const struct ferry_llama_hparams *hp = &m->hp;
     json_t *c = json_pack(
         "{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "architectures",
         "LlamaForCausalLM", "model_type", "llama", "hidden_size", (json_int_t)hp->n_embd,
@@ -200,7 +204,7 @@ static int write_safetensors_shards(struct ferry_ckpt *d, struct llama_stream *j
         force, err);
 }
 
-int llama_export(struct llama_model *m, const char *src, const char *dst,
+int llama_export(struct ferry_llama *m, const char *src, const char *dst,
                  const struct ferry_convert_opts *o, struct ferry_error *err)
 {
     enum ferry_dtype want = FERRY_DT_INVALID; /* keep */
@@ -223,8 +227,8 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
     if (orc) return orc;
     const char *final_dst = dst;
     dst = od.tmp;
-    struct plan_tensor *plans = calloc(m->nt + 1, sizeof(*plans));
-    const struct plan_tensor **pp = calloc(m->nt + 1, sizeof(*pp));
+    struct ferry_plan_tensor *plans = calloc(m->nt + 1, sizeof(*plans));
+    const struct ferry_plan_tensor **pp = calloc(m->nt + 1, sizeof(*pp));
     struct ferry_ckpt d;
     ferry_ckpt_init(&d);
     int rc =
@@ -232,19 +236,20 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
     enum ferry_dtype first = FERRY_DT_INVALID;
     uint64_t n = 0;
     for (uint64_t i = 0; !rc && i < m->nt; i++) {
-        const struct plan_tensor *p = &m->t[i];
+        const struct ferry_plan_tensor *p = &m->t[i];
         if (p->generated) continue; /* rope_freqs: the config/params carry the rope scaling */
         int layer;
         const struct llama_name *ln = llama_name_lookup(p->name, NAME_GGUF, &layer);
         if (!ln) continue;
         plans[n] = *p;
-        struct plan_tensor *q = &plans[n];
+        struct ferry_plan_tensor *q = &plans[n];
         int qk = !strcmp(ln->gguf, "attn_q.weight") || !strcmp(ln->gguf, "attn_k.weight");
         uint32_t heads = !strcmp(ln->gguf, "attn_q.weight") ? m->hp.n_head : m->hp.n_head_kv;
         /* plans hold GGUF/Meta (interleaved) rows: HF sources permute into it, which an HF
          * output undoes by not permuting at all */
         if (qk && !meta)
-            q->perm = m->layout == LAYOUT_HF ? PERM_NONE : PERM_GGUF_TO_HF, q->perm_heads = heads;
+            q->perm = m->layout == FERRY_LAYOUT_HF ? FERRY_PERM_NONE : FERRY_PERM_GGUF_TO_HF,
+            q->perm_heads = heads;
         char name[128];
         llama_name_format(ln, meta ? NAME_META : NAME_HF, layer, name, sizeof(name));
         struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, name, strlen(name));
@@ -271,9 +276,10 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         if (!kv || ferry_ckpt_kv_set_string(kv, "pt", 2))
             rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
     }
-    struct llama_stream j = {
-        m,    pp, &d, o->threads ? o->threads : ferry_cpu_count(), o->progress, o->progress_ctx,
-        NULL, o->cancel};
+    struct llama_stream j = {m,           pp,
+                             &d,          o->threads ? o->threads : ferry_cpu_count(),
+                             o->progress, o->progress_ctx,
+                             NULL,        o->cancel};
     if (j.threads > 64) j.threads = 64;
     char path[4200];
     if (!rc && meta) {
@@ -286,7 +292,7 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         rc = write_safetensors_shards(&d, &j, dst, o->shard_size, o->force, err);
     }
     if (!rc && meta) {
-        const struct llama_hparams *hp = &m->hp;
+        const struct ferry_llama_hparams *hp = &m->hp;
         json_t *pj = json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:f}", "dim", (json_int_t)hp->n_embd,
                                "n_layers", (json_int_t)hp->n_layer, "n_heads",
                                (json_int_t)hp->n_head, "n_kv_heads", (json_int_t)hp->n_head_kv,
@@ -309,13 +315,14 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
     }
     char srcdir[4200];
     snprintf(srcdir, sizeof(srcdir), "%s", src);
-    if (m->layout == LAYOUT_GGUF) {
+    if (m->layout == FERRY_LAYOUT_GGUF) {
         char *dup = strdup(src);
         snprintf(srcdir, sizeof(srcdir), "%s", dup ? dirname(dup) : ".");
         free(dup);
         /* the GGUF's vocabulary as the tokenizer files the output layout uses */
         int bpe = m->has_vocab && !strcmp(m->vocab.model, "gpt2");
-        snprintf(path, sizeof(path), "%s/%s", dst, bpe && !meta ? "tokenizer.json" : "tokenizer.model");
+        snprintf(path, sizeof(path), "%s/%s", dst,
+                 bpe && !meta ? "tokenizer.json" : "tokenizer.model");
         if (!rc && bpe)
             rc = meta ? ferry_vocab_write_tiktoken(&m->vocab, path, o->force, err)
                       : ferry_vocab_write_tokenizer_json(&m->vocab, path, o->force, err);
@@ -324,7 +331,7 @@ int llama_export(struct llama_model *m, const char *src, const char *dst,
         if (!rc && m->has_vocab && !meta)
             rc = ferry_vocab_write_hf_configs(&m->vocab, dst, m->hp.n_ctx, o->force, err);
     }
-    if (!rc && m->layout != LAYOUT_GGUF) rc = copy_side_files(srcdir, dst, o->force, err);
+    if (!rc && m->layout != FERRY_LAYOUT_GGUF) rc = copy_side_files(srcdir, dst, o->force, err);
     if (!rc) rc = ferry_outdir_commit(&od, err);
     if (rc && err && !strncmp(err->file, od.tmp, strlen(od.tmp))) {
         /* name the output the user asked for, not the staging directory */

@@ -54,7 +54,7 @@ static int u32_of(json_t *v, uint32_t *out)
     return 0;
 }
 
-static void llama3_defaults(struct llama_hparams *hp)
+static void llama3_defaults(struct ferry_llama_hparams *hp)
 {
     snprintf(hp->rope_type, sizeof(hp->rope_type), "llama3");
     hp->rope_factor = 8.0f;
@@ -63,7 +63,7 @@ static void llama3_defaults(struct llama_hparams *hp)
     hp->orig_ctx = 8192;
 }
 
-static int hf_config(struct llama_model *m, const char *dir, struct ferry_error *err)
+static int hf_config(struct ferry_llama *m, const char *dir, struct ferry_error *err)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/config.json", dir);
@@ -84,7 +84,7 @@ static int hf_config(struct llama_model *m, const char *dir, struct ferry_error 
                       : "?");
         goto out;
     }
-    struct llama_hparams *hp = &m->hp;
+    struct ferry_llama_hparams *hp = &m->hp;
     static const char *k_layer[] = {"num_hidden_layers", "n_layers", "n_layer", "num_layers", NULL};
     static const char *k_ctx[] = {"max_position_embeddings", "n_ctx", "n_positions", "max_length",
                                   NULL};
@@ -159,14 +159,14 @@ out:
     return rc;
 }
 
-static int meta_params(struct llama_model *m, const char *dir, struct ferry_error *err)
+static int meta_params(struct ferry_llama *m, const char *dir, struct ferry_error *err)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/params.json", dir);
     json_t *c;
     int jrc = ferry_json_load(path, JSON_REJECT_DUPLICATES, &c, err);
     if (jrc) return jrc;
-    struct llama_hparams *hp = &m->hp;
+    struct ferry_llama_hparams *hp = &m->hp;
     int rc = 0;
     if (u32_of(json_object_get(c, "dim"), &hp->n_embd) ||
         u32_of(json_object_get(c, "n_layers"), &hp->n_layer) ||
@@ -197,9 +197,9 @@ out:
 
 /* llama3 rope scaling: per-frequency divisors written as rope_freqs.weight
  * (reference/formats.md 3.5). */
-static int rope_freqs(struct llama_model *m, struct ferry_error *err)
+static int rope_freqs(struct ferry_llama *m, struct ferry_error *err)
 {
-    const struct llama_hparams *hp = &m->hp;
+    const struct ferry_llama_hparams *hp = &m->hp;
     uint32_t n = hp->head_dim / 2;
     m->rope_freqs = malloc(n * sizeof(float));
     if (!m->rope_freqs)
@@ -226,7 +226,7 @@ static int rope_freqs(struct llama_model *m, struct ferry_error *err)
 
 static int cmp_plan(const void *a, const void *b)
 {
-    const struct plan_tensor *x = a, *y = b;
+    const struct ferry_plan_tensor *x = a, *y = b;
     int lx = 0, ly = 0, ox, oy;
     const struct llama_name *nx = llama_name_lookup(x->name, NAME_GGUF, &lx);
     const struct llama_name *ny = llama_name_lookup(y->name, NAME_GGUF, &ly);
@@ -238,7 +238,7 @@ static int cmp_plan(const void *a, const void *b)
 }
 
 /* Expected [rows, cols] of a tensor kind. */
-static void expected_shape(const struct llama_hparams *hp, const char *gguf, uint64_t *r,
+static void expected_shape(const struct ferry_llama_hparams *hp, const char *gguf, uint64_t *r,
                            uint64_t *c)
 {
     uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
@@ -257,12 +257,12 @@ static void expected_shape(const struct llama_hparams *hp, const char *gguf, uin
         *r = hp->n_embd, *c = hp->n_ff;
 }
 
-static int add_plan(struct llama_model *m, const struct llama_name *ln, int layer,
+static int add_plan(struct ferry_llama *m, const struct llama_name *ln, int layer,
                     const struct ferry_tensor *t, const struct ferry_map *map,
                     struct ferry_error *err)
 {
     const char *file = map->path;
-    struct plan_tensor *p = &m->t[m->nt];
+    struct ferry_plan_tensor *p = &m->t[m->nt];
     memset(p, 0, sizeof(*p));
     llama_name_format(ln, NAME_GGUF, layer, p->name, sizeof(p->name));
     for (uint64_t i = 0; i < m->nt; i++)
@@ -282,10 +282,10 @@ static int add_plan(struct llama_model *m, const struct llama_name *ln, int laye
     return 0;
 }
 
-static int check_shapes(struct llama_model *m, const char *what, struct ferry_error *err)
+static int check_shapes(struct ferry_llama *m, const char *what, struct ferry_error *err)
 {
     for (uint64_t i = 0; i < m->nt; i++) {
-        struct plan_tensor *p = &m->t[i];
+        struct ferry_plan_tensor *p = &m->t[i];
         if (p->generated) continue;
         uint64_t r, c;
         const char *base = strncmp(p->name, "blk.", 4) ? p->name : strchr(p->name + 4, '.') + 1;
@@ -320,7 +320,7 @@ static int check_shapes(struct llama_model *m, const char *what, struct ferry_er
     return 0;
 }
 
-static int open_vocab(struct llama_model *m, const char *dir, struct ferry_error *err)
+static int open_vocab(struct ferry_llama *m, const char *dir, struct ferry_error *err)
 {
     char path[4200];
     /* tokenizer.model (sentencepiece, or Meta's Llama 3 tiktoken text) before tokenizer.json;
@@ -343,7 +343,7 @@ static int is_fp8_scale(const char *name)
 
 /* Each X.weight_scale goes with the plan of X.weight: one readable float per row of the
  * weight, or one for all of it. */
-static int attach_fp8_scales(struct llama_model *m, const struct ferry_ckpt *ck,
+static int attach_fp8_scales(struct ferry_llama *m, const struct ferry_ckpt *ck,
                              struct ferry_error *err)
 {
     for (uint64_t i = 0; i < ck->ntensors; i++) {
@@ -351,7 +351,7 @@ static int attach_fp8_scales(struct llama_model *m, const struct ferry_ckpt *ck,
         if (!ends_with(t->name, ".weight_scale")) continue;
         const char *file = ck->files[t->file].path;
         size_t base = strlen(t->name) - strlen("_scale");
-        struct plan_tensor *p = NULL;
+        struct ferry_plan_tensor *p = NULL;
         for (uint64_t k = 0; k < m->nt && !p; k++)
             if (m->t[k].nparts == 1 && strlen(m->t[k].parts[0].t->name) == base &&
                 !strncmp(m->t[k].parts[0].t->name, t->name, base))
@@ -369,12 +369,12 @@ static int attach_fp8_scales(struct llama_model *m, const struct ferry_ckpt *ck,
     return 0;
 }
 
-static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *err)
+static int open_hf(struct ferry_llama *m, const char *dir, struct ferry_error *err)
 {
     int rc = hf_config(m, dir, err);
     if (rc || (rc = ferry_ckpt_open(&m->src[0], dir, err))) return rc;
     m->nsrc = 1;
-    m->layout = LAYOUT_HF;
+    m->layout = FERRY_LAYOUT_HF;
     snprintf(m->source_format, sizeof(m->source_format), "hf-%s", m->src[0].format);
     const struct ferry_ckpt *ck = &m->src[0];
     m->t = calloc(ck->ntensors + 2, sizeof(*m->t));
@@ -387,20 +387,20 @@ static int open_hf(struct llama_model *m, const char *dir, struct ferry_error *e
         if (!ln)
             return BAD(ck->files[t->file].path, t->name, "unexpected tensor for a Llama model");
         if ((rc = add_plan(m, ln, layer, t, &ck->files[t->file], err))) return rc;
-        struct plan_tensor *p = &m->t[m->nt - 1];
+        struct ferry_plan_tensor *p = &m->t[m->nt - 1];
         if (!strcmp(ln->gguf, "attn_q.weight"))
-            p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head;
+            p->perm = FERRY_PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head;
         if (!strcmp(ln->gguf, "attn_k.weight"))
-            p->perm = PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head_kv;
+            p->perm = FERRY_PERM_HF_TO_GGUF, p->perm_heads = m->hp.n_head_kv;
     }
     return attach_fp8_scales(m, ck, err);
 }
 
-static int open_meta(struct llama_model *m, const char *dir, struct ferry_error *err)
+static int open_meta(struct ferry_llama *m, const char *dir, struct ferry_error *err)
 {
     int rc = meta_params(m, dir, err);
     if (rc) return rc;
-    m->layout = LAYOUT_META;
+    m->layout = FERRY_LAYOUT_META;
     snprintf(m->source_format, sizeof(m->source_format), "meta");
     char pattern[4200];
     snprintf(pattern, sizeof(pattern), "%s/consolidated.*.pth", dir);
@@ -432,7 +432,7 @@ static int open_meta(struct llama_model *m, const char *dir, struct ferry_error 
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_META, &layer);
         if (!ln) return BAD(s0->files[0].path, t->name, "unexpected tensor for a Llama model");
         if ((rc = add_plan(m, ln, layer, t, &s0->files[t->file], err))) return rc;
-        struct plan_tensor *p = &m->t[m->nt - 1];
+        struct ferry_plan_tensor *p = &m->t[m->nt - 1];
         if (t->ndim == 1 || m->nsrc == 1) continue; /* norms are replicated: shard 0 */
         /* model-parallel pieces: wo, w2 and (Llama 1/2) the embedding split by columns */
         int by_cols = ends_with(t->name, ".attention.wo.weight") ||
@@ -480,19 +480,19 @@ static float kv_f32(const struct ferry_ckpt *ck, const char *key, float dflt)
                                                                               : dflt;
 }
 
-static int open_gguf(struct llama_model *m, const char *path, struct ferry_error *err)
+static int open_gguf(struct ferry_llama *m, const char *path, struct ferry_error *err)
 {
     m->nsrc = 1; /* llama_close releases whatever the reader kept, also on failure */
     int rc = ferry_gguf_read(&m->src[0], path, err);
     if (rc) return rc;
-    m->layout = LAYOUT_GGUF;
+    m->layout = FERRY_LAYOUT_GGUF;
     snprintf(m->source_format, sizeof(m->source_format), "gguf");
     const struct ferry_ckpt *ck = &m->src[0];
     const struct ferry_kv *arch = ferry_ckpt_find_kv(ck, "general.architecture");
     if (!arch || arch->val.type != FERRY_V_STRING || strcmp(arch->val.v.str.s, "llama"))
         return BAD(path, "general.architecture",
                    "only llama GGUF files can be converted as models");
-    struct llama_hparams *hp = &m->hp;
+    struct ferry_llama_hparams *hp = &m->hp;
     if (kv_u32(ck, "llama.block_count", &hp->n_layer) ||
         kv_u32(ck, "llama.embedding_length", &hp->n_embd) ||
         kv_u32(ck, "llama.feed_forward_length", &hp->n_ff) ||
@@ -530,16 +530,16 @@ static int open_gguf(struct llama_model *m, const char *path, struct ferry_error
 
 /* llama.c .bin: per-layer tensors are stacked [n_layers, rows, cols]; each layer is a slice
  * (row0) of the stack. Weights are in Meta's interleaved rope layout. */
-static int open_llama2c(struct llama_model *m, const char *path, struct ferry_error *err)
+static int open_llama2c(struct ferry_llama *m, const char *path, struct ferry_error *err)
 {
     m->nsrc = 1; /* llama_close releases whatever the reader kept, also on failure */
     int rc = ferry_llama2c_read(&m->src[0], path, err);
     if (rc) return rc;
-    m->layout = LAYOUT_LLAMA2C;
+    m->layout = FERRY_LAYOUT_LLAMA2C;
     snprintf(m->source_format, sizeof(m->source_format), "llama2c");
     struct ferry_llama2c_config c;
     ferry_llama2c_config(&m->src[0], &c);
-    struct llama_hparams *hp = &m->hp;
+    struct ferry_llama_hparams *hp = &m->hp;
     hp->n_embd = (uint32_t)c.dim, hp->n_ff = (uint32_t)c.hidden_dim,
     hp->n_layer = (uint32_t)c.n_layers;
     hp->n_head = (uint32_t)c.n_heads, hp->n_head_kv = (uint32_t)c.n_kv_heads;
@@ -571,7 +571,7 @@ static int open_llama2c(struct llama_model *m, const char *path, struct ferry_er
                         strcmp(map[k].src, "rms_final_weight") && strcmp(map[k].src, "wcls");
         uint32_t nl = per_layer ? hp->n_layer : 1;
         for (uint32_t l = 0; l < nl; l++) {
-            struct plan_tensor *p = &m->t[m->nt++];
+            struct ferry_plan_tensor *p = &m->t[m->nt++];
             memset(p, 0, sizeof(*p));
             if (per_layer)
                 snprintf(p->name, sizeof(p->name), "blk.%u.%s", l, map[k].gguf);
@@ -596,11 +596,12 @@ static int open_llama2c(struct llama_model *m, const char *path, struct ferry_er
  * GGUF keys, a llama2.c header): the attention code divides by these counts and sizes the KV
  * cache from them, so a count that does not divide, or a size no Llama has, is refused here
  * rather than met as a division by zero or a read past the cache. */
-#define LIMIT_HEADS 1024u
+#define LIMIT_HEADS    1024u
 #define LIMIT_HEAD_DIM 1024u
-#define LIMIT_LAYERS 1024u
-#define LIMIT_EMBD (1u << 20)
-static int check_hparams(const struct llama_hparams *hp, const char *path, struct ferry_error *err)
+#define LIMIT_LAYERS   1024u
+#define LIMIT_EMBD     (1u << 20)
+static int check_hparams(const struct ferry_llama_hparams *hp, const char *path,
+                         struct ferry_error *err)
 {
     if (!hp->n_head || !hp->n_head_kv || hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv)
         return BAD(path, "head_count_kv",
@@ -611,8 +612,8 @@ static int check_hparams(const struct llama_hparams *hp, const char *path, struc
         return BAD(path, "head_count", "embedding length %u is not a multiple of %u heads",
                    hp->n_embd, hp->n_head);
     if (!hp->head_dim || hp->head_dim % 2)
-        return BAD(path, "key_length", "head size %u is not a positive even number (RoPE rotates pairs)",
-                   hp->head_dim);
+        return BAD(path, "key_length",
+                   "head size %u is not a positive even number (RoPE rotates pairs)", hp->head_dim);
     if (hp->n_head > LIMIT_HEADS || hp->head_dim > LIMIT_HEAD_DIM || hp->n_layer > LIMIT_LAYERS ||
         hp->n_embd > LIMIT_EMBD)
         return BAD(path, NULL,
@@ -623,7 +624,7 @@ static int check_hparams(const struct llama_hparams *hp, const char *path, struc
     return 0;
 }
 
-int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
+int ferry_llama_open(struct ferry_llama *m, const char *path, struct ferry_error *err)
 {
     memset(m, 0, sizeof(*m));
     struct stat st;
@@ -665,7 +666,7 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
     if (!rc && m->hp.rope_type[0] && !strcmp(m->hp.rope_type, "llama3") && !m->rope_freqs)
         rc = rope_freqs(m, err);
     if (!rc && m->rope_freqs) {
-        struct plan_tensor *r = &m->t[m->nt++];
+        struct ferry_plan_tensor *r = &m->t[m->nt++];
         memset(r, 0, sizeof(*r));
         snprintf(r->name, sizeof(r->name), "rope_freqs.weight");
         r->ndim = 1;
@@ -674,9 +675,9 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
         r->generated = m->rope_freqs;
     }
     if (!rc) rc = check_shapes(m, path, err);
-    if (!rc && m->layout != LAYOUT_GGUF && m->layout != LAYOUT_LLAMA2C)
+    if (!rc && m->layout != FERRY_LAYOUT_GGUF && m->layout != FERRY_LAYOUT_LLAMA2C)
         rc = open_vocab(m, path, err);
-    if (!rc && m->layout == LAYOUT_GGUF) {
+    if (!rc && m->layout == FERRY_LAYOUT_GGUF) {
         int v = ferry_vocab_from_kvs(&m->src[0], &m->vocab, err);
         if (v < 0)
             rc = v;
@@ -693,7 +694,7 @@ int llama_open(struct llama_model *m, const char *path, struct ferry_error *err)
     return rc;
 }
 
-void llama_close(struct llama_model *m)
+void ferry_llama_close(struct ferry_llama *m)
 {
     for (uint32_t i = 0; i < m->nsrc; i++) ferry_ckpt_free(&m->src[i]);
     free(m->t);

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-uint64_t llama_source_row_bytes(const struct plan_tensor *p)
+uint64_t ferry_llama_source_row_bytes(const struct ferry_plan_tensor *p)
 {
     uint64_t max = 0;
     for (uint32_t k = 0; k < p->nparts; k++) {
@@ -32,7 +32,7 @@ static int part_row(const struct ferry_tensor *t, uint64_t r, float *out, uint8_
 }
 
 /* out *= the FP8 scale of source row s (or of the whole tensor) */
-static int apply_row_scale(const struct plan_tensor *p, uint64_t s, float *out,
+static int apply_row_scale(const struct ferry_plan_tensor *p, uint64_t s, float *out,
                            struct ferry_error *err)
 {
     const struct ferry_tensor *t = p->row_scale;
@@ -49,8 +49,8 @@ static int apply_row_scale(const struct plan_tensor *p, uint64_t s, float *out,
     return rc;
 }
 
-int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uint64_t r, float *out,
-                   uint8_t *scratch, struct ferry_error *err)
+int ferry_llama_read_row(const struct ferry_llama *m, const struct ferry_plan_tensor *p, uint64_t r,
+                         float *out, uint8_t *scratch, struct ferry_error *err)
 {
     (void)m;
     if (p->generated) {
@@ -58,11 +58,11 @@ int llama_read_row(const struct llama_model *m, const struct plan_tensor *p, uin
         return 0;
     }
     uint64_t s = r;
-    if (p->perm != PERM_NONE) {
+    if (p->perm != FERRY_PERM_NONE) {
         /* HF keeps each head's rotary pairs as two halves; GGUF and Meta interleave them */
         uint64_t hd = p->rows / p->perm_heads, half = hd / 2, h = r / hd, w = r % hd;
-        s = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
-                                       : h * hd + (w % half) * 2 + w / half;
+        s = p->perm == FERRY_PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
+                                             : h * hd + (w % half) * 2 + w / half;
     }
     if (p->nparts == 1) {
         int rc = part_row(p->parts[0].t, p->parts[0].row0 + s, out, scratch, err);

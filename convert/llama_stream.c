@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 struct slice {
-    const struct llama_model *m;
-    const struct plan_tensor *p;
+    const struct ferry_llama *m;
+    const struct ferry_plan_tensor *p;
     enum ferry_dtype out;
     uint64_t r0, r1, rb; /* rows [r0, r1) into dst, rb bytes per output row */
     uint8_t *dst;
@@ -30,7 +30,7 @@ struct slice {
  * (*owned) where that is refused. NULL: use llama_read_row. */
 static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb, uint8_t **owned)
 {
-    const struct plan_tensor *p = s->p;
+    const struct ferry_plan_tensor *p = s->p;
     *owned = NULL;
     if (p->generated || p->nparts != 1 || !p->parts[0].map || p->row_scale) return NULL;
     const struct ferry_tensor *t = p->parts[0].t;
@@ -39,7 +39,7 @@ static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb
     if (t->shape[t->ndim - 1] != p->cols) return NULL; /* a column-concatenated view */
     /* rows of the source tensor; llama2.c stacks layers, so a layer starts at row0 */
     uint64_t rb = p->cols / di->blck * di->bsize, a = s->r0, b = s->r1, base = p->parts[0].row0;
-    if (p->perm != PERM_NONE) {
+    if (p->perm != FERRY_PERM_NONE) {
         uint64_t hd = p->rows / p->perm_heads;
         a = a / hd * hd;
         b = (b + hd - 1) / hd * hd;
@@ -78,28 +78,28 @@ static void *convert_rows(void *arg)
 {
     struct slice *s = arg;
     float *row = malloc(s->p->cols * sizeof(float));
-    uint8_t *scratch = malloc(llama_source_row_bytes(s->p) + 1);
+    uint8_t *scratch = malloc(ferry_llama_source_row_bytes(s->p) + 1);
     uint64_t first = 0, srb = 0;
     uint8_t *owned;
     const uint8_t *block = read_block(s, &first, &srb, &owned);
-    const struct plan_tensor *p = s->p;
+    const struct ferry_plan_tensor *p = s->p;
     ferry_error_clear(&s->err);
     if (!row || !scratch)
         s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name, "oom");
     for (uint64_t r = s->r0; !s->rc && r < s->r1; r++) {
         if (block) {
             uint64_t src = r;
-            if (p->perm != PERM_NONE) {
+            if (p->perm != FERRY_PERM_NONE) {
                 uint64_t hd = p->rows / p->perm_heads, half = hd / 2, h = r / hd, w = r % hd;
-                src = p->perm == PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
-                                                 : h * hd + (w % half) * 2 + w / half;
+                src = p->perm == FERRY_PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
+                                                       : h * hd + (w % half) * 2 + w / half;
             }
             if (ferry_to_float(p->parts[0].t->dtype, block + (src - first) * srb, row, p->cols))
                 s->rc =
                     ferry_error_set(&s->err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, p->name,
                                     "cannot read dtype %s", ferry_dtype_name(p->parts[0].t->dtype));
         } else
-            s->rc = llama_read_row(s->m, s->p, r, row, scratch, &s->err);
+            s->rc = ferry_llama_read_row(s->m, s->p, r, row, scratch, &s->err);
         if (!s->rc && ferry_from_float(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols))
             s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name,
                                     "cannot write %s", ferry_dtype_name(s->out));
@@ -116,7 +116,7 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
                         struct ferry_error *err)
 {
     struct llama_stream *j = ctx;
-    const struct plan_tensor *p = j->plans[i];
+    const struct ferry_plan_tensor *p = j->plans[i];
     if (j->cancel && *j->cancel)
         return ferry_error_set(err, FERRY_EINTR, NULL, FERRY_NO_OFFSET, NULL,
                                "interrupted; nothing was left behind, run the command again");

@@ -7,9 +7,10 @@
 #include "llama.h"
 
 struct llama_stream {
-    const struct llama_model *m;
-    const struct plan_tensor **plans; /* plan of output tensor i (its perm may differ per output) */
-    struct ferry_ckpt *desc;          /* output description: dtype and shape of tensor i */
+    const struct ferry_llama *m;
+    const struct ferry_plan_tensor *
+        *plans;              /* plan of output tensor i (its perm may differ per output) */
+    struct ferry_ckpt *desc; /* output description: dtype and shape of tensor i */
     unsigned threads;
     void (*progress)(void *, uint64_t);
     void *progress_ctx;

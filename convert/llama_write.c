@@ -6,7 +6,6 @@
 #include "ferry/convert.h"
 #include "ferry/gguf.h"
 #include "ferry/hash.h"
-#include "ferry/manifest.h"
 #include "ferry/quant.h"
 #include "ferry/file.h"
 
@@ -157,15 +156,11 @@ struct digest_job {
 static void *digest_thread(void *arg)
 {
     struct digest_job *d = arg;
-    struct ferry_walk_opts wo = {.threads = 1};
-    struct ferry_manifest man;
     struct ferry_error e;
+    uint8_t root[32];
     ferry_error_clear(&e);
-    d->rc = ferry_manifest_build(d->src, &wo, &man, &e);
-    if (!d->rc) {
-        ferry_hex(man.root, 32, d->hex);
-        ferry_manifest_free(&man);
-    }
+    d->rc = ferry_source_digest(d->src, 1, root, &e);
+    if (!d->rc) ferry_hex(root, 32, d->hex);
     return NULL;
 }
 
@@ -175,30 +170,12 @@ static int digest_start(struct digest_job *d, const char *src)
 {
     memset(d, 0, sizeof(*d));
     d->src = src;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/model.manifest.json", src);
-    FILE *f = ferry_fopen_regular(path, NULL);
-    if (f) {
-        char *buf = malloc(64u << 20);
-        size_t n = buf ? fread(buf, 1, (64u << 20) - 1, f) : 0;
-        fclose(f);
-        struct ferry_manifest man;
-        struct ferry_error e;
-        ferry_error_clear(&e);
-        int ok = buf && ferry_manifest_parse(buf, n, path, &man, &e) == 0;
-        free(buf);
-        if (ok) {
-            ferry_hex(man.root, 32, d->hex);
-            ferry_manifest_free(&man);
-            return 1;
-        }
+    uint8_t root[32];
+    if (ferry_source_digest_recorded(src, root)) {
+        ferry_hex(root, 32, d->hex);
+        return 1;
     }
-    struct ferry_walk_opts wo = {.walk_only = 1};
-    struct ferry_manifest man;
-    struct ferry_error e;
-    ferry_error_clear(&e);
-    if (ferry_manifest_build(src, &wo, &man, &e) != 0) return 0;
-    ferry_manifest_free(&man);
+    if (!ferry_source_digest_possible(src)) return 0;
     memset(d->hex, '0', 64);
     d->hex[64] = 0;
     d->running = pthread_create(&d->tid, NULL, digest_thread, d) == 0;
@@ -218,10 +195,10 @@ static int digest_finish(void *ctx, struct ferry_out *o, struct ferry_error *err
     return ferry_out_patch(o, d->value_offset, d->hex, 64, err);
 }
 
-static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct digest_job *dj,
+static int metadata(struct ferry_ckpt *d, const struct ferry_llama *m, struct digest_job *dj,
                     const char *name, uint32_t file_type, const char *type, struct ferry_error *err)
 {
-    const struct llama_hparams *hp = &m->hp;
+    const struct ferry_llama_hparams *hp = &m->hp;
     char opts[64];
     int bad = kv_str(d, "general.architecture", "llama") || kv_str(d, "general.type", "model") ||
               kv_str(d, "general.name", name) || kv_u32(d, "llama.block_count", hp->n_layer) ||
@@ -241,7 +218,7 @@ static int metadata(struct ferry_ckpt *d, const struct llama_model *m, struct di
                (kv_str(d, "llama.rope.scaling.type", "linear") ||
                 kv_f32(d, "llama.rope.scaling.factor", hp->rope_factor))) ||
               kv_u32(d, "general.quantization_version", 2);
-    if (!bad && m->layout == LAYOUT_GGUF && !m->vocab_borrowed) {
+    if (!bad && m->layout == FERRY_LAYOUT_GGUF && !m->vocab_borrowed) {
         /* carry the source's tokenizer keys unchanged */
         const struct ferry_ckpt *s = &m->src[0];
         for (uint64_t i = 0; i < s->nkvs && !bad; i++) {
@@ -332,7 +309,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
 
 /* The vocabulary a GGUF gets: borrowed with --vocab-from, none with --no-vocab, else the
  * source's, which must exist (llama.cpp refuses a GGUF without tokenizer.ggml.model). */
-static int choose_vocab(struct llama_model *m, const char *src, const struct ferry_convert_opts *o,
+static int choose_vocab(struct ferry_llama *m, const char *src, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
 {
     if (o->vocab_from) {
@@ -363,9 +340,10 @@ static int choose_vocab(struct llama_model *m, const char *src, const struct fer
         err, FERRY_EMALFORMED, src, FERRY_NO_OFFSET, NULL,
         "no tokenizer to put in the GGUF (%s): give --vocab-from PATH (a model, GGUF or "
         "tokenizer file), or --no-vocab for weights only (llama.cpp will not load that)",
-        m->layout == LAYOUT_GGUF      ? "the GGUF has no tokenizer.ggml.* keys"
-        : m->layout == LAYOUT_LLAMA2C ? "a llama2.c .bin has none; its tokenizer.bin does"
-                                      : "no tokenizer.model or tokenizer.json beside the weights");
+        m->layout == FERRY_LAYOUT_GGUF ? "the GGUF has no tokenizer.ggml.* keys"
+        : m->layout == FERRY_LAYOUT_LLAMA2C
+            ? "a llama2.c .bin has none; its tokenizer.bin does"
+            : "no tokenizer.model or tokenizer.json beside the weights");
 }
 
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
@@ -381,10 +359,10 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                          struct ferry_error *err)
 {
     if (o->to != FERRY_FMT_GGUF) {
-        struct llama_model m;
-        int rc = llama_open(&m, src, err);
+        struct ferry_llama m;
+        int rc = ferry_llama_open(&m, src, err);
         if (!rc) rc = llama_export(&m, src, dst, o, err);
-        llama_close(&m);
+        ferry_llama_close(&m);
         return rc;
     }
     const char *type = o->type ? o->type : "f16";
@@ -394,11 +372,11 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
     if (!keep && ti == sizeof(types) / sizeof(types[0]))
         return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
                                "--type %s is not available (" TYPE_NAMES ")", type);
-    struct llama_model m;
-    int rc = llama_open(&m, src, err);
+    struct ferry_llama m;
+    int rc = ferry_llama_open(&m, src, err);
     if (!rc) rc = choose_vocab(&m, src, o, err);
     if (rc) {
-        llama_close(&m);
+        ferry_llama_close(&m);
         return rc;
     }
     struct ferry_ckpt d;
@@ -422,7 +400,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
     if (!have_digest) dj.hex[0] = 0;
     rc = metadata(&d, &m, &dj, o->name ? o->name : m.name, file_type, type, err);
     if (!rc && dj.hex[0]) dj.value_offset = ferry_gguf_kv_value_offset(&d, dj.value_offset);
-    if (m.layout == LAYOUT_GGUF && !m.vocab_borrowed)
+    if (m.layout == FERRY_LAYOUT_GGUF && !m.vocab_borrowed)
         for (uint64_t i = 0; i < d.nkvs; i++)
             if (!strncmp(d.kvs[i].key, "tokenizer.", 10)) n_src_kvs = i + 1;
     struct kq_model km = {.n_layer = m.hp.n_layer,
@@ -431,7 +409,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
     for (uint64_t i = 0; i < m.nt; i++) km.has_output |= !strcmp(m.t[i].name, "output.weight");
     if (o->vocab == FERRY_VOCAB_ONLY) m.nt = 0; /* a vocabulary GGUF: metadata, no tensors */
     for (uint64_t i = 0; !rc && i < m.nt; i++) {
-        struct plan_tensor *p = &m.t[i];
+        struct ferry_plan_tensor *p = &m.t[i];
         struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, p->name, strlen(p->name));
         if (!t) {
             rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
@@ -461,7 +439,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         t->nelem = p->rows * p->cols;
         ferry_dtype_nbytes(out, t->nelem, &t->nbytes);
     }
-    const struct plan_tensor **plans = calloc(m.nt + 1, sizeof(*plans));
+    const struct ferry_plan_tensor **plans = calloc(m.nt + 1, sizeof(*plans));
     for (uint64_t i = 0; plans && i < m.nt; i++) plans[i] = &m.t[i];
     if (o->progress_total) {
         uint64_t total = 0;
@@ -469,7 +447,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         o->progress_total(o->progress_ctx, total);
     }
     struct llama_stream j = {
-        &m,          plans,           &d, o->threads ? o->threads : ferry_cpu_count(),
+        &m,          plans,           &d,  o->threads ? o->threads : ferry_cpu_count(),
         o->progress, o->progress_ctx, &dj, o->cancel};
     if (j.threads > 64) j.threads = 64;
     if (!rc && !plans)
@@ -489,6 +467,6 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         if (!strncmp(d.kvs[i].key, "tokenizer.", 10))
             memset(&d.kvs[i].val, 0, sizeof(d.kvs[i].val));
     ferry_ckpt_free(&d);
-    llama_close(&m);
+    ferry_llama_close(&m);
     return rc;
 }

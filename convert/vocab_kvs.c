@@ -93,9 +93,9 @@ static int64_t num(const struct ferry_ckpt *ck, const char *key, int64_t dflt)
 int ferry_vocab_check(const struct ferry_vocab *v, const char *file, struct ferry_error *err)
 {
     if (v->n == 0 || v->n > INT32_MAX)
-        return ferry_error_set(err, FERRY_EMALFORMED, file, FERRY_NO_OFFSET, "tokenizer.ggml.tokens",
-                               "a vocabulary of %llu tokens (1 to 2^31-1 expected)",
-                               (unsigned long long)v->n);
+        return ferry_error_set(
+            err, FERRY_EMALFORMED, file, FERRY_NO_OFFSET, "tokenizer.ggml.tokens",
+            "a vocabulary of %llu tokens (1 to 2^31-1 expected)", (unsigned long long)v->n);
     const struct {
         const char *key;
         int64_t id;

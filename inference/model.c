@@ -1,5 +1,5 @@
 /* Model loading for the forward pass: every input ferry converts is opened through the
- * conversion planner (convert/llama.h) for names and hyperparameters; weights of a natively
+ * conversion planner (ferry/llama.h) for names and hyperparameters; weights of a natively
  * computed type stay in the file mapping, others are materialized once as F32. Hugging Face
  * weights keep their rotate-half Q/K layout and the rope follows it. */
 #include "model_impl.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct plan_tensor *find(const struct llama_model *lm, const char *name)
+static const struct ferry_plan_tensor *find(const struct ferry_llama *lm, const char *name)
 {
     for (uint64_t i = 0; i < lm->nt; i++)
         if (!strcmp(lm->t[i].name, name)) return &lm->t[i];
@@ -22,7 +22,7 @@ static const struct plan_tensor *find(const struct llama_model *lm, const char *
 static int load_weight(struct ferry_model *m, const char *name, struct weight *w, int force_f32,
                        struct ferry_error *err)
 {
-    const struct plan_tensor *p = find(&m->lm, name);
+    const struct ferry_plan_tensor *p = find(&m->lm, name);
     if (!p)
         return ferry_error_set(err, FERRY_EMALFORMED, m->path, FERRY_NO_OFFSET, name,
                                "missing from the model");
@@ -38,18 +38,18 @@ static int load_weight(struct ferry_model *m, const char *name, struct weight *w
         w->data = t->data + p->parts[0].row0 * w->rb;
         return 0;
     }
-    struct plan_tensor q = *p;
+    struct ferry_plan_tensor q = *p;
     w->file_dt = t->dtype;
-    if (m->lm.layout == LAYOUT_HF) q.perm = PERM_NONE; /* compute in the HF layout */
+    if (m->lm.layout == FERRY_LAYOUT_HF) q.perm = FERRY_PERM_NONE; /* compute in the HF layout */
     w->dt = FERRY_DT_F32;
     w->rb = p->cols * 4;
     w->owned = malloc(p->rows * w->rb);
-    uint8_t *scratch = malloc(llama_source_row_bytes(&q) + 1);
+    uint8_t *scratch = malloc(ferry_llama_source_row_bytes(&q) + 1);
     int rc = w->owned && scratch
                  ? 0
                  : ferry_error_set(err, FERRY_EINTERNAL, m->path, FERRY_NO_OFFSET, name, "oom");
     for (uint64_t r = 0; !rc && r < p->rows; r++)
-        rc = llama_read_row(&m->lm, &q, r, (float *)(w->owned + r * w->rb), scratch, err);
+        rc = ferry_llama_read_row(&m->lm, &q, r, (float *)(w->owned + r * w->rb), scratch, err);
     free(scratch);
     w->data = w->owned;
     return rc;
@@ -72,7 +72,7 @@ void ferry_model_free(struct ferry_model *m)
     free(m->freqs);
     free(m->path);
     if (m->pool) ferry_pool_free(m->pool);
-    llama_close(&m->lm);
+    ferry_llama_close(&m->lm);
     free(m);
 }
 
@@ -83,16 +83,16 @@ int ferry_model_load(struct ferry_model **out, const char *path, uint32_t ctx, u
     struct ferry_model *m = calloc(1, sizeof(*m));
     if (!m) return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
     m->path = strdup(path);
-    int rc = llama_open(&m->lm, path, err);
+    int rc = ferry_llama_open(&m->lm, path, err);
     if (rc) goto fail;
-    const struct llama_hparams *hp = &m->lm.hp;
+    const struct ferry_llama_hparams *hp = &m->lm.hp;
     struct ferry_model_info *in = &m->info;
     in->n_vocab = hp->n_vocab, in->n_embd = hp->n_embd, in->n_layer = hp->n_layer;
     in->n_head = hp->n_head, in->n_head_kv = hp->n_head_kv, in->head_dim = hp->head_dim;
     in->n_ff = hp->n_ff, in->n_ctx = hp->n_ctx;
     in->n_ctx_alloc = ctx ? ctx : (hp->n_ctx < 4096 ? hp->n_ctx : 4096);
     if (in->n_ctx_alloc > hp->n_ctx) in->n_ctx_alloc = hp->n_ctx;
-    in->rope_neox = m->lm.layout == LAYOUT_HF;
+    in->rope_neox = m->lm.layout == FERRY_LAYOUT_HF;
     m->layers = calloc(hp->n_layer, sizeof(*m->layers));
     if (!m->layers) {
         rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");

@@ -3,7 +3,7 @@
 #ifndef FERRY_INFERENCE_MODEL_IMPL_H
 #define FERRY_INFERENCE_MODEL_IMPL_H
 
-#include "../convert/llama.h"
+#include "ferry/llama.h"
 #include "ferry/model.h"
 #include "kernels.h"
 #include "ferry/pool.h"
@@ -14,7 +14,7 @@ struct layer {
 
 struct ferry_model {
     char *path;
-    struct llama_model lm;
+    struct ferry_llama lm;
     struct ferry_model_info info;
     struct weight embd, out, out_norm;
     struct layer *layers;

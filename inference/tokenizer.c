@@ -92,7 +92,8 @@ static int collect_specials(struct ferry_tokenizer *t)
     for (int pass = 0; pass < 2; pass++) {
         size_t n = 0;
         for (uint64_t i = 0; i < v->n; i++)
-            if ((v->types[i] == 2 || v->types[i] == 3 || v->types[i] == 4) && v->tokens[i].len > 0) {
+            if ((v->types[i] == 2 || v->types[i] == 3 || v->types[i] == 4) &&
+                v->tokens[i].len > 0) {
                 if (pass) t->specials[n] = (int32_t)i;
                 n++;
             }
@@ -192,21 +193,24 @@ static int32_t special_at(const struct ferry_tokenizer *t, const char *text, siz
 
 /* Plain text runs go through the model's algorithm (each with the dummy prefix, as after a
  * special token in llama.cpp); special token texts become their ids. */
-static int encode_parts(const struct ferry_tokenizer *t, const char *text, size_t len, int parse_special,
-                        struct ids *a)
+static int encode_parts(const struct ferry_tokenizer *t, const char *text, size_t len,
+                        int parse_special, struct ids *a)
 {
     size_t start = 0;
     int rc = 0;
     for (size_t i = 0; parse_special && i < len && !rc; i++) {
         int32_t id = t->nspecials ? special_at(t, text + i, len - i) : -1;
         if (id < 0) continue;
-        if (i > start) rc = t->bpe ? bpe_encode(t, text + start, i - start, a) : spm_encode(t, text + start, i - start, a);
+        if (i > start)
+            rc = t->bpe ? bpe_encode(t, text + start, i - start, a)
+                        : spm_encode(t, text + start, i - start, a);
         if (!rc) rc = ids_push(a, id);
         i += t->v->tokens[id].len - 1;
         start = i + 1;
     }
     if (!rc && len > start)
-        rc = t->bpe ? bpe_encode(t, text + start, len - start, a) : spm_encode(t, text + start, len - start, a);
+        rc = t->bpe ? bpe_encode(t, text + start, len - start, a)
+                    : spm_encode(t, text + start, len - start, a);
     return rc;
 }
 

@@ -18,6 +18,16 @@ unsigned ferry_cpu_count(void);
 int ferry_btv2_root_fd(int fd, uint64_t size, const char *name, uint8_t root[32], int *has_root,
                        struct ferry_error *err);
 
+/* ferry.source.digest (SPEC section 7): the OpenSSF Model Signing manifest root of a model
+ * file or folder, the SHA-256 over its files' digests in the manifest's order.
+ * recorded: from the model.manifest.json the source carries (parsed, its root recomputed from
+ * the listed digests; the signature is not checked here): 1 when there is one.
+ * possible: 1 when the source can be hashed as a manifest would (regular files, no links).
+ * ferry_source_digest: hashes it on `threads` threads (0 = all cores). */
+int ferry_source_digest_recorded(const char *src, uint8_t root[32]);
+int ferry_source_digest_possible(const char *src);
+int ferry_source_digest(const char *src, unsigned threads, uint8_t root[32], struct ferry_error *err);
+
 /* BEP 52 merkle trees (SHA-256 of 64-byte pairs). fold: the root of n hashes padded to width
  * (a power of two) with pad, the root of an all-zero subtree of their height (NULL: zero
  * bytes, for leaves); hashes is overwritten. zero: the root of an all-zero-leaf subtree of

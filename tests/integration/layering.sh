@@ -7,8 +7,11 @@ src=$1
 fail=0
 bad=$(grep -ln '#include <openssl/\|#include <curl/\|#include <sodium.h>\|#include "ferry/gguf.h"\|#include "ferry/safetensors.h"\|#include "ferry/pytorch.h"\|#include "ferry/llama2c.h"\|#include "ferry/npy.h"' "$src"/cli/*.c "$src"/cli/*.h)
 if [ -n "$bad" ]; then echo "FAIL: cli/ files use a library's internals directly: $bad"; fail=1; else echo "ok: cli/ uses libferry only"; fi
-lib=$(grep -ln '\bprintf(\|\bputs(\|\bexit(\|fprintf(stderr\|fprintf(stdout' "$src"/formats/*.c "$src"/convert/*.c "$src"/verify/*.c "$src"/fetch/*.c "$src"/inference/*.c)
+lib=$(grep -ln '\bprintf(\|\bputs(\|\bexit(\|fprintf(stderr\|fprintf(stdout' "$src"/formats/*.c "$src"/convert/*.c "$src"/verify/*.c "$src"/fetch/*.c "$src"/fetch/*.cpp "$src"/inference/*.c)
 if [ -n "$lib" ]; then echo "FAIL: library files print or exit: $lib"; fail=1; else echo "ok: the library never prints or exits"; fi
+# folders meet through declared headers (include/ferry/), never another folder's private ones
+cross=$(grep -ln '#include "\.\./' "$src"/formats/*.c "$src"/convert/*.[ch] "$src"/verify/*.[ch] "$src"/fetch/*.[ch] "$src"/fetch/*.cpp "$src"/inference/*.[ch])
+if [ -n "$cross" ]; then echo "FAIL: private headers of another folder included: $cross"; fail=1; else echo "ok: folders meet through include/ferry"; fi
 # commands never call commands: only main.c's table names cmd_* functions (besides each file's own)
 calls=$(cd "$src/cli" && for f in *.c; do [ "$f" = main.c ] && continue; own=${f%.c}
   grep -Hnow '\bcmd_[a-z]*\b' "$f" | grep -v ":$own\$" ; done)

@@ -68,7 +68,7 @@ tp = os.path.join(WORK, "changed.torrent")
 torrent_of(lt.create_torrent.v2_only, tp)
 open(leaf, "wb").write(orig)  # the files are right again; only the torrent is wrong
 p = verify(tp)
-if p.returncode != 1 or "leaf (torrent pieces root" not in p.stderr or "manifest: 8 files OK" not in p.stderr:
+if p.returncode != 1 or "leaf (torrent BEP 52 pieces root differs" not in p.stderr or "manifest: 8 files OK" not in p.stderr:
     bad.append("changed")
     print("FAIL: a torrent with another root was accepted: %d %s" % (p.returncode, p.stderr))
 sys.exit(1 if bad else 0)
