@@ -2,6 +2,7 @@
  * ggml-common.h (reference/formats.md 2.1-2.2); quantizers follow the reference rounding of
  * 2.3, so their arithmetic must not be contracted into FMAs (-ffp-contract=off in CMake). */
 #include "ferry/quant.h"
+#include "rows.h"
 #include "ferry/half.h"
 #include "quant_k.h"
 #include "float8.h"
@@ -15,30 +16,30 @@
 #define QKK 256
 
 /* ---- plain types ---- */
-static void f32_to(const void *x, float *y, uint64_t n)
+void ferry_rows_f32_to(const void *x, float *y, uint64_t n)
 {
     memcpy(y, x, n * 4);
 }
-static void f32_from(const float *x, void *y, uint64_t n)
+void ferry_rows_f32_from(const float *x, void *y, uint64_t n)
 {
     memcpy(y, x, n * 4);
 }
 /* little-endian host: the uint16 arrays are the file's bytes (x86-64, arm64) */
-static void f16_to(const void *x, float *y, uint64_t n)
+void ferry_rows_f16_to(const void *x, float *y, uint64_t n)
 {
     ferry_fp16_to_fp32_row(x, y, (size_t)n);
 }
-static void f16_from(const float *x, void *y, uint64_t n)
+void ferry_rows_f16_from(const float *x, void *y, uint64_t n)
 {
     ferry_fp32_to_fp16_row(x, y, (size_t)n);
 }
-static void bf16_to(const void *x, float *y, uint64_t n)
+void ferry_rows_bf16_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *p = x;
     for (uint64_t i = 0; i < n; i++)
         y[i] = ferry_bf16_to_fp32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
 }
-static void bf16_from(const float *x, void *y, uint64_t n)
+void ferry_rows_bf16_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *p = y;
     for (uint64_t i = 0; i < n; i++) {
@@ -47,7 +48,7 @@ static void bf16_from(const float *x, void *y, uint64_t n)
         p[2 * i + 1] = (uint8_t)(b >> 8);
     }
 }
-static void f64_to(const void *x, float *y, uint64_t n)
+void ferry_rows_f64_to(const void *x, float *y, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) {
         double d;
@@ -57,7 +58,7 @@ static void f64_to(const void *x, float *y, uint64_t n)
 }
 
 /* ---- 32-element blocks ---- */
-static void q8_0_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q8_0_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 34) {
@@ -96,7 +97,7 @@ static int has_nonfinite(const float *x)
     return bad != 0;
 }
 
-static void q8_0_from(const float *x, void *y, uint64_t n)
+void ferry_rows_q8_0_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 34, x += QK) {
@@ -135,7 +136,7 @@ static void minmax(const float *x, float *mn, float *mx)
     *mx = hi;
 }
 
-static void q4_0_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q4_0_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 18, y += QK) {
@@ -147,7 +148,7 @@ static void q4_0_to(const void *x, float *y, uint64_t n)
     }
 }
 
-static void q4_0_from(const float *x, void *y, uint64_t n)
+void ferry_rows_q4_0_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 18, x += QK) {
@@ -164,7 +165,7 @@ static void q4_0_from(const float *x, void *y, uint64_t n)
     }
 }
 
-static void q4_1_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q4_1_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x;
     for (uint64_t i = 0; i < n / QK; i++, b += 20, y += QK) {
@@ -176,7 +177,7 @@ static void q4_1_to(const void *x, float *y, uint64_t n)
     }
 }
 
-static void q4_1_from(const float *x, void *y, uint64_t n)
+void ferry_rows_q4_1_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 20, x += QK) {
@@ -228,16 +229,16 @@ static void q5_to(const void *x, float *y, uint64_t n, int has_min)
     }
 }
 
-static void q5_0_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q5_0_to(const void *x, float *y, uint64_t n)
 {
     q5_to(x, y, n, 0);
 }
-static void q5_1_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q5_1_to(const void *x, float *y, uint64_t n)
 {
     q5_to(x, y, n, 1);
 }
 
-static void q5_0_from(const float *x, void *y, uint64_t n)
+void ferry_rows_q5_0_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 22, x += QK) {
@@ -258,7 +259,7 @@ static void q5_0_from(const float *x, void *y, uint64_t n)
     }
 }
 
-static void q5_1_from(const float *x, void *y, uint64_t n)
+void ferry_rows_q5_1_from(const float *x, void *y, uint64_t n)
 {
     uint8_t *b = y;
     for (uint64_t i = 0; i < n / QK; i++, b += 24, x += QK) {
@@ -281,7 +282,7 @@ static void q5_1_from(const float *x, void *y, uint64_t n)
 }
 
 /* ---- 256-element super-blocks (dequantization) ---- */
-static void q2_k_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q2_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* scales[16] qs[64] d dmin */
     for (uint64_t i = 0; i < n / QKK; i++, b += 84, y += QKK) {
@@ -308,7 +309,7 @@ static int q3_k_scale(const uint8_t *s, int is)
     return v - 32;
 }
 
-static void q3_k_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q3_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* hmask[32] qs[64] scales[12] d */
     for (uint64_t i = 0; i < n / QKK; i++, b += 110, y += QKK) {
@@ -338,7 +339,7 @@ static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
     }
 }
 
-static void q4_k_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q4_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d dmin scales[12] qs[128] */
     for (uint64_t i = 0; i < n / QKK; i++, b += 144, y += QKK) {
@@ -356,7 +357,7 @@ static void q4_k_to(const void *x, float *y, uint64_t n)
     }
 }
 
-static void q5_k_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q5_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d dmin scales[12] qh[32] qs[128] */
     for (uint64_t i = 0; i < n / QKK; i++, b += 176, y += QKK) {
@@ -377,7 +378,7 @@ static void q5_k_to(const void *x, float *y, uint64_t n)
     }
 }
 
-static void q6_k_to(const void *x, float *y, uint64_t n)
+void ferry_rows_q6_k_to(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* ql[128] qh[64] scales[16] d */
     for (uint64_t i = 0; i < n / QKK; i++, b += 210, y += QKK) {
@@ -403,7 +404,7 @@ static void q6_k_to(const void *x, float *y, uint64_t n)
 }
 
 #define INT_TO(name, T)                                                                            \
-    static void name(const void *x, float *y, uint64_t n)                                          \
+    void name(const void *x, float *y, uint64_t n)                                                 \
     {                                                                                              \
         for (uint64_t i = 0; i < n; i++) {                                                         \
             T v;                                                                                   \
@@ -411,86 +412,40 @@ static void q6_k_to(const void *x, float *y, uint64_t n)
             y[i] = (float)v;                                                                       \
         }                                                                                          \
     }
-INT_TO(i8_to, int8_t)
-INT_TO(i16_to, int16_t)
-INT_TO(i32_to, int32_t)
-INT_TO(i64_to, int64_t)
-INT_TO(u8_to, uint8_t)
-INT_TO(u16_to, uint16_t)
-INT_TO(u32_to, uint32_t)
-INT_TO(u64_to, uint64_t)
+INT_TO(ferry_rows_i8_to, int8_t)
+INT_TO(ferry_rows_i16_to, int16_t)
+INT_TO(ferry_rows_i32_to, int32_t)
+INT_TO(ferry_rows_i64_to, int64_t)
+INT_TO(ferry_rows_u8_to, uint8_t)
+INT_TO(ferry_rows_u16_to, uint16_t)
+INT_TO(ferry_rows_u32_to, uint32_t)
+INT_TO(ferry_rows_u64_to, uint64_t)
 
-static void bool_to(const void *x, float *y, uint64_t n)
+void ferry_rows_bool_to(const void *x, float *y, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) y[i] = ((const uint8_t *)x)[i] ? 1.f : 0.f;
 }
 
-static const struct {
-    void (*to)(const void *, float *, uint64_t);
-    void (*from)(const float *, void *, uint64_t);
-} traits[FERRY_DT_COUNT] = {
-    [FERRY_DT_F32] = {f32_to, f32_from},
-    [FERRY_DT_F16] = {f16_to, f16_from},
-    [FERRY_DT_BF16] = {bf16_to, bf16_from},
-    [FERRY_DT_F64] = {f64_to, NULL},
-    [FERRY_DT_I8] = {i8_to, NULL},
-    [FERRY_DT_I16] = {i16_to, NULL},
-    [FERRY_DT_I32] = {i32_to, NULL},
-    [FERRY_DT_I64] = {i64_to, NULL},
-    [FERRY_DT_U8] = {u8_to, NULL},
-    [FERRY_DT_U16] = {u16_to, NULL},
-    [FERRY_DT_U32] = {u32_to, NULL},
-    [FERRY_DT_U64] = {u64_to, NULL},
-    [FERRY_DT_BOOL] = {bool_to, NULL},
-    [FERRY_DT_F8_E4M3] = {ferry_f8_e4m3_to, NULL},
-    [FERRY_DT_F8_E5M2] = {ferry_f8_e5m2_to, NULL},
-    [FERRY_DT_F8_E4M3FNUZ] = {ferry_f8_e4m3fnuz_to, NULL},
-    [FERRY_DT_F8_E5M2FNUZ] = {ferry_f8_e5m2fnuz_to, NULL},
-    [FERRY_DT_F8_E8M0] = {ferry_f8_e8m0_to, NULL},
-    [FERRY_DT_Q8_0] = {q8_0_to, q8_0_from},
-    [FERRY_DT_Q4_0] = {q4_0_to, q4_0_from},
-    [FERRY_DT_Q4_1] = {q4_1_to, q4_1_from},
-    [FERRY_DT_Q5_0] = {q5_0_to, q5_0_from},
-    [FERRY_DT_Q5_1] = {q5_1_to, q5_1_from},
-    [FERRY_DT_Q2_K] = {q2_k_to, ferry_quantize_q2_k},
-    [FERRY_DT_Q3_K] = {q3_k_to, ferry_quantize_q3_k},
-    [FERRY_DT_Q4_K] = {q4_k_to, ferry_quantize_q4_k},
-    [FERRY_DT_Q5_K] = {q5_k_to, ferry_quantize_q5_k},
-    [FERRY_DT_Q6_K] = {q6_k_to, ferry_quantize_q6_k},
-    [FERRY_DT_IQ4_NL] = {ferry_dequant_iq4_nl, ferry_quantize_iq4_nl},
-    [FERRY_DT_IQ4_XS] = {ferry_dequant_iq4_xs, NULL},
-    [FERRY_DT_MXFP4] = {ferry_dequant_mxfp4, NULL},
-    [FERRY_DT_TQ1_0] = {ferry_dequant_tq1_0, NULL},
-    [FERRY_DT_TQ2_0] = {ferry_dequant_tq2_0, NULL},
-    [FERRY_DT_IQ2_XXS] = {ferry_dequant_iq2_xxs, NULL},
-    [FERRY_DT_IQ2_XS] = {ferry_dequant_iq2_xs, NULL},
-    [FERRY_DT_IQ2_S] = {ferry_dequant_iq2_s, NULL},
-    [FERRY_DT_IQ3_XXS] = {ferry_dequant_iq3_xxs, NULL},
-    [FERRY_DT_IQ3_S] = {ferry_dequant_iq3_s, NULL},
-    [FERRY_DT_IQ1_S] = {ferry_dequant_iq1_s, NULL},
-    [FERRY_DT_IQ1_M] = {ferry_dequant_iq1_m, NULL},
-};
-
 int ferry_can_read(enum ferry_dtype dt)
 {
-    return (unsigned)dt < FERRY_DT_COUNT && traits[dt].to != NULL;
+    return ferry_dtype_info(dt)->to_float != NULL;
 }
 
 int ferry_can_write(enum ferry_dtype dt)
 {
-    return (unsigned)dt < FERRY_DT_COUNT && traits[dt].from != NULL;
+    return ferry_dtype_info(dt)->from_float != NULL;
 }
 
 int ferry_to_float(enum ferry_dtype dt, const void *x, float *y, uint64_t n)
 {
     if (!ferry_can_read(dt) || n % ferry_dtype_info(dt)->blck) return -1;
-    traits[dt].to(x, y, n);
+    ferry_dtype_info(dt)->to_float(x, y, n);
     return 0;
 }
 
 int ferry_from_float(enum ferry_dtype dt, const float *x, void *y, uint64_t n)
 {
     if (!ferry_can_write(dt) || n % ferry_dtype_info(dt)->blck) return -1;
-    traits[dt].from(x, y, n);
+    ferry_dtype_info(dt)->from_float(x, y, n);
     return 0;
 }

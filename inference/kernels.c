@@ -479,10 +479,23 @@ void kern_attend(const float *q, const float *k, const float *v, uint64_t stride
         attend_c(q, k, v, stride, hd, npos, scale, score, out);
 }
 
+/* The kernel family of each type computed natively, one row per type of the dtype table
+ * (formats/dtype.c); a type without a row is dequantized one row at a time. */
+enum kfamily { K_NONE, K_F32, K_F16, K_BF16, K_Q8_0, K_Q4_0, K_KQUANT };
+static const enum kfamily kernel_of[FERRY_DT_COUNT] = {
+    [FERRY_DT_F32] = K_F32,     [FERRY_DT_F16] = K_F16,   [FERRY_DT_BF16] = K_BF16,
+    [FERRY_DT_Q8_0] = K_Q8_0,   [FERRY_DT_Q4_0] = K_Q4_0, [FERRY_DT_Q4_K] = K_KQUANT,
+    [FERRY_DT_Q6_K] = K_KQUANT,
+};
+
+static enum kfamily family(enum ferry_dtype dt)
+{
+    return (unsigned)dt < FERRY_DT_COUNT ? kernel_of[dt] : K_NONE;
+}
+
 int kern_native(enum ferry_dtype dt)
 {
-    return dt == FERRY_DT_F32 || dt == FERRY_DT_F16 || dt == FERRY_DT_BF16 || dt == FERRY_DT_Q8_0 ||
-           dt == FERRY_DT_Q4_0 || dt == FERRY_DT_Q4_K || dt == FERRY_DT_Q6_K;
+    return family(dt) != K_NONE;
 }
 
 /* Activations of each token: Q8_0 blocks (34 bytes each), then the blocks' scales as floats so
@@ -494,14 +507,14 @@ static size_t xq_token_bytes(uint64_t cols)
 
 static int is_kq(const struct weight *w)
 {
-    return (w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K) && w->cols % 256 == 0;
+    return family(w->dt) == K_KQUANT && w->cols % 256 == 0;
 }
 
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
     /* K-quants: Q8_K activations for a few tokens; a longer batch reuses each dequantized row */
     if (is_kq(w)) return T < 4 ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k) : 0;
-    if (w->dt != FERRY_DT_Q8_0 && w->dt != FERRY_DT_Q4_0) return 0;
+    if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
 
@@ -581,10 +594,10 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
 {
     const uint64_t n = w->cols;
     const struct kernels k = *pick();
-    const kq_dot_fn kq = w->dt == FERRY_DT_Q4_K || w->dt == FERRY_DT_Q6_K ? kq_dot(w->dt, 0) : NULL;
+    const enum kfamily fam = family(w->dt);
+    const kq_dot_fn kq = fam == K_KQUANT ? kq_dot(w->dt, 0) : NULL;
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
-    if (k.tile && T >= 4 && n % 16 == 0 && (w->dt == FERRY_DT_F32 || w->dt == FERRY_DT_F16) &&
-        r1 - r0 >= 4) {
+    if (k.tile && T >= 4 && n % 16 == 0 && (fam == K_F32 || fam == K_F16) && r1 - r0 >= 4) {
         uint64_t nr = (r1 - r0) / 4;
         uint32_t nt = T / 4;
         k.tile(w->data + r0 * w->rb, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y + r0, ystride, nr);
@@ -596,8 +609,8 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                         : k.f32((const float *)(const void *)(w->data + r * w->rb), x + t * n, n);
         r0 += 4 * nr;
     }
-    if (k.tile && T >= 4 && n % 16 == 0 && !xq && w->dt != FERRY_DT_F32 && w->dt != FERRY_DT_F16 &&
-        w->dt != FERRY_DT_BF16) /* other block types: four rows dequantized, then the float tiles */
+    if (k.tile && T >= 4 && n % 16 == 0 && !xq && fam != K_F32 && fam != K_F16 &&
+        fam != K_BF16) /* other block types: four rows dequantized, then the float tiles */
         for (; r0 + 4 <= r1; r0 += 4) {
             for (uint64_t a = 0; a < 4; a++)
                 ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
@@ -608,26 +621,25 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
-        switch (w->dt) {
-        case FERRY_DT_F32:
+        switch (fam) {
+        case K_F32:
             for (uint32_t t = 0; t < T; t++)
                 y[t * ystride + r] = k.f32((const float *)row, x + t * n, n);
             break;
-        case FERRY_DT_F16:
+        case K_F16:
             for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.f16(row, x + t * n, n);
             break;
-        case FERRY_DT_BF16:
+        case K_BF16:
             for (uint32_t t = 0; t < T; t++) y[t * ystride + r] = k.bf16(row, x + t * n, n);
             break;
-        case FERRY_DT_Q8_0:
-        case FERRY_DT_Q4_0:
+        case K_Q8_0:
+        case K_Q4_0:
             for (uint32_t t = 0; t < T; t++)
-                y[t * ystride + r] = (w->dt == FERRY_DT_Q4_0 ? k.q4 : k.q8)(
+                y[t * ystride + r] = (fam == K_Q4_0 ? k.q4 : k.q8)(
                     row, (const uint8_t *)xq + (size_t)t * xq_token_bytes(n), n / 32,
-                    w->dt == FERRY_DT_Q4_0);
+                    fam == K_Q4_0);
             break;
-        case FERRY_DT_Q4_K:
-        case FERRY_DT_Q6_K:
+        case K_KQUANT:
             if (xq) { /* activations as Q8_K: integer dot products */
                 for (uint32_t t = 0; t < T; t++)
                     y[t * ystride + r] =

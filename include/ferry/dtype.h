@@ -1,6 +1,6 @@
 /* The one dtype table: every safetensors dtype and every ggml type id, with block size
- * (elements per block) and block bytes. Sub-byte safetensors types (F4, F6) are blocks too:
- * F4 = 2 elements in 1 byte, F6 = 4 elements in 3 bytes. */
+ * (elements per block), block bytes and its converters to and from float32. Sub-byte safetensors
+ * types (F4, F6) are blocks too: F4 = 2 elements in 1 byte, F6 = 4 elements in 3 bytes. */
 #ifndef FERRY_DTYPE_H
 #define FERRY_DTYPE_H
 
@@ -67,6 +67,9 @@ struct ferry_dtype_info {
     uint32_t blck;     /* elements per block */
     uint32_t bsize;    /* bytes per block */
     const char *torch; /* PyTorch legacy storage class ("FloatStorage"), NULL if none */
+    /* n elements (whole blocks) to float32 and back; NULL when ferry cannot (quant.h wraps) */
+    void (*to_float)(const void *x, float *y, uint64_t n);
+    void (*from_float)(const float *x, void *y, uint64_t n);
 };
 
 const struct ferry_dtype_info *ferry_dtype_info(enum ferry_dtype dt);
