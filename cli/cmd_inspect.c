@@ -1,7 +1,9 @@
 /* ferry inspect PATH [--json] [--hash] [--full]: format, metadata and tensor table of a
  * checkpoint file, sharded directory or index, split GGUF set, llama2.c .bin or .npy. */
 #include "commands.h"
+#include "inspect_archive.h"
 #include "inspect_torrent.h"
+#include "ferry/archive.h"
 #include "output.h"
 #include "ferry/vocab.h"
 #include "ferry/hash.h"
@@ -185,6 +187,8 @@ int cmd_inspect(int argc, char **argv)
     ferry_error_clear(&err);
     if (is_tokenizer_file(argv[optind])) return inspect_tokenizer(argv[optind]);
     if (is_torrent_file(argv[optind])) return inspect_torrent(argv[optind]);
+    if (ferry_archive_name(argv[optind]) && !strstr(argv[optind], "//"))
+        return inspect_archive(argv[optind]);
     uint8_t(*hashes)[32] = NULL;
     int rc = ferry_ckpt_open(&ck, argv[optind], &err);
     if (!rc && hash) {

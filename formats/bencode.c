@@ -159,11 +159,20 @@ void ferry_benc_str(struct ferry_bbuf *b, const void *s, size_t n)
     put(b, s, n);
 }
 
-void ferry_benc_cstr(struct ferry_bbuf *b, const char *s) { ferry_benc_str(b, s, strlen(s)); }
+void ferry_benc_cstr(struct ferry_bbuf *b, const char *s)
+{
+    ferry_benc_str(b, s, strlen(s));
+}
 
-void ferry_benc_open(struct ferry_bbuf *b, char kind) { put(b, &kind, 1); }
+void ferry_benc_open(struct ferry_bbuf *b, char kind)
+{
+    put(b, &kind, 1);
+}
 
-void ferry_benc_close(struct ferry_bbuf *b) { put(b, "e", 1); }
+void ferry_benc_close(struct ferry_bbuf *b)
+{
+    put(b, "e", 1);
+}
 
 void ferry_bbuf_free(struct ferry_bbuf *b)
 {

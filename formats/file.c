@@ -1,6 +1,7 @@
 /* File access for readers (read-only mmap) and writers (durable replace). */
 #define _GNU_SOURCE
 #include "ferry/file.h"
+#include "ferry/archive.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -72,21 +73,63 @@ FILE *ferry_fopen_regular(const char *path, struct ferry_error *err)
     return f;
 }
 
+/* "A.tar//M": the member's range of the archive, when A is an archive and holds M in place. */
+static int member_range(const char *path, char *archive, size_t n, uint64_t *off, uint64_t *len,
+                        struct ferry_error *err)
+{
+    const char *sep = strstr(path, "//");
+    struct stat st;
+    if (!sep || (size_t)(sep - path) >= n || stat(path, &st) == 0) return 0;
+    memcpy(archive, path, (size_t)(sep - path));
+    archive[sep - path] = 0;
+    if (!ferry_archive_name(archive) || stat(archive, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    struct ferry_archive a;
+    int rc = ferry_archive_list(archive, NULL, &a, err);
+    if (rc) return rc;
+    const struct ferry_archive_member *m = ferry_archive_find(&a, sep + 2);
+    if (!m || m->dir)
+        rc = ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
+                             "the archive has no such file");
+    else if (!m->in_place)
+        rc = ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                             "the member is compressed (%s); only members of a plain .tar are "
+                             "read in place: unpack it first",
+                             a.filter);
+    else
+        *off = m->data_offset, *len = m->size, rc = 1;
+    ferry_archive_free(&a);
+    return rc;
+}
+
 int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err)
 {
     memset(m, 0, sizeof(*m));
     m->fd = -1;
-    int fd = ferry_open_regular_sized(path, 0, &m->size, err);
+    char archive[4096];
+    uint64_t off = 0, len = 0;
+    int member = member_range(path, archive, sizeof(archive), &off, &len, err);
+    if (member < 0) return member;
+    uint64_t whole;
+    int fd = ferry_open_regular_sized(member ? archive : path, 0, &whole, err);
     if (fd < 0) return fd;
+    m->size = member ? len : whole;
+    if (member && off + len > whole) {
+        close(fd);
+        return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                               "member runs past the end of the archive");
+    }
     if (m->size > 0) {
-        void *p = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = off / page * page;
+        size_t maplen = (size_t)(m->size + (off - start));
+        void *p = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fd, (off_t)start);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
             return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "mmap: %s",
                                    strerror(e));
         }
-        m->data = p;
+        m->base = p, m->base_len = maplen;
+        m->data = (const uint8_t *)p + (off - start);
     }
     m->fd = fd;
     m->path = strdup(path);
@@ -99,7 +142,7 @@ int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *er
 
 void ferry_map_close(struct ferry_map *m)
 {
-    if (m->data) munmap((void *)m->data, (size_t)m->size);
+    if (m->base) munmap(m->base, m->base_len);
     if (m->fd >= 0) close(m->fd);
     free(m->path);
     memset(m, 0, sizeof(*m));
@@ -109,10 +152,11 @@ void ferry_map_close(struct ferry_map *m)
 void ferry_map_done(const struct ferry_map *m, uint64_t off, uint64_t len)
 {
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t start = (off + page - 1) / page * page, end = off + len;
-    if (!m->data || end > m->size) return;
-    end = end / page * page;
-    if (end > start) madvise((void *)(m->data + start), (size_t)(end - start), MADV_DONTNEED);
+    if (!m->data || off + len > m->size) return;
+    uint64_t delta = (uint64_t)(m->data - (const uint8_t *)m->base); /* an archive member's place */
+    uint64_t start = (delta + off + page - 1) / page * page,
+             end = (delta + off + len) / page * page;
+    if (end > start) madvise((uint8_t *)m->base + start, (size_t)(end - start), MADV_DONTNEED);
 }
 
 static void remove_stale(const char *dir, const char *name);

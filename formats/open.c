@@ -30,11 +30,12 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
                    ? ferry_safetensors_read_index(ck, path, err)
                    : ferry_pytorch_read_index(ck, path, err);
     uint8_t head[16] = {0};
-    int fd = ferry_open_regular(path, 0, err);
-    if (fd < 0) return fd;
-    ssize_t got = read(fd, head, sizeof(head));
-    close(fd);
-    if (got < 0) return ferry_error_set(err, FERRY_EIO, path, 0, NULL, "read: %s", strerror(errno));
+    struct ferry_map map; /* a file, or a member of a plain .tar mapped in place */
+    int rc = ferry_map_open(&map, path, err);
+    if (rc) return rc;
+    ssize_t got = (ssize_t)(map.size < sizeof(head) ? map.size : sizeof(head));
+    if (got) memcpy(head, map.data, (size_t)got);
+    ferry_map_close(&map);
     if (got >= 4 && memcmp(head, "GGUF", 4) == 0) return ferry_gguf_read(ck, path, err);
     if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) return ferry_pytorch_read(ck, path, err);
     if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return ferry_npy_read(ck, path, err);
@@ -63,9 +64,11 @@ static int exists(const char *dir, const char *name, char *out, size_t n)
 static int open_path(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
 {
     struct stat st;
+    if (stat(path, &st) != 0 && strstr(path, "//"))
+        return open_file(ck, path, err); /* ARCHIVE//M */
     if (stat(path, &st) != 0)
-        return ferry_error_set(err, ferry_errno_code(errno), path,
-                               FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+        return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
     if (!S_ISDIR(st.st_mode)) return open_file(ck, path, err);
     static const char *candidates[] = {
         "model.safetensors.index.json", "model.safetensors",

@@ -67,9 +67,9 @@ static int add_tensor(struct pickle *pk, const struct pk_tensor *pt, const char 
  * would show them (tied weights). Shared references can make the number of paths grow as 2^depth
  * from a tiny file, so the steps taken are counted against a budget proportional to the
  * objects the pickle made. */
-#define WALK_DEPTH 64
+#define WALK_DEPTH            64
 #define WALK_STEPS_PER_OBJECT 8
-#define WALK_STEPS_MIN (1u << 20)
+#define WALK_STEPS_MIN        (1u << 20)
 
 struct walk {
     struct pickle *pk;

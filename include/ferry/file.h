@@ -11,6 +11,8 @@ struct ferry_map {
     const uint8_t *data; /* NULL for an empty file */
     uint64_t size;
     int fd;
+    void *base; /* the mapping itself (data lies inside it for an archive member) */
+    size_t base_len;
 };
 
 /* Opens path for reading only if it is a regular file: the open does not block (a FIFO or a
@@ -24,6 +26,9 @@ int ferry_open_regular_sized(const char *path, int nofollow, uint64_t *size,
 /* The same as a stdio stream ("rb"); NULL with err filled. */
 FILE *ferry_fopen_regular(const char *path, struct ferry_error *err);
 
+/* Maps a regular file read-only. "ARCHIVE//MEMBER" (ARCHIVE an uncompressed .tar, see
+ * ferry/archive.h) maps the member's bytes in place; a member of a compressed archive is
+ * refused with the advice to unpack it. */
 int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err);
 void ferry_map_close(struct ferry_map *m);
 /* Tells the kernel a range of the mapping was consumed (streaming readers): its pages leave

@@ -1,0 +1,65 @@
+/* Model archives through libarchive: tar (ustar, pax, GNU) and zip, plain or compressed with
+ * gzip, bzip2, xz or zstd. An archive is written by a stranger: members with unsafe names,
+ * links, devices, duplicates, truncation and decompression bombs are refused with
+ * FERRY_EMALFORMED naming the member. A member of an uncompressed tar is contiguous in the
+ * file, so it can be mapped in place: "ARCHIVE.tar//PATH" opens like a file (ferry/file.h). */
+#ifndef FERRY_ARCHIVE_H
+#define FERRY_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ferry/error.h"
+
+struct ferry_archive_member {
+    char *name; /* relative, '/'-separated, "./" and a trailing '/' removed */
+    uint64_t size;
+    int dir;
+    int in_place;         /* its bytes lie contiguously in the archive file */
+    uint64_t data_offset; /* where, when in_place */
+};
+
+struct ferry_archive {
+    char format[64]; /* libarchive's name, e.g. "POSIX pax interchange format" */
+    char filter[16]; /* "none", "gzip", "bzip2", "xz", "zstd" */
+    struct ferry_archive_member *m;
+    size_t n;
+    uint64_t bytes;      /* of the regular members */
+    uint64_t file_bytes; /* of the archive file */
+};
+
+/* Decompression bomb limits: the uncompressed bytes may exceed neither max_ratio times the
+ * compressed bytes read (once past 64 MiB) nor max_bytes. 0 = the defaults (1000, 64 TiB). */
+struct ferry_archive_limits {
+    uint64_t max_ratio, max_bytes;
+};
+
+/* 1 when the name says archive: .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst, .zip. */
+int ferry_archive_name(const char *path);
+
+/* Lists every member (the whole stream is read, checked and skipped). */
+int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
+                       struct ferry_archive *a, struct ferry_error *err);
+void ferry_archive_free(struct ferry_archive *a);
+const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive *a,
+                                                     const char *name);
+
+/* Streams the regular members in archive order: begin(ctx, member) (return nonzero to skip
+ * its data), data(ctx, bytes, n) for its bytes, end(ctx) after its last byte. A callback's
+ * nonzero return other than begin's stops the stream with that code. */
+struct ferry_archive_visitor {
+    void *ctx;
+    int (*begin)(void *ctx, const struct ferry_archive_member *m);
+    int (*data)(void *ctx, const void *bytes, size_t n);
+    int (*end)(void *ctx);
+};
+int ferry_archive_stream(const char *path, const struct ferry_archive_limits *lim,
+                         const struct ferry_archive_visitor *v, struct ferry_error *err);
+
+/* A reproducible archive of dir (ferry pack): pax format, names sorted with first[] (e.g. the
+ * signed manifest) ahead, mtime 0, owner 0:0 without names, mode 0644 (0755 for folders and
+ * executables); filter "none", "gzip", "xz" or "zstd". Written durably to out (temp name,
+ * fsync, rename), refusing to replace it unless force. */
+int ferry_archive_pack(const char *dir, const char *const *names, size_t n, const char *filter,
+                       const char *out, int force, struct ferry_error *err);
+
+#endif
