@@ -6,6 +6,7 @@
 #include "output.h"
 #include "progress.h"
 #include "verify_common.h"
+#include "ferry/archive.h"
 #include "ferry/checklist.h"
 #include "ferry/hash.h"
 #include "ferry/manifest.h"
@@ -142,7 +143,22 @@ int cmd_verify(int argc, char **argv)
     ferry_error_clear(&err);
     struct ferry_manifest m = {0};
     int have_manifest = 0, failed = 0, checked = 0, rc;
-    rc = verify_signature(dir, sigfile, pubkey, cas, nca, &m, doc, &err);
+    int archive = S_ISREG(st.st_mode) && ferry_archive_name(dir) && !sigfile;
+    if (archive && (checklist || require_license || torrent)) {
+        errorf("%s: an archive is verified against the signed manifest inside or beside it; "
+               "--checklist, --torrent and --require-license need the unpacked folder",
+               dir);
+        json_decref(doc);
+        return EXIT_USAGE;
+    }
+    struct ferry_check_report ar = {0};
+    if (archive) {
+        struct ferry_signature_opts so = {NULL, pubkey, cas, nca};
+        struct ferry_signature_report sr;
+        rc = ferry_verify_archive(dir, &so, &m, &sr, &ar, &err);
+        if (rc == 1) render_signature(&sr, doc);
+    } else
+        rc = verify_signature(dir, sigfile, pubkey, cas, nca, &m, doc, &err);
     if (rc == 1) { /* verified */
         have_manifest = 1;
         checked = 1;
@@ -156,7 +172,10 @@ int cmd_verify(int argc, char **argv)
             json_decref(doc);
         return code == 64 || code == 66 ? code : EXIT_FAIL;
     }
-    if (have_manifest) {
+    if (have_manifest && archive) { /* hashed while the archive streamed */
+        failed |= print_report("manifest", &ar, 0);
+        json_object_set_new(doc, "files", report_json(&ar));
+    } else if (have_manifest) {
         struct progress prog;
         progress_start(&prog, "verifying", 0);
         wo.progress = progress_cb;
@@ -227,6 +246,7 @@ int cmd_verify(int argc, char **argv)
             failed = 1;
         }
     }
+    ferry_check_report_free(&ar);
     if (!checked) {
         errorf("%s: nothing to verify against (no model.sig, model.manifest.json.minisig, "
                "checklist.chk or SHA256SUMS)",

@@ -18,5 +18,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_license(int argc, char **argv);
 int cmd_torrent(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify, "verify files against a signed manifest, checklist or torrent"},
     {"license", cmd_license, "show, accept and check model licenses"},
     {"fetch", cmd_fetch, "download over HTTP(S), resumable, parallel, verified"},
+    {"pack", cmd_pack, "one reproducible archive of a model, for mirrors"},
     {"torrent", cmd_torrent, "make torrents and magnet links"},
     {"seed", cmd_seed, "seed torrents for mirrors"},
     {"run", cmd_run, "generate text with the reference forward pass"},

@@ -17,6 +17,13 @@ int verify_signature(const char *dir, const char *sigfile, const char *pubkey,
     struct ferry_signature_report r;
     int rc = ferry_verify_signature(dir, &o, m, &r, err);
     if (rc != 1) return rc;
+    render_signature(&r, doc);
+    return 1;
+}
+
+void render_signature(const struct ferry_signature_report *rp, json_t *doc)
+{
+    const struct ferry_signature_report r = *rp;
     if (!strcmp(r.method, "minisign")) {
         notef("signature: good minisign signature by key %s (trusted comment: %s)", r.key_id,
               r.trusted_comment);
@@ -32,7 +39,6 @@ int verify_signature(const char *dir, const char *sigfile, const char *pubkey,
             json_object_set_new(doc, "signature",
                                 json_pack("{s:s, s:s}", "method", "oms-bundle", "file", r.file));
     }
-    return 1;
 }
 
 int verify_license(const char *dir, const struct ferry_manifest *m,

@@ -20,4 +20,7 @@ int verify_signature(const char *dir, const char *sigfile, const char *pubkey,
 int verify_license(const char *dir, const struct ferry_manifest *m,
                    const struct ferry_license_opts *lo, json_t *doc);
 
+/* Prints a verified signature (and adds it to doc when not NULL). */
+void render_signature(const struct ferry_signature_report *r, json_t *doc);
+
 #endif

@@ -6,6 +6,7 @@
 #ifndef FERRY_ARCHIVE_H
 #define FERRY_ARCHIVE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "ferry/error.h"
@@ -41,7 +42,7 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
                        struct ferry_archive *a, struct ferry_error *err);
 void ferry_archive_free(struct ferry_archive *a);
 const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive *a,
-                                                     const char *name);
+                                                      const char *name);
 
 /* Streams the regular members in archive order: begin(ctx, member) (return nonzero to skip
  * its data), data(ctx, bytes, n) for its bytes, end(ctx) after its last byte. A callback's
@@ -55,11 +56,21 @@ struct ferry_archive_visitor {
 int ferry_archive_stream(const char *path, const struct ferry_archive_limits *lim,
                          const struct ferry_archive_visitor *v, struct ferry_error *err);
 
-/* A reproducible archive of dir (ferry pack): pax format, names sorted with first[] (e.g. the
- * signed manifest) ahead, mtime 0, owner 0:0 without names, mode 0644 (0755 for folders and
- * executables); filter "none", "gzip", "xz" or "zstd". Written durably to out (temp name,
- * fsync, rename), refusing to replace it unless force. */
-int ferry_archive_pack(const char *dir, const char *const *names, size_t n, const char *filter,
-                       const char *out, int force, struct ferry_error *err);
+/* A reproducible archive (ferry pack): pax format, the names in the order given, mtime 0, owner
+ * 0:0 without names, mode 0644 (0755 for folders and executables), no record padding at the
+ * end; filter "none", "gzip" (no name or time in its header), "xz" or "zstd". Written durably
+ * to out (temp name, fsync, rename); an existing out is replaced only with force; a set
+ * *cancel stops it (FERRY_EINTR) and removes the temporary file. */
+struct ferry_pack_opts {
+    const char *filter;
+    int force;
+    volatile sig_atomic_t *cancel;
+};
+int ferry_archive_pack(const char *dir, const char *const *names, size_t n, const char *out,
+                       const struct ferry_pack_opts *o, struct ferry_error *err);
+/* Packs a model folder: every file but .git and .cache, the signed manifest and its signatures
+ * first, then the rest in the manifest's path order (verify/pack.c). */
+int ferry_pack_model(const char *dir, const char *out, const struct ferry_pack_opts *o,
+                     struct ferry_error *err);
 
 #endif

@@ -33,6 +33,16 @@ int ferry_verify_signature(const char *path, const struct ferry_signature_opts *
                            struct ferry_manifest *m, struct ferry_signature_report *r,
                            struct ferry_error *err);
 
+/* An archive (ferry/archive.h) checked against its signed manifest in one streaming pass,
+ * nothing extracted: the signature files are taken from the archive (the shallowest folder
+ * holding them is the model's root) or, when it has none, from beside it, and verified as
+ * ferry_verify_signature does; then every member's SHA-256 and size are compared with the
+ * manifest (r: missing, extra, mismatched). Returns 1 when the signature verified (inspect r),
+ * 0 when there is no signature, or a FERRY_E* code. */
+int ferry_verify_archive(const char *archive, const struct ferry_signature_opts *o,
+                         struct ferry_manifest *m, struct ferry_signature_report *sr,
+                         struct ferry_check_report *r, struct ferry_error *err);
+
 /* Signing a model as `ferry sign` does: the manifest of path (a directory or one file) built
  * and hashed, then signed with a minisign secret key (model.manifest.json + .minisig) or an EC
  * PEM key (an OMS bundle, model.sig). The key is read before any hashing, so a wrong password
