@@ -170,7 +170,8 @@ int cmd_verify(int argc, char **argv)
             out_json(doc);
         else
             json_decref(doc);
-        return code == 64 || code == 66 ? code : EXIT_FAIL;
+        /* a damaged archive is malformed input; a signature that fails is a failed check */
+        return code == 64 || code == 66 || (archive && code == 65) ? code : EXIT_FAIL;
     }
     if (have_manifest && archive) { /* hashed while the archive streamed */
         failed |= print_report("manifest", &ar, 0);

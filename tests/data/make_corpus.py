@@ -471,6 +471,69 @@ def torrent_cases():
     case("empty_tree", v2({}, {}), "empty file tree")
 
 
+# ---------------------------------------------------------------- archives (tar, zip)
+def archive_cases():
+    import bz2
+    import tarfile
+    import zipfile
+    d = os.path.join(HERE, "bad", "archive")
+    os.makedirs(d, exist_ok=True)
+
+    def case(name, ext, data, msg, cmd="inspect {}"):
+        open(os.path.join(d, name + ext), "wb").write(data)
+        open(os.path.join(d, name + ".expect"), "w").write("65\n%s\n%s\n" % (msg, cmd))
+
+    def tar(members, fmt=tarfile.PAX_FORMAT, **kw):
+        bio = io.BytesIO()
+        with tarfile.open(fileobj=bio, mode="w", format=fmt, **kw) as t:
+            for info, data in members:
+                info.mtime = 0
+                t.addfile(info, io.BytesIO(data) if data is not None else None)
+        return bio.getvalue()
+
+    def reg(name, data=b"x"):
+        i = tarfile.TarInfo(name)
+        i.size = len(data)
+        return i, data
+
+    def special(name, kind, **attrs):
+        i = tarfile.TarInfo(name)
+        i.type = kind
+        for k, v in attrs.items():
+            setattr(i, k, v)
+        return i, None
+
+    case("dotdot", ".tar", tar([reg("model/../../etc/passwd")]), "unsafe member name", "inspect {}")
+    case("absolute", ".tar", tar([reg("/etc/passwd")]), "unsafe member name", "verify {} --pubkey k.pub")
+    case("symlink", ".tar", tar([special("model/config.json", tarfile.SYMTYPE, linkname="/etc/passwd")]),
+         "links are refused")
+    case("hardlink", ".tar", tar([reg("a"), special("b", tarfile.LNKTYPE, linkname="a")]), "links are refused")
+    case("device", ".tar", tar([special("dev", tarfile.CHRTYPE, devmajor=1, devminor=3)]),
+         "a device, FIFO or socket is refused")
+    case("fifo", ".tar", tar([special("pipe", tarfile.FIFOTYPE)]), "a device, FIFO or socket is refused")
+    case("duplicate", ".tar", tar([reg("model/a.bin", b"1"), reg("./model/a.bin", b"2")]),
+         "holds this name twice")
+    case("truncated", ".tar", tar([reg("w.bin", b"w" * 5000)])[:2048], "truncated", "inspect {}")
+    case("not_utf8", ".tar", tar([reg("model/\udcff\udcfe.bin")], fmt=tarfile.GNU_FORMAT,
+                                   encoding="utf-8", errors="surrogateescape"), "unsafe member name")
+    case("control_char", ".tar", tar([reg("model/a\x1b[2J.bin")]), "unsafe member name")
+    case("empty_component", ".tar", tar([reg("model//a.bin")]), "unsafe member name")
+    raw = tar([reg("zeros.bin", b"\0" * (80 << 20))], fmt=tarfile.USTAR_FORMAT)
+    case("bomb_ratio", ".tar.bz2", bz2.compress(raw, 9), "expands more than 1000 times")
+    case("not_an_archive", ".tar.gz", b"this is not gzip data at all" * 10, "not a readable archive")
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr("../evil.txt", b"x")
+    case("zip_dotdot", ".zip", bio.getvalue(), "unsafe member name")
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr("a.bin", b"x" * 100)
+    data = bytearray(bio.getvalue())
+    data[18:22] = struct.pack("<I", 1 << 30)  # local header: compressed size 1 GiB
+    data[22:26] = struct.pack("<I", 1 << 30)
+    case("zip_size_lies", ".zip", bytes(data), "a.bin")
+
+
 if __name__ == "__main__":
     gguf_cases()
     safetensors_cases()
@@ -478,4 +541,5 @@ if __name__ == "__main__":
     other_cases()
     issue11_cases()
     torrent_cases()
+    archive_cases()
     print("corpus written under", HERE)
