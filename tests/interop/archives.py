@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Model archives made by tools we did not write: GNU tar (ustar, pax, GNU formats; gzip, bzip2,
+xz, zstd), bsdtar (libarchive's own tool; tar and zip) and Python's tarfile and zipfile (stored
+and deflated), all holding the same signed Llama folder (written with Debian's torch). Checked:
+- `ferry inspect ARCHIVE` lists the members with the sizes the tool packed;
+- `ferry verify ARCHIVE --pubkey K` verifies the signature inside and every member in one pass,
+  and names a member changed after signing;
+- members of plain tars read in place (`ARCHIVE//PATH`): the same tensors as the folder's file
+  (`ferry diff`) and the same bytes when converted (`ferry convert --raw`);
+- `ferry pack` output is byte-identical across runs and file times, GNU tar unpacks it to the
+  same tree with the signed manifest first, and ferry verifies it.
+usage: archives.py FERRY WORKDIR"""
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from servers import Checks  # noqa: E402
+from skips import skip_part  # noqa: E402
+import make_llama  # noqa: E402
+
+FERRY, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+check = Checks()
+
+
+def ferry(*args, timeout=300):
+    r = subprocess.run([FERRY, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout, r.stderr
+
+
+def tree(d):
+    out = {}
+    for dp, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(dp, n)
+            out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+# the model: a Hugging Face folder, a GGUF of it, signed
+model = os.path.join(WORK, "src", "model")
+cfg = make_llama.config()
+make_llama.write_hf(model, make_llama.weights(cfg), cfg)
+rc, _, err = ferry("convert", model, "-o", os.path.join(model, "model.gguf"), "--no-vocab", "-q")
+ferry("keygen", "--no-password", "-o", os.path.join(WORK, "k"))
+rc2, _, _ = ferry("sign", model, "--key", os.path.join(WORK, "k.key"), "-q")
+pub = os.path.join(WORK, "k.pub")
+check(rc == 0 and rc2 == 0, f"a signed model folder to pack ({err.strip()[-100:]})")
+files = {os.path.join("model", k): os.path.getsize(os.path.join(model, k)) for k in tree(model)}
+parent = os.path.dirname(model)
+
+archives = []  # (label, path, plain tar)
+gnu = shutil.which("tar")
+for fmt in ("ustar", "pax", "gnu"):
+    p = os.path.join(WORK, f"gnu_{fmt}.tar")
+    subprocess.run([gnu, f"--format={fmt}", "-cf", p, "-C", parent, "model"], check=True)
+    archives.append((f"GNU tar {fmt}", p, True))
+for flag, ext in (("-z", "tar.gz"), ("-j", "tar.bz2"), ("-J", "tar.xz"), ("--zstd", "tar.zst")):
+    p = os.path.join(WORK, f"gnu.{ext}")
+    r = subprocess.run([gnu, flag, "-cf", p, "-C", parent, "model"])
+    if r.returncode == 0:
+        archives.append((f"GNU tar {ext}", p, False))
+    else:
+        skip_part(f"GNU tar {flag} (its compressor) is not installed")
+bsdtar = shutil.which("bsdtar")
+if bsdtar:
+    for fmt, ext in (("pax", "tar"), ("zip", "zip")):
+        p = os.path.join(WORK, f"bsdtar.{ext}")
+        subprocess.run([bsdtar, "--format", fmt, "-cf", p, "-C", parent, "model"], check=True)
+        archives.append((f"bsdtar {fmt}", p, ext == "tar"))
+else:
+    skip_part("bsdtar (libarchive-tools) is not installed")
+for mode, ext in (("w", "tar"), ("w:gz", "tar.gz"), ("w:bz2", "tar.bz2"), ("w:xz", "tar.xz")):
+    p = os.path.join(WORK, f"py.{ext}")
+    with tarfile.open(p, mode) as t:
+        t.add(model, arcname="model")
+    archives.append((f"tarfile {mode}", p, mode == "w"))
+for comp, name in ((zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")):
+    p = os.path.join(WORK, f"py_{name}.zip")
+    with zipfile.ZipFile(p, "w", comp) as z:
+        for rel in sorted(tree(model)):
+            z.write(os.path.join(model, rel), os.path.join("model", rel))
+    archives.append((f"zipfile {name}", p, False))
+
+listed, verified, inplace = [], [], []
+ref_raw = os.path.join(WORK, "ref.safetensors")
+ferry("convert", os.path.join(model, "model.gguf"), "-o", ref_raw, "--raw", "-q")
+for label, path, plain in archives:
+    rc, out, err = ferry("inspect", path, "--json")
+    got = {m["name"]: m["size"] for m in json.loads(out)["members"]} if rc == 0 else {}
+    if got == files:
+        listed.append(label)
+    else:
+        print(f"   {label}: inspect rc {rc}, {sorted(set(got.items()) ^ set(files.items()))[:4]} {err[-200:]}")
+    rc, out, err = ferry("verify", path, "--pubkey", pub)
+    if rc == 0 and f"{len(tree(model)) - 2} files OK" in err:
+        verified.append(label)
+    else:
+        print(f"   {label}: verify rc {rc} {err[-300:]}")
+    if plain:
+        rc, out, err = ferry("diff", f"{path}//model/model.safetensors", os.path.join(model, "model.safetensors"))
+        raw = os.path.join(WORK, f"raw_{len(inplace)}.safetensors")
+        rc2, _, err2 = ferry("convert", f"{path}//model/model.gguf", "-o", raw, "--raw", "-q")
+        same = rc == 0 and "identical" in out and rc2 == 0 and open(raw, "rb").read() == open(ref_raw, "rb").read()
+        if same:
+            inplace.append(label)
+        else:
+            print(f"   {label}: in place: diff rc {rc} {out[-100:]} convert rc {rc2} {err2[-200:]}")
+print(f"   {len(archives)} archives: " + ", ".join(a[0] for a in archives))
+check(len(listed) == len(archives), f"ferry inspect lists every member with its size ({len(listed)}/{len(archives)})")
+check(len(verified) == len(archives), f"ferry verify checks the signature and every member in one pass "
+      f"({len(verified)}/{len(archives)})")
+nplain = sum(1 for a in archives if a[2])
+check(len(inplace) == nplain, f"plain tars read in place: same tensors, byte-identical conversions ({len(inplace)}/{nplain})")
+
+# a member changed after signing is named
+bad = os.path.join(WORK, "changed.tar")
+with tarfile.open(bad, "w") as t:
+    for rel in sorted(tree(model)):
+        data = open(os.path.join(model, rel), "rb").read()
+        if rel == "config.json":
+            data = data.replace(b"64", b"65", 1)
+        info = tarfile.TarInfo("model/" + rel)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+rc, _, err = ferry("verify", bad, "--pubkey", pub)
+check(rc == 1 and "changed file: config.json" in err, f"a member changed after signing: exit 1, named (rc {rc})")
+rc, _, err = ferry("inspect", os.path.join(WORK, "gnu.tar.gz") + "//model/model.gguf")
+check(rc == 64 and "unpack" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
+
+# ferry pack: reproducible, readable by GNU tar and tarfile, verified by ferry
+for ext in ("tar", "tar.gz", "tar.xz", "tar.zst"):
+    a, b = os.path.join(WORK, f"pack1.{ext}"), os.path.join(WORK, f"pack2.{ext}")
+    rc1, _, err1 = ferry("pack", model, "-o", a)
+    now = time.time() + 1000
+    for rel in tree(model):
+        os.utime(os.path.join(model, rel), (now, now))
+    rc2, _, _ = ferry("pack", model, "-o", b)
+    same = rc1 == 0 and rc2 == 0 and open(a, "rb").read() == open(b, "rb").read()
+    out = os.path.join(WORK, f"unpacked_{ext}")
+    os.makedirs(out)
+    r = subprocess.run([gnu, "-xf", a, "-C", out])
+    names = subprocess.run([gnu, "-tf", a], capture_output=True, text=True).stdout.split()
+    rcv, _, errv = ferry("verify", a, "--pubkey", pub)
+    check(same and r.returncode == 0 and tree(out) == tree(model) and names[:2] ==
+          ["model.manifest.json", "model.manifest.json.minisig"] and rcv == 0,
+          f"ferry pack .{ext}: byte-identical across runs and file times, GNU tar unpacks the same tree, "
+          f"manifest first, ferry verify passes ({err1.strip()[-100:]} {errv.strip()[-100:]})")
+rc, _, err = ferry("pack", model, "-o", os.path.join(WORK, "pack1.tar"))
+check(rc == 73, f"an existing archive is kept without --force (rc {rc})")
+check.finish()
