@@ -63,11 +63,11 @@ static void on_status(void *ctx, const struct ferry_seed_row *rows, size_t n)
     if (g_opts.json) {
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I, s:i, s:s}", "name",
-                                               rows[i].name, "bytes", (json_int_t)rows[i].bytes,
-                                               "uploaded", (json_int_t)rows[i].uploaded,
-                                               "upload_rate", (json_int_t)rows[i].upload_rate,
-                                               "peers", rows[i].peers, "error", rows[i].error));
+            json_array_append_new(
+                a, json_pack("{s:s, s:I, s:I, s:I, s:i, s:b, s:s}", "name", rows[i].name, "bytes",
+                             (json_int_t)rows[i].bytes, "uploaded", (json_int_t)rows[i].uploaded,
+                             "upload_rate", (json_int_t)rows[i].upload_rate, "peers", rows[i].peers,
+                             "seeding", rows[i].seeding, "error", rows[i].error));
         out_ndjson(json_pack("{s:s, s:o}", "event", "status", "torrents", a));
         return;
     }

@@ -219,9 +219,9 @@ int ferry_seed(const char *const *paths, size_t n, const struct ferry_seed_opts 
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             if (sd[i].id < 0 || bt_status(s, sd[i].id, &st[i])) continue;
-            rows[k++] =
-                (struct ferry_seed_row){sd[i].name,        sd[i].path,  sd[i].bytes, st[i].uploaded,
-                                        st[i].upload_rate, st[i].peers, st[i].error};
+            rows[k++] = (struct ferry_seed_row){sd[i].name,     sd[i].path,        sd[i].bytes,
+                                                st[i].uploaded, st[i].upload_rate, st[i].peers,
+                                                st[i].seeding,  st[i].error};
         }
         if (ev && ev->status) ev->status(ev->ctx, rows, k);
     }

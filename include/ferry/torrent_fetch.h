@@ -34,6 +34,7 @@ struct ferry_seed_row {
     uint64_t bytes, uploaded;
     int64_t upload_rate;
     int peers;
+    int seeding;       /* has every piece (0 while its files are being checked) */
     const char *error; /* "" or the torrent's error */
 };
 struct ferry_seed_events {

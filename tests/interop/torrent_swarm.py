@@ -514,14 +514,19 @@ else:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     seedp = subprocess.Popen([FERRY, "seed", v1s, "--data", os.path.dirname(src), "--listen", "127.0.0.1:0",
-                              "--state", os.path.join(WORK, "seedstate2"), "-q"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              "--state", os.path.join(WORK, "seedstate2"), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        time.sleep(3)
+        t0 = time.time()
+        for line in seedp.stdout:  # the data is checked first (no resume data yet)
+            e = json.loads(line)
+            if e["event"] == "status" and e["torrents"][0]["seeding"] or time.time() - t0 > 60:
+                break
         out = os.path.join(WORK, "aria_from_seed")
+        # aria2 asks the tracker every 2 s, so it finds the seeder whenever that announced
         r = subprocess.run([aria, "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
                             f"--listen-port={free_port()}", "--seed-time=0", "-d", out, "--quiet=true",
-                            "--bt-stop-timeout=60", v1s], timeout=120)
+                            "--bt-tracker-interval=2", "--bt-stop-timeout=60", v1s], timeout=120)
         check(r.returncode == 0 and tree(os.path.join(out, "model")) == tree(src),
               f"aria2 finds `ferry seed` through opentracker and downloads a v1 torrent (rc {r.returncode})")
     finally:
