@@ -16,7 +16,10 @@
 static const char usage_text[] =
     "usage: ferry inspect PATH [--json] [--hash] [--full] [--threads N] [-q] [-v]\n\n"
     "Shows the format, metadata and tensors of a GGUF, safetensors, PyTorch, llama2.c or\n"
-    ".npy file, a model directory, a sharded index or the first file of a split GGUF set.\n\n"
+    ".npy file, a model directory, a sharded index or the first file of a split GGUF set;\n"
+    "the members of an archive (.tar, .tar.gz/.zst/.xz/.bz2, .zip), and a checkpoint or\n"
+    "folder inside a plain .tar, read in place, as ARCHIVE.tar//PATH; a .torrent's files,\n"
+    "roots and sources.\n\n"
     "  --json        one JSON document on stdout: format, metadata, tensors\n"
     "  --hash        SHA-256 of each tensor's data as a contiguous little-endian array\n"
     "  --full        list metadata arrays in full (default: arrays over 16 items give a count)\n"

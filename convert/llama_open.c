@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "ferry/json_file.h"
 #include "llama.h"
+#include "ferry/archive.h"
 #include "ferry/quant.h"
 #include "llama_names.h"
 #include "ferry/gguf.h"
@@ -31,9 +32,8 @@ static int ends_with(const char *s, const char *suffix)
 
 static int exists(const char *dir, const char *name, char *out, size_t n)
 {
-    struct stat st;
     int len = snprintf(out, n, "%s/%s", dir, name);
-    return len > 0 && (size_t)len < n && stat(out, &st) == 0 && S_ISREG(st.st_mode);
+    return len > 0 && (size_t)len < n && ferry_path_kind(out) == 0; /* archive paths too */
 }
 
 /* First present key among names, as a number. */
@@ -627,10 +627,19 @@ static int check_hparams(const struct ferry_llama_hparams *hp, const char *path,
 int ferry_llama_open(struct ferry_llama *m, const char *path, struct ferry_error *err)
 {
     memset(m, 0, sizeof(*m));
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
-                               strerror(errno));
+    char root[3800];
+    int kind = ferry_path_kind(path);
+    if (kind == 0 && ferry_archive_name(path)) { /* an archive is read as the folder it holds */
+        ferry_archive_root(path, root, sizeof(root));
+        path = root, kind = 1;
+    }
+    if (kind < 0) {
+        struct stat st;
+        int e = stat(path, &st) == 0 ? EINVAL : errno;
+        return ferry_error_set(err, ferry_errno_code(e), path, FERRY_NO_OFFSET, NULL, "%s",
+                               e == EINVAL ? "not a file or folder" : strerror(e));
+    }
+    int isdir = kind == 1;
     char p[4200], *dup = strdup(path);
     size_t l = strlen(dup);
     while (l > 1 && dup[l - 1] == '/') dup[--l] = 0;
@@ -639,7 +648,7 @@ int ferry_llama_open(struct ferry_llama *m, const char *path, struct ferry_error
     int rc;
     const char *dir = path;
     size_t plen = strlen(path);
-    if (!S_ISDIR(st.st_mode) && plen > 4 && !strcmp(path + plen - 4, ".bin")) {
+    if (!isdir && plen > 4 && !strcmp(path + plen - 4, ".bin")) {
         rc = open_llama2c(m, path, err);
         char *d2 = strdup(path);
         snprintf(p, sizeof(p), "%s", d2 ? dirname(d2) : ".");
@@ -647,7 +656,7 @@ int ferry_llama_open(struct ferry_llama *m, const char *path, struct ferry_error
         dir = p;
         char *dot = strrchr(m->name, '.');
         if (dot) *dot = 0;
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (!isdir) {
         rc = open_gguf(m, path, err);
         char *d2 = strdup(path);
         snprintf(p, sizeof(p), "%s", d2 ? dirname(d2) : ".");

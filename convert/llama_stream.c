@@ -48,14 +48,18 @@ static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb
     uint64_t off = t->offset + (base + a) * rb, len = (b - a) * rb, got = 0;
     *first = a;
     *srb = rb;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), lo = off / page * page;
-    if (map->data && off + len <= map->size &&
-        madvise((void *)(map->data + lo), (size_t)(off + len - lo), MADV_POPULATE_READ) == 0)
-        return map->data + off;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (map->data && off + len <= map->size) {
+        uintptr_t at = (uintptr_t)(map->data + off),
+                  lo = at / page * page; /* page of the mapping */
+        if (madvise((void *)lo, (size_t)(at + len - lo), MADV_POPULATE_READ) == 0)
+            return map->data + off;
+    }
     uint8_t *buf = malloc(len);
     if (!buf) return NULL;
     while (got < len) {
-        ssize_t r = pread(map->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+        ssize_t r =
+            pread(map->fd, buf + got, (size_t)(len - got), (off_t)(map->file_offset + off + got));
         if (r <= 0) {
             free(buf);
             return NULL; /* fall back to the mapping, which reports errors properly */

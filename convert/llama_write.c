@@ -5,6 +5,7 @@
 #include "llama_stream.h"
 #include "ferry/convert.h"
 #include "ferry/gguf.h"
+#include "ferry/archive.h"
 #include "ferry/hash.h"
 #include "ferry/quant.h"
 #include "ferry/file.h"
@@ -14,7 +15,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -171,6 +174,14 @@ static int digest_start(struct digest_job *d, const char *src)
     memset(d, 0, sizeof(*d));
     d->src = src;
     uint8_t root[32];
+    char inside[3800]; /* an archive's digest is the manifest of the model inside it */
+    if (ferry_path_kind(src) == 0 && ferry_archive_name(src)) {
+        ferry_archive_root(src, inside, sizeof(inside));
+        if (ferry_source_digest_recorded(inside, root)) {
+            ferry_hex(root, 32, d->hex);
+            return 1;
+        }
+    }
     if (ferry_source_digest_recorded(src, root)) {
         ferry_hex(root, 32, d->hex);
         return 1;
@@ -346,10 +357,51 @@ static int choose_vocab(struct ferry_llama *m, const char *src, const struct fer
             : "no tokenizer.model or tokenizer.json beside the weights");
 }
 
+/* A compressed archive cannot be read at random, and a conversion reads tensors in the
+ * output's order: its model is unpacked first into a staging folder beside the output (the
+ * model's uncompressed size, on the output's file system), converted from there and removed. */
+static int convert_staged(const char *src, const char *dst, const struct ferry_convert_opts *o,
+                          struct ferry_error *err)
+{
+    char root[3800], stage[4200], parent[4096];
+    ferry_archive_root(src, root, sizeof(root));
+    const char *prefix = strstr(root, "//") + 2;
+    snprintf(parent, sizeof(parent), "%s", dst);
+    size_t l = strlen(parent);
+    while (l > 1 && parent[l - 1] == '/') parent[--l] = 0;
+    char *slash = strrchr(parent, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(parent, sizeof(parent), ".");
+    snprintf(stage, sizeof(stage), "%s/.ferry-stage-%d", parent[0] ? parent : "/", (int)getpid());
+    if (mkdir(stage, 0700) != 0)
+        return ferry_error_set(err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET, NULL,
+                               "cannot make the staging folder: %s", strerror(errno));
+    uint64_t bytes = 0;
+    int rc = ferry_archive_extract(src, prefix, stage, o->cancel, &bytes, err);
+    struct ferry_convert_opts so = *o; /* named as the folder inside the archive is */
+    const char *top = strrchr(root, '/') + 1;
+    char name[256];
+    snprintf(name, sizeof(name), "%s", *top ? top : "model");
+    if (!so.name) so.name = name;
+    if (!rc) rc = convert_model(stage, dst, &so, err);
+    ferry_remove_tree(stage);
+    return rc;
+}
+
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
 {
-    int rc = convert_model(src, dst, o, err);
+    char a[4096];
+    struct ferry_archive_member am;
+    int filtered = 0, staged = 0;
+    if (ferry_path_kind(src) == 0 && ferry_archive_name(src)) {
+        char root[3800];
+        ferry_archive_root(src, root, sizeof(root));
+        staged = ferry_archive_lookup(root, a, sizeof(a), &am, &filtered, err) == 1 && filtered;
+    }
+    int rc = staged ? convert_staged(src, dst, o, err) : convert_model(src, dst, o, err);
     /* a failure in a tensor's rows (an interruption, a bad block) names the output written */
     if (rc && err && !err->file[0]) snprintf(err->file, sizeof(err->file), "%s", dst);
     return rc;

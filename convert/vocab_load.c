@@ -6,6 +6,7 @@
 #include "ferry/ckpt.h"
 #include "ferry/gguf.h"
 #include "ferry/llama2c.h"
+#include "ferry/archive.h"
 #include "ferry/vocab.h"
 
 #include <errno.h>
@@ -75,15 +76,16 @@ int ferry_vocab_load(const char *path, uint64_t vocab_size, struct ferry_vocab *
     struct stat st;
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t bl = strlen(base);
-    if (stat(path, &st) != 0)
+    int kind = ferry_path_kind(path); /* ARCHIVE//PATH too */
+    if (kind < 0 && stat(path, &st) != 0)
         return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
                                strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
+    if (kind == 1) {
         static const char *names[] = {"tokenizer.model", "tokenizer.json", "tokenizer.bin"};
         char p[4200];
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             snprintf(p, sizeof(p), "%s/%s", path, names[i]);
-            if (stat(p, &st) == 0) return ferry_vocab_load(p, vocab_size, v, err);
+            if (ferry_path_kind(p) == 0) return ferry_vocab_load(p, vocab_size, v, err);
         }
         return ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
                                "no tokenizer file in the folder (tokenizer.model, tokenizer.json "

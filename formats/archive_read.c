@@ -7,10 +7,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define RATIO_FLOOR (64ull << 20)
 
@@ -295,5 +297,82 @@ int ferry_archive_stream(const char *path, const struct ferry_archive_limits *li
         if (rc) break;
     }
     archive_read_free(r.a);
+    return rc;
+}
+
+/* ---- extraction, for staging a compressed archive ---- */
+
+struct extract {
+    const char *prefix, *dest;
+    size_t plen;
+    int fd;
+    char path[8192];
+    volatile sig_atomic_t *cancel;
+    uint64_t bytes;
+    struct ferry_error *err;
+};
+
+static int ex_begin(void *ctx, const struct ferry_archive_member *m)
+{
+    struct extract *x = ctx;
+    if (x->plen && (strncmp(m->name, x->prefix, x->plen) || m->name[x->plen] != '/')) return 1;
+    const char *rel = m->name + (x->plen ? x->plen + 1 : 0);
+    snprintf(x->path, sizeof(x->path), "%s/%s", x->dest, rel);
+    for (char *s = strchr(x->path + strlen(x->dest) + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = 0;
+        if (mkdir(x->path, 0755) != 0 && errno != EEXIST) {
+            *s = '/';
+            return ferry_error_set(x->err, FERRY_ECANTCREAT, x->path, FERRY_NO_OFFSET, NULL,
+                                   "mkdir: %s", strerror(errno));
+        }
+        *s = '/';
+    }
+    /* names were checked (no "..", no links in the archive): O_EXCL|O_NOFOLLOW keeps even a
+     * race from writing anywhere but a new file here */
+    x->fd = open(x->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (x->fd < 0)
+        return ferry_error_set(x->err, FERRY_ECANTCREAT, x->path, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
+    return 0;
+}
+
+static int ex_data(void *ctx, const void *bytes, size_t n)
+{
+    struct extract *x = ctx;
+    if (x->cancel && *x->cancel)
+        return ferry_error_set(x->err, FERRY_EINTR, x->path, FERRY_NO_OFFSET, NULL, "interrupted");
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(x->fd, (const uint8_t *)bytes + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return ferry_error_set(x->err, FERRY_EIO, x->path, FERRY_NO_OFFSET, NULL, "write: %s",
+                                   w < 0 ? strerror(errno) : "no space?");
+        done += (size_t)w;
+    }
+    x->bytes += n;
+    return 0;
+}
+
+static int ex_end(void *ctx)
+{
+    struct extract *x = ctx;
+    int rc = close(x->fd) ? ferry_error_set(x->err, FERRY_EIO, x->path, FERRY_NO_OFFSET, NULL,
+                                            "close: %s", strerror(errno))
+                          : 0;
+    x->fd = -1;
+    return rc;
+}
+
+int ferry_archive_extract(const char *archive, const char *prefix, const char *dest,
+                          volatile sig_atomic_t *cancel, uint64_t *bytes, struct ferry_error *err)
+{
+    struct extract x = {
+        .prefix = prefix ? prefix : "", .dest = dest, .fd = -1, .cancel = cancel, .err = err};
+    x.plen = strlen(x.prefix);
+    while (x.plen && x.prefix[x.plen - 1] == '/') x.plen--;
+    struct ferry_archive_visitor v = {&x, ex_begin, ex_data, ex_end};
+    int rc = ferry_archive_stream(archive, NULL, &v, err);
+    if (x.fd >= 0) close(x.fd);
+    if (bytes) *bytes = x.bytes;
     return rc;
 }

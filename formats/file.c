@@ -16,10 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int member_fd(const char *path, uint64_t *size, struct ferry_error *err);
+
 int ferry_open_regular_sized(const char *path, int nofollow, uint64_t *size,
                              struct ferry_error *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    char archive[4096];
+    const char *member;
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR) &&
+        ferry_archive_split(path, archive, sizeof(archive), &member))
+        return member_fd(path, size, err);
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP && nofollow)
@@ -55,6 +62,37 @@ int ferry_open_regular_sized(const char *path, int nofollow, uint64_t *size,
     return fd;
 }
 
+/* A small member of a plain tar (a config or tokenizer file) as a descriptor of its own: a
+ * copy in memory, so readers that read to the end see the member and nothing after it. */
+#define MEMBER_COPY_MAX (256u << 20)
+static int member_fd(const char *path, uint64_t *size, struct ferry_error *err)
+{
+    struct ferry_map m;
+    int rc = ferry_map_open(&m, path, err);
+    if (rc) return rc;
+    int fd = -1;
+    if (m.size > MEMBER_COPY_MAX)
+        rc = ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                             "a member over 256 MiB is read in place only by the checkpoint "
+                             "readers");
+    else if ((fd = memfd_create("ferry-member", MFD_CLOEXEC)) < 0)
+        rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "memfd: %s",
+                             strerror(errno));
+    for (uint64_t done = 0; !rc && done < m.size;) {
+        ssize_t w = write(fd, m.data + done, (size_t)(m.size - done));
+        if (w <= 0)
+            rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "memfd write");
+        else
+            done += (uint64_t)w;
+    }
+    if (!rc && lseek(fd, 0, SEEK_SET) != 0)
+        rc = ferry_error_set(err, FERRY_EIO, path, 0, NULL, "lseek");
+    *size = m.size;
+    ferry_map_close(&m);
+    if (rc && fd >= 0) close(fd);
+    return rc ? rc : fd;
+}
+
 int ferry_open_regular(const char *path, int nofollow, struct ferry_error *err)
 {
     uint64_t size;
@@ -77,28 +115,19 @@ FILE *ferry_fopen_regular(const char *path, struct ferry_error *err)
 static int member_range(const char *path, char *archive, size_t n, uint64_t *off, uint64_t *len,
                         struct ferry_error *err)
 {
-    const char *sep = strstr(path, "//");
-    struct stat st;
-    if (!sep || (size_t)(sep - path) >= n || stat(path, &st) == 0) return 0;
-    memcpy(archive, path, (size_t)(sep - path));
-    archive[sep - path] = 0;
-    if (!ferry_archive_name(archive) || stat(archive, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
-    struct ferry_archive a;
-    int rc = ferry_archive_list(archive, NULL, &a, err);
-    if (rc) return rc;
-    const struct ferry_archive_member *m = ferry_archive_find(&a, sep + 2);
-    if (!m || m->dir)
-        rc = ferry_error_set(err, FERRY_ENOINPUT, path, FERRY_NO_OFFSET, NULL,
-                             "the archive has no such file");
-    else if (!m->in_place)
-        rc = ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
-                             "the member is compressed (%s); only members of a plain .tar are "
-                             "read in place: unpack it first",
-                             a.filter);
-    else
-        *off = m->data_offset, *len = m->size, rc = 1;
-    ferry_archive_free(&a);
-    return rc;
+    struct ferry_archive_member m;
+    int filtered;
+    int rc = ferry_archive_lookup(path, archive, n, &m, &filtered, err);
+    if (rc != 1) return rc;
+    if (m.dir)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                               "a folder in the archive, not a file");
+    if (!m.in_place)
+        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
+                               "the member is compressed; only members of a plain .tar are read "
+                               "in place (ferry convert stages a compressed archive itself)");
+    *off = m.data_offset, *len = m.size;
+    return 1;
 }
 
 int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *err)
@@ -128,7 +157,7 @@ int ferry_map_open(struct ferry_map *m, const char *path, struct ferry_error *er
             return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "mmap: %s",
                                    strerror(e));
         }
-        m->base = p, m->base_len = maplen;
+        m->base = p, m->base_len = maplen, m->file_offset = off;
         m->data = (const uint8_t *)p + (off - start);
     }
     m->fd = fd;
@@ -310,7 +339,7 @@ static int remove_entry(const char *p, const struct stat *st, int flag, struct F
     return 0;
 }
 
-static void remove_tree(const char *path)
+void ferry_remove_tree(const char *path)
 {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -333,7 +362,7 @@ static void remove_stale(const char *dir, const char *name)
         char *p = malloc(n);
         if (p) {
             snprintf(p, n, "%s/%s", dir, s);
-            remove_tree(p);
+            ferry_remove_tree(p);
             free(p);
         }
     }
@@ -379,7 +408,7 @@ int ferry_outdir_open(struct ferry_outdir *d, const char *path, int force, struc
     free(dup);
     free(base);
     d->force = force;
-    remove_tree(d->tmp); /* a pid reused from a killed run */
+    ferry_remove_tree(d->tmp); /* a pid reused from a killed run */
     if (mkdir(d->tmp, 0755) != 0) {
         int e = errno;
         ferry_error_set(err, e == EACCES ? FERRY_EPERM : FERRY_ECANTCREAT, d->tmp, FERRY_NO_OFFSET,
@@ -425,7 +454,7 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err)
     char *dup = strdup(d->path);
     if (dup) fsync_path(dirname(dup));
     free(dup);
-    if (old) remove_tree(old);
+    if (old) ferry_remove_tree(old);
     free(old);
     free(d->tmp);
     d->tmp = NULL;
@@ -434,7 +463,7 @@ int ferry_outdir_commit(struct ferry_outdir *d, struct ferry_error *err)
 
 void ferry_outdir_abort(struct ferry_outdir *d)
 {
-    if (d->tmp) remove_tree(d->tmp);
+    if (d->tmp) ferry_remove_tree(d->tmp);
     free(d->tmp);
     free(d->path);
     memset(d, 0, sizeof(*d));

@@ -8,6 +8,7 @@
 #include "ferry/safetensors.h"
 #include "cursor.h"
 
+#include "ferry/archive.h"
 #include "ferry/file.h"
 
 #include <errno.h>
@@ -56,20 +57,26 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
 
 static int exists(const char *dir, const char *name, char *out, size_t n)
 {
-    struct stat st;
     snprintf(out, n, "%s/%s", dir, name);
-    return stat(out, &st) == 0 && S_ISREG(st.st_mode);
+    return ferry_path_kind(out) == 0; /* archive paths too */
 }
 
 static int open_path(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
 {
-    struct stat st;
-    if (stat(path, &st) != 0 && strstr(path, "//"))
-        return open_file(ck, path, err); /* ARCHIVE//M */
-    if (stat(path, &st) != 0)
-        return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
-                               strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return open_file(ck, path, err);
+    char root[3800];
+    int kind = ferry_path_kind(path);            /* ARCHIVE//PATH too */
+    if (kind == 0 && ferry_archive_name(path)) { /* an archive is read as the folder it holds */
+        ferry_archive_root(path, root, sizeof(root));
+        path = root, kind = 1;
+    }
+    if (kind < 0) {
+        struct stat st;
+        if (stat(path, &st) != 0 && !strstr(path, "//"))
+            return ferry_error_set(err, ferry_errno_code(errno), path, FERRY_NO_OFFSET, NULL, "%s",
+                                   strerror(errno));
+        return open_file(ck, path, err); /* the error names what is wrong */
+    }
+    if (kind == 0) return open_file(ck, path, err);
     static const char *candidates[] = {
         "model.safetensors.index.json", "model.safetensors",
         "pytorch_model.bin.index.json", "pytorch_model.bin",

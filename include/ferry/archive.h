@@ -44,6 +44,20 @@ void ferry_archive_free(struct ferry_archive *a);
 const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive *a,
                                                       const char *name);
 
+/* "ARCHIVE//PATH": split splits it when ARCHIVE is an existing archive file (by its name) and
+ * the whole path does not exist; lookup finds PATH in the archive's listing (a file, or a
+ * folder when other members lie below it; "" is the root): 1 with *m filled (m->name NULL),
+ * 0 when path is not such a path, or an error (FERRY_ENOINPUT when it has no such member).
+ * *filtered says its members cannot be read in place (compressed, or a zip). kind: -1 missing, 0 a file, 1 a folder, for plain
+ * paths and archive paths alike. */
+int ferry_archive_split(const char *path, char *archive, size_t n, const char **member);
+int ferry_archive_lookup(const char *path, char *archive, size_t n, struct ferry_archive_member *m,
+                         int *filtered, struct ferry_error *err);
+int ferry_path_kind(const char *path);
+/* The folder an archive holds as a model: "ARCHIVE//", or "ARCHIVE//TOP" when every member
+ * lies below one top folder (as `tar -cf a.tar model` packs it). */
+void ferry_archive_root(const char *archive, char *out, size_t n);
+
 /* Streams the regular members in archive order: begin(ctx, member) (return nonzero to skip
  * its data), data(ctx, bytes, n) for its bytes, end(ctx) after its last byte. A callback's
  * nonzero return other than begin's stops the stream with that code. */
@@ -55,6 +69,12 @@ struct ferry_archive_visitor {
 };
 int ferry_archive_stream(const char *path, const struct ferry_archive_limits *lim,
                          const struct ferry_archive_visitor *v, struct ferry_error *err);
+
+/* Unpacks the regular members below prefix ("" = all) into the folder dest (which must exist;
+ * files are created new, never followed or replaced), in one streaming pass with the checks of
+ * ferry_archive_list. *bytes gets what was written. */
+int ferry_archive_extract(const char *archive, const char *prefix, const char *dest,
+                          volatile sig_atomic_t *cancel, uint64_t *bytes, struct ferry_error *err);
 
 /* A reproducible archive (ferry pack): pax format, the names in the order given, mtime 0, owner
  * 0:0 without names, mode 0644 (0755 for folders and executables), no record padding at the

@@ -13,6 +13,7 @@ struct ferry_map {
     int fd;
     void *base; /* the mapping itself (data lies inside it for an archive member) */
     size_t base_len;
+    uint64_t file_offset; /* where data starts in fd's file (an archive member's place) */
 };
 
 /* Opens path for reading only if it is a regular file: the open does not block (a FIFO or a
@@ -75,6 +76,8 @@ void ferry_outdir_abort(struct ferry_outdir *d);
  * one byte past *len). */
 int ferry_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *len,
                     struct ferry_error *err);
+/* Removes a folder and everything below it (links are removed, not followed). */
+void ferry_remove_tree(const char *path);
 /* Writes n bytes as path durably (temp name, fsync, rename); refuses to replace unless force. */
 int ferry_write_file(const char *path, const void *data, size_t n, int force,
                      struct ferry_error *err);

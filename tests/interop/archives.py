@@ -7,6 +7,8 @@ and deflated), all holding the same signed Llama folder (written with Debian's t
   and names a member changed after signing;
 - members of plain tars read in place (`ARCHIVE//PATH`): the same tensors as the folder's file
   (`ferry diff`) and the same bytes when converted (`ferry convert --raw`);
+- `ferry convert ARCHIVE` writes the GGUF converting the folder writes, byte for byte (plain tars
+  read in place, compressed archives and zips staged and removed);
 - `ferry pack` output is byte-identical across runs and file times, GNU tar unpacks it to the
   same tree with the signed manifest first, and ferry verifies it.
 usage: archives.py FERRY WORKDIR"""
@@ -91,7 +93,9 @@ for comp, name in ((zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "defla
             z.write(os.path.join(model, rel), os.path.join("model", rel))
     archives.append((f"zipfile {name}", p, False))
 
-listed, verified, inplace = [], [], []
+listed, verified, inplace, converted = [], [], [], []
+ref_gguf = os.path.join(WORK, "ref.gguf")
+ferry("convert", model, "-o", ref_gguf, "--no-vocab", "-q")
 ref_raw = os.path.join(WORK, "ref.safetensors")
 ferry("convert", os.path.join(model, "model.gguf"), "-o", ref_raw, "--raw", "-q")
 for label, path, plain in archives:
@@ -106,6 +110,12 @@ for label, path, plain in archives:
         verified.append(label)
     else:
         print(f"   {label}: verify rc {rc} {err[-300:]}")
+    out_gguf = os.path.join(WORK, "from_archive.gguf")
+    rc, _, err = ferry("convert", path, "-o", out_gguf, "--no-vocab", "-q", "--force")
+    if rc == 0 and open(out_gguf, "rb").read() == open(ref_gguf, "rb").read():
+        converted.append(label)
+    else:
+        print(f"   {label}: convert rc {rc} {err[-200:]}")
     if plain:
         rc, out, err = ferry("diff", f"{path}//model/model.safetensors", os.path.join(model, "model.safetensors"))
         raw = os.path.join(WORK, f"raw_{len(inplace)}.safetensors")
@@ -122,6 +132,10 @@ check(len(verified) == len(archives), f"ferry verify checks the signature and ev
 nplain = sum(1 for a in archives if a[2])
 check(len(inplace) == nplain, f"plain tars read in place: same tensors, byte-identical conversions ({len(inplace)}/{nplain})")
 
+check(len(converted) == len(archives) and not [n for n in os.listdir(WORK) if n.startswith(".ferry-stage")],
+      f"ferry convert ARCHIVE gives the bytes converting the folder gives: plain tars in place, the others "
+      f"staged beside the output and removed ({len(converted)}/{len(archives)})")
+
 # a member changed after signing is named
 bad = os.path.join(WORK, "changed.tar")
 with tarfile.open(bad, "w") as t:
@@ -135,7 +149,7 @@ with tarfile.open(bad, "w") as t:
 rc, _, err = ferry("verify", bad, "--pubkey", pub)
 check(rc == 1 and "changed file: config.json" in err, f"a member changed after signing: exit 1, named (rc {rc})")
 rc, _, err = ferry("inspect", os.path.join(WORK, "gnu.tar.gz") + "//model/model.gguf")
-check(rc == 64 and "unpack" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
+check(rc == 64 and "compressed" in err and "stages" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
 
 # ferry pack: reproducible, readable by GNU tar and tarfile, verified by ferry
 for ext in ("tar", "tar.gz", "tar.xz", "tar.zst"):
