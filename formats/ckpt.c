@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void ferry_ckpt_init(struct ferry_ckpt *ck)
 {
@@ -61,6 +62,31 @@ int ferry_ckpt_add_file(struct ferry_ckpt *ck, const char *path, uint32_t *idx,
         return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
     int rc = ferry_map_open(&ck->files[ck->nfiles], path, err);
     if (rc) return rc;
+    if (idx) *idx = ck->nfiles;
+    ck->nfiles++;
+    return 0;
+}
+
+int ferry_ckpt_add_memory(struct ferry_ckpt *ck, const char *name, uint64_t size, uint8_t **data,
+                          uint32_t *idx, struct ferry_error *err)
+{
+    if (grow((void **)&ck->files, ck->nfiles, sizeof(*ck->files)))
+        return ferry_error_set(err, FERRY_EINTERNAL, name, FERRY_NO_OFFSET, NULL, "out of memory");
+    struct ferry_map *m = &ck->files[ck->nfiles];
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    void *p =
+        size ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+             : NULL;
+    if (size && p == MAP_FAILED)
+        return ferry_error_set(err, FERRY_EINTERNAL, name, FERRY_NO_OFFSET, NULL,
+                               "cannot hold %llu bytes in memory", (unsigned long long)size);
+    if (!(m->path = strdup(name))) {
+        if (p) munmap(p, (size_t)size);
+        return ferry_error_set(err, FERRY_EINTERNAL, name, FERRY_NO_OFFSET, NULL, "out of memory");
+    }
+    m->data = p, m->base = p, m->base_len = (size_t)size, m->size = size;
+    *data = p;
     if (idx) *idx = ck->nfiles;
     ck->nfiles++;
     return 0;

@@ -3,6 +3,7 @@
 #include "ferry/npy.h"
 #include "ferry/ckd.h"
 #include "cursor.h"
+#include "zip.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -31,37 +32,44 @@ static const char *find_key(const char *h, size_t n, const char *key)
     return NULL;
 }
 
-int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+/* The array stored at [base, base+size) of ck's file, named name. */
+static int parse_npy(struct ferry_ckpt *ck, uint32_t file, uint64_t base, uint64_t size,
+                     const char *name, struct ferry_error *err)
 {
-    uint32_t file;
-    int rc = ferry_ckpt_add_file(ck, path, &file, err);
-    if (rc) return rc;
-    ck->format = "npy";
-    const struct ferry_map *m = &ck->files[file];
-    if (m->size < 10 || memcmp(m->data, "\x93NUMPY", 6) != 0)
-        return ferry_error_set(err, FERRY_EMALFORMED, path, 0, NULL, "not a .npy file (bad magic)");
-    uint8_t major = m->data[6];
+    const struct ferry_map *mp = &ck->files[file];
+    const char *path = mp->path;
+    const uint8_t *d0 = mp->data ? mp->data + base : NULL; /* an empty file is not mapped */
+    if (size < 10 || memcmp(d0, "\x93NUMPY", 6) != 0)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, base, name,
+                               "not a .npy file (bad magic)");
+    uint8_t major = d0[6];
     uint64_t hl, hstart;
     if (major == 1) {
-        hl = rd_u16le(m->data + 8);
+        hl = rd_u16le(d0 + 8);
         hstart = 10;
     } else if (major == 2 || major == 3) {
-        if (m->size < 12) return ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL, "truncated");
-        hl = rd_u32le(m->data + 8);
+        if (size < 12)
+            return ferry_error_set(err, FERRY_EMALFORMED, path, base + 8, name, "truncated");
+        hl = rd_u32le(d0 + 8);
         hstart = 12;
     } else
-        return ferry_error_set(err, FERRY_EMALFORMED, path, 6, NULL, "unsupported .npy version %u",
-                               major);
-    if (hl > m->size - hstart)
-        return ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL, "header runs past the end");
-    const char *h = (const char *)m->data + hstart, *end = h + hl;
+        return ferry_error_set(err, FERRY_EMALFORMED, path, base + 6, name,
+                               "unsupported .npy version %u", major);
+    if (hl > size - hstart)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, base + 8, name,
+                               "header runs past the end");
+    struct {
+        uint64_t size;
+        const uint8_t *data;
+    } mm = {size, d0}, *m = &mm;
+    const char *h = (const char *)d0 + hstart, *end = h + hl;
     const char *d = find_key(h, (size_t)hl, "'descr'");
     const char *fo = find_key(h, (size_t)hl, "'fortran_order'");
     const char *sh = find_key(h, (size_t)hl, "'shape'");
     if (!d || !fo || !sh || end - d < 5 || *d != '\'' || *sh != '(')
         return ferry_error_set(err, FERRY_EMALFORMED, path, hstart, NULL,
                                "header lacks descr, fortran_order or shape");
-    struct ferry_tensor *t = ferry_ckpt_add_tensor(ck, "array", 5);
+    struct ferry_tensor *t = ferry_ckpt_add_tensor(ck, name, strlen(name));
     if (!t) return ferry_error_set(err, FERRY_EINTERNAL, path, 0, NULL, "oom");
     t->file = file;
     for (size_t i = 0; i < sizeof(descrs) / sizeof(descrs[0]); i++)
@@ -96,7 +104,7 @@ int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *
         return ferry_error_set(err, FERRY_EMALFORMED, path, data, NULL,
                                "data is %llu bytes, shape needs %llu",
                                (unsigned long long)(m->size - data), (unsigned long long)t->nbytes);
-    t->offset = data;
+    t->offset = base + data;
     t->data = m->data + data;
     if (fortran && t->ndim > 1 && t->nelem) { /* strides fit: nelem is at most the file size */
         t->contiguous = 0;
@@ -107,6 +115,50 @@ int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *
         }
     }
     return 0;
+}
+
+int ferry_npy_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    uint32_t file;
+    int rc = ferry_ckpt_add_file(ck, path, &file, err);
+    if (rc) return rc;
+    ck->format = "npy";
+    return parse_npy(ck, file, 0, ck->files[file].size, "array", err);
+}
+
+/* .npz (numpy.savez, savez_compressed): a zip of NAME.npy members. Stored members are used in
+ * place; deflated ones are inflated into memory the checkpoint owns. */
+int ferry_npz_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err)
+{
+    uint32_t file;
+    int rc = ferry_ckpt_add_file(ck, path, &file, err);
+    if (rc) return rc;
+    ck->format = "npz";
+    struct zip z;
+    if ((rc = zip_open(&z, ck->files[file].data, ck->files[file].size, path, err))) return rc;
+    for (size_t i = 0; i < z.n && !rc; i++) {
+        const struct zip_entry *e = &z.e[i];
+        size_t nl = strlen(e->name);
+        if (nl < 5 || strcmp(e->name + nl - 4, ".npy")) {
+            rc = ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                                 "an .npz member is not a .npy array");
+            break;
+        }
+        char name[1024];
+        snprintf(name, sizeof(name), "%.*s", (int)(nl - 4), e->name);
+        if (e->method == 0) {
+            rc = parse_npy(ck, file, e->data_off, e->size, name, err);
+            continue;
+        }
+        uint8_t *out;
+        uint32_t mem;
+        rc = zip_check_ratio(e, path, err);
+        if (!rc) rc = ferry_ckpt_add_memory(ck, e->name, e->size, &out, &mem, err);
+        if (!rc) rc = zip_inflate(ck->files[file].data, ck->files[file].size, e, out, path, err);
+        if (!rc) rc = parse_npy(ck, mem, 0, e->size, name, err);
+    }
+    zip_free(&z);
+    return rc;
 }
 
 int ferry_npy_write(const char *path, int force, enum ferry_dtype dtype, uint32_t ndim,

@@ -38,7 +38,9 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
     if (got) memcpy(head, map.data, (size_t)got);
     ferry_map_close(&map);
     if (got >= 4 && memcmp(head, "GGUF", 4) == 0) return ferry_gguf_read(ck, path, err);
-    if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) return ferry_pytorch_read(ck, path, err);
+    if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+        return ends_with(path, ".npz") ? ferry_npz_read(ck, path, err)
+                                       : ferry_pytorch_read(ck, path, err);
     if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return ferry_npy_read(ck, path, err);
     if (got >= 2 && head[0] == 0x80 && head[1] <= 5) return ferry_pytorch_read(ck, path, err);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

@@ -36,6 +36,7 @@ struct pk_storage {
     uint64_t numel;       /* elements of dtype */
     const uint8_t *data;  /* into the mapping */
     uint64_t file_offset; /* offset of data in the file */
+    int32_t file;         /* the checkpoint file holding it, or -1: the one being read */
     int byteswap;
     uint64_t view_offset; /* legacy format: elements into the root storage */
 };

@@ -27,6 +27,7 @@ static int legacy_load(struct pickle *pk, void *ctx, struct pk_obj *pid, struct 
         return ferry_error_set(pk->cur.err, FERRY_EMALFORMED, pk->cur.path, at, NULL,
                                "malformed legacy storage persistent id");
     struct pk_obj *s = pk_new(pk, PK_STORAGE);
+    if (s) s->u.storage.file = -1;
     if (!s || !(s->u.storage.key = strdup(a[2]->u.str.s))) goto oom;
     s->u.storage.dtype = a[1]->u.dtype;
     s->u.storage.numel = (uint64_t)a[4]->u.i;

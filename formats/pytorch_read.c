@@ -17,10 +17,26 @@ int ferry_pytorch_read_legacy(struct ferry_ckpt *ck, uint32_t file, struct ferry
 
 struct zctx {
     const struct zip *z;
-    const struct ferry_map *m;
+    struct ferry_ckpt *ck; /* its files grow as deflated records are inflated into memory */
+    uint32_t file;
     const char *prefix;
     int byteswap;
 };
+
+/* A deflated record (torch.save stores them; other writers compress) inflated into memory that
+ * ck owns; its index among ck's files in *idx. */
+static int inflate_record(struct zctx *zc, const struct zip_entry *e, const uint8_t **data,
+                          uint32_t *idx, struct ferry_error *err)
+{
+    const char *path = zc->ck->files[zc->file].path;
+    int rc = zip_check_ratio(e, path, err);
+    uint8_t *out = NULL;
+    if (!rc) rc = ferry_ckpt_add_memory(zc->ck, e->name, e->size, &out, idx, err);
+    const struct ferry_map *m = &zc->ck->files[zc->file];
+    if (!rc) rc = zip_inflate(m->data, m->size, e, out, m->path, err);
+    *data = out;
+    return rc;
+}
 
 static int zip_load(struct pickle *pk, void *ctx, struct pk_obj *pid, struct pk_obj **out)
 {
@@ -38,9 +54,6 @@ static int zip_load(struct pickle *pk, void *ctx, struct pk_obj *pid, struct pk_
     if (!e)
         return ferry_error_set(pk->cur.err, FERRY_EMALFORMED, pk->cur.path, at, name,
                                "storage record missing from the archive");
-    if (e->method != 0)
-        return ferry_error_set(pk->cur.err, FERRY_EMALFORMED, pk->cur.path, e->data_off, name,
-                               "storage record is compressed (torch.save stores them)");
     enum ferry_dtype dt = a[1]->u.dtype;
     uint64_t numel = (uint64_t)a[4]->u.i, need;
     if (__builtin_mul_overflow(numel, (uint64_t)ferry_dtype_elem_size(dt), &need) || need > e->size)
@@ -53,9 +66,16 @@ static int zip_load(struct pickle *pk, void *ctx, struct pk_obj *pid, struct pk_
         return ferry_error_set(pk->cur.err, FERRY_EINTERNAL, pk->cur.path, at, NULL, "oom");
     s->u.storage.dtype = dt;
     s->u.storage.numel = numel;
-    s->u.storage.data = zc->m->data + e->data_off;
+    s->u.storage.file = -1;
+    s->u.storage.data = zc->ck->files[zc->file].data + e->data_off;
     s->u.storage.file_offset = e->data_off;
     s->u.storage.byteswap = zc->byteswap;
+    if (e->method != 0) {
+        uint32_t idx;
+        int rc = inflate_record(zc, e, &s->u.storage.data, &idx, pk->cur.err);
+        if (rc) return rc;
+        s->u.storage.file = (int32_t)idx, s->u.storage.file_offset = 0;
+    }
     *out = s;
     return 0;
 }
@@ -85,12 +105,15 @@ static int read_zip(struct ferry_ckpt *ck, uint32_t file, struct ferry_error *er
                              "zip archive has no data.pkl (not a torch.save file)");
         goto out;
     }
-    if (pkl->method != 0) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, m->path, pkl->data_off, pkl->name,
-                             "compressed data.pkl is not supported");
-        goto out;
+    struct zctx zc = {&z, ck, file, prefix, 0};
+    const uint8_t *pdata = m->data;
+    uint64_t poff = pkl->data_off;
+    if (pkl->method != 0) { /* a compressed pickle is inflated once, into memory ck owns */
+        uint32_t idx;
+        if ((rc = inflate_record(&zc, pkl, &pdata, &idx, err))) goto out;
+        poff = 0;
+        m = &ck->files[file];
     }
-    struct zctx zc = {&z, m, prefix, 0};
     char bo[600];
     snprintf(bo, sizeof(bo), "%sbyteorder", prefix);
     const struct zip_entry *be = zip_find(&z, bo);
@@ -104,7 +127,7 @@ static int read_zip(struct ferry_ckpt *ck, uint32_t file, struct ferry_error *er
             goto out;
         }
     }
-    pk_init(&pk, m->data, pkl->data_off, pkl->data_off + pkl->size, m->path, err);
+    pk_init(&pk, pdata, poff, poff + pkl->size, m->path, err);
     pk.load = zip_load;
     pk.load_ctx = &zc;
     struct pk_obj *root;

@@ -25,7 +25,7 @@ static int add_tensor(struct pickle *pk, const struct pk_tensor *pt, const char 
     if (!added)
         return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, name,
                                "tensor name appears twice");
-    t->file = file;
+    t->file = st->file >= 0 ? (uint32_t)st->file : file;
     t->dtype = pt->dtype;
     t->ndim = pt->ndim;
     memcpy(t->shape, pt->shape, sizeof(t->shape));

@@ -28,6 +28,15 @@ int zip_open(struct zip *z, const uint8_t *data, uint64_t size, const char *path
 void zip_free(struct zip *z);
 const struct zip_entry *zip_find(const struct zip *z, const char *name);
 
+/* Inflates a deflate entry (method 8) of the zip in data[0..size) into out (e->size bytes),
+ * checking its length and CRC-32. zlib reads the one entry at its offset from the central
+ * directory; libarchive's streaming reader would walk every entry before it to get there. */
+int zip_inflate(const uint8_t *data, uint64_t size, const struct zip_entry *e, uint8_t *out,
+                const char *path, struct ferry_error *err);
+/* Refuses a deflate entry declaring more than 1000 times its compressed size (past 64 MiB):
+ * a decompression bomb, checked before any memory is set aside for it. */
+int zip_check_ratio(const struct zip_entry *e, const char *path, struct ferry_error *err);
+
 /* Writer: stored entries whose data starts at a multiple of align (padding in the local
  * header's extra field, as PyTorch's writer does); zip64 records when needed. */
 struct zip_writer {

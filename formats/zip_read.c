@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define SIG_EOCD   0x06054b50u
 #define SIG_EOCD64 0x06064b50u
@@ -142,4 +143,59 @@ int zip_open(struct zip *z, const uint8_t *data, uint64_t size, const char *path
     }
     if (rc) zip_free(z);
     return rc;
+}
+
+int zip_inflate(const uint8_t *data, uint64_t size, const struct zip_entry *e, uint8_t *out,
+                const char *path, struct ferry_error *err)
+{
+    if (e->method != 8)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                               "compression method %u is not supported (stored or deflate only)",
+                               e->method);
+    if (e->data_off > size || e->csize > size - e->data_off)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                               "compressed data runs past the end of the file");
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, -15) != Z_OK)
+        return ferry_error_set(err, FERRY_EINTERNAL, path, e->data_off, e->name, "zlib init");
+    const uint8_t *in = data + e->data_off;
+    uint64_t in_left = e->csize, out_done = 0;
+    int zr = Z_OK;
+    while (zr == Z_OK) {
+        uInt ci = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+        uInt co = e->size - out_done > (1u << 30) ? (1u << 30) : (uInt)(e->size - out_done);
+        zs.next_in = (Bytef *)(uintptr_t)in, zs.avail_in = ci;
+        zs.next_out = out + out_done, zs.avail_out = co;
+        zr = inflate(&zs, Z_NO_FLUSH);
+        in += ci - zs.avail_in, in_left -= ci - zs.avail_in;
+        out_done += co - zs.avail_out;
+        if (zr == Z_OK && ci == zs.avail_in && co == zs.avail_out)
+            zr = Z_BUF_ERROR; /* no progress */
+        if (zr == Z_OK && out_done == e->size && zs.avail_out == 0 && in_left == 0) break;
+    }
+    inflateEnd(&zs);
+    if ((zr != Z_STREAM_END && zr != Z_OK) || out_done != e->size)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                               "deflate data is damaged or does not give the %llu bytes declared",
+                               (unsigned long long)e->size);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (uint64_t o = 0; o < e->size;) {
+        uInt n = e->size - o > (1u << 30) ? (1u << 30) : (uInt)(e->size - o);
+        crc = crc32(crc, out + o, n);
+        o += n;
+    }
+    if ((uint32_t)crc != e->crc)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                               "CRC-32 does not match");
+    return 0;
+}
+
+int zip_check_ratio(const struct zip_entry *e, const char *path, struct ferry_error *err)
+{
+    if (e->size > (64ull << 20) && e->size / (e->csize ? e->csize : 1) > 1000)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, e->data_off, e->name,
+                               "declares %llu bytes from %llu compressed (a decompression bomb?)",
+                               (unsigned long long)e->size, (unsigned long long)e->csize);
+    return 0;
 }

@@ -94,6 +94,10 @@ int ferry_ckpt_open(struct ferry_ckpt *ck, const char *path, struct ferry_error 
 /* Maps another file into ck; returns its index in *idx. */
 int ferry_ckpt_add_file(struct ferry_ckpt *ck, const char *path, uint32_t *idx,
                         struct ferry_error *err);
+/* Adds size bytes of memory as a "file" of ck (a decompressed zip entry: tensors point into
+ * it as into a mapping, and it is released with ck); *data is where to write them. */
+int ferry_ckpt_add_memory(struct ferry_ckpt *ck, const char *name, uint64_t size, uint8_t **data,
+                          uint32_t *idx, struct ferry_error *err);
 /* Appends a tensor (name copied); returns it, or NULL when out of memory. */
 struct ferry_tensor *ferry_ckpt_add_tensor(struct ferry_ckpt *ck, const char *name, size_t len);
 /* Appends a key (copied) with a zeroed value; NULL when out of memory. */

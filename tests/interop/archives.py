@@ -151,6 +151,37 @@ check(rc == 1 and "changed file: config.json" in err, f"a member changed after s
 rc, _, err = ferry("inspect", os.path.join(WORK, "gnu.tar.gz") + "//model/model.gguf")
 check(rc == 64 and "compressed" in err and "stages" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
 
+# zip members compressed with deflate: numpy's savez_compressed, a torch.save file rewritten with
+# deflate (torch itself loads it), both beside their stored forms
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+arrays = {"a": np.random.rand(64, 32).astype(np.float32), "b": np.arange(100, dtype=np.int64),
+          "c": np.random.rand(5, 7).astype(np.float16)}
+ok_npz = 0
+for fn, save in (("s.npz", np.savez), ("sc.npz", np.savez_compressed)):
+    p = os.path.join(WORK, fn)
+    save(p, **arrays)
+    rc, out, err = ferry("inspect", p, "--json", "--hash")
+    got = {t["name"]: t["sha256"] for t in json.loads(out)["tensors"]} if rc == 0 else {}
+    ok_npz += got == {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in arrays.items()}
+check(ok_npz == 2, f"numpy savez and savez_compressed (deflate): every array's bytes as numpy has them ({ok_npz}/2)")
+sd = {"w": torch.randn(128, 64), "v": torch.arange(10)}
+stored, deflated = os.path.join(WORK, "t.pt"), os.path.join(WORK, "t_deflate.pt")
+torch.save(sd, stored)
+with zipfile.ZipFile(stored) as zi, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as zo:
+    for n in zi.namelist():
+        zo.writestr(n, zi.read(n))
+rc, out, _ = ferry("diff", stored, deflated)
+check(rc == 0 and "2 of 2 tensors identical" in out and torch.equal(torch.load(deflated)["w"], sd["w"]),
+      "a PyTorch checkpoint with deflated records (torch loads it too) reads as the stored one")
+data = bytearray(open(deflated, "rb").read())
+at = data.find(b"data/0") + 40  # inside the first record's compressed bytes
+data[at] ^= 0x55
+bad_pt = os.path.join(WORK, "t_damaged.pt")
+open(bad_pt, "wb").write(bytes(data))
+rc, _, err = ferry("inspect", bad_pt)
+check(rc == 65 and ("CRC" in err or "damaged" in err), f"a damaged deflated record: exit 65 naming it (rc {rc} {err[-120:]})")
+
 # ferry pack: reproducible, readable by GNU tar and tarfile, verified by ferry
 for ext in ("tar", "tar.gz", "tar.xz", "tar.zst"):
     a, b = os.path.join(WORK, f"pack1.{ext}"), os.path.join(WORK, f"pack2.{ext}")
