@@ -22,7 +22,7 @@
 static const char usage_text[] =
     "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
     "                  [--sha256 HEX] [--tries N] [--speed-limit B --speed-time S]\n"
-    "                  [--token-file F] [--force] [--json] [-q]\n"
+    "                  [--token-file F] [--extract [--pubkey K]] [--force] [--json] [-q]\n"
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude "
     "GLOB]...\n"
     "                  [--hf-cache] [options above]\n"
@@ -44,6 +44,10 @@ static const char usage_text[] =
     "(default 30) is aborted, and it, like any attempt that moved its bytes slower than that,\n"
     "counts as a failed try: a trickling server cannot keep a fetch alive forever.\n"
     "--token-file sends its content as a bearer token, only to the URL's own host.\n"
+    "--extract unpacks an archive URL (.tar, .tar.gz/.zst/.xz/.bz2, .zip) into DIR once it is\n"
+    "fetched (resumably, under a hidden name): members go to a staging folder first, are checked\n"
+    "against the signed manifest inside when --pubkey is given, and get their names only when\n"
+    "all is well; unsafe members (.., links, devices, bombs) are refused.\n"
     "--json prints NDJSON events: start, progress, done, error, summary.\n"
     "\n"
     "hf://ORG/NAME[@REV][/PATH] fetches the files of a Hugging Face-compatible hub repository\n"
@@ -147,6 +151,7 @@ int cmd_fetch(int argc, char **argv)
         {"trust-acceptor", required_argument, NULL, 'A'},
         {"url-template", required_argument, NULL, 'U'},
         {"files", required_argument, NULL, 'F'},
+        {"extract", no_argument, NULL, 'E'},
         {"peer", required_argument, NULL, 'P'},
         {"listen", required_argument, NULL, 'L'},
         {"utp", no_argument, NULL, 'u'},
@@ -166,6 +171,7 @@ int cmd_fetch(int argc, char **argv)
     const char *trust[16];
     struct ferry_fetch_manifest_opts man = {.mirrors = mirrors, .license.trust = trust};
     const char *peers[64];
+    int extract = 0;
     struct ferry_fetch_torrent_opts tor = {.peers = peers};
     uint64_t v;
     int c;
@@ -228,6 +234,7 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'U': tmpl = optarg; break;
         case 'F': tmpl_files = optarg; break;
+        case 'E': extract = 1; break;
         case 'P':
             if (tor.npeers >= 64) {
                 errorf("at most 64 --peer addresses");
@@ -329,6 +336,10 @@ int cmd_fetch(int argc, char **argv)
     for (int i = optind; i < argc && !g_fetch_cancel; i++) {
         if (!strncmp(argv[i], "hf://", 5)) {
             ferry_fetch_hub(argv[i], hub_dir, &hub, &o, &ev, &view.t);
+            continue;
+        }
+        if (extract) {
+            ferry_fetch_extract(argv[i], dir, &man.sig, &o, &ev, &view.t);
             continue;
         }
         char name[1024], label[6000];

@@ -82,6 +82,14 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
                          const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                          struct ferry_fetch_tally *t);
 
+/* An archive URL (.tar, .tar.gz/.tgz/.bz2/.xz/.zst, .zip) fetched like any file (resumable;
+ * kept in dir/.ferry-extract-download until unpacked) and unpacked into dir: members go to a staging
+ * folder first (with ferry/archive.h's checks), are checked against the signed manifest inside
+ * when sig->pubkey is given, and get their final names only when all is well. */
+int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_signature_opts *sig,
+                        const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                        struct ferry_fetch_tally *t);
+
 /* 'https://host/PATTERN?Policy=...' with one '*' in PATTERN, replaced by each of the
  * comma-separated files: Meta's presigned links. The CloudFront policy's expiry is decoded and
  * reported (an expired link is refused, FERRY_EPERM); the query is never reported. */

@@ -202,4 +202,29 @@ for ext in ("tar", "tar.gz", "tar.xz", "tar.zst"):
           f"manifest first, ferry verify passes ({err1.strip()[-100:]} {errv.strip()[-100:]})")
 rc, _, err = ferry("pack", model, "-o", os.path.join(WORK, "pack1.tar"))
 check(rc == 73, f"an existing archive is kept without --force (rc {rc})")
+
+# ferry fetch URL --extract from nginx: unpacked after the signature inside verifies
+try:
+    from nginx_server import Nginx
+except Exception:
+    Nginx = None
+if Nginx is None or not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+    skip_part("nginx is not installed")
+else:
+    with Nginx(WORK, os.path.join(WORK, "nginx")) as ng:
+        results = []
+        for name, want_tree in (("pack1.tar.zst", tree(model)), ("gnu.tar.gz", {"model/" + k: v for k, v in tree(model).items()})):
+            out = os.path.join(WORK, "fetched_" + name.replace(".", "_"))
+            rc, _, err = ferry("fetch", ng.url(name), "--extract", "--pubkey", pub, "-o", out)
+            left = [n for n in os.listdir(out) if n.startswith(".ferry")] if os.path.isdir(out) else ["?"]
+            results.append(rc == 0 and tree(out) == want_tree and not left)
+            if not results[-1]:
+                print(f"   {name}: rc {rc} {sorted(tree(out))[:5] if os.path.isdir(out) else ''} {left} {err[-300:]}")
+        check(all(results), "ferry fetch URL --extract (tar.zst made by ferry pack, tar.gz by GNU tar): the "
+              "signature inside verified, the tree unpacked, nothing left behind")
+        out = os.path.join(WORK, "fetched_changed")
+        rc, _, err = ferry("fetch", ng.url("changed.tar"), "--extract", "--pubkey", pub, "-o", out)
+        got = [n for n in tree(out) if not n.startswith(".ferry")] if os.path.isdir(out) else []
+        check(rc == 1 and not got, f"an archive whose member differs from its signed manifest: exit 1, nothing "
+              f"unpacked under a final name (rc {rc}, {got})")
 check.finish()

@@ -1,0 +1,150 @@
+/* ferry_fetch_extract (see ferry/fetch_flow.h): an archive fetched like any file (parallel,
+ * resumable, verified), then unpacked into a staging folder, checked against a signed manifest
+ * when one is given or inside, and only then moved to the final names. */
+#define _GNU_SOURCE
+#include "flow.h"
+#include "ferry/archive.h"
+#include "ferry/file.h"
+#include "ferry/verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Moves every file below stage to the same place below dir; refuses to replace unless force.
+ * The first pass checks, the second renames, so a refusal moves nothing. */
+static int move_all(const char *stage, const char *dir, const struct ferry_manifest *list,
+                    int force, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t,
+                    struct ferry_error *err)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < list->nres; i++) {
+            char from[8192], fdir[4096], name[1024], to[8192];
+            snprintf(from, sizeof(from), "%s/%s", stage, list->res[i].name);
+            int rc =
+                flow_place(dir, list->res[i].name, fdir, sizeof(fdir), name, sizeof(name), err);
+            if (rc) return rc;
+            snprintf(to, sizeof(to), "%s/%s", fdir, name);
+            if (pass == 0) {
+                if (!force && access(to, F_OK) == 0)
+                    return ferry_error_set(err, FERRY_ECANTCREAT, to, FERRY_NO_OFFSET, NULL,
+                                           "exists (use --force to replace it)");
+                continue;
+            }
+            if (rename(from, to))
+                return ferry_error_set(err, FERRY_ECANTCREAT, to, FERRY_NO_OFFSET, NULL, "%s",
+                                       strerror(errno));
+            struct ferry_fetch_result r = {.size = list->res[i].size, .verified_by = 0};
+            memcpy(r.sha256, list->res[i].sha256, 32);
+            t->ok++, t->bytes += list->res[i].size;
+            if (ev && ev->done) ev->done(ev->ctx, list->res[i].name, &r);
+        }
+    return 0;
+}
+
+int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_signature_opts *sig,
+                        const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                        struct ferry_fetch_tally *t)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (flow_dir(dir, ev, t)) return t->code;
+    /* the archive itself, under a hidden name: resumable like any fetch */
+    const char *q = strpbrk(url, "?#"), *end = q ? q : url + strlen(url), *b = end;
+    while (b > url && b[-1] != '/') b--;
+    char aname[512], apath[8192], stage[4200], adir[4200];
+    snprintf(aname, sizeof(aname), "%.*s", (int)(end - b), b);
+    if (!ferry_archive_name(aname)) {
+        ferry_error_set(&err, FERRY_EUSAGE, url, FERRY_NO_OFFSET, NULL,
+                        "--extract needs a .tar, .tar.gz/.tgz/.bz2/.xz/.zst or .zip URL");
+        flow_fail(ev, t, url, &err);
+        return t->code;
+    }
+    snprintf(adir, sizeof(adir), "%s/.ferry-extract-download", dir);
+    snprintf(apath, sizeof(apath), "%s/%s", adir, aname);
+    struct ferry_fetch_tally inner = {0};
+    struct ferry_fetch_opts ao = *o;
+    ao.force = 1;
+    if (ferry_mkdirs(adir, 0755)) {
+        ferry_error_set(&err, FERRY_ECANTCREAT, adir, FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+        flow_fail(ev, t, url, &err);
+        return t->code;
+    }
+    if (flow_one(url, adir, aname, url, &ao, ev, &inner, &err)) {
+        flow_fail(ev, t, url, &err);
+        return t->code;
+    }
+    t->downloaded += inner.downloaded;
+    snprintf(stage, sizeof(stage), "%s/.ferry-extract-%d", dir, (int)getpid());
+    ferry_remove_tree(stage);
+    struct ferry_manifest list = {0}, signedm = {0};
+    int rc = mkdir(stage, 0700) ? ferry_error_set(&err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET,
+                                                  NULL, "%s", strerror(errno))
+                                : 0;
+    uint64_t bytes = 0;
+    if (!rc) rc = ferry_archive_extract(apath, "", stage, o->cancel, &bytes, &err);
+    if (!rc && ev && ev->note) {
+        char text[512];
+        snprintf(text, sizeof(text), "%s: %llu bytes unpacked", url, (unsigned long long)bytes);
+        ev->note(ev->ctx, text, 0);
+    }
+    /* a signed manifest inside decides what counts; with a key given it must verify. It lies
+     * at the top, or in the one folder the archive holds (as tar -cf a.tar model packs it). */
+    char sigdir[4400];
+    snprintf(sigdir, sizeof(sigdir), "%s", stage);
+    DIR *dp = rc ? NULL : opendir(stage);
+    if (dp) {
+        struct dirent *de;
+        int n = 0, dirs = 0;
+        char only[256] = "";
+        while ((de = readdir(dp)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                n++;
+                if (de->d_type == DT_DIR) dirs++, snprintf(only, sizeof(only), "%s", de->d_name);
+            }
+        closedir(dp);
+        if (n == 1 && dirs == 1) snprintf(sigdir, sizeof(sigdir), "%s/%s", stage, only);
+    }
+    if (!rc && sig && sig->pubkey) {
+        struct ferry_signature_report sr;
+        int v = ferry_verify_signature(sigdir, sig, &signedm, &sr, &err);
+        if (v == 0)
+            rc = ferry_error_set(&err, FERRY_EMISMATCH, url, FERRY_NO_OFFSET, NULL,
+                                 "the archive holds no signed manifest (model.manifest.json with "
+                                 "its .minisig, or model.sig)");
+        else if (v < 0)
+            rc = v;
+        else {
+            struct ferry_check_report r;
+            rc = ferry_manifest_check(sigdir, &signedm, NULL, &r, &err);
+            if (!rc && (r.nmissing || r.nextra || r.nmismatched))
+                rc = ferry_error_set(&err, FERRY_EMISMATCH, url, FERRY_NO_OFFSET, NULL,
+                                     "the archive's files differ from its signed manifest (%s)",
+                                     r.nmismatched ? r.mismatched[0]
+                                     : r.nmissing  ? r.missing[0]
+                                                   : r.extra[0]);
+            ferry_check_report_free(&r);
+            if (!rc && ev && ev->note) {
+                char text[512];
+                snprintf(text, sizeof(text), "%s: signature verified (%s), %zu files match", url,
+                         sr.method, signedm.nres);
+                ev->note(ev->ctx, text, 0);
+            }
+        }
+    }
+    static const char *const ign[] = {".ferry-none"};
+    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 1, .walk_only = 1, .all_files = 1};
+    if (!rc) rc = ferry_manifest_build(stage, &wo, &list, &err);
+    if (!rc && ev && ev->plan) ev->plan(ev->ctx, url, list.nres, bytes);
+    if (!rc) rc = move_all(stage, dir, &list, o->force, ev, t, &err);
+    ferry_remove_tree(stage);
+    if (!rc) unlink(apath), rmdir(adir); /* kept on failure: a rerun resumes or reuses it */
+    if (rc) flow_fail(ev, t, url, &err);
+    ferry_manifest_free(&list);
+    ferry_manifest_free(&signedm);
+    return t->code;
+}
