@@ -506,9 +506,15 @@ else:
     tp = free_port()
     ferry("torrent", "create", src, "-o", v1s, "--v1", "-q", "--tracker", f"http://127.0.0.1:{tp}/announce")
     ih = str(lt.torrent_info(v1s).info_hashes().v1)
-    wl = os.path.join(WORK, "whitelist")
+    # opentracker started as root drops to an unprivileged user before reading its access list,
+    # which must then be readable from outside a private (0700) work folder
+    import tempfile
+    otdir = tempfile.mkdtemp(prefix="ferry-opentracker-")
+    os.chmod(otdir, 0o755)
+    wl = os.path.join(otdir, "whitelist")
     open(wl, "w").write(ih + "\n")
-    conf = os.path.join(WORK, "opentracker.conf")
+    os.chmod(wl, 0o644)
+    conf = os.path.join(otdir, "opentracker.conf")
     open(conf, "w").write(f"access.whitelist {wl}\n")
     trk = subprocess.Popen([tracker, "-f", conf, "-i", "127.0.0.1", "-p", str(tp), "-P", str(tp)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -534,5 +540,6 @@ else:
         seedp.wait()
         trk.terminate()
         trk.wait()
+        shutil.rmtree(otdir, ignore_errors=True)
 
 check.finish()
