@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: ferry fetch URL... [-o DIR] [--connections N] [--segment-size BYTES]\n"
+    "usage: ferry fetch URL... [-o|--output DIR] [--connections N] [--segment-size BYTES]\n"
     "                  [--sha256 HEX] [--tries N] [--speed-limit B --speed-time S]\n"
     "                  [--token-file F] [--extract [--pubkey K]] [--force] [--json] [-q]\n"
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude "

@@ -14,7 +14,9 @@ static const char usage_text[] =
     "                    [--no-bos] [--threads N] [--ctx N] [--force]\n\n"
     "Writes the logits of the last position (or of every position) as float32 .npy with\n"
     "shape [positions, vocab]. MODEL is a GGUF file, a Hugging Face or Meta directory or a\n"
-    "llama2.c .bin.\n";
+    "llama2.c .bin.\n"
+    "  -p, --prompt TEXT   the text to evaluate (or --ids with token ids)\n"
+    "  -o, --output F.npy  where to write the logits\n";
 
 int cmd_logits(int argc, char **argv)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry pack DIR|FILE -o ARCHIVE [--compression none|gzip|xz|zstd] [--force]\n\n"
+    "usage: ferry pack DIR|FILE -o|--output ARCHIVE [--compression none|gzip|xz|zstd] [--force]\n\n"
     "Writes the model as one tar archive (pax) that is the same, byte for byte, for the same\n"
     "files: names in the manifest's order with the signed manifest and its signatures first,\n"
     "modification times 0, owner 0:0 without names, modes 0644 (0755 for folders and\n"

@@ -15,7 +15,8 @@
 #include <time.h>
 
 static const char usage_text[] =
-    "usage: ferry run MODEL [-p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-k K]\n"
+    "usage: ferry run MODEL [-p|--prompt PROMPT | --ids 1,2,3] [-n|--tokens N] [--temp T]\n"
+    "                 [--top-k K]\n"
     "                 [--top-p P] [--seed S] [--chat [--system S]] [--no-bos] [--no-stream]\n"
     "                 [--json] [--threads N] [--ctx N]\n\n"
     "Generates up to N tokens (default 128) after the prompt (default: just BOS). --temp 0 is\n"

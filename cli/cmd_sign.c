@@ -29,7 +29,12 @@ static const char usage_text[] =
     "or FILE.sig beside it.\n\n"
     "  --ignore PATH          leave PATH (relative to DIR) out of the manifest\n"
     "  --license-id ID        license identifier recorded on LICENSE* files\n"
-    "  --require-acceptance   mark LICENSE* and USE_POLICY* as needing recorded acceptance\n";
+    "  --require-acceptance   mark LICENSE* and USE_POLICY* as needing recorded acceptance\n"
+    "  --key KEY              minisign secret key (ferry keygen) or ECDSA private key PEM\n"
+    "  --password-file F      the key's password from F's first line, not the terminal\n"
+    "  --threads N            hashing threads (default: all cores)\n"
+    "  --force                replace an existing signature\n"
+    "  --json                 print the result (files, bytes, root, signature) as JSON\n";
 
 int cmd_sign(int argc, char **argv)
 {

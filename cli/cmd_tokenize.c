@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p TEXT | --stdin] [--no-bos] [--no-parse-special]\n"
+    "usage: ferry tokenize MODEL_OR_TOKENIZER [-p|--prompt TEXT | --stdin] [--no-bos]\n"
+    "                      [--no-parse-special]\n"
     "                      [--json]\n"
     "       ferry tokenize MODEL_OR_TOKENIZER --decode 1,2,3\n\n"
     "Prints the token ids of TEXT, space-separated, or with --decode the text of ids. The\n"

@@ -39,6 +39,8 @@ static const char usage_text[] =
     "                      and HF_ENDPOINT/ORG/NAME/resolve/ becomes a web seed, so the hub\n"
     "                      serves every file of the torrent at that commit (BEP 19)\n"
     "  --date              record the creation date\n"
+    "  --threads N         hashing threads (default: all cores)\n"
+    "  --json              print the result (torrent, pieces, sizes, magnet) as JSON\n"
     "  --force             overwrite F\n"
     "magnet: the magnet link of a .torrent (btih for v1, btmh for v2, both for a hybrid).\n";
 
