@@ -175,25 +175,28 @@ int ferry_vocab_write_spm(const struct ferry_str *tokens, const float *scores, c
     struct ferry_out o;
     int rc = ferry_out_open(&o, path, force, err);
     for (uint64_t i = 0; !rc && i < n; i++) {
-        uint8_t piece[1100], hdr[16];
-        size_t k = 0, h = 0;
-        if (tokens[i].len > 1024) continue;
-        /* SentencePiece {1: piece, 2: score (fixed32), 3: type (omitted when NORMAL)} */
-        piece[k++] = 0x0a;
-        k += varint_put(piece + k, tokens[i].len);
-        memcpy(piece + k, tokens[i].s, (size_t)tokens[i].len);
-        k += (size_t)tokens[i].len;
-        piece[k++] = 0x15;
-        memcpy(piece + k, &scores[i], 4);
+        /* SentencePiece {1: piece, 2: score (fixed32), 3: type (omitted when NORMAL)}, written
+         * in parts so a piece of any length keeps its place (ids are positions) */
+        uint8_t head[32], tail[8];
+        size_t h = 0, k = 0, ph = 0;
+        uint8_t ptag[16];
+        ptag[ph++] = 0x0a;
+        ph += varint_put(ptag + ph, tokens[i].len);
+        tail[k++] = 0x15;
+        memcpy(tail + k, &scores[i], 4);
         k += 4;
         int32_t t = types && types[i] >= 1 && types[i] <= 6 ? types[i] : 1;
         if (t != 1) {
-            piece[k++] = 0x18;
-            piece[k++] = (uint8_t)t;
+            tail[k++] = 0x18;
+            tail[k++] = (uint8_t)t;
         }
-        hdr[h++] = 0x0a; /* ModelProto field 1, repeated */
-        h += varint_put(hdr + h, k);
-        if (!(rc = ferry_out_write(&o, hdr, h, err))) rc = ferry_out_write(&o, piece, k, err);
+        head[h++] = 0x0a; /* ModelProto field 1, repeated */
+        h += varint_put(head + h, ph + tokens[i].len + k);
+        memcpy(head + h, ptag, ph);
+        h += ph;
+        if (!(rc = ferry_out_write(&o, head, h, err)) &&
+            !(rc = ferry_out_write(&o, tokens[i].s, tokens[i].len, err)))
+            rc = ferry_out_write(&o, tail, k, err);
     }
     if (!rc)
         rc = ferry_out_commit(&o, err);

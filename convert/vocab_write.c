@@ -155,15 +155,18 @@ int ferry_vocab_write_tiktoken(const struct ferry_vocab *v, const char *path, in
     struct ferry_out o;
     int rc = ferry_out_open(&o, path, force, err);
     for (uint64_t i = 0; !rc && i < count; i++) {
-        uint8_t bytes[1024];
-        size_t n;
-        if (bpe_text_to_bytes(&v->tokens[i], bytes, sizeof(bytes), &n) || n == 0) {
-            rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                                 "token %llu is not in the byte-level alphabet",
-                                 (unsigned long long)i);
+        size_t n, cap = (size_t)v->tokens[i].len + 1; /* a byte per character at most */
+        uint8_t *bytes = malloc(cap);
+        if (!bytes || bpe_text_to_bytes(&v->tokens[i], bytes, cap, &n) || n == 0) {
+            rc = bytes ? ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                                         "token %llu is not in the byte-level alphabet",
+                                         (unsigned long long)i)
+                       : ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+            free(bytes);
             break;
         }
         char *b64 = ferry_base64_encode(bytes, n), line[64];
+        free(bytes);
         if (!b64) {
             rc =
                 ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "ferry/gguf.h"
 #include "ferry/safetensors.h"
+#include "ferry/vocab.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -142,12 +143,41 @@ static void safetensors_roundtrip(const char *dir)
     ferry_ckpt_free(&w);
 }
 
+/* A sentencepiece piece of any length keeps its place: ids are positions in the list. */
+static void spm_long_piece(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
+    static char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    struct ferry_str tok[4] = {{(char *)"<unk>", 5},
+                               {(char *)"<s>", 3},
+                               {big, sizeof(big) - 1},
+                               {(char *)"\xe2\x96\x81hi", 5}};
+    float scores[4] = {0, 0, -1, -2};
+    int32_t types[4] = {2, 3, 1, 1};
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    CHECK(ferry_vocab_write_spm(tok, scores, types, 4, path, 1, &err) == 0);
+    struct ferry_vocab v;
+    CHECK(ferry_vocab_from_spm(path, 0, &v, &err) == 0);
+    CHECK(v.n == 4);
+    if (v.n == 4) {
+        CHECK(v.tokens[2].len == sizeof(big) - 1 &&
+              memcmp(v.tokens[2].s, big, sizeof(big) - 1) == 0);
+        CHECK(v.tokens[3].len == 5 && memcmp(v.tokens[3].s, "\xe2\x96\x81hi", 5) == 0);
+        CHECK(v.scores[3] == -2.0f);
+    }
+    ferry_vocab_free(&v);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ferry-unit-XXXXXX";
     if (!mkdtemp(dir)) return 2;
     gguf_roundtrip(dir);
     safetensors_roundtrip(dir);
+    spm_long_piece(dir);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) return 2;
