@@ -47,23 +47,29 @@ int license_show(const char *dir, const struct ferry_manifest *m, int print_body
     if (texts(dir, m, &lic, pol, &npol)) return EXIT_FAIL;
     const struct ferry_resource *all[9] = {lic};
     for (size_t i = 0; i < npol; i++) all[i + 1] = pol[i];
+    FILE *out = print_body ? pager_open() : stdout;
     for (size_t i = 0; i <= npol; i++) {
         size_t len;
         char *t = read_text(dir, all[i], &len), hex[65];
-        if (!t) return EXIT_FAIL;
+        if (!t) {
+            pager_close(out);
+            return EXIT_FAIL;
+        }
         ferry_hex(all[i]->sha256, 32, hex);
         if (print_body) {
-            printf("==> %s (%s, %zu bytes, sha256 %s)%s <==\n", all[i]->name, all[i]->role, len,
-                   hex, all[i]->requires_acceptance ? ", acceptance required" : "");
-            fwrite(t, 1, len, stdout);
-            if (len && t[len - 1] != '\n') putchar('\n');
-            putchar('\n');
+            fprintf(out, "==> %s (%s, %zu bytes, sha256 %s)%s <==\n", all[i]->name, all[i]->role,
+                    len, hex, all[i]->requires_acceptance ? ", acceptance required" : "");
+            fwrite(t, 1, len, out);
+            if (len && t[len - 1] != '\n') fputc('\n', out);
+            fputc('\n', out);
         }
         free(t);
     }
     char hex[65];
     ferry_hex(lic->sha256, 32, hex);
-    if (print_body) printf("To accept: ferry license accept %s --accept-license=%s\n", dir, hex);
+    if (print_body)
+        fprintf(out, "To accept: ferry license accept %s --accept-license=%s\n", dir, hex);
+    if (print_body) pager_close(out);
     return EXIT_OK;
 }
 

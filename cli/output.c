@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -304,4 +305,22 @@ void text_out_flush(struct text_out *t)
 {
     for (size_t k = 0; k < t->npend; k++) escape_byte(t->f, t->pend[k]);
     t->npend = 0;
+}
+
+FILE *pager_open(void)
+{
+    if (g_opts.json || !isatty(1)) return stdout;
+    const char *pager = getenv("PAGER");
+    if (!pager) pager = "less";
+    if (!*pager || !strcmp(pager, "cat")) return stdout;
+    setenv("LESS", "FRX", 0);
+    fflush(stdout);
+    signal(SIGPIPE, SIG_IGN); /* quitting the pager early is not an error */
+    FILE *f = popen(pager, "w");
+    return f ? f : stdout;
+}
+
+void pager_close(FILE *f)
+{
+    if (f && f != stdout) pclose(f);
 }

@@ -25,6 +25,11 @@ void debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* show
 /* Prints a library error and returns the exit code for it. */
 int report_error(const struct ferry_error *err);
 
+/* Long text for a reader: on a terminal through $PAGER (less by default, with LESS=FRX so a
+ * short text just prints, as git does); otherwise stdout. Close with pager_close. */
+FILE *pager_open(void);
+void pager_close(FILE *f);
+
 /* Prints one JSON document on stdout (steals the reference). */
 void out_json(json_t *doc);
 /* One event as a line of NDJSON on stdout, flushed (steals the reference). */

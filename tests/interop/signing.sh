@@ -191,6 +191,13 @@ expect 1 "no acceptance record for LICENSE" "$ferry" license status m1 --pubkey 
 expect 1 "no acceptance record for LICENSE" "$ferry" verify m1 --pubkey fk.pub --require-license
 "$ferry" license show m1 --pubkey fk.pub > show.txt 2>/dev/null
 grep -q "Example license text v1" show.txt && grep -q "$lic" show.txt && ok "license show prints text and hash" || bad "license show"
+# on a terminal (util-linux script gives one) the text goes through $PAGER, as git does
+if command -v script >/dev/null; then
+  PAGER="sed s/^/PAGED:/" script -qec "'$ferry' license show m1 --pubkey fk.pub" /dev/null </dev/null > paged.txt 2>&1
+  grep -q "PAGED:Example license text v1" paged.txt && ok "license show on a terminal uses \$PAGER" || bad "license show: no pager on a terminal"
+else
+  echo "skipped: script (util-linux) is missing for the pager check"
+fi
 expect 64 "no terminal" "$ferry" license accept m1 --pubkey fk.pub </dev/null
 expect 64 "give the signer's minisign public key with --pubkey" "$ferry" license accept m1 --accept-license=${lic:0:16}
 expect 1 "names another text" "$ferry" license accept m1 --pubkey fk.pub --accept-license=0000000000000000
