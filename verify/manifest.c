@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,11 +61,17 @@ static const char *role_of(const char *name)
 }
 
 /* Opens a file of the model without following symlinks; fills size. */
-static int open_member(const char *path, uint64_t *size, char *why, size_t n)
+static int open_member(const char *root, const char *path, uint64_t *size, char *why, size_t n)
 {
-    /* the one regular-file opener: a FIFO put where a signed file was does not block */
+    /* the one regular-file opener: a FIFO put where a signed file was does not block; a link
+     * is followed only to a file inside the model's folder (walk_link_target) */
     struct ferry_error e;
     ferry_error_clear(&e);
+    char target[PATH_MAX];
+    struct stat lst;
+    if (root && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+        walk_link_target(root, path, target))
+        path = target;
     int fd = ferry_open_regular_sized(path, 1, size, &e);
     if (fd < 0) {
         snprintf(why, n, "%.200s", e.cause); /* why buffers are 256 bytes */
@@ -91,8 +98,8 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
     memset(m, 0, sizeof(*m));
     struct stat st;
     if (stat(root, &st) != 0)
-        return ferry_error_set(err, ferry_errno_code(errno), root,
-                               FERRY_NO_OFFSET, NULL, "%s", strerror(errno));
+        return ferry_error_set(err, ferry_errno_code(errno), root, FERRY_NO_OFFSET, NULL, "%s",
+                               strerror(errno));
     struct walk_list list = {0};
     int single = !S_ISDIR(st.st_mode), rc = 0;
     m->subject_name = base_name(root);
@@ -127,7 +134,9 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
         else if (asprintf(&full[i], "%s/%s", root, r->name) < 0)
             full[i] = NULL;
         char why[256];
-        int fd = full[i] ? open_member(full[i], &files[i].size, why, sizeof(why)) : -ENOMEM;
+        int fd = full[i]
+                     ? open_member(single ? NULL : root, full[i], &files[i].size, why, sizeof(why))
+                     : -ENOMEM;
         if (fd < 0) {
             rc = ferry_error_set(err, FERRY_EIO, full[i] ? full[i] : root, FERRY_NO_OFFSET, NULL,
                                  "%s", full[i] ? why : "oom");
@@ -155,6 +164,7 @@ int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
     }
     if (!rc) {
         ferry_manifest_compute_root(m);
+        m->allow_symlinks = list.links;
         size_t n = walk_default_nignores + opts->nignore;
         m->ignore_paths = calloc(n, sizeof(char *));
         for (size_t i = 0; m->ignore_paths && i < n; i++)
@@ -187,7 +197,7 @@ char *ferry_manifest_to_json(const struct ferry_manifest *m)
     json_t *pred = json_object(), *ser = json_object(), *ign = json_array(), *res = json_array();
     json_object_set_new(ser, "method", json_string("files"));
     json_object_set_new(ser, "hash_type", json_string("sha256"));
-    json_object_set_new(ser, "allow_symlinks", json_false());
+    json_object_set_new(ser, "allow_symlinks", json_boolean(m->allow_symlinks));
     for (size_t i = 0; i < m->nignore; i++)
         json_array_append_new(ign, json_string(m->ignore_paths[i]));
     json_object_set_new(ser, "ignore_paths", ign);
@@ -264,6 +274,7 @@ int ferry_manifest_parse(const char *text, size_t len, const char *what, struct 
                  method ? method : "?", ht ? ht : "?");
         goto out;
     }
+    m->allow_symlinks = json_is_true(json_object_get(ser, "allow_symlinks"));
     json_t *ign = json_object_get(ser, "ignore_paths");
     if (json_is_array(ign)) {
         m->ignore_paths = calloc(json_array_size(ign) + 1, sizeof(char *));
@@ -374,7 +385,9 @@ int ferry_manifest_check(const char *root, const struct ferry_manifest *m,
             full[i] = strdup(root);
         else if (asprintf(&full[i], "%s/%s", root, res->name) < 0)
             full[i] = NULL;
-        int fd = full[i] ? open_member(full[i], &size, why, sizeof(why)) : -ENOMEM;
+        int fd = full[i] ? open_member(single || !m->allow_symlinks ? NULL : root, full[i], &size,
+                                       why, sizeof(why))
+                         : -ENOMEM;
         if (fd == -ENOENT) {
             push(&r->missing, &r->nmissing, res->name);
             continue;

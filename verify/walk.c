@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -86,6 +88,34 @@ int walk_name_safe(const char *name)
     return walk_utf8_valid(name);
 }
 
+/* The folder links may resolve into (see walk.h), as a real path. */
+static int link_scope(const char *root, char *scope)
+{
+    char real[PATH_MAX], up[PATH_MAX + 16];
+    if (!realpath(root, real)) return 0;
+    snprintf(scope, PATH_MAX, "%s", real);
+    char *s1 = strrchr(real, '/');
+    if (!s1 || s1 == real) return 1;
+    *s1 = 0; /* REPO/snapshots */
+    char *s2 = strrchr(real, '/');
+    struct stat st;
+    snprintf(up, sizeof(up), "%s/../blobs", real);
+    if (s2 && !strcmp(s2 + 1, "snapshots") && stat(up, &st) == 0 && S_ISDIR(st.st_mode)) {
+        *s2 = 0;
+        snprintf(scope, PATH_MAX, "%s", real);
+    }
+    return 1;
+}
+
+int walk_link_target(const char *root, const char *full, char *out)
+{
+    char scope[PATH_MAX];
+    struct stat st;
+    if (!link_scope(root, scope) || !realpath(full, out)) return 0;
+    size_t l = strlen(scope);
+    return !strncmp(out, scope, l) && out[l] == '/' && stat(out, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int ignored(const char *rel, const char *const *ign, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -127,8 +157,8 @@ static int walk(struct ctx *c, const char *rel)
                                "directories nested deeper than 64 levels");
     DIR *d = opendir(dir);
     if (!d)
-        return ferry_error_set(c->err, ferry_errno_code(errno), dir,
-                               FERRY_NO_OFFSET, NULL, "cannot open directory: %s", strerror(errno));
+        return ferry_error_set(c->err, ferry_errno_code(errno), dir, FERRY_NO_OFFSET, NULL,
+                               "cannot open directory: %s", strerror(errno));
     int rc = 0;
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
@@ -153,8 +183,15 @@ static int walk(struct ctx *c, const char *rel)
             rc = ferry_error_set(c->err, FERRY_EMALFORMED, full, FERRY_NO_OFFSET, NULL,
                                  "file name is not valid UTF-8");
         } else if (S_ISLNK(st.st_mode)) {
-            rc = ferry_error_set(c->err, FERRY_EMALFORMED, full, FERRY_NO_OFFSET, NULL,
-                                 "symbolic links are refused (copy the file or --ignore it)");
+            char target[PATH_MAX];
+            if (!walk_link_target(c->root, full, target))
+                rc = ferry_error_set(c->err, FERRY_EMALFORMED, full, FERRY_NO_OFFSET, NULL,
+                                     "a symbolic link out of the model's folder (or to no "
+                                     "regular file) is refused; copy the file or --ignore it");
+            else if (add(c->out, child))
+                rc = ferry_error_set(c->err, FERRY_EINTERNAL, full, FERRY_NO_OFFSET, NULL, "oom");
+            else
+                c->out->links = 1;
         } else if (S_ISDIR(st.st_mode)) {
             rc = walk(c, child);
         } else if (S_ISREG(st.st_mode)) {
@@ -182,7 +219,8 @@ int walk_dir(const char *root, const char *const *ignore, size_t nignore, int de
     const char **all = malloc((walk_default_nignores + nignore + 1) * sizeof(char *));
     if (!all) return ferry_error_set(err, FERRY_EINTERNAL, root, FERRY_NO_OFFSET, NULL, "oom");
     size_t n = 0;
-    for (size_t i = 0; defaults && i < walk_default_nignores; i++) all[n++] = walk_default_ignores[i];
+    for (size_t i = 0; defaults && i < walk_default_nignores; i++)
+        all[n++] = walk_default_ignores[i];
     for (size_t i = 0; i < nignore; i++) all[n++] = ignore[i];
     struct ctx c = {root, all, n, out, err, 0};
     int rc = walk(&c, "");

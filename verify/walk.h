@@ -8,7 +8,14 @@
 struct walk_list {
     char **paths; /* relative, '/'-separated, in reference order */
     size_t n, cap;
+    int links; /* symbolic links were followed */
 };
+
+/* A symbolic link is followed when it resolves to a regular file inside the model's
+ * repository folder: root itself, or for a huggingface_hub cache snapshot
+ * (REPO/snapshots/COMMIT, whose files link to REPO/blobs/HASH) the REPO folder. 1 with the
+ * resolved path in out (PATH_MAX bytes), 0 when the link must be refused. */
+int walk_link_target(const char *root, const char *full, char *out);
 
 /* Lists regular files under root; `ignore` entries (relative paths) exclude whole subtrees, as
  * do the default ignores when `defaults` is set. */

@@ -31,6 +31,7 @@ struct ferry_manifest {
     size_t nres;
     char **ignore_paths; /* as recorded in the serialization */
     size_t nignore;
+    int allow_symlinks; /* the serialization's allow_symlinks: links inside the folder followed */
 };
 
 void ferry_manifest_free(struct ferry_manifest *m);

@@ -172,6 +172,23 @@ try:
                and os.path.basename(blob) == want_name
                and hashlib.sha256(open(link, "rb").read()).hexdigest() == sha[rel])
     check(ok, f"--hf-cache: refs/main = {commit[:12]}..., 4 relative snapshot links into blobs named by hash")
+    # the snapshot, made of links into blobs/, signs and verifies; a link out of the repository
+    # folder is refused
+    key = os.path.join(WORK, "sk")
+    subprocess.run([FERRY, "keygen", "--no-password", "-o", key], capture_output=True)
+    r1 = subprocess.run([FERRY, "sign", snap, "--key", key + ".key"], capture_output=True, text=True)
+    r2 = subprocess.run([FERRY, "verify", snap, "--pubkey", key + ".pub"], capture_output=True, text=True)
+    ser = json.load(open(os.path.join(snap, "model.manifest.json")))["predicate"]["serialization"]
+    check(r1.returncode == 0 and r2.returncode == 0 and "4 files OK" in r2.stderr and ser["allow_symlinks"] is True,
+          f"a hub cache snapshot (links into blobs/) signs and verifies, allow_symlinks recorded ({r1.stderr[-150:]})")
+    os.symlink("/etc/hostname", os.path.join(snap, "outside.txt"))
+    r3 = subprocess.run([FERRY, "verify", snap, "--pubkey", key + ".pub"], capture_output=True, text=True)
+    r4 = subprocess.run([FERRY, "sign", snap, "--key", key + ".key", "--force"], capture_output=True, text=True)
+    check(r3.returncode != 0 and r4.returncode == 65 and "out of the model's folder" in r4.stderr,
+          f"a link out of the repository folder is refused by sign (65) and verify ({r3.returncode})")
+    os.remove(os.path.join(snap, "outside.txt"))
+    for n in ("model.manifest.json", "model.manifest.json.minisig"):
+        os.remove(os.path.join(snap, n))
     rc, ev, err = fetch("hf://org/model", "--hf-cache", "-o", cache)
     check(rc == 0 and len([e for e in ev if e["event"] == "skipped"]) == 4, "cache reused on a second run")
     rc, ev, err = fetch("hf://org/model", "--hf-cache", "--include", "config.json",
