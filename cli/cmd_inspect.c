@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,51 @@ static int inspect_tokenizer(const char *path)
     return EXIT_OK;
 }
 
+/* A Meta checkpoint split model-parallel (consolidated.00.pth, .01, ...): each shard's
+ * tensors, as the shards hold the same names with slices of the weights. */
+static int inspect_meta_shards(const char *dir, int hash, int full)
+{
+    json_t *shards = json_array();
+    int code = EXIT_OK;
+    size_t n = 0;
+    for (;; n++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/consolidated.%02zu.pth", dir, n);
+        if (access(path, F_OK) != 0) break;
+        struct ferry_ckpt ck;
+        struct ferry_error err;
+        ferry_ckpt_init(&ck);
+        ferry_error_clear(&err);
+        uint8_t(*hashes)[32] = NULL;
+        int rc = ferry_ckpt_open(&ck, path, &err);
+        if (!rc && hash) {
+            hashes = calloc(ck.ntensors ? (size_t)ck.ntensors : 1, 32);
+            rc = hashes
+                     ? ferry_hash_tensors(&ck, g_opts.threads, hashes, &err)
+                     : ferry_error_set(&err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+        }
+        if (rc)
+            code = report_error(&err);
+        else if (g_opts.json)
+            json_array_append_new(shards, to_json(&ck, hashes, full));
+        else {
+            printf("==> shard %zu: %s\n", n, path);
+            human(&ck, hashes);
+        }
+        free(hashes);
+        ferry_ckpt_free(&ck);
+        if (rc) break;
+    }
+    if (g_opts.json && code == EXIT_OK)
+        out_json(json_pack("{s:s, s:I, s:o}", "format", "meta", "shards_count", (json_int_t)n,
+                           "shards", shards));
+    else
+        json_decref(shards);
+    if (!g_opts.json && code == EXIT_OK)
+        printf("Meta checkpoint in %zu model-parallel shards (ferry convert merges them)\n", n);
+    return code;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -192,6 +238,9 @@ int cmd_inspect(int argc, char **argv)
     if (is_torrent_file(argv[optind])) return inspect_torrent(argv[optind]);
     if (ferry_archive_name(argv[optind]) && !strstr(argv[optind], "//"))
         return inspect_archive(argv[optind]);
+    char shard[4200];
+    snprintf(shard, sizeof(shard), "%s/consolidated.01.pth", argv[optind]);
+    if (access(shard, F_OK) == 0) return inspect_meta_shards(argv[optind], hash, full);
     uint8_t(*hashes)[32] = NULL;
     int rc = ferry_ckpt_open(&ck, argv[optind], &err);
     if (!rc && hash) {

@@ -204,6 +204,14 @@ hfbin = os.path.join(WORK, "hfbin")
 make_llama.write_hf(hfbin, w, cfg, fmt="bin", shards=2, tokenizer=spm)
 meta_dir = os.path.join(WORK, "meta")
 make_llama.write_meta(meta_dir, w, cfg, shards=2, tokenizer=spm)
+# inspect of a model-parallel Meta folder: each shard's slices (wq split by rows, wo by columns)
+p = ferry("inspect", meta_dir, "--json")
+shards = json.loads(p.stdout)["shards"] if p.returncode == 0 else []
+shape = {(i, t["name"]): t["shape"] for i, sh in enumerate(shards) for t in sh["tensors"]}
+dim = cfg["hidden_size"]
+check(len(shards) == 2 and shape.get((1, "layers.0.attention.wq.weight")) == [dim // 2, dim]
+      and shape.get((0, "layers.0.attention.wo.weight")) == [dim, dim // 2],
+      "inspect of a 2-shard Meta folder shows each shard's slices: %s" % (sorted(shape.items())[:3],))
 ref = os.path.join(WORK, "hf-q8_0.gguf")
 for label, src in (("hf-bin-sharded", hfbin), ("meta-2-shards", meta_dir)):
     out = os.path.join(WORK, label + ".gguf")
