@@ -197,13 +197,9 @@ out:
 
 /* llama3 rope scaling: per-frequency divisors written as rope_freqs.weight
  * (reference/formats.md 3.5). */
-static int rope_freqs(struct ferry_llama *m, struct ferry_error *err)
+static void rope_freqs_fill(const struct ferry_llama_hparams *hp, float *out)
 {
-    const struct ferry_llama_hparams *hp = &m->hp;
     uint32_t n = hp->head_dim / 2;
-    m->rope_freqs = malloc(n * sizeof(float));
-    if (!m->rope_freqs)
-        return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
     float low_wl = (float)hp->orig_ctx / hp->low_freq_factor;
     float high_wl = (float)hp->orig_ctx / hp->high_freq_factor;
     for (uint32_t j = 0; j < n; j++) {
@@ -219,9 +215,59 @@ static int rope_freqs(struct ferry_llama *m, struct ferry_error *err)
                            (hp->high_freq_factor - hp->low_freq_factor);
             v = 1.0f / ((1.0f - smooth) / hp->rope_factor + smooth);
         }
-        m->rope_freqs[j] = v;
+        out[j] = v;
     }
+}
+
+static int rope_freqs(struct ferry_llama *m, struct ferry_error *err)
+{
+    m->rope_freqs = malloc(m->hp.head_dim / 2 * sizeof(float));
+    if (!m->rope_freqs)
+        return ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom");
+    rope_freqs_fill(&m->hp, m->rope_freqs);
     return 0;
+}
+
+/* A GGUF keeps llama3 rope scaling only as rope_freqs.weight; a config.json needs the factors
+ * back. factor is the largest divisor; with low_freq_factor 1 (Meta's value in every Llama 3
+ * release) each divisor between 1 and factor gives orig_ctx / wavelength linearly, so two of
+ * them give high_freq_factor and the original context (one gives the context, taking Meta's
+ * high_freq_factor 4). Kept only when recomputing every divisor from them gives the tensor
+ * back; otherwise the scaling stays unnamed (hp->orig_ctx 0). */
+static void recover_llama3(struct ferry_llama_hparams *hp, const float *rf)
+{
+    uint32_t n = hp->head_dim / 2;
+    float factor = 1.0f;
+    for (uint32_t j = 0; j < n; j++) factor = rf[j] > factor ? rf[j] : factor;
+    double x[2], y[2]; /* 1/wavelength, smooth */
+    int k = 0;
+    for (uint32_t j = 0; j < n && k < 2; j++) {
+        if (rf[j] <= 1.0f + 1e-6f || rf[j] >= factor - 1e-6f) continue;
+        double freq = 1.0 / pow(hp->rope_theta, (double)(2 * j) / (double)hp->head_dim);
+        x[k] = freq / (2.0 * M_PI);
+        y[k] = (1.0 / rf[j] - 1.0 / factor) / (1.0 - 1.0 / factor);
+        k++;
+    }
+    double lff = 1.0, hff = 4.0, orig = 8192.0;
+    if (k == 2 && x[0] != x[1]) { /* smooth = A x - B, A = orig / (hff - 1), B = 1 / (hff - 1) */
+        double a = (y[0] - y[1]) / (x[0] - x[1]), b = a * x[0] - y[0];
+        if (b > 0) hff = 1.0 + 1.0 / b, orig = a / b;
+    } else if (k == 1)
+        orig = (3.0 * y[0] + 1.0) / x[0];
+    struct ferry_llama_hparams t = *hp;
+    t.rope_factor = factor, t.low_freq_factor = (float)lff;
+    t.high_freq_factor = (float)(round(hff * 1000.0) / 1000.0);
+    t.orig_ctx = (uint32_t)llround(orig);
+    float *back = malloc(n * sizeof(float));
+    if (!back || !t.orig_ctx) {
+        free(back);
+        return;
+    }
+    rope_freqs_fill(&t, back);
+    int same = 1;
+    for (uint32_t j = 0; j < n; j++) same &= fabsf(back[j] - rf[j]) <= 1e-4f * rf[j];
+    free(back);
+    if (same) *hp = t;
 }
 
 static int cmp_plan(const void *a, const void *b)
@@ -517,6 +563,7 @@ static int open_gguf(struct ferry_llama *m, const char *path, struct ferry_error
                 return ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
             memcpy(m->rope_freqs, t->data, t->nbytes);
             snprintf(hp->rope_type, sizeof(hp->rope_type), "llama3");
+            recover_llama3(hp, m->rope_freqs);
             continue;
         }
         const struct llama_name *ln = llama_name_lookup(t->name, NAME_GGUF, &layer);

@@ -288,6 +288,20 @@ if os.path.exists(o3):
     for name, a in exp3.items():
         check(name in t3 and t3[name][2] == a.astype(np.float32).tobytes(), "llama3 model: %s" % name)
 
+    # a GGUF keeps the scaling only as rope_freqs; its Hugging Face export names it again
+    back3 = os.path.join(WORK, "hf3-from-gguf")
+    ferry("convert", o3, "-o", back3, "--to", "safetensors")
+    if os.path.exists(os.path.join(back3, "config.json")):
+        rs = json.load(open(os.path.join(back3, "config.json"))).get("rope_scaling", {})
+        check(rs.get("rope_type") == "llama3" and rs.get("factor") == 8.0 and rs.get("low_freq_factor") == 1.0
+              and rs.get("high_freq_factor") == 4.0 and rs.get("original_max_position_embeddings") == 64,
+              "GGUF -> Hugging Face: llama3 rope scaling recovered from rope_freqs: %s" % rs)
+        la, lb = os.path.join(WORK, "l3-gguf.npy"), os.path.join(WORK, "l3-back.npy")
+        ferry("logits", o3, "--ids", "1,5,9,200", "--all-positions", "-o", la)
+        ferry("logits", back3, "--ids", "1,5,9,200", "--all-positions", "-o", lb)
+        check(os.path.exists(la) and os.path.exists(lb) and np.allclose(np.load(la), np.load(lb), atol=1e-5),
+              "GGUF -> Hugging Face: the export computes the GGUF's logits")
+
 # ---- the same model as transformers 5 writes its config (issue 13): "rope_parameters" with
 # rope_theta and the llama3 fields instead of top-level rope_theta + rope_scaling, "dtype" instead
 # of "torch_dtype", an explicit head_dim. It must convert and compute exactly as the old shape.
