@@ -217,6 +217,8 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
     memset(a, 0, sizeof(*a));
     struct reader r = {.path = path, .err = err};
     limits(&r, lim);
+    struct stat fst;
+    uint64_t size_of_file = stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0;
     if (!(r.a = open_reader(path, err))) return err->code;
     size_t cap = 0;
     int rc = 0;
@@ -230,7 +232,14 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
         if (!rc && ferry_archive_find(a, m.name))
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, m.name,
                                  "the archive holds this name twice");
-        if (!rc && !m.dir) rc = body(&r, &m, NULL);
+        if (!rc && !m.dir && m.in_place) { /* stored plainly: bounds checked, data not read */
+            if (m.data_offset > size_of_file || m.size > size_of_file - m.data_offset)
+                rc = ferry_error_set(err, FERRY_EMALFORMED, path, m.data_offset, m.name,
+                                     "truncated: the member runs past the end of the archive");
+            else if (archive_read_data_skip(r.a) != ARCHIVE_OK)
+                rc = lib_error(&r, m.name);
+        } else if (!rc && !m.dir)
+            rc = body(&r, &m, NULL);
         if (!rc && a->n == cap) {
             cap = cap ? 2 * cap : 64;
             struct ferry_archive_member *p = realloc(a->m, cap * sizeof(*p));
