@@ -66,7 +66,6 @@ extern "C" int bt_session_new(const ferry_torrent_net *s, const char *listen_def
         p.set_int(lt::settings_pack::active_checking, 4);
         p.set_int(lt::settings_pack::unchoke_slots_limit, -1);
         p.set_int(lt::settings_pack::min_reconnect_time, 1);
-        p.set_int(lt::settings_pack::hashing_threads, 2);
         p.set_int(lt::settings_pack::upload_rate_limit, int(s->upload_limit));
         p.set_int(lt::settings_pack::download_rate_limit, int(s->download_limit));
         p.set_str(lt::settings_pack::user_agent, "ferry/" FERRY_VERSION);
