@@ -98,6 +98,9 @@ try:
     check(sorted(os.listdir(o)) == ["a.bin"], "no .part, state or lock file left after success")
     rc, d, err = fetch(f"{base}/ok/a.bin", o, *seg)
     check(rc == 73 and "exists" in err, f"existing file kept without --force (rc {rc})")
+    rc, d, err = fetch(f"{base}/ok/a.bin", o, "--sha256", good, *seg)
+    check(rc == 0 and "present and verified" in err and sha(os.path.join(o, "a.bin")) == good,
+          f"a rerun with --sha256 over the finished file: skipped as present and verified (rc {rc})")
     rc, d, err = fetch(f"{base}/ok/a.bin", o, "--force", *seg)
     check(rc == 0 and sha(os.path.join(o, "a.bin")) == good, "--force replaces it")
 
