@@ -1,10 +1,11 @@
 /* ferry demo: the pipeline offline on a model ferry makes itself: generate a Llama checkpoint,
  * convert it to GGUF (f16, q8_0), PyTorch and Meta layouts, sign and verify it, record the
  * license acceptance, run the forward pass on every copy and check the logits agree, then
- * serve the model on loopback and fetch it back. */
+ * serve the model on loopback and fetch it back over HTTP and over BitTorrent. */
 #define _GNU_SOURCE
 #include "commands.h"
 #include "demo_fetch.h"
+#include "demo_torrent.h"
 #include "model_args.h"
 #include "output.h"
 #include "ferry/ckpt.h"
@@ -200,7 +201,9 @@ int cmd_demo(int argc, char **argv)
     step("sign the model (minisign key, license acceptance required) and verify it");
     char kid[17];
     struct ferry_sign_opts so = {
-        .key = keyf, .force = 1, .walk = {.license_id = "demo-1.0", .require_acceptance = 1}};
+        .key = keyf,
+        .force = 1,
+        .walk = {.license_id = "demo-1.0", .require_acceptance = 1, .btv2 = 1}};
     struct ferry_sign_result sr;
     if (ferry_minisign_keygen(key, NULL, 1, kid, &err) || ferry_sign_model(model, &so, &sr, &err))
         return report_error(&err);
@@ -277,6 +280,13 @@ int cmd_demo(int argc, char **argv)
     if (fr < 0)
         fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
     failed |= fr > 0;
+
+    step("make a torrent of the signed model, seed it with ferry seed and fetch it over "
+         "BitTorrent (roots checked against the signed manifest first)");
+    char fetched_bt[4300];
+    int br = demo_torrent(dir, model, pub, lic, fetched_bt, sizeof(fetched_bt));
+    if (br == 0) br = demo_verify(fetched_bt, pub, 1) ? 1 : 0;
+    failed |= br != 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",
             failed ? "FAILED" : "all steps passed", now_seconds() - t0, dir);
     return failed ? EXIT_FAIL : EXIT_OK;

@@ -88,7 +88,7 @@ static void on_event(void *ctx, const struct bt_event *e)
 static int check_against_manifest(struct run *r, const struct ferry_torrent_info *ti)
 {
     struct ferry_check_report rep;
-    int rc = ferry_torrent_check_info(ti, &r->m, &rep, &r->err);
+    int rc = ferry_torrent_check_info(ti, &r->m, 0, &rep, &r->err);
     if (!rc && (rep.nmismatched || rep.nextra))
         rc = ferry_error_set(&r->err, FERRY_EMISMATCH, r->label, FERRY_NO_OFFSET, NULL, "%s: %s",
                              rep.nmismatched ? rep.mismatched[0] : rep.extra[0],
@@ -97,10 +97,13 @@ static int check_against_manifest(struct run *r, const struct ferry_torrent_info
                                  : "the torrent holds a file the signed manifest does not list");
     ferry_check_report_free(&rep);
     if (rc) return rc;
+    size_t rooted = 0;
+    for (size_t i = 0; i < r->m.nres; i++) rooted += r->m.res[i].has_btv2 != 0;
     note(r,
-         ti->v2 ? "%s: every file's BEP 52 root matches the signed manifest"
-                : "%s: a v1 torrent has no per-file roots; files are checked against the "
-                  "manifest as they finish",
+         ti->v2 && rooted ? "%s: every file's BEP 52 root matches the signed manifest"
+                          : "%s: no per-file roots to compare before the download (a v1 torrent, "
+                            "or a manifest without BEP 52 roots); files are checked against the "
+                            "manifest's SHA-256 as they finish",
          r->label);
     return 0;
 }

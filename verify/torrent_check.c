@@ -26,7 +26,7 @@ static int ignored(const struct ferry_manifest *m, const char *rel)
 }
 
 int ferry_torrent_check_info(const struct ferry_torrent_info *t, const struct ferry_manifest *m,
-                             struct ferry_check_report *r, struct ferry_error *err)
+                             int need_roots, struct ferry_check_report *r, struct ferry_error *err)
 {
     memset(r, 0, sizeof(*r));
     char *seen = calloc(m->nres + 1, 1);
@@ -44,7 +44,7 @@ int ferry_torrent_check_info(const struct ferry_torrent_info *t, const struct fe
         const struct ferry_resource *res = &m->res[j];
         seen[j] = 1;
         int ok = !res->has_size || f->size == res->size;
-        if (ok && t->v2 && f->size)
+        if (ok && t->v2 && f->size && (res->has_btv2 || need_roots))
             ok = f->has_root && res->has_btv2 && !memcmp(f->root, res->btv2, 32);
         if (ok) {
             r->nok++;
@@ -73,7 +73,7 @@ int ferry_torrent_check(const char *torrent_path, const struct ferry_manifest *m
         rc = ferry_error_set(err, FERRY_EMALFORMED, torrent_path, FERRY_NO_OFFSET, NULL,
                              "not a BitTorrent v2 or hybrid torrent (no meta version 2 file tree)");
     else
-        rc = ferry_torrent_check_info(&t, m, r, err);
+        rc = ferry_torrent_check_info(&t, m, 1, r, err);
     ferry_torrent_info_free(&t);
     return rc;
 }

@@ -10,9 +10,10 @@
 
 /* Fills r->mismatched with files whose roots or sizes differ, r->extra with torrent files the
  * manifest lacks and r->missing with manifest files the torrent lacks. A v1-only torrent has
- * no roots: only its lengths are compared. */
+ * no roots: only its lengths are compared; so are files the manifest gives no root for (one
+ * made by another signer) unless need_roots. */
 int ferry_torrent_check_info(const struct ferry_torrent_info *t, const struct ferry_manifest *m,
-                             struct ferry_check_report *r, struct ferry_error *err);
+                             int need_roots, struct ferry_check_report *r, struct ferry_error *err);
 /* The same for a .torrent file, which must be v2 or hybrid. */
 int ferry_torrent_check(const char *torrent_path, const struct ferry_manifest *m,
                         struct ferry_check_report *r, struct ferry_error *err);
