@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `cmake --install` puts the library, its headers and ferry.pc under a prefix; the examples build
+# against that with `pkg-config --cflags --libs ferry` alone and run.
+# usage: install.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$1 src=$2
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+fail=0
+cmake --install "$build" --prefix "$prefix" >/dev/null || { echo "FAIL: cmake --install"; exit 1; }
+pc=$(dirname "$(find "$prefix" -name ferry.pc | head -1)")
+[ -n "$pc" ] || { echo "FAIL: no ferry.pc installed"; exit 1; }
+export PKG_CONFIG_PATH=$pc
+libdir=$(pkg-config --variable=libdir ferry)
+for ex in list_tensors fetch_verified; do
+  if cc "$src/examples/$ex.c" -o "$prefix/$ex" $(pkg-config --cflags --libs ferry) -Wl,-rpath,"$libdir"; then
+    echo "ok: examples/$ex.c builds against the installed library"
+  else
+    echo "FAIL: examples/$ex.c does not build with pkg-config --cflags --libs ferry"; fail=1
+  fi
+done
+out=$("$prefix/list_tensors" "$src/tests/data/good/gguf/tensors_success.gguf" 2>&1)
+grep -q "gguf, 2 tensors" <<<"$out" && echo "ok: list_tensors runs on the installed shared library" \
+  || { echo "FAIL: list_tensors: $out"; fail=1; }
+ldd "$prefix/list_tensors" | grep -q "$prefix/lib.*libferry.so.0" \
+  && echo "ok: linked to the installed libferry.so.0 (SONAME)" || { echo "FAIL: not linked to the installed libferry.so.0"; fail=1; }
+exit $fail
