@@ -205,10 +205,22 @@ static int body(struct reader *r, const struct ferry_archive_member *m,
     return 0;
 }
 
+/* The caller's limits, else FERRY_ARCHIVE_MAX_RATIO / FERRY_ARCHIVE_MAX_BYTES from the
+ * environment, else 1000 and 64 TiB. */
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    unsigned long long x = v && *v ? strtoull(v, &end, 10) : 0;
+    return v && *v && !*end && x ? (uint64_t)x : dflt;
+}
+
 static void limits(struct reader *r, const struct ferry_archive_limits *lim)
 {
-    r->max_ratio = lim && lim->max_ratio ? lim->max_ratio : 1000;
-    r->max_bytes = lim && lim->max_bytes ? lim->max_bytes : (64ull << 40);
+    r->max_ratio =
+        lim && lim->max_ratio ? lim->max_ratio : env_u64("FERRY_ARCHIVE_MAX_RATIO", 1000);
+    r->max_bytes =
+        lim && lim->max_bytes ? lim->max_bytes : env_u64("FERRY_ARCHIVE_MAX_BYTES", 64ull << 40);
 }
 
 int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,

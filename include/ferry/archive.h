@@ -29,7 +29,8 @@ struct ferry_archive {
 };
 
 /* Decompression bomb limits: the uncompressed bytes may exceed neither max_ratio times the
- * compressed bytes read (once past 64 MiB) nor max_bytes. 0 = the defaults (1000, 64 TiB). */
+ * compressed bytes read (once past 64 MiB) nor max_bytes. 0 (or a NULL limits) = the values of
+ * FERRY_ARCHIVE_MAX_RATIO and FERRY_ARCHIVE_MAX_BYTES in the environment, else 1000 and 64 TiB. */
 struct ferry_archive_limits {
     uint64_t max_ratio, max_bytes;
 };

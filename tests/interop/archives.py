@@ -151,6 +151,18 @@ check(rc == 1 and "changed file: config.json" in err, f"a member changed after s
 rc, _, err = ferry("inspect", os.path.join(WORK, "gnu.tar.gz") + "//model/model.gguf")
 check(rc == 64 and "compressed" in err and "stages" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
 
+# the decompression bomb limits can be raised for one run
+bomb = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "bad", "archive", "bomb_ratio.tar.bz2")
+r1 = subprocess.run([FERRY, "inspect", bomb], capture_output=True, text=True)
+r2 = subprocess.run([FERRY, "inspect", bomb], capture_output=True, text=True,
+                    env=dict(os.environ, FERRY_ARCHIVE_MAX_RATIO="1000000"))
+r3 = subprocess.run([FERRY, "inspect", bomb], capture_output=True, text=True,
+                    env=dict(os.environ, FERRY_ARCHIVE_MAX_RATIO="1000000", FERRY_ARCHIVE_MAX_BYTES="1048576"))
+check(r1.returncode == 65 and r2.returncode == 0 and "zeros.bin" in r2.stdout and r3.returncode == 65
+      and "more than 1048576 bytes" in r3.stderr,
+      f"bomb limits: refused by default, allowed with FERRY_ARCHIVE_MAX_RATIO, capped by FERRY_ARCHIVE_MAX_BYTES "
+      f"({r1.returncode} {r2.returncode} {r3.returncode})")
+
 # zip members compressed with deflate: numpy's savez_compressed, a torch.save file rewritten with
 # deflate (torch itself loads it), both beside their stored forms
 import numpy as np  # noqa: E402
