@@ -24,4 +24,6 @@ grep -q "gguf, 2 tensors" <<<"$out" && echo "ok: list_tensors runs on the instal
   || { echo "FAIL: list_tensors: $out"; fail=1; }
 ldd "$prefix/list_tensors" | grep -q "$prefix/lib.*libferry.so.0" \
   && echo "ok: linked to the installed libferry.so.0 (SONAME)" || { echo "FAIL: not linked to the installed libferry.so.0"; fail=1; }
+bad=$(nm -D --defined-only "$libdir/libferry.so.0" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | grep -v '^ferry_' | head -5)
+[ -z "$bad" ] && echo "ok: libferry.so.0 exports only ferry_* names" || { echo "FAIL: libferry.so.0 exports $bad"; fail=1; }
 exit $fail
