@@ -1,13 +1,15 @@
 /* ferry demo: the pipeline offline on a model ferry makes itself: generate a Llama checkpoint,
  * convert it to GGUF (f16, q8_0), PyTorch and Meta layouts, sign and verify it, record the
- * license acceptance, run the forward pass on every copy and check the logits agree, then
- * serve the model on loopback and fetch it back over HTTP and over BitTorrent. */
+ * license acceptance, pack it into one archive and verify that, run the forward pass on every copy
+ * and check the logits agree, then serve the model on loopback and fetch it back over HTTP and over
+ * BitTorrent. */
 #define _GNU_SOURCE
 #include "commands.h"
 #include "demo_fetch.h"
 #include "demo_torrent.h"
 #include "model_args.h"
 #include "output.h"
+#include "ferry/archive.h"
 #include "ferry/ckpt.h"
 #include "ferry/convert.h"
 #include "ferry/file.h"
@@ -225,6 +227,24 @@ int cmd_demo(int argc, char **argv)
     fprintf(stderr, "  recorded the acceptance of LICENSE (sha256 %.16s...) by Demo User -> %s\n",
             lic, rec.path);
     if (demo_verify(model, pub, 1)) return EXIT_FAIL;
+
+    step("pack the signed model into one reproducible archive and verify it without unpacking");
+    char packed[4300];
+    snprintf(packed, sizeof(packed), "%s/model.tar.zst", dir);
+    struct ferry_pack_opts po = {.filter = "zstd", .force = 1};
+    struct ferry_signature_opts pso = {.pubkey = pub};
+    struct ferry_signature_report psr;
+    struct ferry_check_report pr;
+    struct ferry_manifest pm;
+    if (ferry_pack_model(model, packed, &po, &err)) return report_error(&err);
+    int pv = ferry_verify_archive(packed, &pso, &pm, &psr, &pr, &err);
+    if (pv != 1) return pv < 0 ? report_error(&err) : EXIT_FAIL;
+    fprintf(stderr, "  %s: signature good, %zu files OK, %zu missing, %zu extra, %zu changed\n",
+            packed, pr.nok, pr.nmissing, pr.nextra, pr.nmismatched);
+    int pbad = pr.nmissing || pr.nextra || pr.nmismatched;
+    ferry_check_report_free(&pr);
+    ferry_manifest_free(&pm);
+    if (pbad) return EXIT_FAIL;
 
     step("run the forward pass on every copy and compare logits with the original");
     struct ferry_model *ref;
