@@ -32,15 +32,47 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: ferry demo [--dir D] [--threads N]\n\n"
+    "usage: ferry demo [--dir D] [--threads N] [--json]\n\n"
     "Runs ferry's pipeline offline on a small model it generates, in D\n"
-    "(default: a new temporary folder, kept for inspection).\n";
+    "(default: a new temporary folder, kept for inspection). --json prints\n"
+    "{\"stages\": [{\"name\", \"ok\", \"seconds\"}], \"ok\"} on stdout when it ends.\n";
 
-static int step_no;
+/* The stages as --json reports them: name, ok, seconds. */
+static struct {
+    const char *name;
+    int ok;
+    double start, seconds;
+} stages[16];
+static int demo_json;
+static int step_no, stage_failed; /* a check inside the current stage failed */
 
-static void step(const char *what)
+static void close_stage(int ok)
 {
+    if (!step_no) return;
+    stages[step_no - 1].ok = ok && !stage_failed;
+    stage_failed = 0;
+    stages[step_no - 1].seconds = now_seconds() - stages[step_no - 1].start;
+}
+
+static void step(const char *name, const char *what)
+{
+    close_stage(1);
+    if (step_no < 16) stages[step_no] = (typeof(stages[0])){name, 0, now_seconds(), 0};
     fprintf(stderr, "\nferry demo [%d] %s\n", ++step_no, what);
+}
+
+/* Closes the last stage with the outcome code and, with --json, prints the stages. */
+static int finish(int code)
+{
+    close_stage(code == EXIT_OK);
+    if (demo_json) { /* the steps inside render as text, on stderr */
+        json_t *a = json_array();
+        for (int i = 0; i < step_no && i < 16; i++)
+            json_array_append_new(a, json_pack("{s:s, s:b, s:f}", "name", stages[i].name, "ok",
+                                               stages[i].ok, "seconds", stages[i].seconds));
+        out_json(json_pack("{s:o, s:b}", "stages", a, "ok", code == EXIT_OK));
+    }
+    return code;
 }
 
 static int demo_convert(const char *src, const char *dst, enum ferry_container to, const char *type,
@@ -135,10 +167,13 @@ static int demo_generate(const char *path, const char *prompt, uint32_t ntok, un
 
 int cmd_demo(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'},     {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"dir", required_argument, NULL, 'd'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *dir = NULL;
     uint64_t threads = 0;
     int c;
@@ -146,6 +181,7 @@ int cmd_demo(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
+        case 'j': demo_json = 1; break;
         case 't':
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
             break;
@@ -182,25 +218,26 @@ int cmd_demo(int argc, char **argv)
     struct ferry_error err;
     ferry_error_clear(&err);
 
-    step("generate a small Llama checkpoint (Hugging Face layout, safetensors, tokenizer.model)");
-    if (ferry_synth_llama(model, 20261126, 1, &err)) return report_error(&err);
+    step("generate",
+         "generate a small Llama checkpoint (Hugging Face layout, safetensors, tokenizer.model)");
+    if (ferry_synth_llama(model, 20261126, 1, &err)) return finish(report_error(&err));
     struct ferry_ckpt ck;
     ferry_ckpt_init(&ck);
-    if (ferry_ckpt_open(&ck, model, &err)) return report_error(&err);
+    if (ferry_ckpt_open(&ck, model, &err)) return finish(report_error(&err));
     uint64_t params = 0;
     for (uint64_t i = 0; i < ck.ntensors; i++) params += ck.tensors[i].nelem;
     fprintf(stderr, "  %s: %llu tensors, %llu parameters (ferry inspect %s shows them)\n", model,
             (unsigned long long)ck.ntensors, (unsigned long long)params, model);
     ferry_ckpt_free(&ck);
 
-    step("convert: GGUF f16 and q8_0, a PyTorch directory, a Meta directory");
+    step("convert", "convert: GGUF f16 and q8_0, a PyTorch directory, a Meta directory");
     if (demo_convert(model, gf16, FERRY_FMT_GGUF, "f16", (unsigned)threads) ||
         demo_convert(model, gq8, FERRY_FMT_GGUF, "q8_0", (unsigned)threads) ||
         demo_convert(model, pt, FERRY_FMT_PYTORCH, NULL, (unsigned)threads) ||
         demo_convert(model, meta, FERRY_FMT_META, NULL, (unsigned)threads))
-        return EXIT_FAIL;
+        return finish(EXIT_FAIL);
 
-    step("sign the model (minisign key, license acceptance required) and verify it");
+    step("sign", "sign the model (minisign key, license acceptance required) and verify it");
     char kid[17];
     struct ferry_sign_opts so = {
         .key = keyf,
@@ -208,14 +245,14 @@ int cmd_demo(int argc, char **argv)
         .walk = {.license_id = "demo-1.0", .require_acceptance = 1, .btv2 = 1}};
     struct ferry_sign_result sr;
     if (ferry_minisign_keygen(key, NULL, 1, kid, &err) || ferry_sign_model(model, &so, &sr, &err))
-        return report_error(&err);
+        return finish(report_error(&err));
     fprintf(stderr, "  key %s signed %zu files -> %s\n", kid, sr.files, sr.signature);
-    if (demo_verify(model, pub, 0)) return EXIT_FAIL;
+    if (demo_verify(model, pub, 0)) return finish(EXIT_FAIL);
 
-    step("record the license acceptance and verify with --require-license");
+    step("license", "record the license acceptance and verify with --require-license");
     struct ferry_manifest man = {0};
     if (verify_signature(model, NULL, pub, NULL, 0, &man, NULL, &err) != 1)
-        return report_error(&err);
+        return finish(report_error(&err));
     char lic[65] = "";
     for (size_t i = 0; i < man.nres; i++)
         if (!strcmp(man.res[i].role, "license")) ferry_hex(man.res[i].sha256, 32, lic);
@@ -223,12 +260,13 @@ int cmd_demo(int argc, char **argv)
     struct ferry_license_recorded rec;
     int arc = ferry_license_accept(model, &man, &who, "flag:--accept-license", 0, NULL, &rec, &err);
     ferry_manifest_free(&man);
-    if (arc) return report_error(&err);
+    if (arc) return finish(report_error(&err));
     fprintf(stderr, "  recorded the acceptance of LICENSE (sha256 %.16s...) by Demo User -> %s\n",
             lic, rec.path);
-    if (demo_verify(model, pub, 1)) return EXIT_FAIL;
+    if (demo_verify(model, pub, 1)) return finish(EXIT_FAIL);
 
-    step("pack the signed model into one reproducible archive and verify it without unpacking");
+    step("pack",
+         "pack the signed model into one reproducible archive and verify it without unpacking");
     char packed[4300];
     snprintf(packed, sizeof(packed), "%s/model.tar.zst", dir);
     struct ferry_pack_opts po = {.filter = "zstd", .force = 1};
@@ -236,26 +274,26 @@ int cmd_demo(int argc, char **argv)
     struct ferry_signature_report psr;
     struct ferry_check_report pr;
     struct ferry_manifest pm;
-    if (ferry_pack_model(model, packed, &po, &err)) return report_error(&err);
+    if (ferry_pack_model(model, packed, &po, &err)) return finish(report_error(&err));
     int pv = ferry_verify_archive(packed, &pso, &pm, &psr, &pr, &err);
-    if (pv != 1) return pv < 0 ? report_error(&err) : EXIT_FAIL;
+    if (pv != 1) return finish(pv < 0 ? report_error(&err) : EXIT_FAIL);
     fprintf(stderr, "  %s: signature good, %zu files OK, %zu missing, %zu extra, %zu changed\n",
             packed, pr.nok, pr.nmissing, pr.nextra, pr.nmismatched);
     int pbad = pr.nmissing || pr.nextra || pr.nmismatched;
     ferry_check_report_free(&pr);
     ferry_manifest_free(&pm);
-    if (pbad) return EXIT_FAIL;
+    if (pbad) return finish(EXIT_FAIL);
 
-    step("run the forward pass on every copy and compare logits with the original");
+    step("check", "run the forward pass on every copy and compare logits with the original");
     struct ferry_model *ref;
     int code = load_model(model, 0, (unsigned)threads, &ref);
-    if (code) return code;
+    if (code) return finish(code);
     int32_t *ids = NULL;
     int n = 0;
     if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0,
                                 1, &ids, &n))) {
         ferry_model_free(ref);
-        return code;
+        return finish(code);
     }
     uint32_t nv = ferry_model_get_info(ref)->n_vocab;
     float *lr = malloc((size_t)n * nv * sizeof(float)),
@@ -277,7 +315,7 @@ int cmd_demo(int argc, char **argv)
             ferry_logit_stats(lr, lc, (uint32_t)n, nv, ids, &s);
             ferry_check_defaults(wt, &kl, &top);
             int ok = s.mean_kl <= kl && s.top1 >= top;
-            failed |= !ok;
+            failed |= !ok, stage_failed |= !ok;
             fprintf(stderr, "  %-40s %-5s KL %.2e  top-1 %5.1f%%  max |d| %.2e  %s\n",
                     copies[i] + strlen(dir) + 1, wt, s.mean_kl, 100 * s.top1, s.max_abs,
                     ok ? "OK" : "OUT OF TOLERANCE");
@@ -287,27 +325,29 @@ int cmd_demo(int argc, char **argv)
     free(lr);
     free(lc);
     free(ids);
-    if (code) return code;
+    if (code) return finish(code);
 
-    step("generate text with the q8_0 GGUF (random weights: the words are nonsense)");
-    if (demo_generate(gq8, "Once upon a time", 24, (unsigned)threads)) return EXIT_FAIL;
+    step("generate_text",
+         "generate text with the q8_0 GGUF (random weights: the words are nonsense)");
+    if (demo_generate(gq8, "Once upon a time", 24, (unsigned)threads)) return finish(EXIT_FAIL);
 
-    step("serve the signed model with nginx on loopback and fetch it back (signature, license, "
+    step("http",
+         "serve the signed model with nginx on loopback and fetch it back (signature, license, "
          "hashes)");
     char fetched[4300];
     int fr = demo_fetch(dir, "model", pub, lic, fetched, sizeof(fetched));
     if (fr == 0) fr = demo_verify(fetched, pub, 1) ? 1 : 0;
     if (fr < 0)
         fprintf(stderr, "  skipped: nginx is not installed (scripts/install-deps installs it)\n");
-    failed |= fr > 0;
+    failed |= fr > 0, stage_failed |= fr > 0;
 
-    step("make a torrent of the signed model, seed it with ferry seed and fetch it over "
-         "BitTorrent (roots checked against the signed manifest first)");
+    step("torrent", "make a torrent of the signed model, seed it with ferry seed and fetch it over "
+                    "BitTorrent (roots checked against the signed manifest first)");
     char fetched_bt[4300];
     int br = demo_torrent(dir, model, pub, lic, fetched_bt, sizeof(fetched_bt));
     if (br == 0) br = demo_verify(fetched_bt, pub, 1) ? 1 : 0;
-    failed |= br != 0;
+    failed |= br != 0, stage_failed |= br != 0;
     fprintf(stderr, "\nferry demo: %s in %.1f s; files are in %s\n",
             failed ? "FAILED" : "all steps passed", now_seconds() - t0, dir);
-    return failed ? EXIT_FAIL : EXIT_OK;
+    return finish(failed ? EXIT_FAIL : EXIT_OK);
 }
