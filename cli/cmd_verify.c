@@ -28,7 +28,9 @@ static const char usage_text[] =
     "Finds DIR/model.sig (OpenSSF Model Signing bundle) or DIR/model.manifest.json with its\n"
     ".minisig, verifies the signature, then hashes every file and reports missing, extra and\n"
     "changed files. Without a signature, DIR/checklist.chk or DIR/SHA256SUMS is checked\n"
-    "(integrity only).\n\n"
+    "(integrity only). An archive (.tar, .tar.gz/.zst/.xz/.bz2, .zip) is checked the same way\n"
+    "in one streaming pass, nothing extracted: against the signed manifest inside (or beside)\n"
+    "it, and with --checklist against that list.\n\n"
     "  --pubkey K        minisign public key (file or base64 line) or PEM public key\n"
     "  --cert-chain PEM  trust anchors for certificate bundles (repeatable)\n"
     "  --checklist F     also check an md5sum/sha256sum list\n"
@@ -144,15 +146,17 @@ int cmd_verify(int argc, char **argv)
     struct ferry_manifest m = {0};
     int have_manifest = 0, failed = 0, checked = 0, rc;
     int archive = S_ISREG(st.st_mode) && ferry_archive_name(dir) && !sigfile;
-    if (archive && (checklist || require_license || torrent)) {
-        errorf("%s: an archive is verified against the signed manifest inside or beside it; "
-               "--checklist, --torrent and --require-license need the unpacked folder",
+    if (archive && (require_license || torrent)) {
+        errorf("%s: an archive is verified against the signed manifest inside or beside it, or "
+               "a --checklist; --torrent and --require-license need the unpacked folder",
                dir);
         json_decref(doc);
         return EXIT_USAGE;
     }
     struct ferry_check_report ar = {0};
-    if (archive) {
+    if (archive && checklist && !pubkey && !nca) {
+        rc = 0; /* the checklist alone */
+    } else if (archive) {
         struct ferry_signature_opts so = {NULL, pubkey, cas, nca};
         struct ferry_signature_report sr;
         rc = ferry_verify_archive(dir, &so, &m, &sr, &ar, &err);
@@ -209,7 +213,8 @@ int cmd_verify(int argc, char **argv)
         struct ferry_check_report r;
         ferry_error_clear(&err);
         const char *base = S_ISDIR(st.st_mode) ? dir : ".";
-        rc = ferry_checklist_check(base, checklist, wo.threads, &r, &err);
+        rc = archive ? ferry_checklist_check_archive(dir, checklist, &r, &err)
+                     : ferry_checklist_check(base, checklist, wo.threads, &r, &err);
         if (rc) {
             report_error(&err);
             failed = 1;

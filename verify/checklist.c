@@ -1,6 +1,7 @@
 /* Checksum-list verification (see ferry/checklist.h). Entries are checked in parallel. */
 #define _GNU_SOURCE
 #include "ferry/pool.h"
+#include "ferry/archive.h"
 #include "ferry/checklist.h"
 #include "ferry/file.h"
 #include "ferry/hash.h"
@@ -118,10 +119,10 @@ static int push(char ***list, size_t *n, const char *s)
     return 0;
 }
 
-int ferry_checklist_check(const char *dir, const char *list_path, unsigned threads,
-                          struct ferry_check_report *r, struct ferry_error *err)
+/* The entries of a list: 0 with out and nout filled (the caller frees them), or an error. */
+static int parse_list(const char *list_path, struct entry **out, size_t *nout,
+                      struct ferry_error *err)
 {
-    memset(r, 0, sizeof(*r));
     FILE *f = ferry_fopen_regular(list_path, err);
     if (!f) return err ? err->code : FERRY_EIO;
     struct entry *es = NULL;
@@ -152,26 +153,108 @@ int ferry_checklist_check(const char *dir, const char *list_path, unsigned threa
     fclose(f);
     if (!rc && n == 0)
         rc = ferry_error_set(err, FERRY_EMALFORMED, list_path, FERRY_NO_OFFSET, NULL, "no entries");
+    *out = es, *nout = n;
+    return rc;
+}
+
+static void report(struct entry *es, size_t n, struct ferry_check_report *r)
+{
+    for (size_t i = 0; i < n; i++) {
+        char msg[600];
+        r->bytes += es[i].size;
+        if (es[i].state == 0)
+            r->nok++;
+        else if (es[i].state == 1)
+            push(&r->missing, &r->nmissing, es[i].name);
+        else {
+            snprintf(msg, sizeof(msg), "%s (%s)", es[i].name,
+                     es[i].state == 2 ? "checksum differs"
+                                      : "unreadable, not a regular file or a symbolic link");
+            push(&r->mismatched, &r->nmismatched, msg);
+        }
+    }
+}
+
+int ferry_checklist_check(const char *dir, const char *list_path, unsigned threads,
+                          struct ferry_check_report *r, struct ferry_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    struct entry *es = NULL;
+    size_t n = 0;
+    int rc = parse_list(list_path, &es, &n, err);
     if (!rc) {
         struct job j = {.dir = dir, .e = es, .n = n};
         atomic_init(&j.next, 0);
         if (!threads) threads = ferry_cpu_count();
         unsigned nt = threads < 64 ? threads : 64;
         ferry_parallel(nt < n ? nt : (unsigned)n, worker, &j);
-        for (size_t i = 0; i < n; i++) {
-            char msg[600];
-            r->bytes += es[i].size;
-            if (es[i].state == 0)
-                r->nok++;
-            else if (es[i].state == 1)
-                push(&r->missing, &r->nmissing, es[i].name);
-            else {
-                snprintf(msg, sizeof(msg), "%s (%s)", es[i].name,
-                         es[i].state == 2 ? "checksum differs" : "unreadable, not a regular file or a symbolic link");
-                push(&r->mismatched, &r->nmismatched, msg);
-            }
-        }
+        report(es, n, r);
     }
+    for (size_t i = 0; i < n; i++) free(es[i].name);
+    free(es);
+    return rc;
+}
+
+/* ---- the same for the members of an archive, hashed as they stream ---- */
+
+struct apass {
+    struct entry *es;
+    size_t n;
+    size_t plen;
+    const char *prefix;
+    struct entry *cur;
+    EVP_MD_CTX *md;
+};
+
+static int a_begin(void *ctx, const struct ferry_archive_member *m)
+{
+    struct apass *p = ctx;
+    p->cur = NULL;
+    if (p->plen && (strncmp(m->name, p->prefix, p->plen) || m->name[p->plen] != '/')) return 1;
+    const char *rel = m->name + (p->plen ? p->plen + 1 : 0);
+    for (size_t i = 0; i < p->n && !p->cur; i++)
+        if (!strcmp(p->es[i].name, rel)) p->cur = &p->es[i];
+    if (!p->cur) return 1;
+    p->cur->size = m->size;
+    return EVP_DigestInit_ex(p->md, p->cur->md, NULL) ? 0 : FERRY_EINTERNAL;
+}
+
+static int a_data(void *ctx, const void *b, size_t n)
+{
+    struct apass *p = ctx;
+    return EVP_DigestUpdate(p->md, b, n) ? 0 : FERRY_EINTERNAL;
+}
+
+static int a_end(void *ctx)
+{
+    struct apass *p = ctx;
+    uint8_t d[64];
+    unsigned dl = 0;
+    char hex[129];
+    EVP_DigestFinal_ex(p->md, d, &dl);
+    ferry_hex(d, dl, hex);
+    p->cur->state = strcmp(hex, p->cur->hex) ? 2 : 0;
+    return 0;
+}
+
+int ferry_checklist_check_archive(const char *archive, const char *list_path,
+                                  struct ferry_check_report *r, struct ferry_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    struct entry *es = NULL;
+    size_t n = 0;
+    int rc = parse_list(list_path, &es, &n, err);
+    char root[4096];
+    ferry_archive_root(archive, root, sizeof(root)); /* "A//" or "A//TOP" */
+    const char *prefix = strstr(root, "//") + 2;
+    struct apass p = {es, n, strlen(prefix), prefix, NULL, EVP_MD_CTX_new()};
+    for (size_t i = 0; i < n; i++) es[i].state = 1; /* missing until a member is met */
+    if (!rc && !p.md)
+        rc = ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");
+    struct ferry_archive_visitor v = {&p, a_begin, a_data, a_end};
+    if (!rc) rc = ferry_archive_stream(archive, NULL, &v, err);
+    if (!rc) report(es, n, r);
+    EVP_MD_CTX_free(p.md);
     for (size_t i = 0; i < n; i++) free(es[i].name);
     free(es);
     return rc;

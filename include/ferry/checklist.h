@@ -12,4 +12,9 @@
 int ferry_checklist_check(const char *dir, const char *list_path, unsigned threads,
                           struct ferry_check_report *r, struct ferry_error *err);
 
+/* The same for the members of an archive (below its one top folder when it has one), hashed as
+ * the archive streams, nothing extracted. */
+int ferry_checklist_check_archive(const char *archive, const char *list_path,
+                                  struct ferry_check_report *r, struct ferry_error *err);
+
 #endif

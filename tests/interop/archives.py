@@ -136,6 +136,16 @@ check(len(converted) == len(archives) and not [n for n in os.listdir(WORK) if n.
       f"ferry convert ARCHIVE gives the bytes converting the folder gives: plain tars in place, the others "
       f"staged beside the output and removed ({len(converted)}/{len(archives)})")
 
+# a checksum list (sha256sum output) against an archive's members, streamed, nothing extracted
+sums = os.path.join(WORK, "SHA256SUMS")
+with open(sums, "w") as f:
+    for rel, digest in sorted(tree(model).items()):
+        if not rel.startswith("model.manifest"):
+            f.write(f"{digest}  {rel}\n")
+ok_sums = [label for label, path, _ in archives if ferry("verify", path, "--checklist", sums)[0] == 0]
+check(len(ok_sums) == len(archives), f"verify ARCHIVE --checklist SHA256SUMS: every member hashed as it streams "
+      f"({len(ok_sums)}/{len(archives)})")
+
 # a member changed after signing is named
 bad = os.path.join(WORK, "changed.tar")
 with tarfile.open(bad, "w") as t:
@@ -148,6 +158,8 @@ with tarfile.open(bad, "w") as t:
         t.addfile(info, io.BytesIO(data))
 rc, _, err = ferry("verify", bad, "--pubkey", pub)
 check(rc == 1 and "changed file: config.json" in err, f"a member changed after signing: exit 1, named (rc {rc})")
+rc, _, err = ferry("verify", bad, "--checklist", sums)
+check(rc == 1 and "config.json (checksum differs)" in err, f"and against the checklist: exit 1, named (rc {rc})")
 rc, _, err = ferry("inspect", os.path.join(WORK, "gnu.tar.gz") + "//model/model.gguf")
 check(rc == 64 and "compressed" in err and "stages" in err, f"a checkpoint inside a compressed archive: exit 64 with advice (rc {rc})")
 
