@@ -3,6 +3,7 @@
  * grzip, ...) would run other programs on a stranger's bytes. */
 #define _GNU_SOURCE
 #include "ferry/archive.h"
+#include "strset.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -232,6 +233,8 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
     struct stat fst;
     uint64_t size_of_file = stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0;
     if (!(r.a = open_reader(path, err))) return err->code;
+    struct strset seen;
+    strset_init(&seen);
     size_t cap = 0;
     int rc = 0;
     for (;;) {
@@ -241,7 +244,10 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
             rc = 0;
             break;
         }
-        if (!rc && ferry_archive_find(a, m.name))
+        int fresh = rc ? 1 : strset_add(&seen, m.name, strlen(m.name)); /* linear in members */
+        if (!rc && fresh < 0)
+            rc = ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "oom");
+        else if (!rc && !fresh)
             rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, m.name,
                                  "the archive holds this name twice");
         if (!rc && !m.dir && m.in_place) { /* stored plainly: bounds checked, data not read */
@@ -276,6 +282,7 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
         if (stat(path, &st) == 0) a->file_bytes = (uint64_t)st.st_size;
     }
     archive_read_free(r.a);
+    strset_free(&seen);
     if (rc) ferry_archive_free(a);
     return rc;
 }
