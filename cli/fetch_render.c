@@ -54,6 +54,7 @@ static void on_size(void *ctx, const char *name, uint64_t bytes)
     struct fetch_view *v = ctx;
     end_bar(v);
     v->has_bar = 1;
+    v->baseline = 1;
     if (!g_opts.json) {
         progress_start(&v->bar, name, bytes);
         if (v->has_total) v->bar.parent = &v->total;
@@ -66,7 +67,10 @@ static void on_progress(void *ctx, const char *name, uint64_t bytes)
 {
     struct fetch_view *v = ctx;
     if (bytes < v->last_bytes) v->last_bytes = 0; /* a restarted transfer */
-    if (!g_opts.json) {
+    if (!g_opts.json && v->baseline) { /* the bytes an earlier run left: not this run's rate */
+        if (v->has_bar) progress_skip(&v->bar, bytes);
+        v->baseline = 0;
+    } else if (!g_opts.json) {
         if (v->has_bar) progress_add(&v->bar, bytes - v->last_bytes);
     } else if (now_seconds() - v->last_event >= 1.0) {
         v->last_event = now_seconds();

@@ -13,6 +13,7 @@ struct fetch_view {
     struct progress bar, total; /* the current file, and the source's total (TTY) */
     int has_bar, has_total;
     uint64_t last_bytes;
+    int baseline; /* the next progress report gives the bytes already present */
     double last_event, start;
     struct ferry_acceptor *who; /* for an acceptance typed on a terminal */
     const struct ferry_license_opts *lo;

@@ -8,7 +8,7 @@
 static void line(const struct progress *p, double t, char *out, size_t n)
 {
     double el = t - p->start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double rate = el > 0 ? (double)(p->done - p->skipped) / el : 0; /* this run's bytes only */
     double frac = p->total ? (double)p->done / (double)p->total : 1;
     double eta = rate > 0 && p->total > p->done ? (double)(p->total - p->done) / rate : 0;
     char bar[31];
@@ -22,7 +22,7 @@ static void line(const struct progress *p, double t, char *out, size_t n)
 static void draw(struct progress *p, int final)
 {
     double t = now_seconds(), el = t - p->start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double rate = el > 0 ? (double)(p->done - p->skipped) / el : 0;
     double frac = p->total ? (double)p->done / (double)p->total : 1;
     if (p->tty) {
         char a[512], b[512];
@@ -48,7 +48,7 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
 {
     p->label = label;
     p->total = total;
-    p->done = 0;
+    p->done = p->skipped = 0;
     p->start = p->last = now_seconds();
     p->tty = isatty(2);
     p->enabled = g_opts.verbosity >= 0 && !g_opts.json;
@@ -56,16 +56,23 @@ void progress_start(struct progress *p, const char *label, uint64_t total)
     pthread_mutex_init(&p->lock, NULL);
 }
 
-void progress_skip(struct progress *p, uint64_t n)
+static void count(struct progress *p, uint64_t n, int moved)
 {
     pthread_mutex_lock(&p->lock);
     p->done += n;
+    if (!moved) p->skipped += n;
     pthread_mutex_unlock(&p->lock);
+}
+
+void progress_skip(struct progress *p, uint64_t n)
+{
+    if (p->parent) count(p->parent, n, 0);
+    count(p, n, 0);
 }
 
 void progress_add(struct progress *p, uint64_t n)
 {
-    if (p->parent) progress_skip(p->parent, n);
+    if (p->parent) count(p->parent, n, 1);
     pthread_mutex_lock(&p->lock);
     p->done += n;
     if (p->enabled && now_seconds() - p->last >= (p->tty ? 0.1 : 10.0)) draw(p, 0);

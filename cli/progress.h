@@ -10,6 +10,7 @@
 struct progress {
     const char *label;
     uint64_t total, done;
+    uint64_t skipped; /* counted in done but not moved in this run (resumed, already present) */
     double start, last;
     int tty, enabled;
     pthread_mutex_t lock; /* workers report concurrently */
@@ -19,7 +20,8 @@ struct progress {
 void progress_start(struct progress *p, const char *label, uint64_t total);
 void progress_add(struct progress *p, uint64_t n);
 void progress_end(struct progress *p);
-/* Counts n bytes into a total bar without drawing (e.g. files skipped as already present). */
+/* Counts n bytes that this run did not move (a resumed part, files already present): in the
+ * fraction done, not in the rate and ETA. */
 void progress_skip(struct progress *p, uint64_t n);
 /* Callbacks for the library: ctx is a struct progress. */
 void progress_total_cb(void *ctx, uint64_t total);

@@ -462,6 +462,7 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         }
         j.got = have;
         if (o->progress_total && j.size != UINT64_MAX) o->progress_total(o->progress_ctx, j.size);
+        if (o->progress) o->progress(o->progress_ctx, j.got); /* what an earlier run left */
         if (ranged) {
             uint64_t before = have;
             rc = run_segments(&j, &st, state_path, r, &seed, err);

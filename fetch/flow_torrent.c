@@ -411,6 +411,8 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     }
     if (ev && ev->plan) ev->plan(ev->ctx, source, nwant, total);
     if (ev && ev->size) ev->size(ev->ctx, r.label, total);
+    struct bt_stat st0; /* what an earlier run left, checked: reported before any transfer */
+    if (ev && ev->progress && !bt_status(r.s, r.id, &st0)) ev->progress(ev->ctx, r.label, st0.done);
     /* license texts first; the rest waits for an acceptance */
     int need_gate = 0;
     for (int i = 0; r.has_m && i < r.nf; i++) need_gate |= r.f[i].res && r.f[i].res->role[0];
