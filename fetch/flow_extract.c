@@ -136,8 +136,7 @@ int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_sig
             }
         }
     }
-    static const char *const ign[] = {".ferry-none"};
-    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 1, .walk_only = 1, .all_files = 1};
+    struct ferry_walk_opts wo = {.walk_only = 1, .all_files = 1}; /* every file unpacked */
     if (!rc) rc = ferry_manifest_build(stage, &wo, &list, &err);
     if (!rc && ev && ev->plan) ev->plan(ev->ctx, url, list.nres, bytes);
     if (!rc) rc = move_all(stage, dir, &list, o->force, ev, t, &err);

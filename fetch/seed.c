@@ -37,10 +37,8 @@ static int read_all(const char *path, uint8_t **buf, size_t *len)
 /* "name size mtime" of every file a torrent of path would hold. */
 static char *stamp_of(const char *path, struct ferry_error *err)
 {
-    static const char *const ign[] = {".git", ".cache"};
-    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 2, .walk_only = 1, .all_files = 1};
     struct ferry_manifest m;
-    if (ferry_manifest_build(path, &wo, &m, err)) return NULL;
+    if (ferry_manifest_list_all(path, &m, err)) return NULL;
     struct stat st;
     int single = stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
     char *s = NULL;

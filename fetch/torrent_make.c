@@ -240,6 +240,17 @@ static void put_tree(const struct tree_ctx *c, size_t lo, size_t hi, size_t skip
     ferry_benc_close(c->b);
 }
 
+/* A file's piece layer in the metainfo, keyed by its root. */
+struct layer {
+    uint8_t root[32];
+    size_t ent;
+};
+
+static int by_root(const void *a, const void *b)
+{
+    return memcmp(((const struct layer *)a)->root, ((const struct layer *)b)->root, 32);
+}
+
 static char *base_name(const char *path)
 {
     size_t n = strlen(path);
@@ -255,15 +266,11 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
 {
     memset(out, 0, sizeof(*out));
     memset(plan, 0, sizeof(*plan));
-    static const char *const ign[] = {".git", ".cache"};
-    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 2, .walk_only = 1, .all_files = 1};
     struct ferry_manifest m;
-    int rc = ferry_manifest_build(path, &wo, &m, err);
+    int rc = ferry_manifest_list_all(path, &m, err);
     if (rc) return rc;
     struct stat st;
-    struct {
-        int single;
-    } sl = {stat(path, &st) == 0 && !S_ISDIR(st.st_mode)};
+    int single = stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
     char *name = o->name ? strdup(o->name) : base_name(path);
     uint64_t total = 0;
     for (size_t i = 0; i < m.nres; i++) total += m.res[i].size;
@@ -294,7 +301,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
         off += e->size;
         if (e->size) {
             char full[4096];
-            if (sl.single)
+            if (single)
                 snprintf(full, sizeof(full), "%s", path);
             else
                 snprintf(full, sizeof(full), "%s/%s", path, e->name);
@@ -306,7 +313,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
             }
         }
         uint64_t gap = (piece - off % piece) % piece;
-        if (v2 && e->size && gap && !sl.single) {
+        if (v2 && e->size && gap && !single) {
             struct entry *p = &j.ent[j.nent++];
             snprintf(padname[i], sizeof(padname[i]), ".pad/%" PRIu64, gap);
             p->name = padname[i], p->size = gap, p->off = off, p->pad = 1;
@@ -413,7 +420,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
     ferry_benc_open(b, 'd');
     if (v2) {
         ferry_benc_cstr(b, "file tree");
-        if (sl.single) { /* {name: {"": {...}}} */
+        if (single) { /* {name: {"": {...}}} */
             ferry_benc_open(b, 'd');
             put_file(b, name, strlen(name), total, roots);
             ferry_benc_close(b);
@@ -422,7 +429,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
             put_tree(&c, 0, m.nres, 0);
         }
     }
-    if (v1 && !sl.single) {
+    if (v1 && !single) {
         ferry_benc_cstr(b, "files");
         ferry_benc_open(b, 'l');
         for (size_t i = 0; i < j.nent; i++) {
@@ -440,7 +447,7 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
         }
         ferry_benc_close(b);
     }
-    if (v1 && sl.single) {
+    if (v1 && single) {
         ferry_benc_cstr(b, "length");
         ferry_benc_int(b, (int64_t)total);
     }
@@ -460,24 +467,19 @@ int ferry_torrent_create(const char *path, const struct ferry_torrent_opts *o,
     if (v2) { /* layers of files over one piece, keyed by root, in file order sorted by root */
         ferry_benc_cstr(b, "piece layers");
         ferry_benc_open(b, 'd');
-        size_t *order = calloc(m.nres + 1, sizeof(size_t));
+        struct layer *order = calloc(m.nres + 1, sizeof(*order));
         size_t nord = 0;
         for (size_t i = 0; order && i < j.nent; i++)
-            if (!j.ent[i].pad && j.ent[i].size > piece) order[nord++] = i;
-        /* dict keys must be sorted: the roots, bytewise; duplicates (equal files) once */
-        for (size_t a = 1; a < nord; a++)
-            for (size_t c2 = a; c2 > 0 && memcmp(roots + 32 * j.ent[order[c2 - 1]].file,
-                                                 roots + 32 * j.ent[order[c2]].file, 32) > 0;
-                 c2--) {
-                size_t t = order[c2];
-                order[c2] = order[c2 - 1];
-                order[c2 - 1] = t;
+            if (!j.ent[i].pad && j.ent[i].size > piece) {
+                memcpy(order[nord].root, roots + 32 * j.ent[i].file, 32);
+                order[nord++].ent = i;
             }
+        /* dict keys must be sorted: the roots, bytewise; duplicates (equal files) once */
+        if (order) qsort(order, nord, sizeof(*order), by_root);
         for (size_t a = 0; a < nord; a++) {
-            const struct entry *e = &j.ent[order[a]];
-            const uint8_t *r = roots + 32 * e->file;
-            if (a && !memcmp(r, roots + 32 * j.ent[order[a - 1]].file, 32)) continue;
-            ferry_benc_str(b, r, 32);
+            const struct entry *e = &j.ent[order[a].ent];
+            if (a && !memcmp(order[a].root, order[a - 1].root, 32)) continue;
+            ferry_benc_str(b, order[a].root, 32);
             ferry_benc_str(b, j.v2 + 32 * (e->off / piece), 32 * ((e->size + piece - 1) / piece));
         }
         free(order);

@@ -248,7 +248,7 @@ static int parse(const uint8_t *p, size_t n, const char *what, struct ferry_torr
             size_t k = 0;
             for (size_t i = 0; !rc && i < t->nfiles; i++) {
                 if (t->files[i].pad) continue;
-                if (k >= v2n || strcmp(t->files[i].path + (t->single ? 0 : 0), v2files[k].path) ||
+                if (k >= v2n || strcmp(t->files[i].path, v2files[k].path) ||
                     t->files[i].size != v2files[k].size)
                     rc = bad(&r, t->files[i].path, "v1 and v2 file lists disagree");
                 else if (v2files[k].has_root)

@@ -198,12 +198,7 @@ int ferry_verify_archive(const char *archive, const struct ferry_signature_opts 
         for (size_t k = 0; used && k < p.n; k++) {
             if (used[k]) continue;
             const char *rel = strncmp(p.s[k].name, p.sig_prefix, pl) ? NULL : p.s[k].name + pl;
-            int ignored = 0;
-            for (size_t g = 0; rel && g < m->nignore && !ignored; g++) {
-                size_t gl = strlen(m->ignore_paths[g]);
-                ignored = !strncmp(rel, m->ignore_paths[g], gl) && (rel[gl] == 0 || rel[gl] == '/');
-            }
-            if (!ignored) push(&r->extra, &r->nextra, p.s[k].name);
+            if (!rel || !ferry_manifest_ignores(m, rel)) push(&r->extra, &r->nextra, p.s[k].name);
         }
         if (!used)
             rc = ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");

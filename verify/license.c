@@ -74,8 +74,8 @@ char *ferry_license_record(const struct ferry_manifest *m, const struct ferry_re
     memcpy(pkb, "Ed", 2);
     memcpy(pkb + 2, pub->keynum, 8);
     memcpy(pkb + 10, pub->pk, 32);
-    char *p64 = ferry_base64_encode((const uint8_t *)payload, strlen(payload)), *s64 = ferry_base64_encode(sig, 64),
-         *k64 = ferry_base64_encode(pkb, 42);
+    char *p64 = ferry_base64_encode((const uint8_t *)payload, strlen(payload)),
+         *s64 = ferry_base64_encode(sig, 64), *k64 = ferry_base64_encode(pkb, 42);
     json_t *env = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "payload", p64, "payloadType",
                             FERRY_INTOTO_PAYLOAD, "signatures", "keyid", kid, "sig", s64,
                             "ferry.public_key", k64);
@@ -221,7 +221,8 @@ const char *ferry_license_verdict_text(enum ferry_license_verdict v)
 {
     switch (v) {
     case FERRY_LICENSE_COUNTS: return "valid, by a trusted key";
-    case FERRY_LICENSE_OTHER_MODEL: return "made for another model (its subject is not this manifest's root)";
+    case FERRY_LICENSE_OTHER_MODEL:
+        return "made for another model (its subject is not this manifest's root)";
     case FERRY_LICENSE_OTHER_TEXT: return "accepts another license text";
     case FERRY_LICENSE_POLICY_MISSING: return "does not name a use policy that requires acceptance";
     case FERRY_LICENSE_UNTRUSTED_KEY:

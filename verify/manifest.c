@@ -453,3 +453,19 @@ out:
     free(idx);
     return rc;
 }
+
+int ferry_manifest_list_all(const char *root, struct ferry_manifest *m, struct ferry_error *err)
+{
+    static const char *const ign[] = {".git", ".cache"};
+    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 2, .walk_only = 1, .all_files = 1};
+    return ferry_manifest_build(root, &wo, m, err);
+}
+
+int ferry_manifest_ignores(const struct ferry_manifest *m, const char *rel)
+{
+    for (size_t g = 0; g < m->nignore; g++) {
+        size_t gl = strlen(m->ignore_paths[g]);
+        if (!strncmp(rel, m->ignore_paths[g], gl) && (rel[gl] == 0 || rel[gl] == '/')) return 1;
+    }
+    return 0;
+}

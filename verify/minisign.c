@@ -39,7 +39,6 @@ static int b64dec(const char *s, size_t slen, uint8_t *out, size_t want)
     return got == want && end == s + slen ? 0 : -1;
 }
 
-
 /* Reads a small text file into lines (at most 4), trimming one '\n' then one '\r'. */
 static int read_lines(const char *path, char *buf, size_t cap, char *lines[4], int *n,
                       struct ferry_error *err)
@@ -303,7 +302,8 @@ int ferry_minisign_sign_file(const struct ferry_minisign_key *key, const char *f
     memcpy(gm + 64, tc, tl);
     crypto_sign_detached(global, NULL, gm, 64 + tl, key->sk);
     free(gm);
-    char *s1 = ferry_base64_encode(sig, SIG_LEN), *s2 = ferry_base64_encode(global, 64), *text = NULL;
+    char *s1 = ferry_base64_encode(sig, SIG_LEN), *s2 = ferry_base64_encode(global, 64),
+         *text = NULL;
     if (s1 && s2 &&
         asprintf(
             &text,

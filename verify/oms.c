@@ -296,7 +296,8 @@ int ferry_oms_verify(const char *bundle_path, const char *pubkey_path, const cha
     if (!json_is_array(sigs) || json_array_size(sigs) != 1)
         FAIL("signatures", "a DSSE envelope in a bundle must hold exactly one signature");
     pay = ferry_base64_decode(json_string_value(json_object_get(env, "payload")), &pay_len, 1);
-    sig = ferry_base64_decode(json_string_value(json_object_get(json_array_get(sigs, 0), "sig")), &sig_len, 1);
+    sig = ferry_base64_decode(json_string_value(json_object_get(json_array_get(sigs, 0), "sig")),
+                              &sig_len, 1);
     if (!pay || !sig) FAIL("dsseEnvelope", "payload or signature is not base64");
     json_t *pk = json_object_get(vm, "publicKey"),
            *chain = json_object_get(vm, "x509CertificateChain");

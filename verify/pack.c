@@ -11,12 +11,10 @@
 int ferry_pack_model(const char *dir, const char *out, const struct ferry_pack_opts *o,
                      struct ferry_error *err)
 {
-    static const char *const ign[] = {".git", ".cache"};
     static const char *const first[] = {"model.manifest.json", "model.manifest.json.minisig",
                                         "model.sig"};
-    struct ferry_walk_opts wo = {.ignore = ign, .nignore = 2, .walk_only = 1, .all_files = 1};
     struct ferry_manifest m;
-    int rc = ferry_manifest_build(dir, &wo, &m, err);
+    int rc = ferry_manifest_list_all(dir, &m, err);
     if (rc) return rc;
     const char **names = calloc(m.nres + 1, sizeof(char *));
     size_t n = 0;

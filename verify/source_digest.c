@@ -35,7 +35,8 @@ int ferry_source_digest_possible(const char *src)
     return 1;
 }
 
-int ferry_source_digest(const char *src, unsigned threads, uint8_t root[32], struct ferry_error *err)
+int ferry_source_digest(const char *src, unsigned threads, uint8_t root[32],
+                        struct ferry_error *err)
 {
     struct ferry_walk_opts wo = {.threads = threads};
     struct ferry_manifest m;

@@ -16,15 +16,6 @@ static void push(char ***list, size_t *n, const char *s)
     }
 }
 
-static int ignored(const struct ferry_manifest *m, const char *rel)
-{
-    for (size_t g = 0; g < m->nignore; g++) {
-        size_t gl = strlen(m->ignore_paths[g]);
-        if (!strncmp(rel, m->ignore_paths[g], gl) && (rel[gl] == 0 || rel[gl] == '/')) return 1;
-    }
-    return 0;
-}
-
 int ferry_torrent_check_info(const struct ferry_torrent_info *t, const struct ferry_manifest *m,
                              int need_roots, struct ferry_check_report *r, struct ferry_error *err)
 {
@@ -38,7 +29,7 @@ int ferry_torrent_check_info(const struct ferry_torrent_info *t, const struct fe
         while (j < m->nres && strcmp(m->res[j].name, f->path)) j++;
         if (j == m->nres) {
             /* signatures and other recorded ignores may travel along */
-            if (!ignored(m, f->path)) push(&r->extra, &r->nextra, f->path);
+            if (!ferry_manifest_ignores(m, f->path)) push(&r->extra, &r->nextra, f->path);
             continue;
         }
         const struct ferry_resource *res = &m->res[j];

@@ -57,6 +57,12 @@ struct ferry_walk_opts {
 int ferry_manifest_build(const char *root, const struct ferry_walk_opts *opts,
                          struct ferry_manifest *m, struct ferry_error *err);
 
+/* The files a distribution of root carries (a torrent, an archive, a seed): every regular file
+ * but .git and .cache, the signed manifest and its signatures included; names and sizes only. */
+int ferry_manifest_list_all(const char *root, struct ferry_manifest *m, struct ferry_error *err);
+/* 1 when rel is one of m's recorded ignore paths or lies below one. */
+int ferry_manifest_ignores(const struct ferry_manifest *m, const char *rel);
+
 /* The in-toto statement (JSON text, 2-space indent) of m; caller frees. */
 char *ferry_manifest_to_json(const struct ferry_manifest *m);
 
