@@ -66,6 +66,8 @@ extern "C" int bt_session_new(const ferry_torrent_net *s, const char *listen_def
         p.set_int(lt::settings_pack::active_checking, 4);
         p.set_int(lt::settings_pack::unchoke_slots_limit, -1);
         p.set_int(lt::settings_pack::min_reconnect_time, 1);
+        // a mirror takes many connections at once (libtorrent's default backlog is 5)
+        p.set_int(lt::settings_pack::listen_queue_size, 128);
         p.set_int(lt::settings_pack::upload_rate_limit, int(s->upload_limit));
         p.set_int(lt::settings_pack::download_rate_limit, int(s->download_limit));
         p.set_str(lt::settings_pack::user_agent, "ferry/" FERRY_VERSION);

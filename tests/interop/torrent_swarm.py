@@ -457,7 +457,7 @@ for line in proc.stdout:
         magnets[e["path"]] = e["magnet"]
     if len(magnets) == 51 or time.time() - t0 > 120:
         break
-dl = lt_session()
+dl = lt_session(min_reconnect_time=1)  # a refused first connect is retried at once, not in 60 s
 handles = []
 for path in [src, *seed_dirs]:
     atp = lt.parse_magnet_uri(magnets[path])
