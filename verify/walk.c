@@ -125,6 +125,21 @@ static int ignored(const char *rel, const char *const *ign, size_t n)
     return 0;
 }
 
+/* ".model.manifest.json.tmp.PID" and the like: a signature being written (or left by a signer
+ * that was killed) is part of the signing, not of the model, as the signature files are. */
+static int signing_temp(const char *name)
+{
+    static const char *const sig[] = {"model.manifest.json", "model.manifest.json.minisig",
+                                      "model.sig"};
+    for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++) {
+        size_t l = strlen(sig[i]);
+        if (name[0] == '.' && !strncmp(name + 1, sig[i], l) && !strncmp(name + 1 + l, ".tmp.", 5) &&
+            name[6 + l] && strspn(name + 6 + l, "0123456789") == strlen(name + 6 + l))
+            return 1;
+    }
+    return 0;
+}
+
 struct ctx {
     const char *root;
     const char *const *ign;
@@ -170,7 +185,7 @@ static int walk(struct ctx *c, const char *rel)
                                  "path too long");
             break;
         }
-        if (ignored(child, c->ign, c->nign)) continue;
+        if (ignored(child, c->ign, c->nign) || (!rel[0] && signing_temp(e->d_name))) continue;
         char full[16384];
         snprintf(full, sizeof(full), "%s/%s", c->root, child);
         struct stat st;
