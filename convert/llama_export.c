@@ -319,15 +319,19 @@ int llama_export(struct ferry_llama *m, const char *src, const char *dst,
         char *dup = strdup(src);
         snprintf(srcdir, sizeof(srcdir), "%s", dup ? dirname(dup) : ".");
         free(dup);
-        /* the GGUF's vocabulary as the tokenizer files the output layout uses */
+        /* the GGUF's vocabulary as the tokenizer files the output layout uses: Meta's
+         * tokenizer.model (tiktoken or sentencepiece); for Hugging Face, tokenizer.json and its
+         * configs, and a sentencepiece vocabulary's tokenizer.model too, as the hub's Llama 2
+         * repositories carry both */
         int bpe = m->has_vocab && !strcmp(m->vocab.model, "gpt2");
-        snprintf(path, sizeof(path), "%s/%s", dst,
-                 bpe && !meta ? "tokenizer.json" : "tokenizer.model");
-        if (!rc && bpe)
-            rc = meta ? ferry_vocab_write_tiktoken(&m->vocab, path, o->force, err)
-                      : ferry_vocab_write_tokenizer_json(&m->vocab, path, o->force, err);
-        else if (!rc)
+        snprintf(path, sizeof(path), "%s/tokenizer.model", dst);
+        if (!rc && bpe && meta)
+            rc = ferry_vocab_write_tiktoken(&m->vocab, path, o->force, err);
+        else if (!rc && !bpe)
             rc = write_spm(&m->src[0], path, o->force, err);
+        snprintf(path, sizeof(path), "%s/tokenizer.json", dst);
+        if (!rc && m->has_vocab && !meta)
+            rc = ferry_vocab_write_tokenizer_json(&m->vocab, path, o->force, err);
         if (!rc && m->has_vocab && !meta)
             rc = ferry_vocab_write_hf_configs(&m->vocab, dst, m->hp.n_ctx, o->force, err);
     }

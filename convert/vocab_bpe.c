@@ -1,6 +1,12 @@
-/* Hugging Face tokenizer.json (BPE model, as Llama 3 ships it): tokens ordered by id in the
- * byte-level alphabet, merges as "left right" strings (either form the file uses), added tokens
- * as control tokens when special or when they look special (<|...|>). */
+/* Hugging Face tokenizer.json with a BPE model, in either of the shapes the Llama family uses:
+ * - byte-level (Llama 3): tokens ordered by id in the byte-level alphabet, merges as "left right"
+ *   strings (either form the file uses), added tokens as control tokens when special or when
+ *   they look special (<|...|>);
+ * - sentencepiece pieces with byte fallback (Llama 2 and its kin, written by transformers'
+ *   converter): read as the sentencepiece vocabulary it came from. sentencepiece joins the pair
+ *   whose joined piece scores best, BPE the pair of lowest merge rank, so a piece's score is
+ *   minus the rank of the first merge that makes it (pieces no merge makes score below all),
+ *   <0xNN> pieces are byte tokens, and <s>, </s> and the unk_token are what they name. */
 #include "ferry/json_file.h"
 #include "ferry/vocab.h"
 
@@ -51,10 +57,12 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
     v->merges = calloc(json_array_size(merges) + 1, sizeof(*v->merges));
     if (!v->tokens || !v->types || !v->merges) goto oom;
     v->n = n;
-    v->model = "gpt2";
-    v->pre = "llama-bpe";
+    int spm = json_is_true(json_object_get(model, "byte_fallback"));
+    v->model = spm ? "llama" : "gpt2";
+    v->pre = spm ? "default" : "llama-bpe";
     v->bos = v->eos = v->unk = v->pad = -1;
     v->add_bos = 1;
+    if (spm && !(v->scores = calloc(n, sizeof(float)))) goto oom;
     for (uint64_t i = 0; i < n; i++) {
         char pad[32];
         int l = snprintf(pad, sizeof(pad), "[PAD%llu]", (unsigned long long)i);
@@ -78,8 +86,23 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
         v->types[id] = json_is_true(json_object_get(a, "special")) || looks
                            ? FERRY_TOK_CONTROL
                            : FERRY_TOK_USER_DEFINED;
-        if (!strcmp(content, "<|begin_of_text|>")) v->bos = id;
-        if (!strcmp(content, "<|end_of_text|>")) v->eos = id;
+        if (!strcmp(content, spm ? "<s>" : "<|begin_of_text|>")) v->bos = id;
+        if (!strcmp(content, spm ? "</s>" : "<|end_of_text|>")) v->eos = id;
+    }
+    if (spm) {
+        json_t *unk =
+            json_object_get(vocab, json_string_value(json_object_get(model, "unk_token")) ?: "");
+        if (json_is_integer(unk))
+            v->unk = json_integer_value(unk), v->types[v->unk] = FERRY_TOK_UNKNOWN;
+        for (uint64_t i = 0; i < n; i++) {
+            const struct ferry_str *t = &v->tokens[i];
+            v->scores[i] = -(float)(json_array_size(merges) + i);
+            if (v->types[i] == FERRY_TOK_NORMAL && t->len == 6 && !memcmp(t->s, "<0x", 3) &&
+                t->s[5] == '>')
+                v->types[i] = FERRY_TOK_BYTE, v->scores[i] = 0;
+            else if (v->types[i] != FERRY_TOK_NORMAL)
+                v->scores[i] = 0;
+        }
     }
     for (size_t i = 0; i < json_array_size(merges); i++) {
         json_t *mg = json_array_get(merges, i);
@@ -97,6 +120,16 @@ int ferry_vocab_from_tokenizer_json(const char *path, uint64_t vocab_size, struc
                                  "1024 bytes)",
                                  i);
             goto out;
+        }
+        if (spm) { /* the joined piece's score from the first merge that makes it */
+            char joined[1024];
+            const char *sp = strchr(buf + 1, ' ');
+            if (!sp) continue;
+            snprintf(joined, sizeof(joined), "%.*s%s", (int)(sp - buf), buf, sp + 1);
+            json_t *id = json_object_get(vocab, joined);
+            if (json_is_integer(id) && v->scores[json_integer_value(id)] < -(float)i)
+                v->scores[json_integer_value(id)] = -(float)i;
+            continue;
         }
         if (ferry_str_set(&v->merges[i], buf, strlen(buf))) goto oom;
         v->nmerges = i + 1;

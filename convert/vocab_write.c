@@ -1,7 +1,7 @@
 /* Tokenizer files written from a vocabulary, so a model converted out of GGUF keeps its
- * tokenizer: tokenizer.json (byte-level BPE, as Llama 3's Hugging Face tokenizer.json holds it)
- * with tokenizer_config.json, special_tokens_map.json and generation_config.json for a Hugging
- * Face directory, and Meta's tiktoken tokenizer.model for a Meta directory. */
+ * tokenizer: tokenizer_config.json, special_tokens_map.json and generation_config.json for a
+ * Hugging Face directory (tokenizer.json is vocab_tokenizer_json.c's), and Meta's tiktoken
+ * tokenizer.model for a Meta directory. */
 #include "ferry/file.h"
 #include "ferry/json_file.h"
 #include "ferry/vocab.h"
@@ -12,62 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Llama 3's pre-tokenizer split (the regular expression of Meta's tiktoken model) */
-static const char llama3_split[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-static int special(int32_t type)
-{
-    return type == FERRY_TOK_CONTROL || type == FERRY_TOK_UNKNOWN || type == FERRY_TOK_USER_DEFINED;
-}
-
 static json_t *json_token(const struct ferry_str *s)
 {
     return json_stringn(s->s, (size_t)s->len);
-}
-
-int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *path, int force,
-                                     struct ferry_error *err)
-{
-    if (strcmp(v->model, "gpt2"))
-        return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, NULL,
-                               "tokenizer.json is written for byte-level BPE vocabularies");
-    json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
-    for (uint64_t i = 0; i < v->n; i++) {
-        json_t *text = json_token(&v->tokens[i]);
-        if (!text) {
-            json_decref(vocab), json_decref(merges), json_decref(added);
-            return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                                   "token %llu is not UTF-8 text", (unsigned long long)i);
-        }
-        if (v->types && special(v->types[i]))
-            json_array_append_new(added,
-                                  json_pack("{s:I, s:o, s:b, s:b, s:b, s:b, s:b}", "id",
-                                            (json_int_t)i, "content", text, "single_word", 0,
-                                            "lstrip", 0, "rstrip", 0, "normalized", 0, "special",
-                                            v->types[i] != FERRY_TOK_USER_DEFINED));
-        else
-            json_object_set_new(vocab, json_string_value(text), json_integer((json_int_t)i)),
-                json_decref(text);
-    }
-    for (uint64_t i = 0; i < v->nmerges; i++)
-        json_array_append_new(merges, json_token(&v->merges[i]));
-    json_t *pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b, s:b}]}", "type",
-                            "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
-                            llama3_split, "behavior", "Isolated", "invert", 0, "type", "ByteLevel",
-                            "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 0);
-    json_t *model =
-        json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout",
-                  "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0,
-                  "byte_fallback", 0, "ignore_merges", 1, "vocab", vocab, "merges", merges);
-    json_t *doc = json_pack(
-        "{s:s, s:n, s:n, s:o, s:n, s:o, s:{s:s, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:b}, s:o}",
-        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer",
-        "pre_tokenizer", pre, "post_processor", "type", "ByteLevel", "add_prefix_space", 1,
-        "trim_offsets", 0, "use_regex", 1, "decoder", "type", "ByteLevel", "add_prefix_space", 1,
-        "trim_offsets", 1, "use_regex", 1, "model", model);
-    return ferry_json_save(path, doc, force, err);
 }
 
 static json_t *token_or_null(const struct ferry_vocab *v, int64_t id)
@@ -79,12 +26,14 @@ int ferry_vocab_write_hf_configs(const struct ferry_vocab *v, const char *dir, u
                                  int force, struct ferry_error *err)
 {
     char path[4200];
-    json_t *cfg = json_pack(
-        "{s:o, s:o, s:b, s:b, s:s, s:I, s:b}", "bos_token", token_or_null(v, v->bos), "eos_token",
-        token_or_null(v, v->eos), "add_bos_token", v->add_bos != 0, "add_eos_token",
-        v->add_eos != 0, "tokenizer_class",
-        strcmp(v->model, "gpt2") ? "LlamaTokenizer" : "PreTrainedTokenizerFast", "model_max_length",
-        (json_int_t)max_len, "clean_up_tokenization_spaces", strcmp(v->model, "gpt2") != 0);
+    /* clean_up_tokenization_spaces off, as Llama 2's files have it: on, decoding drops the
+     * space before punctuation and no longer gives the text back */
+    json_t *cfg =
+        json_pack("{s:o, s:o, s:b, s:b, s:s, s:I, s:b}", "bos_token", token_or_null(v, v->bos),
+                  "eos_token", token_or_null(v, v->eos), "add_bos_token", v->add_bos != 0,
+                  "add_eos_token", v->add_eos != 0, "tokenizer_class",
+                  strcmp(v->model, "gpt2") ? "LlamaTokenizer" : "PreTrainedTokenizerFast",
+                  "model_max_length", (json_int_t)max_len, "clean_up_tokenization_spaces", 0);
     if (v->unk >= 0) json_object_set_new(cfg, "unk_token", token_or_null(v, v->unk));
     if (v->pad >= 0) json_object_set_new(cfg, "pad_token", token_or_null(v, v->pad));
     snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);

@@ -162,6 +162,57 @@ try:
     for text in ("Hello world", "This is a test sentence.", "  spaces\tand\nnew lines 12345"):
         check(tokenize(w("hf-back/tokenizer.json"), text) == tokenize(w("a.gguf"), text)
               == tokenize(w("meta-back/tokenizer.model"), text), "the written tokenizers tokenize %r alike" % text)
+
+    # the SPM vocabulary the same way: HF output carries tokenizer.json beside tokenizer.model
+    cfg2 = make_llama.config(dim=16, layers=1, heads=2, kv_heads=1, ff=32, vocab=32000)
+    make_llama.write_hf(w("hf2"), make_llama.weights(cfg2, seed=5), cfg2, tokenizer=spm_sources[1])
+    conv(w("hf2"), "-o", w("s.gguf"), "--type", "f32")
+    conv(w("s.gguf"), "-o", w("hf2-back"), "--to", "safetensors")
+    conv(w("hf2-back"), "-o", w("s2.gguf"), "--type", "f32")
+    ts = tok_keys(w("s.gguf"))
+    check(len(ts) >= 8 and ts == tok_keys(w("s2.gguf")), "SPM GGUF -> Hugging Face -> GGUF: tokenizer keys differ")
+    check(os.path.exists(w("hf2-back/tokenizer.json")) and os.path.exists(w("hf2-back/tokenizer.model")),
+          "SPM Hugging Face output has tokenizer.json and tokenizer.model")
+    # a repository that ships only the tokenizer.json of a sentencepiece model (byte fallback) is
+    # read as that sentencepiece vocabulary, not as byte-level BPE (which gave other ids, silently)
+    shutil.copytree(w("hf2-back"), w("hf2-json"))
+    os.remove(w("hf2-json/tokenizer.model"))
+    conv(w("hf2-json"), "-o", w("s3.gguf"), "--type", "f32")
+    tj3 = tok_keys(w("s3.gguf"))
+    check(all(tj3.get(k) == ts.get(k) for k in ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                                                 "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id")),
+          "SPM tokenizer.json alone: the GGUF's model, tokens and types differ from the tokenizer.model's")
+    bad = sum(1 for text, want in cases("llama-spm") if tokenize(w("s3.gguf"), text) != want.strip())
+    check(bad == 0, "SPM tokenizer.json alone: %d llama-spm cases differ from llama.cpp" % bad)
+    print("GGUF from a sentencepiece tokenizer.json alone: %d llama-spm cases differ" % bad)
+
+    # the tokenizer.json files read by tokenizers.js (@huggingface/tokenizers, the tokenizer of
+    # transformers.js), not by ferry: llama.cpp's test vectors give llama.cpp's ids, decoding gives
+    # the text back, and BOS is added as transformers adds it (a Llama model without BOS computes
+    # worse logits, silently)
+    def hf_tokenize(d, texts, special):
+        p = subprocess.run(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_tokenize.mjs"), d],
+                           input=json.dumps({"texts": texts, "special": special}), capture_output=True, text=True)
+        check(p.returncode == 0, "tokenizers.js on %s: %s" % (d, p.stderr.strip()[-300:]))
+        return json.loads(p.stdout) if p.returncode == 0 else {"ids": [], "decoded": []}
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not shutil.which("node") or not os.path.isdir(os.path.join(here, "node_modules", "@huggingface", "tokenizers")):
+        skip_part("node or @huggingface/tokenizers missing (tokenizer.json read by tokenizers.js)")
+    else:
+        for d, name, first in (("hf-back", "llama-bpe", "This is a test sentence."),
+                               ("hf2-back", "llama-spm", "I believe the meaning of life is")):
+            cs = cases(name)
+            r = hf_tokenize(w(d), [t for t, _ in cs], False)
+            bad = sum(1 for (t, want), got in zip(cs, r["ids"]) if " ".join(map(str, got)) != want.strip())
+            check(len(r["ids"]) == len(cs) and bad == 0, "%s tokenizer.json in tokenizers.js: %d of %d %s cases differ from llama.cpp"
+                  % (d, bad, len(cs), name))
+            back = sum(1 for (t, _), dec in zip(cs, r["decoded"]) if dec != t)
+            check(len(r["decoded"]) == len(cs) and back == 0, "%s tokenizer.json in tokenizers.js: %d texts do not decode back" % (d, back))
+            print("%s/tokenizer.json in tokenizers.js: %d %s cases, %d differ from llama.cpp, %d do not decode back"
+                  % (d, len(cs), name, bad, back))
+            with_bos = hf_tokenize(w(d), [first], True)["ids"]
+            want = [int(x) for x in tokenize(w("a.gguf" if name == "llama-bpe" else "s.gguf"), first, bos=True).split()]
+            check(with_bos == [want], "%s: tokenizers.js with special tokens gives %s, the GGUF (with BOS) %s" % (d, with_bos, want))
     shutil.rmtree(work)
 except ImportError:
     skip_part("torch missing for the GGUF -> HF/Meta tokenizer round trip")
