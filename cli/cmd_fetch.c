@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: ferry fetch URL... [-o|--output DIR] [--connections N] [--segment-size BYTES]\n"
+    "usage: ferry fetch URL... [-o|--output DIR] [-j|--jobs N] [--connections N]\n"
+    "                  [--segment-size BYTES]\n"
     "                  [--sha256 HEX] [--tries N] [--speed-limit B --speed-time S]\n"
     "                  [--token-file F] [--extract [--pubkey K]] [--force] [--json] [-q]\n"
     "       ferry fetch hf://ORG/NAME[@REV][/PATH] [-o DIR] [--include GLOB]... [--exclude "
@@ -33,7 +34,8 @@ static const char usage_text[] =
     "       ferry fetch magnet:?...|F.torrent [-o DIR] [--peer HOST:PORT]... [--listen ADDR:PORT]\n"
     "                  [--manifest URL_OR_PATH --pubkey K [--accept-license=SHA256 --name N]]\n"
     "                  [--utp] [--dht] [--stall-timeout S] [--json] [-q]\n\n"
-    "Downloads each URL into DIR (default .) under the last part of its path. Ranges are\n"
+    "Downloads each URL into DIR (default .) under the last part of its path, --jobs N files\n"
+    "at once (default 1; as aria2's -j; one total progress bar then). Ranges are\n"
     "fetched over N parallel connections (default 4) into DIR/.NAME.part; finished segments\n"
     "are recorded in DIR/.NAME.part.json, so an interrupted fetch, even killed, resumes\n"
     "where it stopped. A file gets its final name only after its size and SHA-256 match\n"
@@ -132,6 +134,7 @@ int cmd_fetch(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
+        {"jobs", required_argument, NULL, 'j'},
         {"connections", required_argument, NULL, 'c'},
         {"segment-size", required_argument, NULL, 's'},
         {"sha256", required_argument, NULL, 'S'},
@@ -176,9 +179,13 @@ int cmd_fetch(int argc, char **argv)
     uint64_t v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:j:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': dir = optarg; break;
+        case 'j':
+            if (parse_uint_opt("--jobs", optarg, 64, &v) || !v) return EXIT_USAGE;
+            o.jobs = (unsigned)v;
+            break;
         case 'c':
             if (parse_uint_opt("--connections", optarg, 64, &v) || !v) return EXIT_USAGE;
             o.connections = (unsigned)v;
@@ -318,7 +325,7 @@ int cmd_fetch(int argc, char **argv)
     man.who.os_user = pw ? pw->pw_name : NULL;
     man.who.host = host;
     if (!man.who.name) man.who.name = man.who.os_user;
-    struct fetch_view view = {.who = &man.who, .lo = &man.license};
+    struct fetch_view view = {.who = &man.who, .lo = &man.license, .jobs = o.jobs};
     struct ferry_fetch_events ev = fetch_view_events(&view);
     if (torrents) { /* the library makes the folder once the torrent has been read */
         tor.manifest = man.manifest ? &man : NULL;
@@ -333,6 +340,16 @@ int cmd_fetch(int argc, char **argv)
     ferry_fetch_global_init();
     if (man.manifest) ferry_fetch_manifest(dir, &man, &o, &ev, &view.t);
     if (tmpl) ferry_fetch_template(tmpl, tmpl_files, dir, &o, &ev, &view.t);
+    /* hub repositories and archives in turn; plain URLs together, --jobs at a time */
+    struct ferry_fetch_item *items = calloc((size_t)(argc - optind) + 1, sizeof(*items));
+    char(*names)[1024] = calloc((size_t)(argc - optind) + 1, sizeof(*names));
+    char(*labels)[5200] = calloc((size_t)(argc - optind) + 1, sizeof(*labels));
+    size_t n = 0;
+    if (!items || !names || !labels) {
+        errorf("out of memory");
+        free(items), free(names), free(labels);
+        return EXIT_INTERNAL;
+    }
     for (int i = optind; i < argc && !g_fetch_cancel; i++) {
         if (!strncmp(argv[i], "hf://", 5)) {
             ferry_fetch_hub(argv[i], hub_dir, &hub, &o, &ev, &view.t);
@@ -342,14 +359,16 @@ int cmd_fetch(int argc, char **argv)
             ferry_fetch_extract(argv[i], dir, &man.sig, &o, &ev, &view.t);
             continue;
         }
-        char name[1024], label[6000];
-        if (name_of(argv[i], name, sizeof(name))) {
+        if (name_of(argv[i], names[n], sizeof(names[n]))) {
             errorf("cannot tell a file name from a URL without a path: give one URL per file");
             if (!view.t.code) view.t.code = FERRY_EUSAGE;
             continue;
         }
-        snprintf(label, sizeof(label), "%s/%s", dir, name);
-        ferry_fetch_file(argv[i], dir, name, label, &o, &ev, &view.t);
+        snprintf(labels[n], sizeof(labels[n]), "%s/%s", dir, names[n]);
+        items[n] = (struct ferry_fetch_item){argv[i], dir, names[n], labels[n]};
+        n++;
     }
+    if (n && !g_fetch_cancel) ferry_fetch_files(items, n, &o, &ev, &view.t);
+    free(items), free(names), free(labels);
     return fetch_view_finish(&view);
 }

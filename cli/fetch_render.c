@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* One NDJSON event on stdout (steals extra). */
@@ -17,6 +18,28 @@ static void event(const char *type, const char *file, json_t *extra)
     if (file) json_object_set_new(e, "file", json_string(file));
     if (extra) json_object_update(e, extra), json_decref(extra);
     out_ndjson(e);
+}
+
+/* --jobs: the slot of a file in flight (taken by its start event), or NULL */
+static struct fetch_slot *slot_of(struct fetch_view *v, const char *name, int take)
+{
+    struct fetch_slot *free_slot = NULL;
+    for (size_t i = 0; i < sizeof(v->slot) / sizeof(v->slot[0]); i++) {
+        if (v->slot[i].used && !strcmp(v->slot[i].name, name)) return &v->slot[i];
+        if (!v->slot[i].used && !free_slot) free_slot = &v->slot[i];
+    }
+    if (!take || !free_slot) return NULL;
+    memset(free_slot, 0, sizeof(*free_slot));
+    snprintf(free_slot->name, sizeof(free_slot->name), "%s", name);
+    free_slot->used = free_slot->baseline = 1;
+    return free_slot;
+}
+
+static void release(struct fetch_view *v, const char *name)
+{
+    struct fetch_slot *s = v->jobs > 1 ? slot_of(v, name, 0) : NULL;
+    if (s) s->used = 0;
+    if (v->jobs > 1 && v->has_total && !g_opts.json) progress_clear(&v->total);
 }
 
 static void end_bar(struct fetch_view *v)
@@ -46,12 +69,25 @@ static void on_start(void *ctx, const char *name)
 {
     struct fetch_view *v = ctx;
     v->last_bytes = 0;
+    if (v->jobs > 1) {
+        slot_of(v, name, 1);
+        if (!v->has_total) { /* several URLs: no plan, the total grows with each size */
+            progress_start(&v->total, "total", 0);
+            v->has_total = v->total_grows = 1;
+        }
+    }
     if (g_opts.json) event("start", name, NULL);
 }
 
 static void on_size(void *ctx, const char *name, uint64_t bytes)
 {
     struct fetch_view *v = ctx;
+    struct fetch_slot *s = v->jobs > 1 ? slot_of(v, name, 0) : NULL;
+    if (s) {
+        if (v->total_grows) progress_total_cb(&v->total, v->total.total - s->total + bytes);
+        s->total = bytes;
+        return;
+    }
     end_bar(v);
     v->has_bar = 1;
     v->baseline = 1;
@@ -63,9 +99,32 @@ static void on_size(void *ctx, const char *name, uint64_t bytes)
     }
 }
 
+/* --jobs: a file's bytes counted into the total bar, an earlier run's bytes as skipped */
+static void progress_jobs(struct fetch_view *v, struct fetch_slot *s, const char *name,
+                          uint64_t bytes)
+{
+    if (bytes < s->last) s->last = 0; /* a restarted transfer */
+    if (!g_opts.json && s->baseline)
+        progress_skip(&v->total, bytes);
+    else if (!g_opts.json)
+        progress_add(&v->total, bytes - s->last);
+    else if (now_seconds() - v->last_event >= 1.0) {
+        v->last_event = now_seconds();
+        event("progress", name,
+              json_pack("{s:I, s:I}", "bytes", (json_int_t)bytes, "total", (json_int_t)s->total));
+    }
+    s->baseline = 0;
+    s->last = bytes;
+}
+
 static void on_progress(void *ctx, const char *name, uint64_t bytes)
 {
     struct fetch_view *v = ctx;
+    struct fetch_slot *s = v->jobs > 1 ? slot_of(v, name, 0) : NULL;
+    if (s) {
+        progress_jobs(v, s, name, bytes);
+        return;
+    }
     if (bytes < v->last_bytes) v->last_bytes = 0; /* a restarted transfer */
     if (!g_opts.json && v->baseline) { /* the bytes an earlier run left: not this run's rate */
         if (v->has_bar) progress_skip(&v->bar, bytes);
@@ -85,6 +144,7 @@ static void on_done(void *ctx, const char *name, const struct ferry_fetch_result
 {
     struct fetch_view *v = ctx;
     end_bar(v);
+    release(v, name);
     char hex[65];
     ferry_hex(r->sha256, 32, hex);
     static const char *by[] = {"size only", "expected SHA-256", "X-Linked-Etag", "git blob SHA-1",
@@ -108,6 +168,7 @@ static void on_done(void *ctx, const char *name, const struct ferry_fetch_result
 static void on_skipped(void *ctx, const char *name, uint64_t bytes, const char *reason)
 {
     struct fetch_view *v = ctx;
+    release(v, name);
     notef("%s: already %s", name, reason);
     if (v->has_total) progress_skip(&v->total, bytes);
     if (g_opts.json) event("skipped", name, json_pack("{s:s}", "reason", reason));
@@ -118,6 +179,7 @@ static void on_mirror_skipped(void *ctx, const char *name, const char *mirror, i
 {
     struct fetch_view *v = ctx;
     end_bar(v);
+    release(v, name);
     warnf("mirror %s failed for %s (%s); %s", mirror, name,
           wrong_bytes ? "served other bytes than the signed manifest names" : "unavailable",
           last ? "no mirror left" : "trying the next mirror");
@@ -131,6 +193,7 @@ static void on_error(void *ctx, const char *name, const struct ferry_error *err)
 {
     struct fetch_view *v = ctx;
     end_bar(v);
+    release(v, name);
     if (g_opts.json)
         event("error", name, json_pack("{s:s, s:i}", "message", err->cause, "exit", -err->code));
     report_error(err);

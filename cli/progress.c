@@ -79,6 +79,14 @@ void progress_add(struct progress *p, uint64_t n)
     pthread_mutex_unlock(&p->lock);
 }
 
+void progress_clear(struct progress *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->enabled && p->tty) fputs("\r\x1b[2K", stderr);
+    p->last = 0; /* redraw at the next update */
+    pthread_mutex_unlock(&p->lock);
+}
+
 void progress_total_cb(void *ctx, uint64_t total)
 {
     struct progress *p = ctx;

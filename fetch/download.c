@@ -572,7 +572,9 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
     snprintf(final, sizeof(final), "%s/%s", dir, name);
     snprintf(part, sizeof(part), "%s/.%s.part", dir, name);
     snprintf(state, sizeof(state), "%s.json", part);
-    snprintf(lock, sizeof(lock), "%s/.ferry-fetch.lock", dir);
+    /* one lock per file, so two fetches of one file never write the same .part, and the files
+     * of one directory can be fetched at once (--jobs) */
+    snprintf(lock, sizeof(lock), "%s/.%s.lock", dir, name);
     if (!o->force && access(final, F_OK) == 0)
         return ferry_error_set(err, FERRY_ECANTCREAT, final, FERRY_NO_OFFSET, NULL,
                                "exists (use --force to replace it)");
@@ -585,7 +587,7 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
         if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
             close(lfd);
             return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                                   "another ferry fetch is writing into this directory (lock %s)",
+                                   "another ferry fetch is writing this file (lock %s)",
                                    lock);
         }
         struct stat a, b; /* locked the file that is still there, not one just unlinked? */

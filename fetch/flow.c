@@ -2,11 +2,25 @@
  * the tally, and where a repository path lands on disk. */
 #include "flow.h"
 #include "ferry/file.h"
+#include "ferry/pool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void flow_lock(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void flow_unlock(void)
+{
+    pthread_mutex_unlock(&lock);
+}
 
 struct relay {
     const struct ferry_fetch_events *ev;
@@ -16,28 +30,36 @@ struct relay {
 static void on_total(void *ctx, uint64_t bytes)
 {
     struct relay *r = ctx;
+    flow_lock();
     if (r->ev && r->ev->size) r->ev->size(r->ev->ctx, r->name, bytes);
+    flow_unlock();
 }
 
 static void on_bytes(void *ctx, uint64_t bytes)
 {
     struct relay *r = ctx;
+    flow_lock();
     if (r->ev && r->ev->progress) r->ev->progress(r->ev->ctx, r->name, bytes);
+    flow_unlock();
 }
 
 void flow_fail(const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t, const char *name,
                const struct ferry_error *err)
 {
+    flow_lock();
     if (ev && ev->error) ev->error(ev->ctx, name, err);
     if (t->code == 0 || err->code == FERRY_EINTR) t->code = err->code;
     t->failed++;
+    flow_unlock();
 }
 
 void flow_skip(const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t, const char *name,
                uint64_t bytes, const char *reason)
 {
+    flow_lock();
     if (ev && ev->skipped) ev->skipped(ev->ctx, name, bytes, reason);
     t->skipped++;
+    flow_unlock();
 }
 
 int flow_one(const char *url, const char *dir, const char *name, const char *label,
@@ -47,13 +69,17 @@ int flow_one(const char *url, const char *dir, const char *name, const char *lab
     struct relay rl = {ev, label};
     struct ferry_fetch_opts fo = *o;
     fo.progress = on_bytes, fo.progress_total = on_total, fo.progress_ctx = &rl;
+    flow_lock();
     if (ev && ev->start) ev->start(ev->ctx, label);
+    flow_unlock();
     struct ferry_fetch_result r;
     int rc = ferry_fetch_url(url, dir, name, &fo, &r, err);
     if (rc) return rc;
+    flow_lock();
     t->ok++;
     t->bytes += r.size, t->downloaded += r.downloaded;
     if (ev && ev->done) ev->done(ev->ctx, label, &r);
+    flow_unlock();
     return 0;
 }
 
@@ -112,4 +138,60 @@ int flow_dir(const char *dir, const struct ferry_fetch_events *ev, struct ferry_
 int flow_cancelled(const struct ferry_fetch_opts *o)
 {
     return o->cancel && *o->cancel;
+}
+
+struct each {
+    const struct ferry_fetch_opts *o;
+    size_t n, next;
+    void (*fn)(void *ctx, size_t i);
+    void *ctx;
+};
+
+static void each_worker(void *ctx, unsigned w, unsigned nw)
+{
+    struct each *e = ctx;
+    (void)w, (void)nw;
+    for (;;) {
+        flow_lock();
+        size_t i = flow_cancelled(e->o) ? e->n : e->next;
+        if (i < e->n) e->next++;
+        flow_unlock();
+        if (i >= e->n) return;
+        e->fn(e->ctx, i);
+    }
+}
+
+void flow_each(const struct ferry_fetch_opts *o, size_t n, void (*fn)(void *ctx, size_t i),
+               void *ctx)
+{
+    struct each e = {o, n, 0, fn, ctx};
+    unsigned jobs = o->jobs > 1 ? o->jobs : 1;
+    if (jobs > n) jobs = (unsigned)n;
+    if (jobs <= 1)
+        each_worker(&e, 0, 1);
+    else
+        ferry_parallel(jobs, each_worker, &e);
+}
+
+struct files_job {
+    const struct ferry_fetch_item *items;
+    const struct ferry_fetch_opts *o;
+    const struct ferry_fetch_events *ev;
+    struct ferry_fetch_tally *t;
+};
+
+static void file_job(void *ctx, size_t i)
+{
+    struct files_job *j = ctx;
+    const struct ferry_fetch_item *it = &j->items[i];
+    ferry_fetch_file(it->url, it->dir, it->name, it->label, j->o, j->ev, j->t);
+}
+
+int ferry_fetch_files(const struct ferry_fetch_item *items, size_t n,
+                      const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                      struct ferry_fetch_tally *t)
+{
+    struct files_job j = {items, o, ev, t};
+    flow_each(o, n, file_job, &j);
+    return t->code;
 }

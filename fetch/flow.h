@@ -17,6 +17,14 @@ int flow_one(const char *url, const char *dir, const char *name, const char *lab
 int flow_place(const char *dir, const char *rel, char *fdir, size_t fn, char *name, size_t nn,
                struct ferry_error *err);
 int flow_cancelled(const struct ferry_fetch_opts *o);
+/* Events and tallies are touched under this lock: with o->jobs > 1 files are fetched on
+ * several threads, and the program's callbacks are called one at a time all the same. */
+void flow_lock(void);
+void flow_unlock(void);
+/* fn(ctx, i) for i = 0..n-1, o->jobs at a time (in order on this thread when jobs <= 1), until
+ * o->cancel is set. */
+void flow_each(const struct ferry_fetch_opts *o, size_t n, void (*fn)(void *ctx, size_t i),
+               void *ctx);
 /* Creates the output directory of a workflow (reported and counted when it cannot). 0 or -1. */
 int flow_dir(const char *dir, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t);
 

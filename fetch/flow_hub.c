@@ -53,6 +53,56 @@ static int existing(const char *path, const struct ferry_hub_file *f,
     return -1;
 }
 
+struct hub_job {
+    const struct ferry_hub_repo *r;
+    const char *dir, *blobs;
+    const struct ferry_fetch_hub_opts *h;
+    const struct ferry_fetch_opts *o, *ho; /* ho: with the hub's token */
+    const struct ferry_fetch_events *ev;
+    struct ferry_fetch_tally *t;
+};
+
+/* One file of the repository (flow_each runs these o->jobs at a time) */
+static void hub_file(void *ctx, size_t i)
+{
+    struct hub_job *j = ctx;
+    const struct ferry_hub_repo *r = j->r;
+    const struct ferry_fetch_hub_opts *h = j->h;
+    const struct ferry_fetch_events *ev = j->ev;
+    struct ferry_fetch_tally *t = j->t;
+    const struct ferry_hub_file *f = &r->files[i];
+    if (!wanted(h, f->path)) return;
+    struct ferry_error err;
+    char url[8192], label[2048], fdir[4096], name[1024], final[8192];
+    ferry_hub_resolve_url(r, f->path, url, sizeof(url));
+    snprintf(label, sizeof(label), "%s/%s", r->repo, f->path);
+    ferry_error_clear(&err);
+    if (h->hf_cache) {
+        snprintf(fdir, sizeof(fdir), "%s", j->blobs);
+        ferry_hub_blob_name(f, name);
+    } else if (flow_place(j->dir, f->path, fdir, sizeof(fdir), name, sizeof(name), &err)) {
+        flow_fail(ev, t, label, &err);
+        return;
+    }
+    snprintf(final, sizeof(final), "%s/%s", fdir, name);
+    int ex = existing(final, f, j->o, ev, t, label);
+    if (ex < 0) return;
+    struct ferry_fetch_opts fo = *j->ho;
+    fo.sha256 = f->lfs ? f->sha256 : NULL;
+    fo.git_sha1 = f->lfs ? NULL : f->git_sha1;
+    fo.force = ex == 0 && access(final, F_OK) == 0; /* replacing a wrong file was allowed above */
+    if (!ex && flow_one(url, fdir, name, label, &fo, ev, t, &err)) {
+        flow_fail(ev, t, label, &err);
+        return;
+    }
+    ferry_error_clear(&err);
+    flow_lock(); /* the records and links share folders and a .gitignore between files */
+    int rc = h->hf_cache ? ferry_hub_cache_link(j->dir, r, f, &err)
+                         : ferry_hub_local_record(j->dir, r, f, &err);
+    flow_unlock();
+    if (rc) flow_fail(ev, t, label, &err);
+}
+
 int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_hub_opts *h,
                     const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                     struct ferry_fetch_tally *t)
@@ -84,37 +134,8 @@ int ferry_fetch_hub(const char *spec, const char *dir, const struct ferry_fetch_
         flow_fail(ev, t, spec, &err);
         goto out;
     }
-    for (size_t i = 0; i < r.nfiles && !flow_cancelled(o); i++) {
-        const struct ferry_hub_file *f = &r.files[i];
-        if (!wanted(h, f->path)) continue;
-        char url[8192], label[2048], fdir[4096], name[1024], final[8192];
-        ferry_hub_resolve_url(&r, f->path, url, sizeof(url));
-        snprintf(label, sizeof(label), "%s/%s", r.repo, f->path);
-        ferry_error_clear(&err);
-        if (h->hf_cache) {
-            snprintf(fdir, sizeof(fdir), "%s", blobs);
-            ferry_hub_blob_name(f, name);
-        } else if (flow_place(dir, f->path, fdir, sizeof(fdir), name, sizeof(name), &err)) {
-            flow_fail(ev, t, label, &err);
-            continue;
-        }
-        snprintf(final, sizeof(final), "%s/%s", fdir, name);
-        int ex = existing(final, f, o, ev, t, label);
-        if (ex < 0) continue;
-        struct ferry_fetch_opts fo = ho;
-        fo.sha256 = f->lfs ? f->sha256 : NULL;
-        fo.git_sha1 = f->lfs ? NULL : f->git_sha1;
-        fo.force =
-            ex == 0 && access(final, F_OK) == 0; /* replacing a wrong file was allowed above */
-        if (!ex && flow_one(url, fdir, name, label, &fo, ev, t, &err)) {
-            flow_fail(ev, t, label, &err);
-            continue;
-        }
-        ferry_error_clear(&err);
-        if (h->hf_cache ? ferry_hub_cache_link(dir, &r, f, &err)
-                        : ferry_hub_local_record(dir, &r, f, &err))
-            flow_fail(ev, t, label, &err);
-    }
+    struct hub_job j = {&r, dir, blobs, h, o, &ho, ev, t};
+    flow_each(o, r.nfiles, hub_file, &j);
     ferry_error_clear(&err);
     if (h->hf_cache && !flow_cancelled(o) && ferry_hub_cache_ref(dir, &r, &err))
         flow_fail(ev, t, spec, &err);

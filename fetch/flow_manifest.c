@@ -78,29 +78,38 @@ static int fetch_resource(const struct ferry_resource *res, const char *dir,
     fo.sha256 = res->sha256;
     fo.btv2_root = res->has_btv2 ? res->btv2 : NULL;
     fo.force = 1;
+    flow_lock();
     size_t last = mo->nmirrors;
     while (last && dead[last - 1]) last--;
+    flow_unlock();
     for (size_t i = 0; i < last && !flow_cancelled(o); i++) {
-        if (dead[i]) continue;
+        flow_lock();
+        int gone = dead[i];
+        flow_unlock();
+        if (gone) continue;
         char url[16384];
         ferry_error_clear(&err);
         int rc = mirror_url(mo->mirrors[i], res->name, url, sizeof(url), &err);
         if (!rc) rc = flow_one(url, fdir, name, res->name, &fo, ev, t, &err);
         if (!rc) return 0;
+        flow_lock();
         if (rc == FERRY_EUNAVAIL) dead[i] = 1;
         /* a mirror's failure counts only when every mirror fails */
-        if (rc == FERRY_EINTR || i + 1 == last) break;
-        if (ev && ev->mirror_skipped)
+        if (rc != FERRY_EINTR && i + 1 < last && ev && ev->mirror_skipped)
             ev->mirror_skipped(ev->ctx, res->name, mo->mirrors[i], rc == FERRY_EMISMATCH, 0);
+        flow_unlock();
+        if (rc == FERRY_EINTR || i + 1 == last) break;
     }
     if (last == 0 && err.code == 0)
         ferry_error_set(&err, FERRY_EUNAVAIL, res->name, FERRY_NO_OFFSET, NULL,
                         "every mirror was unavailable earlier in this run");
     if (err.code == 0)
         ferry_error_set(&err, FERRY_EINTR, res->name, FERRY_NO_OFFSET, NULL, "interrupted");
+    flow_lock();
     if (ev && ev->mirror_skipped && err.code != FERRY_EINTR && last)
         ev->mirror_skipped(ev->ctx, res->name, mo->mirrors[last - 1], err.code == FERRY_EMISMATCH,
                            1);
+    flow_unlock();
     flow_fail(ev, t, res->name, &err);
     return -1;
 }
@@ -187,6 +196,23 @@ int flow_manifest_load(const char *dir, const struct ferry_fetch_manifest_opts *
     return 0;
 }
 
+struct weights_job {
+    const struct ferry_manifest *m;
+    const char *dir;
+    const struct ferry_fetch_manifest_opts *mo;
+    const struct ferry_fetch_opts *o;
+    const struct ferry_fetch_events *ev;
+    struct ferry_fetch_tally *t;
+    unsigned char *dead;
+};
+
+static void weights_job(void *ctx, size_t i)
+{
+    struct weights_job *j = ctx;
+    if (!j->m->res[i].role[0]) /* the license texts came first */
+        fetch_resource(&j->m->res[i], j->dir, j->mo, j->o, j->ev, j->t, j->dead);
+}
+
 int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts *mo,
                          const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                          struct ferry_fetch_tally *t)
@@ -214,8 +240,8 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
         flow_fail(ev, t, src, &err);
         goto out;
     }
-    for (size_t i = 0; i < m.nres && !flow_cancelled(o); i++)
-        if (!m.res[i].role[0]) fetch_resource(&m.res[i], dir, mo, o, ev, t, dead);
+    struct weights_job j = {&m, dir, mo, o, ev, t, dead};
+    flow_each(o, m.nres, weights_job, &j);
 out:
     free(dead);
     if (flow_cancelled(o) && t->code != FERRY_EINTR) {

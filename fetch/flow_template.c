@@ -37,6 +37,40 @@ static long long policy_expiry(const char *query)
     return v;
 }
 
+struct template_job {
+    const char *tmpl, *star, *dir;
+    const char *const *names;
+    const struct ferry_fetch_opts *o;
+    const struct ferry_fetch_events *ev;
+    struct ferry_fetch_tally *t;
+};
+
+/* One file of the list (flow_each runs these o->jobs at a time) */
+static void template_file(void *ctx, size_t i)
+{
+    struct template_job *j = ctx;
+    const char *name = j->names[i];
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '?') || strchr(name, '#')) {
+        ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL,
+                        "not a relative file path");
+        flow_fail(j->ev, j->t, name, &err);
+        return;
+    }
+    char esc[4096], url[16384], fdir[4096], base[1024];
+    if (ferry_url_escape(name, 1, esc, sizeof(esc)) ||
+        (size_t)snprintf(url, sizeof(url), "%.*s%s%s", (int)(j->star - j->tmpl), j->tmpl, esc,
+                         j->star + 1) >= sizeof(url)) {
+        ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "URL too long");
+        flow_fail(j->ev, j->t, name, &err);
+        return;
+    }
+    if (flow_place(j->dir, name, fdir, sizeof(fdir), base, sizeof(base), &err) ||
+        flow_one(url, fdir, base, name, j->o, j->ev, j->t, &err))
+        flow_fail(j->ev, j->t, name, &err);
+}
+
 int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
                          const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                          struct ferry_fetch_tally *t)
@@ -73,33 +107,21 @@ int ferry_fetch_template(const char *tmpl, const char *files, const char *dir,
     }
     if (ev && ev->note) ev->note(ev->ctx, text, exp > 0 ? exp : 0);
     char *list = strdup(files);
-    if (!list) {
+    size_t n = 0, cap = 1;
+    for (const char *p = files; *p; p++) cap += *p == ',';
+    char **names = calloc(cap, sizeof(*names));
+    if (!list || !names) {
+        free(list), free(names);
         ferry_error_set(&err, FERRY_EINTERNAL, "--files", FERRY_NO_OFFSET, NULL, "out of memory");
         flow_fail(ev, t, "--files", &err);
         return t->code;
     }
-    for (char *save = NULL, *name = strtok_r(list, ",", &save); name && !flow_cancelled(o);
-         name = strtok_r(NULL, ",", &save)) {
-        ferry_error_clear(&err);
-        if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '?') ||
-            strchr(name, '#')) {
-            ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL,
-                            "not a relative file path");
-            flow_fail(ev, t, name, &err);
-            continue;
-        }
-        char esc[4096], url[16384], fdir[4096], base[1024];
-        if (ferry_url_escape(name, 1, esc, sizeof(esc)) ||
-            (size_t)snprintf(url, sizeof(url), "%.*s%s%s", (int)(star - tmpl), tmpl, esc,
-                             star + 1) >= sizeof(url)) {
-            ferry_error_set(&err, FERRY_EUSAGE, name, FERRY_NO_OFFSET, NULL, "URL too long");
-            flow_fail(ev, t, name, &err);
-            continue;
-        }
-        if (flow_place(dir, name, fdir, sizeof(fdir), base, sizeof(base), &err) ||
-            flow_one(url, fdir, base, name, o, ev, t, &err))
-            flow_fail(ev, t, name, &err);
-    }
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+         name = strtok_r(NULL, ",", &save))
+        names[n++] = name;
+    struct template_job j = {tmpl, star, dir, (const char *const *)names, o, ev, t};
+    flow_each(o, n, template_file, &j);
+    free(names);
     free(list);
     return t->code;
 }

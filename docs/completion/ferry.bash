@@ -15,7 +15,7 @@ _ferry() {
     sign) opts="--force --ignore --json --key --license-id --password-file --require-acceptance --threads --help" ;;
     verify) opts="--cert-chain --checklist --ignore --json --pubkey --require-license --signature --threads --torrent --trust-acceptor --help" ;;
     license) opts="--accept-license --cert-chain --email --json --name --on-behalf-of --pubkey --store-in-model --trust-acceptor --help" ;;
-    fetch) opts="--accept-license --connections --dht --exclude --extract --files --force --hf-cache --include --json --listen --manifest --mirror --name --output --peer --pubkey --segment-size --sha256 --speed-limit --speed-time --stall-timeout --token-file --tries --trust-acceptor --url-template --utp --help" ;;
+    fetch) opts="--accept-license --connections --dht --exclude --extract --files --force --hf-cache --include --jobs --json --listen --manifest --mirror --name --output --peer --pubkey --segment-size --sha256 --speed-limit --speed-time --stall-timeout --token-file --tries --trust-acceptor --url-template --utp --help" ;;
     pack) opts="--compression --force --output --help" ;;
     torrent) opts="--date --force --hub --hybrid --json --local-dir --name --output --piece-size --threads --tracker --v1 --v2 --web-seed --help" ;;
     seed) opts="--data --dht --json --listen --lsd --state --upload-limit --upnp --utp --help" ;;

@@ -29,6 +29,7 @@ struct ferry_fetch_opts {
     void (*progress)(void *ctx, uint64_t bytes);
     void (*progress_total)(void *ctx, uint64_t bytes);
     void *progress_ctx;
+    unsigned jobs; /* files the workflows of fetch_flow.h fetch at once (default 1) */
 };
 
 struct ferry_fetch_result {

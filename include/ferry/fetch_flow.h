@@ -14,7 +14,8 @@
 #include "ferry/verify.h"
 
 /* Every callback may be NULL; name is the file as the source names it. Called on the thread
- * that made the workflow call. */
+ * that made the workflow call, or with o->jobs > 1 on the workers fetching files: one callback
+ * at a time in either case, so a renderer needs no lock of its own. */
 struct ferry_fetch_events {
     void *ctx;
     /* what the source holds, before any download (files and bytes wanted) */
@@ -48,6 +49,15 @@ struct ferry_fetch_tally {
 int ferry_fetch_file(const char *url, const char *dir, const char *name, const char *label,
                      const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                      struct ferry_fetch_tally *t);
+
+struct ferry_fetch_item {
+    const char *url, *dir, *name, *label;
+};
+/* Several URLs, o->jobs of them at once (as aria2's -j and huggingface_hub's max_workers),
+ * each as ferry_fetch_file. Returns t->code. */
+int ferry_fetch_files(const struct ferry_fetch_item *items, size_t n,
+                      const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
+                      struct ferry_fetch_tally *t);
 
 struct ferry_fetch_hub_opts {
     const char *const *include, *const *exclude; /* fnmatch globs over repository paths */
@@ -83,9 +93,9 @@ int ferry_fetch_manifest(const char *dir, const struct ferry_fetch_manifest_opts
                          struct ferry_fetch_tally *t);
 
 /* An archive URL (.tar, .tar.gz/.tgz/.bz2/.xz/.zst, .zip) fetched like any file (resumable;
- * kept in dir/.ferry-extract-download until unpacked) and unpacked into dir: members go to a staging
- * folder first (with ferry/archive.h's checks), are checked against the signed manifest inside
- * when sig->pubkey is given, and get their final names only when all is well. */
+ * kept in dir/.ferry-extract-download until unpacked) and unpacked into dir: members go to a
+ * staging folder first (with ferry/archive.h's checks), are checked against the signed manifest
+ * inside when sig->pubkey is given, and get their final names only when all is well. */
 int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_signature_opts *sig,
                         const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                         struct ferry_fetch_tally *t);

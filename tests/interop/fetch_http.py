@@ -227,14 +227,14 @@ try:
                        capture_output=True, text=True, timeout=60)
     check(r.returncode == 77 and "badsig" not in r.stderr, f"refused signature: exit 77, query not shown (rc {r.returncode})")
 
-    # lock against two fetches into one directory
+    # lock against two fetches of one file (per file, so --jobs can fetch a folder's files at once)
     o = out()
     os.makedirs(o)
-    with open(os.path.join(o, ".ferry-fetch.lock"), "w") as lk:
+    with open(os.path.join(o, ".a.bin.lock"), "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         rc, d, err = fetch(f"{base}/ok/a.bin", o)
     check(rc == 73 and "another ferry fetch" in err and not hidden_and_final(o, "a.bin")[0],
-          f"locked directory refused: exit 73 (rc {rc})")
+          f"locked file refused: exit 73 (rc {rc})")
 finally:
     server.stop()
 
@@ -279,6 +279,77 @@ with Nginx(ROOT, os.path.join(WORK, "nginx"), rate="1m") as ng:
     p.send_signal(signal.SIGINT)
     so, se = p.communicate(timeout=30)
     check(p.returncode == 75 and hidden_and_final(o, "big.bin") == (False, True), f"SIGINT: exit 75, .part kept (rc {p.returncode})")
+
+    # --jobs: several URLs at once (as aria2's -j). Each file is served at 1 MB/s on one
+    # connection, so one at a time the second starts only after the first is done; with -j 4
+    # every file starts before any is done, and the run takes about a quarter of the time
+    names = ["j%d.bin" % i for i in range(4)]
+    shas = {n: write(os.path.join(ROOT, n), os.urandom(2 << 20)) for n in names}
+    took = {}
+    for jobs in ("1", "4"):
+        o = os.path.join(WORK, "jobs" + jobs)
+        t0 = time.time()
+        r = subprocess.run([FERRY, "fetch", *[ng.url("slow/" + n) for n in names], "-o", o, "--json",
+                            "--connections", "1", "-j", jobs], capture_output=True, text=True, timeout=120)
+        took[jobs] = time.time() - t0
+        ev = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+        kinds = [e["event"] for e in ev if e["event"] in ("start", "done")]
+        first_done = kinds.index("done") if "done" in kinds else len(kinds)
+        summary = [e for e in ev if e["event"] == "summary"]
+        check(r.returncode == 0 and summary and summary[0]["files"] == 4
+              and all(sha(os.path.join(o, n)) == shas[n] for n in names),
+              f"-j {jobs}: 4 files fetched and verified (rc {r.returncode}: {r.stderr.strip()[-200:]})")
+        starts_before = kinds[:first_done].count("start")
+        check(starts_before == (4 if jobs == "4" else 1),
+              f"-j {jobs}: {starts_before} files started before the first was done")
+    print(f"4 files of 2 MiB at 1 MB/s each: -j 1 {took['1']:.2f} s, -j 4 {took['4']:.2f} s "
+          f"({took['1'] / took['4']:.2f}x)")
+
+    # on a terminal, -j shows one total bar (no per-file bars overwriting each other), and a
+    # resumed fetch's rate counts only this run's bytes: the bytes an earlier run left are done,
+    # not moved. A rerun at half way that counted them would show many MiB/s at its first draw.
+    import pty
+    o = os.path.join(WORK, "rate")
+    # 2 MiB segments: each is one response, which nginx sends at 1 MB/s after its first MB
+    write(os.path.join(ROOT, "rate.bin"), os.urandom(32 << 20))
+    p = start_bg(ng.url("slow/rate.bin"), o, "--segment-size", str(2 << 20), "--connections", "4")
+    left = wait_segments(os.path.join(o, ".rate.bin.part.json"), 12, p)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+
+    def on_tty(*args):
+        master, slave = pty.openpty()
+        q = subprocess.Popen([FERRY, "fetch", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=slave)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        q.wait(timeout=120)
+        os.close(master)
+        return q.returncode, out.decode("utf-8", "replace")
+    import re
+    t0 = time.time()
+    rc, tty = on_tty(ng.url("slow/rate.bin"), "-o", o, "--segment-size", str(2 << 20), "--connections", "4")
+    wall = time.time() - t0
+    rates = [float(x) for x in re.findall(r"([0-9.]+) MiB/s", tty)]
+    # the whole file over the rerun's time is what counting the earlier bytes would show at least
+    whole = 32 / wall
+    check(rc == 0 and rates and rates[-1] < 0.75 * whole,
+          f"resumed fetch on a terminal: final rate shown {rates[-1] if rates else 0:.2f} MiB/s, "
+          f"the whole file over the rerun {whole:.2f} MiB/s (rc {rc})")
+    print(f"resumed after {len(left or [])} of 16 segments: final rate shown {rates[-1] if rates else 0:.2f} MiB/s, "
+          f"whole file over the rerun's {wall:.2f} s: {whole:.2f} MiB/s")
+    rc, tty = on_tty(*[ng.url("slow/" + n) for n in names], "-o", os.path.join(WORK, "jobs-tty"),
+                     "--connections", "1", "-j", "4")
+    labels = set(re.findall(r"(\S+) \[[#-]{30}\]", tty))
+    check(rc == 0 and labels == {"total"}, f"-j 4 on a terminal: bars drawn {sorted(labels)} (only 'total' wanted)")
 
     # the file is replaced on the server between runs: the old segments are discarded
     new = os.urandom(8 << 20)

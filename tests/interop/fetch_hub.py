@@ -63,7 +63,7 @@ try:
         return out
 
     out = os.path.join(WORK, "plain")
-    rc, ev, err = fetch("hf://org/model", "-o", out, "--segment-size", "262144")
+    rc, ev, err = fetch("hf://org/model", "-o", out, "--segment-size", "262144", "-j", "4")  # 4 files at once
     done = {e["file"]: e for e in ev if e["event"] == "done"}
     check(rc == 0 and tree(out) == sha, f"hf://org/model: all 4 files, right bytes (rc {rc}, {err[-120:]})")
     check(done.get("org/model/config.json", {}).get("verified_by") == "git blob SHA-1"
@@ -155,7 +155,7 @@ try:
 
     # huggingface_hub cache layout, checked by following the links here
     cache = os.path.join(WORK, "cache")
-    rc, ev, err = fetch("hf://org/model", "--hf-cache", "-o", cache)
+    rc, ev, err = fetch("hf://org/model", "--hf-cache", "-o", cache, "-j", "2")
     base = os.path.join(cache, "models--org--model")
     commit = open(os.path.join(base, "refs", "main")).read() if os.path.exists(os.path.join(base, "refs", "main")) else ""
     snap = os.path.join(base, "snapshots", commit)

@@ -88,8 +88,9 @@ with Nginx(www, os.path.join(WORK, "nginx")) as ng:
     check(rc == 1 and got.get("LICENSE") == lic_sha and "weights.bin" not in got and "accept" in err,
           f"license gate: only the license fetched, exit 1 until accepted (rc {rc}, {sorted(got)})")
 
+    # -j 3: the weights three at a time, each with its own mirror failover
     rc, stdout, err = run("fetch", "--manifest", src, "--pubkey", key + ".pub", *mirrors, "-o", out, "--tries", "2",
-                          f"--accept-license={lic_sha}", "--name", "Test Person", "--json")
+                          f"--accept-license={lic_sha}", "--name", "Test Person", "--json", "-j", "3")
     got = files_of(out)
     want = {k: hashlib.sha256(v).hexdigest() for k, v in content.items()}
     events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
