@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `cmake --install` puts the library, its headers and ferry.pc under a prefix; the examples build
+# `cmake --install` puts the program, the library, its headers, ferry.pc, man pages and
+# completions under a prefix; the examples build
 # against that with `pkg-config --cflags --libs ferry` alone and run.
 # usage: install.sh BUILD_DIR SOURCE_DIR
 set -u
@@ -26,4 +27,9 @@ ldd "$prefix/list_tensors" | grep -q "$prefix/lib.*libferry.so.0" \
   && echo "ok: linked to the installed libferry.so.0 (SONAME)" || { echo "FAIL: not linked to the installed libferry.so.0"; fail=1; }
 bad=$(nm -D --defined-only "$libdir/libferry.so.0" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | grep -v '^ferry_' | head -5)
 [ -z "$bad" ] && echo "ok: libferry.so.0 exports only ferry_* names" || { echo "FAIL: libferry.so.0 exports $bad"; fail=1; }
+for f in bin/ferry share/man/man1/ferry.1 share/man/man1/ferry-fetch.1 share/bash-completion/completions/ferry \
+  share/zsh/vendor-completions/_ferry; do
+  [ -f "$prefix/$f" ] || { echo "FAIL: $f not installed"; fail=1; }
+done
+[ $fail = 0 ] && echo "ok: the program, man pages and bash and zsh completions installed"
 exit $fail
