@@ -149,7 +149,7 @@ int cmd_check(int argc, char **argv)
     }
     if (!code && lc && lr) {
         struct ferry_logit_stats s;
-        ferry_logit_stats(lr, lc, (uint32_t)n, nv_c, ids, &s);
+        ferry_logit_stats_compute(lr, lc, (uint32_t)n, nv_c, ids, &s);
         double dkl, dtop;
         ferry_check_defaults(wtype, &dkl, &dtop);
         if (max_kl < 0) max_kl = dkl;

@@ -312,7 +312,7 @@ int cmd_demo(int argc, char **argv)
         else {
             struct ferry_logit_stats s;
             double kl, top;
-            ferry_logit_stats(lr, lc, (uint32_t)n, nv, ids, &s);
+            ferry_logit_stats_compute(lr, lc, (uint32_t)n, nv, ids, &s);
             ferry_check_defaults(wt, &kl, &top);
             int ok = s.mean_kl <= kl && s.top1 >= top;
             failed |= !ok, stage_failed |= !ok;

@@ -19,7 +19,7 @@ static char *read_text(const char *dir, const struct ferry_resource *r, size_t *
     struct ferry_error err;
     ferry_error_clear(&err);
     char *text = NULL;
-    if (ferry_license_text(dir, r, &text, len, &err)) report_error(&err);
+    if (ferry_license_text_read(dir, r, &text, len, &err)) report_error(&err);
     return text;
 }
 

@@ -405,7 +405,7 @@ static int attach_fp8_scales(struct ferry_llama *m, const struct ferry_ckpt *ck,
         if (!p) return BAD(file, t->name, "scale of a weight the checkpoint does not have");
         uint64_t n = 1;
         for (uint32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
-        const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+        const struct ferry_dtype_info *di = ferry_dtype_lookup(t->dtype);
         if ((n != 1 && n != p->rows) || (t->ndim == 2 && t->shape[1] != 1 && n != 1) ||
             di->blck != 1 || !ferry_can_read(t->dtype) || !t->contiguous)
             return BAD(file, t->name, "expected one %s scale per row of %llu rows",
@@ -585,7 +585,7 @@ static int open_llama2c(struct ferry_llama *m, const char *path, struct ferry_er
     m->layout = FERRY_LAYOUT_LLAMA2C;
     snprintf(m->source_format, sizeof(m->source_format), "llama2c");
     struct ferry_llama2c_config c;
-    ferry_llama2c_config(&m->src[0], &c);
+    ferry_llama2c_read_config(&m->src[0], &c);
     struct ferry_llama_hparams *hp = &m->hp;
     hp->n_embd = (uint32_t)c.dim, hp->n_ff = (uint32_t)c.hidden_dim,
     hp->n_layer = (uint32_t)c.n_layers;

@@ -10,7 +10,7 @@ uint64_t ferry_llama_source_row_bytes(const struct ferry_plan_tensor *p)
     uint64_t max = 0;
     for (uint32_t k = 0; k < p->nparts; k++) {
         const struct ferry_tensor *t = p->parts[k].t;
-        const struct ferry_dtype_info *d = ferry_dtype_info(t->dtype);
+        const struct ferry_dtype_info *d = ferry_dtype_lookup(t->dtype);
         uint64_t cols = t->shape[t->ndim - 1];
         uint64_t rb = cols / d->blck * d->bsize;
         if (rb > max) max = rb;
@@ -22,7 +22,7 @@ uint64_t ferry_llama_source_row_bytes(const struct ferry_plan_tensor *p)
 static int part_row(const struct ferry_tensor *t, uint64_t r, float *out, uint8_t *scratch,
                     struct ferry_error *err)
 {
-    const struct ferry_dtype_info *d = ferry_dtype_info(t->dtype);
+    const struct ferry_dtype_info *d = ferry_dtype_lookup(t->dtype);
     uint64_t cols = t->shape[t->ndim - 1], rb = cols / d->blck * d->bsize;
     int rc = ferry_tensor_read(NULL, t, r * rb, rb, scratch, err);
     if (!rc && ferry_to_float(t->dtype, scratch, out, cols))
@@ -38,7 +38,7 @@ static int apply_row_scale(const struct ferry_plan_tensor *p, uint64_t s, float 
     const struct ferry_tensor *t = p->row_scale;
     uint64_t n = 1;
     for (uint32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
-    uint32_t size = ferry_dtype_info(t->dtype)->bsize;
+    uint32_t size = ferry_dtype_lookup(t->dtype)->bsize;
     uint8_t raw[8];
     float scale;
     int rc = ferry_tensor_read(NULL, t, (n == 1 ? 0 : s) * size, size, raw, err);

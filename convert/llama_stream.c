@@ -35,7 +35,7 @@ static const uint8_t *read_block(struct slice *s, uint64_t *first, uint64_t *srb
     if (p->generated || p->nparts != 1 || !p->parts[0].map || p->row_scale) return NULL;
     const struct ferry_tensor *t = p->parts[0].t;
     if (!t->contiguous || t->byteswap || t->ndim < 1) return NULL;
-    const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+    const struct ferry_dtype_info *di = ferry_dtype_lookup(t->dtype);
     if (t->shape[t->ndim - 1] != p->cols) return NULL; /* a column-concatenated view */
     /* rows of the source tensor; llama2.c stacks layers, so a layer starts at row0 */
     uint64_t rb = p->cols / di->blck * di->bsize, a = s->r0, b = s->r1, base = p->parts[0].row0;
@@ -125,7 +125,7 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
         return ferry_error_set(err, FERRY_EINTR, NULL, FERRY_NO_OFFSET, NULL,
                                "interrupted; nothing was left behind, run the command again");
     enum ferry_dtype out = j->desc->tensors[i].dtype;
-    const struct ferry_dtype_info *d = ferry_dtype_info(out);
+    const struct ferry_dtype_info *d = ferry_dtype_lookup(out);
     uint64_t rb = p->cols / d->blck * d->bsize, r0 = off / rb, r1 = (off + n + rb - 1) / rb;
     /* whole rows go straight into dst; a chunk that cuts a row is staged */
     int whole = off % rb == 0 && n % rb == 0;

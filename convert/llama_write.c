@@ -484,7 +484,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                 break;
             }
         }
-        if (p->cols % ferry_dtype_info(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
+        if (p->cols % ferry_dtype_lookup(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
         t->dtype = out;
         t->ndim = p->ndim;
         memcpy(t->shape, p->shape, sizeof(uint64_t) * p->ndim);

@@ -51,7 +51,7 @@ static void fill(void)
     features = detect();
 }
 
-const struct ferry_cpu *ferry_cpu(void)
+const struct ferry_cpu *ferry_cpu_detect(void)
 {
     pthread_once(&features_once, fill);
     return &features;

@@ -255,7 +255,7 @@ static const struct ferry_dtype_info table[] = {
 _Static_assert(sizeof(table) / sizeof(table[0]) == FERRY_DT_COUNT,
                "the dtype table has one row per enum ferry_dtype value");
 
-const struct ferry_dtype_info *ferry_dtype_info(enum ferry_dtype dt)
+const struct ferry_dtype_info *ferry_dtype_lookup(enum ferry_dtype dt)
 {
     if ((unsigned)dt >= FERRY_DT_COUNT) return &table[FERRY_DT_INVALID];
     return &table[dt];
@@ -263,7 +263,7 @@ const struct ferry_dtype_info *ferry_dtype_info(enum ferry_dtype dt)
 
 const char *ferry_dtype_name(enum ferry_dtype dt)
 {
-    return ferry_dtype_info(dt)->name;
+    return ferry_dtype_lookup(dt)->name;
 }
 
 enum ferry_dtype ferry_dtype_from_name(const char *name)
@@ -296,13 +296,13 @@ enum ferry_dtype ferry_dtype_from_torch_storage(const char *cls)
 
 uint32_t ferry_dtype_elem_size(enum ferry_dtype dt)
 {
-    const struct ferry_dtype_info *in = ferry_dtype_info(dt);
+    const struct ferry_dtype_info *in = ferry_dtype_lookup(dt);
     return in->blck == 1 ? in->bsize : 0;
 }
 
 int ferry_dtype_nbytes(enum ferry_dtype dt, uint64_t n, uint64_t *out)
 {
-    const struct ferry_dtype_info *in = ferry_dtype_info(dt);
+    const struct ferry_dtype_info *in = ferry_dtype_lookup(dt);
     if (in->blck == 0 || n % in->blck) return -1;
     return ckd_mul_u64(out, n / in->blck, in->bsize) ? -1 : 0;
 }

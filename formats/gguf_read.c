@@ -226,7 +226,7 @@ static int read_tensor_info(struct cursor *c, struct ferry_ckpt *ck, uint32_t fi
                              "unknown or removed ggml type %u", type);
         goto out;
     }
-    const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+    const struct ferry_dtype_info *di = ferry_dtype_lookup(t->dtype);
     if (ne[0] % di->blck) {
         rc = ferry_error_set(c->err, FERRY_EMALFORMED, c->path, c->pos - 4, t->name,
                              "row of %llu elements is not a multiple of the %s block size %u",

@@ -123,7 +123,7 @@ int ferry_gguf_write_hooked(const struct ferry_ckpt *desc, const char *path, int
     }
     for (uint64_t i = 0; i < desc->ntensors; i++) {
         const struct ferry_tensor *t = &desc->tensors[i];
-        const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+        const struct ferry_dtype_info *di = ferry_dtype_lookup(t->dtype);
         if (di->ggml_id < 0)
             return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, t->name,
                                    "dtype %s has no GGUF type", di->name);
@@ -154,7 +154,7 @@ int ferry_gguf_write_hooked(const struct ferry_ckpt *desc, const char *path, int
         const struct ferry_tensor *t = &desc->tensors[i];
         if ((rc = put_str(&w, t->name, strlen(t->name))) || (rc = put_u32(&w, t->ndim))) break;
         for (uint32_t d = 0; d < t->ndim && !rc; d++) rc = put_u64(&w, t->shape[t->ndim - 1 - d]);
-        const struct ferry_dtype_info *di = ferry_dtype_info(t->dtype);
+        const struct ferry_dtype_info *di = ferry_dtype_lookup(t->dtype);
         if (rc || (rc = put_u32(&w, (uint32_t)di->ggml_id)) || (rc = put_u64(&w, off))) break;
         uint64_t padded;
         if (ckd_pad_u64(&padded, t->nbytes, align) || ckd_add_u64(&off, off, padded))

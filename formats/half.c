@@ -97,7 +97,7 @@ __attribute__((target("f16c,avx"))) static void from_fp16_f16c(const uint16_t *x
 
 static int have_f16c(void)
 {
-    return ferry_cpu()->f16c;
+    return ferry_cpu_detect()->f16c;
 }
 #else
 static int have_f16c(void)

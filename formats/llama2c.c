@@ -12,7 +12,7 @@ static const char *hdr_keys[7] = {"llama2c.dim",     "llama2c.hidden_dim", "llam
                                   "llama2c.n_heads", "llama2c.n_kv_heads", "llama2c.vocab_size",
                                   "llama2c.seq_len"};
 
-int ferry_llama2c_config(const struct ferry_ckpt *ck, struct ferry_llama2c_config *cfg)
+int ferry_llama2c_read_config(const struct ferry_ckpt *ck, struct ferry_llama2c_config *cfg)
 {
     int32_t *f[7] = {&cfg->dim,        &cfg->hidden_dim, &cfg->n_layers, &cfg->n_heads,
                      &cfg->n_kv_heads, &cfg->vocab_size, &cfg->seq_len};

@@ -96,7 +96,7 @@ static void tensor(struct buf *b, const struct ferry_tensor *t, uint64_t key)
     op(b, '(');
     op(b, '(');
     str(b, "storage");
-    global(b, "torch", ferry_dtype_info(t->dtype)->torch);
+    global(b, "torch", ferry_dtype_lookup(t->dtype)->torch);
     str(b, k);
     str(b, "cpu");
     integer(b, t->nelem);
@@ -140,7 +140,7 @@ int ferry_pytorch_write(const struct ferry_ckpt *desc, const char *path, int for
                         ferry_tensor_source src, void *ctx, struct ferry_error *err)
 {
     for (uint64_t i = 0; i < desc->ntensors; i++)
-        if (!ferry_dtype_info(desc->tensors[i].dtype)->torch)
+        if (!ferry_dtype_lookup(desc->tensors[i].dtype)->torch)
             return ferry_error_set(err, FERRY_EUSAGE, path, FERRY_NO_OFFSET, desc->tensors[i].name,
                                    "dtype %s has no PyTorch storage type",
                                    ferry_dtype_name(desc->tensors[i].dtype));

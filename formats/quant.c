@@ -428,24 +428,24 @@ void ferry_rows_bool_to(const void *x, float *y, uint64_t n)
 
 int ferry_can_read(enum ferry_dtype dt)
 {
-    return ferry_dtype_info(dt)->to_float != NULL;
+    return ferry_dtype_lookup(dt)->to_float != NULL;
 }
 
 int ferry_can_write(enum ferry_dtype dt)
 {
-    return ferry_dtype_info(dt)->from_float != NULL;
+    return ferry_dtype_lookup(dt)->from_float != NULL;
 }
 
 int ferry_to_float(enum ferry_dtype dt, const void *x, float *y, uint64_t n)
 {
-    if (!ferry_can_read(dt) || n % ferry_dtype_info(dt)->blck) return -1;
-    ferry_dtype_info(dt)->to_float(x, y, n);
+    if (!ferry_can_read(dt) || n % ferry_dtype_lookup(dt)->blck) return -1;
+    ferry_dtype_lookup(dt)->to_float(x, y, n);
     return 0;
 }
 
 int ferry_from_float(enum ferry_dtype dt, const float *x, void *y, uint64_t n)
 {
-    if (!ferry_can_write(dt) || n % ferry_dtype_info(dt)->blck) return -1;
-    ferry_dtype_info(dt)->from_float(x, y, n);
+    if (!ferry_can_write(dt) || n % ferry_dtype_lookup(dt)->blck) return -1;
+    ferry_dtype_lookup(dt)->from_float(x, y, n);
     return 0;
 }

@@ -446,7 +446,7 @@ static void choose(void)
 {
     struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c, NULL, NULL};
 #if X86
-    const struct ferry_cpu *c = ferry_cpu();
+    const struct ferry_cpu *c = ferry_cpu_detect();
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;

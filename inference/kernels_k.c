@@ -250,7 +250,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void choose(void)
 {
 #if X86
-    const struct ferry_cpu *c = ferry_cpu();
+    const struct ferry_cpu *c = ferry_cpu_detect();
     if (c->avx2 && c->fma && c->f16c) q4k_best = dot_q4k_avx2, q6k_best = dot_q6k_avx2;
 #endif
 }

@@ -41,7 +41,7 @@ static const int scale_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 int x8_available(void)
 {
 #if X86
-    const struct ferry_cpu *c = ferry_cpu();
+    const struct ferry_cpu *c = ferry_cpu_detect();
     return c->avx2 && c->fma && c->f16c && c->avx512vl && c->avx512vnni;
 #else
     return 0;

@@ -29,8 +29,8 @@ double ferry_nll(const float *logits, uint32_t nvocab, int32_t next)
     return lse(logits, nvocab) - (double)logits[next];
 }
 
-void ferry_logit_stats(const float *ref, const float *cand, uint32_t npos, uint32_t nvocab,
-                       const int32_t *ids, struct ferry_logit_stats *out)
+void ferry_logit_stats_compute(const float *ref, const float *cand, uint32_t npos, uint32_t nvocab,
+                               const int32_t *ids, struct ferry_logit_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->positions = npos;

@@ -32,7 +32,7 @@ static int load_weight(struct ferry_model *m, const char *name, struct weight *w
     const struct ferry_tensor *t = p->parts[0].t;
     if (!force_f32 && p->nparts == 1 && !p->generated && !p->row_scale && t->contiguous &&
         !t->byteswap && kern_native(t->dtype)) {
-        const struct ferry_dtype_info *d = ferry_dtype_info(t->dtype);
+        const struct ferry_dtype_info *d = ferry_dtype_lookup(t->dtype);
         w->dt = w->file_dt = t->dtype;
         w->rb = p->cols / d->blck * d->bsize;
         w->data = t->data + p->parts[0].row0 * w->rb;

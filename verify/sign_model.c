@@ -98,8 +98,8 @@ int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct f
     return rc;
 }
 
-int ferry_license_text(const char *dir, const struct ferry_resource *res, char **text, size_t *len,
-                       struct ferry_error *err)
+int ferry_license_text_read(const char *dir, const struct ferry_resource *res, char **text,
+                            size_t *len, struct ferry_error *err)
 {
     char *path;
     if (asprintf(&path, "%s/%s", dir, res->name) < 0)

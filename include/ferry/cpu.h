@@ -7,6 +7,6 @@ struct ferry_cpu {
 };
 
 /* Detected once; thread-safe after the first call (idempotent writes). */
-const struct ferry_cpu *ferry_cpu(void);
+const struct ferry_cpu *ferry_cpu_detect(void);
 
 #endif

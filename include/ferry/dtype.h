@@ -72,7 +72,7 @@ struct ferry_dtype_info {
     void (*from_float)(const float *x, void *y, uint64_t n);
 };
 
-const struct ferry_dtype_info *ferry_dtype_info(enum ferry_dtype dt);
+const struct ferry_dtype_info *ferry_dtype_lookup(enum ferry_dtype dt);
 const char *ferry_dtype_name(enum ferry_dtype dt);
 
 /* Lookups return FERRY_DT_INVALID when unknown. */

@@ -12,7 +12,7 @@ struct ferry_llama2c_config {
 /* Reads a .bin into ck: the header as llama2c.* int32 kvs, tensors stacked per layer
  * (e.g. "wq" is [n_layers, dim, dim]); file size must match the header exactly. */
 int ferry_llama2c_read(struct ferry_ckpt *ck, const char *path, struct ferry_error *err);
-int ferry_llama2c_config(const struct ferry_ckpt *ck, struct ferry_llama2c_config *cfg);
+int ferry_llama2c_read_config(const struct ferry_ckpt *ck, struct ferry_llama2c_config *cfg);
 
 /* Reads tokenizer.bin: int32 max_token_length, then per token float score, int32 length,
  * bytes. Adds kvs tokenizer.ggml.tokens (string array) and tokenizer.ggml.scores. */

@@ -13,8 +13,8 @@ struct ferry_logit_stats {
 
 /* ref and cand are [npos][nvocab]; ids (npos tokens) give the perplexities (position t
  * predicts ids[t+1]). */
-void ferry_logit_stats(const float *ref, const float *cand, uint32_t npos, uint32_t nvocab,
-                       const int32_t *ids, struct ferry_logit_stats *out);
+void ferry_logit_stats_compute(const float *ref, const float *cand, uint32_t npos, uint32_t nvocab,
+                               const int32_t *ids, struct ferry_logit_stats *out);
 
 /* Negative log-likelihood of token `next` under logits (natural log). */
 double ferry_nll(const float *logits, uint32_t nvocab, int32_t next);

@@ -68,8 +68,8 @@ int ferry_sign_model(const char *path, const struct ferry_sign_opts *o, struct f
 /* The text of a license or use-policy resource, read from dir and checked against the
  * manifest's SHA-256 (a changed text is refused, FERRY_EMISMATCH). *text is NUL-terminated;
  * the caller frees it. */
-int ferry_license_text(const char *dir, const struct ferry_resource *res, char **text, size_t *len,
-                       struct ferry_error *err);
+int ferry_license_text_read(const char *dir, const struct ferry_resource *res, char **text,
+                            size_t *len, struct ferry_error *err);
 
 /* Overwrites secrets (passwords, keys) in a way the compiler keeps. */
 void ferry_wipe(void *p, size_t n);

@@ -20,6 +20,13 @@ for ex in list_tensors fetch_verified; do
     echo "FAIL: examples/$ex.c does not build with pkg-config --cflags --libs ferry"; fail=1
   fi
 done
+# a C++ program includes the headers cleanly (a function named like a struct hides its name there)
+if printf '#include <ferry/ferry.h>\nint main() { return ferry_version() ? 0 : 1; }\n' |
+  c++ -x c++ -std=c++17 -Wall -Wextra -Wshadow -pedantic -Werror $(pkg-config --cflags ferry) -fsyntax-only -; then
+  echo "ok: ferry/ferry.h compiles as C++ with -Wall -Wextra -Wshadow -pedantic -Werror"
+else
+  echo "FAIL: ferry/ferry.h is not clean C++"; fail=1
+fi
 out=$("$prefix/list_tensors" "$src/tests/data/good/gguf/tensors_success.gguf" 2>&1)
 grep -q "gguf, 2 tensors" <<<"$out" && echo "ok: list_tensors runs on the installed shared library" \
   || { echo "FAIL: list_tensors: $out"; fail=1; }

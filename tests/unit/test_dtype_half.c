@@ -24,7 +24,7 @@ int main(void)
 {
     /* every ggml id maps back to itself; removed ids and ids >= 40 are unknown */
     for (int dt = 1; dt < FERRY_DT_COUNT; dt++) {
-        const struct ferry_dtype_info *in = ferry_dtype_info((enum ferry_dtype)dt);
+        const struct ferry_dtype_info *in = ferry_dtype_lookup((enum ferry_dtype)dt);
         CHECK(in->blck > 0 && in->bsize > 0);
         if (in->ggml_id >= 0) CHECK((int)ferry_dtype_from_ggml((uint32_t)in->ggml_id) == dt);
         CHECK((int)ferry_dtype_from_name(in->name) == dt);

@@ -83,7 +83,7 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
 
 static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
 {
-    size_t bs = ferry_dtype_info(dt)->bsize, be = ferry_dtype_info(dt)->blck;
+    size_t bs = ferry_dtype_lookup(dt)->bsize, be = ferry_dtype_lookup(dt)->blck;
     uint64_t rb = cols / be * bs;
     float *wf = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
     uint8_t *wq = malloc(rows * rb);
@@ -118,7 +118,7 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
         }
     int bad = worst > 1e-6; /* a few float roundings of the magnitude, not a wrong term */
     printf("%-5s rows %2llu cols %5llu tokens %u%s: worst error / sum of |terms| %.2e%s\n",
-           ferry_dtype_info(dt)->name, (unsigned long long)rows, (unsigned long long)cols, T,
+           ferry_dtype_lookup(dt)->name, (unsigned long long)rows, (unsigned long long)cols, T,
            w.rep ? " repacked" : "", worst, bad ? "  FAIL" : "");
     free(wf), free(x), free(y), free(wq), free(xq), free(w.rep);
     return bad;
