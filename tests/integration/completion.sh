@@ -44,6 +44,6 @@ expect "zsh: ferry fetch --<TAB> offers --jobs" "$(zsh_complete ferry fetch --)"
 expect "zsh: ferry license <TAB> offers its actions" "$(zsh_complete ferry license '')" accept @files@
 expect "zsh: ferry license accept <TAB> offers files" "$(zsh_complete ferry license accept '')" @files@ accept
 expect "zsh: ferry convert m<TAB> offers files" "$(zsh_complete ferry convert m)" @files@ convert
-zsh -c "autoload -U compinit && compinit -u -d /dev/null && fpath=($src/docs/completion \$fpath) && autoload -U _ferry" ||
+zsh -c "autoload -U compinit && compinit -u -D && fpath=($src/docs/completion \$fpath) && autoload -U _ferry" ||
   { echo "FAIL: zsh cannot autoload _ferry"; fail=1; }
 exit $fail
