@@ -137,7 +137,10 @@ static int hf_config(struct ferry_llama *m, const char *dir, struct ferry_error 
             if (json_is_number(f)) hp->rope_factor = (float)json_number_value(f);
             if (json_is_number(lo)) hp->low_freq_factor = (float)json_number_value(lo);
             if (json_is_number(hi)) hp->high_freq_factor = (float)json_number_value(hi);
-            if (json_is_integer(oc)) hp->orig_ctx = (uint32_t)json_integer_value(oc);
+            if (json_is_integer(oc))
+                hp->orig_ctx = json_integer_value(oc) > 0 && json_integer_value(oc) <= UINT32_MAX
+                                   ? (uint32_t)json_integer_value(oc)
+                                   : 0;
         } else if (t && !strcmp(t, "linear") && json_is_number(f)) {
             snprintf(hp->rope_type, sizeof(hp->rope_type), "linear");
             hp->rope_factor = (float)json_number_value(f);
@@ -150,8 +153,10 @@ static int hf_config(struct ferry_llama *m, const char *dir, struct ferry_error 
     }
     if ((!hp->has_head_dim && hp->n_embd % hp->n_head) || hp->n_head % hp->n_head_kv ||
         hp->head_dim % 2) {
-        rc = BAD(path, NULL, "inconsistent: hidden_size %u, %u heads, %u kv heads", hp->n_embd,
-                 hp->n_head, hp->n_head_kv);
+        rc = BAD(path, NULL,
+                 "inconsistent: hidden_size %u, %u heads (head size %u), %u kv heads (head size "
+                 "must be even, heads a multiple of kv heads)",
+                 hp->n_embd, hp->n_head, hp->head_dim, hp->n_head_kv);
         goto out;
     }
 out:
@@ -661,6 +666,22 @@ static int check_hparams(const struct ferry_llama_hparams *hp, const char *path,
     if (!hp->head_dim || hp->head_dim % 2)
         return BAD(path, "key_length",
                    "head size %u is not a positive even number (RoPE rotates pairs)", hp->head_dim);
+    /* the rope values divide and take powers: a zero, a negative or equal frequency factors
+     * would give infinities and NaNs in every position's rotation, not an error */
+    if (!isfinite(hp->rope_theta) || hp->rope_theta <= 1.0f)
+        return BAD(path, "rope_theta", "%g is not a RoPE base (a finite number above 1)",
+                   (double)hp->rope_theta);
+    int llama3 = !strcmp(hp->rope_type, "llama3");
+    if ((llama3 || !strcmp(hp->rope_type, "linear")) &&
+        (!isfinite(hp->rope_factor) || hp->rope_factor <= 0.0f))
+        return BAD(path, "rope_scaling", "factor %g is not a positive number",
+                   (double)hp->rope_factor);
+    if (llama3 && (!(hp->low_freq_factor > 0.0f) || !(hp->high_freq_factor > hp->low_freq_factor) ||
+                   !isfinite(hp->high_freq_factor) || hp->orig_ctx == 0))
+        return BAD(path, "rope_scaling",
+                   "llama3 scaling needs 0 < low_freq_factor < high_freq_factor and a positive "
+                   "original_max_position_embeddings (got %g, %g, %u)",
+                   (double)hp->low_freq_factor, (double)hp->high_freq_factor, hp->orig_ctx);
     if (hp->n_head > LIMIT_HEADS || hp->head_dim > LIMIT_HEAD_DIM || hp->n_layer > LIMIT_LAYERS ||
         hp->n_embd > LIMIT_EMBD)
         return BAD(path, NULL,

@@ -523,15 +523,81 @@ def archive_cases():
     case("not_an_archive", ".tar.gz", b"this is not gzip data at all" * 10, "not a readable archive")
     bio = io.BytesIO()
     with zipfile.ZipFile(bio, "w") as z:
-        z.writestr("../evil.txt", b"x")
+        z.writestr(zipfile.ZipInfo("../evil.txt", date_time=(1980, 1, 1, 0, 0, 0)), b"x")
     case("zip_dotdot", ".zip", bio.getvalue(), "unsafe member name")
     bio = io.BytesIO()
     with zipfile.ZipFile(bio, "w") as z:
-        z.writestr("a.bin", b"x" * 100)
+        z.writestr(zipfile.ZipInfo("a.bin", date_time=(1980, 1, 1, 0, 0, 0)), b"x" * 100)
     data = bytearray(bio.getvalue())
     data[18:22] = struct.pack("<I", 1 << 30)  # local header: compressed size 1 GiB
     data[22:26] = struct.pack("<I", 1 << 30)
     case("zip_size_lies", ".zip", bytes(data), "a.bin")
+
+
+def emit_dir(fmt, name, files, code, message, cmd):
+    """a case whose input is a folder NAME.model/ holding files (name -> bytes)"""
+    import shutil
+    d = os.path.join(HERE, "bad", fmt)
+    folder = os.path.join(d, name + ".model")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    for n, data in files.items():
+        with open(os.path.join(folder, n), "wb") as f:
+            f.write(data)
+    with open(os.path.join(d, name + ".expect"), "w") as f:
+        f.write("%d\n%s\n%s\n" % (code, message, cmd))
+
+
+def config_cases():
+    """config.json (transformers 4 and 5 shapes) and params.json refusals: each names the file and
+    the field. The folders hold a one-tensor safetensors so only the hyperparameters are wrong."""
+    import json as _json
+    header = _json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [4, 8],
+                                                         "data_offsets": [0, 128]}}).encode()
+    weights = struct.pack("<Q", len(header)) + header + b"\0" * 128
+    base = {"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "intermediate_size": 16,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "num_hidden_layers": 1, "vocab_size": 4,
+            "rms_norm_eps": 1e-5, "max_position_embeddings": 64}
+    cmd = "convert {} -o out.gguf --no-vocab"
+
+    def hf(name, message, raw=None, **over):
+        cfg = dict(base, **over)
+        body = raw if raw is not None else _json.dumps({k: v for k, v in cfg.items() if v is not None}).encode()
+        emit_dir("config", name, {"config.json": body, "model.safetensors": weights}, 65, message, cmd)
+    l3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 8192}
+    hf("not_json", "config.json", raw=b'{"hidden_size": 8,')
+    hf("duplicate_key", "config.json", raw=b'{"hidden_size": 8, "hidden_size": 16}')
+    hf("not_llama", "unsupported architecture 'GPT2LMHeadModel'", architectures=["GPT2LMHeadModel"])
+    hf("hidden_size_string", "needs positive integer", hidden_size="8")
+    hf("layers_negative", "needs positive integer", num_hidden_layers=-1)
+    hf("kv_heads_not_dividing", "inconsistent", num_attention_heads=4, num_key_value_heads=3, hidden_size=12)
+    hf("rope_parameters_list", "'rope_parameters': not an object", rope_parameters=[1, 2])
+    hf("rope_theta_string", "'rope_theta': not a number", rope_theta="500000")
+    hf("rope_theta_zero", "not a RoPE base", rope_theta=0)
+    hf("rope_type_yarn", "rope type 'yarn' is not supported", rope_scaling={"rope_type": "yarn", "factor": 4.0})
+    hf("rope5_type_dynamic", "rope type 'dynamic' is not supported",
+       rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})
+    hf("llama3_factor_zero", "factor 0 is not a positive number", rope_scaling=dict(l3, factor=0.0))
+    hf("llama3_equal_freq_factors", "low_freq_factor < high_freq_factor",
+       rope_parameters=dict(l3, rope_theta=500000.0, high_freq_factor=1.0))
+    hf("llama3_orig_ctx_negative", "original_max_position_embeddings",
+       rope_scaling=dict(l3, original_max_position_embeddings=-5))
+    hf("head_dim_odd", "head size 3", head_dim=3)
+    hf("too_many_layers", "implausible size", num_hidden_layers=100000)
+    params = {"dim": 8, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "vocab_size": 4, "norm_eps": 1e-5}
+
+    def meta(name, message, raw=None, **over):
+        p = dict(params, **over)
+        body = raw if raw is not None else _json.dumps({k: v for k, v in p.items() if v is not None}).encode()
+        # an empty consolidated.00.pth, so the folder opens as far as the hyperparameter checks
+        emit_dir("config", name, {"params.json": body, "consolidated.00.pth": torch_zip(pickle.dumps({}, protocol=2))},
+                 65, message, cmd)
+    meta("params_not_object", "needs positive integer dim", raw=b"[8, 1, 2]")
+    meta("params_heads_zero", "needs positive integer dim", n_heads=0)
+    meta("params_kv_not_dividing", "inconsistent: dim 12, 4 heads, 3 kv heads", dim=12, n_heads=4, n_kv_heads=3)
+    meta("params_scaled_rope_factor_negative", "factor -8 is not a positive number", use_scaled_rope=True,
+         rope_theta=500000.0, rope_scaling_factor=-8.0)
 
 
 if __name__ == "__main__":
@@ -542,4 +608,5 @@ if __name__ == "__main__":
     issue11_cases()
     torrent_cases()
     archive_cases()
+    config_cases()
     print("corpus written under", HERE)

@@ -2,7 +2,9 @@
  * rest is the file. 0: model.manifest.json (in-toto statement), 1: model.sig (OMS bundle with
  * DSSE envelope and certificates), 2: model.manifest.json.minisig beside a valid manifest, 3: a
  * minisign public key, 4: a checklist (SHA256SUMS), 5: a license acceptance record. A clean
- * error or a result, never a crash. Build with -DFERRY_FUZZ=ON (clang). */
+ * error or a result, never a crash. Built with -DFUZZ_ONLY=K the reader is fixed and every byte
+ * is the file (fuzz_manifest, fuzz_oms_bundle, fuzz_minisig, fuzz_minisign_key, fuzz_checklist,
+ * fuzz_license_record). Build with -DFERRY_FUZZ=ON (clang). */
 #define _GNU_SOURCE
 #include "ferry/checklist.h"
 #include "ferry/manifest.h"
@@ -58,10 +60,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(lic, sizeof(lic), "%s/licenses", dir);
         setenv("XDG_DATA_HOME", dir, 1);
     }
+#ifdef FUZZ_ONLY
+    int which = FUZZ_ONLY;
+    const uint8_t *d = data;
+    size_t n = size;
+#else
     if (size < 1) return 0;
     int which = data[0] % 6;
     const uint8_t *d = data + 1;
     size_t n = size - 1;
+#endif
     clear();
     struct ferry_error err;
     ferry_error_clear(&err);

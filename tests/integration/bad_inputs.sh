@@ -11,7 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for expect in "$data"/bad/*/*.expect "$data"/good/*/*.expect; do
   case_base=${expect%.expect}
-  input=$(ls "$case_base".* | grep -v '\.expect$' | head -1)
+  input=$(ls -d "$case_base".* | grep -v '\.expect$' | head -1) # a file, or a folder (CASE.model/)
   want_code=$(sed -n 1p "$expect")
   want_msg=$(sed -n 2p "$expect")
   cmd=$(sed -n 3p "$expect")
