@@ -6,6 +6,7 @@
 #include "ferry/convert.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 static const char usage_text[] =
     "usage: ferry convert SRC -o DST [--to gguf|safetensors|pytorch|meta] [--type T]\n"
     "                     [--name NAME] [--vocab-from PATH | --no-vocab | --vocab-only]\n"
-    "                     [--threads N] [--force]\n"
+    "                     [--threads N] [--force] [--dry-run [--json]]\n"
     "       ferry convert SRC -o DST --raw [--to gguf|safetensors|pytorch] [--force]\n\n"
     "SRC is a Hugging Face model directory (config.json, safetensors or pytorch_model.bin,\n"
     "tokenizer.model or tokenizer.json), a Meta directory (params.json, consolidated.NN.pth,\n"
@@ -50,10 +51,42 @@ static const char usage_text[] =
     "                    container the extension or --to names\n"
     "  --raw             any tensor dictionary, names, dtypes and shapes unchanged\n"
     "  --force           overwrite an existing output\n"
+    "  --dry-run         GGUF: print the output tensor table (name, type, shape, bytes) and\n"
+    "                    the total from the sources' headers alone; nothing is read, hashed\n"
+    "                    or written (--json: one JSON document)\n"
     "  -q, -v            quieter, more verbose\n\n"
     "  --threads N       conversion threads (default: all cores)\n";
 
 static volatile sig_atomic_t g_convert_cancel;
+
+/* --dry-run: the planned tensors, printed as they come (text) or gathered (--json) */
+struct plan_view {
+    uint64_t n, bytes;
+    json_t *tensors;
+};
+
+static void on_planned(void *ctx, const char *name, enum ferry_dtype dt, uint32_t ndim,
+                       const uint64_t *shape, uint64_t nbytes)
+{
+    struct plan_view *v = ctx;
+    v->n++, v->bytes += nbytes;
+    char dims[128] = "";
+    size_t l = 0;
+    for (uint32_t i = 0; i < ndim && l < sizeof(dims); i++)
+        l += (size_t)snprintf(dims + l, sizeof(dims) - l, "%s%llu", i ? " x " : "",
+                              (unsigned long long)shape[i]);
+    if (!g_opts.json) {
+        printf("%-40s %-6s %-24s %14llu\n", name, ferry_dtype_name(dt), dims,
+               (unsigned long long)nbytes);
+        return;
+    }
+    json_t *sh = json_array();
+    for (uint32_t i = 0; i < ndim; i++)
+        json_array_append_new(sh, json_integer((json_int_t)shape[i]));
+    json_array_append_new(v->tensors, json_pack("{s:s, s:s, s:o, s:I}", "name", name, "type",
+                                                ferry_dtype_name(dt), "shape", sh, "bytes",
+                                                (json_int_t)nbytes));
+}
 
 static void on_signal(int sig)
 {
@@ -79,6 +112,8 @@ int cmd_convert(int argc, char **argv)
         {"vocab-from", required_argument, NULL, 'V'},
         {"no-vocab", no_argument, NULL, 'N'},
         {"vocab-only", no_argument, NULL, 'O'},
+        {"dry-run", no_argument, NULL, 'D'},
+        {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -87,7 +122,7 @@ int cmd_convert(int argc, char **argv)
     int resume = 0;
     enum ferry_vocab_mode vocab = FERRY_VOCAB_REQUIRED;
     const char *vocab_from = NULL;
-    int raw = 0, force = 0, c;
+    int raw = 0, force = 0, dry = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -100,6 +135,8 @@ int cmd_convert(int argc, char **argv)
         case 'V': vocab_from = optarg; break;
         case 'N': vocab = FERRY_VOCAB_NONE; break;
         case 'O': vocab = FERRY_VOCAB_ONLY; break;
+        case 'D': dry = 1; break;
+        case 'J': g_opts.json = 1; break;
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
             break;
@@ -168,8 +205,38 @@ int cmd_convert(int argc, char **argv)
         errorf("--to meta is a model layout; it does not go with --raw");
         return EXIT_USAGE;
     }
+    if (dry && (raw || fmt != FERRY_FMT_GGUF)) {
+        errorf("--dry-run plans a model conversion to GGUF");
+        return EXIT_USAGE;
+    }
     struct ferry_error err;
     ferry_error_clear(&err);
+    if (dry) {
+        struct plan_view pv = {.tensors = json_array()};
+        struct ferry_convert_opts co = {.to = fmt,
+                                        .type = type,
+                                        .name = name,
+                                        .vocab = vocab,
+                                        .vocab_from = vocab_from,
+                                        .dry_run = 1,
+                                        .planned = on_planned,
+                                        .planned_ctx = &pv};
+        if (!g_opts.json) printf("%-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
+        int rc = ferry_convert_model(argv[optind], out, &co, &err);
+        if (rc) {
+            json_decref(pv.tensors);
+            return report_error(&err);
+        }
+        if (g_opts.json)
+            out_json(json_pack("{s:s, s:o, s:I, s:I}", "output", out, "tensors", pv.tensors,
+                               "count", (json_int_t)pv.n, "tensor_bytes", (json_int_t)pv.bytes));
+        else {
+            json_decref(pv.tensors);
+            printf("%llu tensors, %llu bytes of tensor data (%.2f GiB)\n", (unsigned long long)pv.n,
+                   (unsigned long long)pv.bytes, (double)pv.bytes / 1073741824.0);
+        }
+        return EXIT_OK;
+    }
     if (!raw) {
         struct progress prog;
         progress_start(&prog, "converting", 0);

@@ -447,8 +447,8 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                 break;
             }
     }
-    struct digest_job dj;
-    int have_digest = digest_start(&dj, src);
+    struct digest_job dj = {0};
+    int have_digest = !o->dry_run && digest_start(&dj, src);
     if (!have_digest) dj.hex[0] = 0;
     rc = metadata(&d, &m, &dj, o->name ? o->name : m.name, file_type, type, err);
     if (!rc && dj.hex[0]) dj.value_offset = ferry_gguf_kv_value_offset(&d, dj.value_offset);
@@ -490,6 +490,14 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         memcpy(t->shape, p->shape, sizeof(uint64_t) * p->ndim);
         t->nelem = p->rows * p->cols;
         ferry_dtype_nbytes(out, t->nelem, &t->nbytes);
+    }
+    if (!rc && o->dry_run) { /* the plan, and nothing read, hashed or written */
+        for (uint64_t i = 0; o->planned && i < d.ntensors; i++)
+            o->planned(o->planned_ctx, d.tensors[i].name, d.tensors[i].dtype, d.tensors[i].ndim,
+                       d.tensors[i].shape, d.tensors[i].nbytes);
+        ferry_ckpt_free(&d);
+        ferry_llama_close(&m);
+        return 0;
     }
     const struct ferry_plan_tensor **plans = calloc(m.nt + 1, sizeof(*plans));
     for (uint64_t i = 0; plans && i < m.nt; i++) plans[i] = &m.t[i];

@@ -46,6 +46,12 @@ struct ferry_convert_opts {
      * FERRY_VOCAB_NONE, or the vocabulary without tensors with FERRY_VOCAB_ONLY */
     const char *vocab_from;
     enum ferry_vocab_mode { FERRY_VOCAB_REQUIRED = 0, FERRY_VOCAB_NONE, FERRY_VOCAB_ONLY } vocab;
+    /* GGUF: plan only: each output tensor is reported to planned (name, type, shape, bytes)
+     * and nothing is read beyond the sources' headers, nothing hashed or written */
+    int dry_run;
+    void (*planned)(void *ctx, const char *name, enum ferry_dtype dt, uint32_t ndim,
+                    const uint64_t *shape, uint64_t nbytes);
+    void *planned_ctx;
 };
 
 /* Model-aware conversion of a Hugging Face directory, Meta directory or llama GGUF. To GGUF
