@@ -190,7 +190,7 @@ int ferry_vocab_write_tokenizer_json(const struct ferry_vocab *v, const char *pa
         /* a sentencepiece model's pieces are all in its vocabulary (the specials too, as the
          * hub's Llama 2 files have them); byte-level BPE keeps the specials out */
         if (!bpe || !is_special)
-            json_object_set(vocab, json_string_value(text), json_integer((json_int_t)i));
+            json_object_set_new(vocab, json_string_value(text), json_integer((json_int_t)i));
         json_decref(text);
     }
     json_t *merges = NULL;

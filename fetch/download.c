@@ -272,6 +272,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
     curl_multi_cleanup(m);
     free(segs);
     struct ferry_error yerr;
+    ferry_error_clear(&yerr);
     int yrc = seg_sync_finish(&y, &yerr); /* records what finished, even when cancelled */
     j->hashed = y.hashed;
     if (yrc && !rc) {
@@ -587,8 +588,7 @@ int ferry_fetch_url(const char *url, const char *dir, const char *name,
         if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
             close(lfd);
             return ferry_error_set(err, FERRY_ECANTCREAT, dir, FERRY_NO_OFFSET, NULL,
-                                   "another ferry fetch is writing this file (lock %s)",
-                                   lock);
+                                   "another ferry fetch is writing this file (lock %s)", lock);
         }
         struct stat a, b; /* locked the file that is still there, not one just unlinked? */
         if (fstat(lfd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino ||

@@ -345,6 +345,7 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
      * files instead of trusting a stale record */
     {
         struct ferry_error ig;
+        ferry_error_clear(&ig);
         if (access(r.resume, F_OK) == 0 &&
             !ferry_read_file(r.resume, 1u << 30, &resume, &rlen, &ig))
             unlink(r.resume);
@@ -444,6 +445,7 @@ out:
         if (!bt_status(r.s, r.id, &st)) t->downloaded += st.downloaded;
         /* a clean stop keeps resume data for the next run */
         struct ferry_error ig;
+        ferry_error_clear(&ig);
         if (st.has_metadata) bt_save_resume_file(r.s, r.id, r.resume, 5000, &ig);
     }
     bt_session_free(r.s);

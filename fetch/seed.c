@@ -31,6 +31,7 @@ struct seeded {
 static int read_all(const char *path, uint8_t **buf, size_t *len)
 {
     struct ferry_error ig;
+    ferry_error_clear(&ig);
     return ferry_read_file(path, 1u << 30, buf, len, &ig);
 }
 
@@ -226,6 +227,7 @@ int ferry_seed(const char *const *paths, size_t n, const struct ferry_seed_opts 
     /* a clean stop: resume data for every torrent, so the next start does not hash */
     for (size_t i = 0; ok && i < n; i++) {
         struct ferry_error ig;
+        ferry_error_clear(&ig);
         if (sd[i].id >= 0) bt_save_resume_file(s, sd[i].id, sd[i].resume, 5000, &ig);
     }
     bt_session_free(s);

@@ -81,6 +81,7 @@ int ferry_path_kind(const char *path)
     char archive[4096];
     struct ferry_archive_member m;
     struct ferry_error err;
+    ferry_error_clear(&err);
     int filtered;
     if (ferry_archive_lookup(path, archive, sizeof(archive), &m, &filtered, &err) != 1) return -1;
     return m.dir ? 1 : 0;
@@ -92,6 +93,7 @@ void ferry_archive_root(const char *archive, char *out, size_t n)
     char a[4096];
     struct ferry_archive_member m;
     struct ferry_error err;
+    ferry_error_clear(&err);
     int filtered;
     if (ferry_archive_lookup(out, a, sizeof(a), &m, &filtered, &err) != 1) return;
     pthread_mutex_lock(&lock);

@@ -14,6 +14,7 @@ int ferry_source_digest_recorded(const char *src, uint8_t root[32])
     uint8_t *buf;
     size_t n;
     struct ferry_error e;
+    ferry_error_clear(&e);
     if (ferry_read_file(path, 64u << 20, &buf, &n, &e)) return 0;
     struct ferry_manifest m;
     int ok = ferry_manifest_parse((const char *)buf, n, path, &m, &e) == 0;
@@ -30,6 +31,7 @@ int ferry_source_digest_possible(const char *src)
     struct ferry_walk_opts wo = {.walk_only = 1};
     struct ferry_manifest m;
     struct ferry_error e;
+    ferry_error_clear(&e);
     if (ferry_manifest_build(src, &wo, &m, &e) != 0) return 0;
     ferry_manifest_free(&m);
     return 1;

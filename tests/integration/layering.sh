@@ -16,4 +16,14 @@ if [ -n "$cross" ]; then echo "FAIL: private headers of another folder included:
 calls=$(cd "$src/cli" && for f in *.c; do [ "$f" = main.c ] && continue; own=${f%.c}
   grep -Hnow '\bcmd_[a-z]*\b' "$f" | grep -v ":$own\$" ; done)
 if [ -n "$calls" ]; then echo "FAIL: a command calls another command: $calls"; fail=1; else echo "ok: commands never call commands"; fi
+# an error record starts cleared: ferry_error_set keeps the first cause, so one left with stack
+# garbage can turn a refusal into any code (found: a missing archive member reported as present)
+unclear=$(awk 'FNR == 1 { pending = ""; in_type = 0 }
+  /^(static |typedef )?struct [a-z_]+ \{/ { in_type = 1 }
+  /^\}/ { in_type = 0 }
+  pending != "" && index($0, "ferry_error_clear(&" var ")") { pending = "" }
+  pending != "" && FNR > line + 6 { print pending; pending = "" }
+  !in_type && match($0, /^[ \t]+struct ferry_error [a-z_]+;/) { var = $3; sub(";", "", var); pending = FILENAME ":" FNR; line = FNR }
+  ENDFILE { if (pending != "") print pending; pending = "" }' "$src"/formats/*.c "$src"/convert/*.c "$src"/verify/*.c "$src"/fetch/*.c "$src"/fetch/*.cpp "$src"/inference/*.c "$src"/cli/*.c)
+if [ -n "$unclear" ]; then echo "FAIL: error records declared without ferry_error_clear: $unclear"; fail=1; else echo "ok: every local error record is cleared before use"; fi
 exit $fail
