@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int is_url(const char *s)
@@ -27,6 +28,10 @@ static int bring(const char *src, const char *dir, const char *name,
     }
     char dst[8192];
     snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    struct stat a, b; /* the manifest already in the output folder (a rerun there, a seeder's
+                       * own folder): nothing to copy, nothing to rewrite under a reader */
+    if (stat(src, &a) == 0 && stat(dst, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return 0;
     return ferry_copy_file(src, dst, 1, err);
 }
 
