@@ -4,31 +4,13 @@
  * must give a clean error or a model, never a crash. Build with -DFERRY_FUZZ=ON (clang). */
 #define _GNU_SOURCE
 #include "ferry/llama.h"
+#include "fuzz_files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char dir[64];
-
-static void put(const char *name, const void *d, size_t n)
-{
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f) abort();
-    if (n) fwrite(d, 1, n, f);
-    fclose(f);
-}
-
-static void drop(const char *name)
-{
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    unlink(p);
-}
 
 /* the embedding of a 4-token, 8-wide model: enough for a config that names it to plan */
 static void safetensors(void)
@@ -40,22 +22,19 @@ static void safetensors(void)
     uint64_t n = sizeof(header) - 1;
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(n >> (8 * i));
     memcpy(buf + 8, header, n);
-    put("model.safetensors", buf, 8 + n + 128);
+    fuzz_put("model.safetensors", buf, 8 + n + 128);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/ferry-fuzz-config-%d", (int)getpid());
-        mkdir(dir, 0700);
-    }
+    const char *dir = fuzz_dir("config");
     if (size < 1) return 0;
     int meta = data[0] & 1;
-    drop("config.json"), drop("params.json"), drop("model.safetensors");
+    fuzz_drop("config.json"), fuzz_drop("params.json"), fuzz_drop("model.safetensors");
     if (meta) {
-        put("params.json", data + 1, size - 1);
+        fuzz_put("params.json", data + 1, size - 1);
     } else {
-        put("config.json", data + 1, size - 1);
+        fuzz_put("config.json", data + 1, size - 1);
         safetensors();
     }
     struct ferry_llama m;

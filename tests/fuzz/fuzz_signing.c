@@ -9,6 +9,7 @@
 #include "ferry/checklist.h"
 #include "ferry/manifest.h"
 #include "ferry/verify.h"
+#include "fuzz_files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
+static const char *dir;
 
 /* A small signed-looking model folder: one file and a manifest naming it. */
 static const char manifest_json[] =
@@ -29,33 +30,18 @@ static const char manifest_json[] =
     "[]}, \"resources\": [{\"name\": \"a.bin\", \"algorithm\": \"sha256\", \"digest\": "
     "\"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\"}]}}";
 
-static void put(const char *name, const uint8_t *d, size_t n)
-{
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f) abort();
-    if (n) fwrite(d, 1, n, f);
-    fclose(f);
-}
-
 static void clear(void)
 {
     static const char *names[] = {"model.manifest.json", "model.sig", "model.manifest.json.minisig",
                                   "SHA256SUMS", "record.json"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char p[256];
-        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-        unlink(p);
-    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) fuzz_drop(names[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/ferry-fuzz-signing-%d", (int)getpid());
-        mkdir(dir, 0700);
-        put("a.bin", (const uint8_t *)"a", 1);
+    if (!dir) {
+        dir = fuzz_dir("signing");
+        fuzz_put("a.bin", (const uint8_t *)"a", 1);
         char lic[128];
         snprintf(lic, sizeof(lic), "%s/licenses", dir);
         setenv("XDG_DATA_HOME", dir, 1);
@@ -87,24 +73,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     case 1:
-        put("model.sig", d, n);
+        fuzz_put("model.sig", d, n);
         so.pubkey = NULL;
         if (ferry_verify_signature(dir, &so, &m, &sr, &err) == 1) ferry_manifest_free(&m);
         break;
     case 2:
-        put("model.manifest.json", (const uint8_t *)manifest_json, sizeof(manifest_json) - 1);
-        put("model.manifest.json.minisig", d, n);
+        fuzz_put("model.manifest.json", (const uint8_t *)manifest_json, sizeof(manifest_json) - 1);
+        fuzz_put("model.manifest.json.minisig", d, n);
         if (ferry_verify_signature(dir, &so, &m, &sr, &err) == 1) ferry_manifest_free(&m);
         break;
     case 3:
-        put("model.manifest.json", (const uint8_t *)manifest_json, sizeof(manifest_json) - 1);
-        put("model.manifest.json.minisig", (const uint8_t *)"untrusted comment: x\nRWQ\n", 26);
+        fuzz_put("model.manifest.json", (const uint8_t *)manifest_json, sizeof(manifest_json) - 1);
+        fuzz_put("model.manifest.json.minisig", (const uint8_t *)"untrusted comment: x\nRWQ\n", 26);
         text = strndup((const char *)d, n);
         so.pubkey = text;
         if (text && ferry_verify_signature(dir, &so, &m, &sr, &err) == 1) ferry_manifest_free(&m);
         break;
     case 4: {
-        put("SHA256SUMS", d, n);
+        fuzz_put("SHA256SUMS", d, n);
         char list[128];
         snprintf(list, sizeof(list), "%s/SHA256SUMS", dir);
         struct ferry_check_report r;

@@ -25,6 +25,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Checks  # noqa: E402
+from trees import tree  # noqa: E402
 from skips import skip_part  # noqa: E402
 import make_llama  # noqa: E402
 
@@ -37,15 +38,6 @@ check = Checks()
 def ferry(*args, timeout=300):
     r = subprocess.run([FERRY, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return r.returncode, r.stdout, r.stderr
-
-
-def tree(d):
-    out = {}
-    for dp, _, names in os.walk(d):
-        for n in names:
-            p = os.path.join(dp, n)
-            out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
 
 
 # the model: a Hugging Face folder, a GGUF of it, signed

@@ -12,7 +12,6 @@
   or a size mismatch for the other version), never a size from one and bytes from the other
   ("sha256 differs" could only come from such a mix).
 usage: concurrency.py FERRY WORKDIR"""
-import hashlib
 import json
 import os
 import shutil
@@ -26,30 +25,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from nginx_server import Nginx  # noqa: E402
 from skips import skip_test  # noqa: E402
+from servers import Checks  # noqa: E402
+import trees  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-failures = []
+check = Checks()
 if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
     skip_test("nginx missing")
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
 def tree(d):
-    out = {}
-    for dp, dn, names in os.walk(d):
-        dn[:] = [x for x in dn if not x.startswith(".")]
-        for n in names:
-            if not n.startswith("."):
-                p = os.path.join(dp, n)
-                out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
+    return trees.tree(d, trees.hidden)
 
 
 root = os.path.join(WORK, "root")
@@ -183,5 +171,4 @@ finally:
 check(set(outcomes) <= {"ok", "size"} and swaps[0] > 30,
       "verify during %d replacements: %s (each run saw one whole version)" % (swaps[0], outcomes))
 
-print("%d failures" % len(failures))
-sys.exit(1 if failures else 0)
+check.finish()

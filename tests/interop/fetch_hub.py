@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Checks, FaultServer  # noqa: E402
+import trees  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
@@ -53,14 +54,7 @@ try:
         return r.returncode, ev, r.stderr.strip()
 
     def tree(d):
-        out = {}
-        for dp, dn, names in os.walk(d):
-            dn[:] = [x for x in dn if not x.startswith(".")]
-            for n in names:
-                if not n.startswith("."):
-                    p = os.path.join(dp, n)
-                    out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-        return out
+        return trees.tree(d, trees.hidden)
 
     out = os.path.join(WORK, "plain")
     rc, ev, err = fetch("hf://org/model", "-o", out, "--segment-size", "262144", "-j", "4")  # 4 files at once

@@ -26,17 +26,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import sparse_torch  # noqa: E402
 from skips import skip_part  # noqa: E402
+from servers import Checks  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def ferry(*args, timeout=600):
@@ -308,5 +303,4 @@ else:
     check(False, "PyTorch zip64 read: %s" % p.stderr.strip()[-200:])
 shutil.rmtree(four)
 
-print("%d failures" % len(failures))
-sys.exit(1 if failures else 0)
+check.finish()

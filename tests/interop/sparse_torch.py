@@ -9,25 +9,25 @@ import struct
 import zlib
 
 
-# ---- pickle protocol 2, the opcodes torch.save's data.pkl uses
+# ---- pickle protocol 2, the opcodes torch.save's data.pkl uses (also used by torch_checkpoints.py)
 
-def _glob(mod, name):
+def glob_op(mod, name):
     return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
 
 
-def _str(text):
+def str_op(text):
     b = text.encode()
     return b"X" + struct.pack("<I", len(b)) + b
 
 
-def _int(v):
+def int_op(v):
     if -(1 << 31) <= v < (1 << 31):
         return b"J" + struct.pack("<i", v)
     b = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
     return b"\x8a" + bytes([len(b)]) + b  # LONG1
 
 
-def _tuple(*items):
+def tuple_op(*items):
     return b"(" + b"".join(items) + b"t"
 
 
@@ -37,7 +37,7 @@ STORAGE = {"bf16": ("BFloat16Storage", 2), "f16": ("HalfStorage", 2), "f32": ("F
 def data_pkl(tensors, dtype):
     """tensors: [(name, shape)] in order; record k holds tensor k"""
     cls = STORAGE[dtype][0]
-    out = b"\x80\x02" + _glob("collections", "OrderedDict") + b")R("
+    out = b"\x80\x02" + glob_op("collections", "OrderedDict") + b")R("
     for k, (name, shape) in enumerate(tensors):
         n = 1
         for d in shape:
@@ -46,10 +46,10 @@ def data_pkl(tensors, dtype):
         for d in reversed(shape):
             stride.insert(0, acc)
             acc *= d
-        pid = _tuple(_str("storage"), _glob("torch", cls), _str(str(k)), _str("cpu"), _int(n))
-        out += _str(name) + _glob("torch._utils", "_rebuild_tensor_v2") + _tuple(
-            pid + b"Q", _int(0), _tuple(*[_int(d) for d in shape]), _tuple(*[_int(d) for d in stride]),
-            b"\x89", _glob("collections", "OrderedDict") + b")R") + b"R"
+        pid = tuple_op(str_op("storage"), glob_op("torch", cls), str_op(str(k)), str_op("cpu"), int_op(n))
+        out += str_op(name) + glob_op("torch._utils", "_rebuild_tensor_v2") + tuple_op(
+            pid + b"Q", int_op(0), tuple_op(*[int_op(d) for d in shape]), tuple_op(*[int_op(d) for d in stride]),
+            b"\x89", glob_op("collections", "OrderedDict") + b")R") + b"R"
     return out + b"u."
 
 

@@ -201,21 +201,7 @@ check(names[0] in p.stderr, "index mismatch message does not name the tensor: " 
 import zipfile  # noqa: E402
 
 
-def g(mod, name):
-    return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
-
-
-def s(text):
-    b = text.encode()
-    return b"X" + struct.pack("<I", len(b)) + b
-
-
-def i(v):
-    return b"J" + struct.pack("<i", v)
-
-
-def tup(*items):
-    return b"(" + b"".join(items) + b"t"
+from sparse_torch import glob_op as g, str_op as s, int_op as i, tuple_op as tup  # noqa: E402
 
 
 def v3_tensor(key, dtype, nbytes, shape, stride):

@@ -27,6 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trees  # noqa: E402
 from skips import skip_part, skip_test  # noqa: E402
 from servers import Checks  # noqa: E402
 
@@ -58,16 +59,8 @@ def write(path, data):
         f.write(data)
 
 
-def tree(d):
-    out = {}
-    for dp, dn, names in os.walk(d):
-        dn[:] = [x for x in dn if not x.startswith(".ferry-bt")]
-        for n in names:
-            if n.endswith(".resume"):
-                continue
-            p = os.path.join(dp, n)
-            out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
+def tree(d):  # the files a download left, not its state
+    return trees.tree(d, lambda n: n.startswith(".ferry-bt") or n.endswith(".resume"))
 
 
 def free_port():
