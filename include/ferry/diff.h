@@ -29,6 +29,9 @@ struct ferry_diff_report {
     int model; /* 1: compared as Llama models (names mapped); 0: as raw tensor dictionaries */
 };
 
+/* Compares the checkpoints a and b (files or model folders, any formats) on threads threads
+ * (0: all cores). 0 with r filled (free it with ferry_diff_report_free), whatever the
+ * differences; a FERRY_E* code when either side cannot be opened or read (nothing to free). */
 int ferry_diff(const char *a, const char *b, unsigned threads, struct ferry_diff_report *r,
                struct ferry_error *err);
 void ferry_diff_report_free(struct ferry_diff_report *r);

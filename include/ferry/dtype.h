@@ -72,6 +72,7 @@ struct ferry_dtype_info {
     void (*from_float)(const float *x, void *y, uint64_t n);
 };
 
+/* dt's row of the type table (never NULL: an out-of-range dt gives FERRY_DT_INVALID's row). */
 const struct ferry_dtype_info *ferry_dtype_lookup(enum ferry_dtype dt);
 const char *ferry_dtype_name(enum ferry_dtype dt);
 

@@ -26,6 +26,10 @@ struct ferry_generate_result {
     enum { FERRY_GEN_BUDGET, FERRY_GEN_STOP_TOKEN, FERRY_GEN_CONTEXT_FULL } why; /* it ended */
 };
 
+/* Generates from the n prompt tokens, evaluated from position 0 of m's cache. 0 with r filled,
+ * or a FERRY_E* code: FERRY_EUSAGE for an empty prompt, FERRY_EINTERNAL out of memory, or the
+ * forward pass's error (a prompt longer than the context among them), with the tokens made
+ * until then in r. The caller frees r->tokens in every case (NULL when nothing was made). */
 int ferry_generate(struct ferry_model *m, const int32_t *prompt, uint32_t n,
                    const struct ferry_generate_opts *o, struct ferry_generate_result *r,
                    struct ferry_error *err);

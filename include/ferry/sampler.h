@@ -11,6 +11,8 @@ struct ferry_sampler {
     uint64_t state;
 };
 
+/* temp 0 is greedy; top_k 0 and top_p 1 turn those filters off; the same seed gives the same
+ * tokens. Owns nothing. */
 void ferry_sampler_init(struct ferry_sampler *s, float temp, uint32_t top_k, float top_p,
                         uint64_t seed);
 /* Picks a token from n logits (modified in place). */

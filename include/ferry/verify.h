@@ -116,6 +116,9 @@ struct ferry_license_recorded {
     char path[4096]; /* the record in the store */
     char key_id[17]; /* the acceptance key that signed it */
 };
+/* 0 with out filled (out may be NULL), or a FERRY_E* code: the manifest names no LICENSE or a
+ * text differs from its digest (FERRY_EMISMATCH), the key or the record cannot be written
+ * (FERRY_ECANTCREAT, FERRY_EIO). */
 int ferry_license_accept(const char *path, const struct ferry_manifest *m,
                          const struct ferry_acceptor *who, const char *method, int store_in_model,
                          const struct ferry_license_opts *o, struct ferry_license_recorded *out,
