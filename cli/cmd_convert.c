@@ -30,8 +30,11 @@ static const char usage_text[] =
     "  --type T          GGUF: f32 f16 (default) bf16 q8_0 q4_0 q4_1 q5_0 q5_1 keep (norms\n"
     "                    and 1-D tensors stay F32), or the k-quant file types of llama-quantize\n"
     "                    with its per-tensor choices: q2_k q3_k_s q3_k(=q3_k_m) q3_k_l\n"
-    "                    q4_k(=q4_k_s) q4_k_m q5_k(=q5_k_s) q5_k_m q6_k;\n"
+    "                    q4_k(=q4_k_s) q4_k_m q5_k(=q5_k_s) q5_k_m q6_k; q4_0 q4_1 q5_0 q5_1\n"
+    "                    also follow them (output.weight Q6_K), as llama-quantize does;\n"
     "                    directories: f32 f16 bf16 keep (default)\n"
+    "  --pure            every weight in the --type given, without those per-tensor choices\n"
+    "                    (llama-quantize --pure; rows that fit no block still fall back)\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  --vocab-from PATH GGUF: the vocabulary of another model, GGUF or tokenizer file\n"
     "                    (tokenizer.model, tokenizer.json, tokenizer.bin), for a source without\n"
@@ -113,6 +116,7 @@ int cmd_convert(int argc, char **argv)
         {"no-vocab", no_argument, NULL, 'N'},
         {"vocab-only", no_argument, NULL, 'O'},
         {"dry-run", no_argument, NULL, 'D'},
+        {"pure", no_argument, NULL, 'P'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -122,7 +126,7 @@ int cmd_convert(int argc, char **argv)
     int resume = 0;
     enum ferry_vocab_mode vocab = FERRY_VOCAB_REQUIRED;
     const char *vocab_from = NULL;
-    int raw = 0, force = 0, dry = 0, c;
+    int raw = 0, force = 0, dry = 0, pure = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -136,6 +140,7 @@ int cmd_convert(int argc, char **argv)
         case 'N': vocab = FERRY_VOCAB_NONE; break;
         case 'O': vocab = FERRY_VOCAB_ONLY; break;
         case 'D': dry = 1; break;
+        case 'P': pure = 1; break;
         case 'J': g_opts.json = 1; break;
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
@@ -219,6 +224,7 @@ int cmd_convert(int argc, char **argv)
                                         .vocab = vocab,
                                         .vocab_from = vocab_from,
                                         .dry_run = 1,
+                                        .pure = pure,
                                         .planned = on_planned,
                                         .planned_ctx = &pv};
         if (!g_opts.json) printf("%-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
@@ -253,6 +259,7 @@ int cmd_convert(int argc, char **argv)
                                         .type = type,
                                         .name = name,
                                         .force = force,
+                                        .pure = pure,
                                         .threads = (unsigned)threads,
                                         .progress = progress_cb,
                                         .progress_total = progress_total_cb,

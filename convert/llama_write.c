@@ -29,12 +29,13 @@ static const struct {
     const char *name;
     enum ferry_dtype dt;
     uint32_t file_type; /* general.file_type (llama_ftype) */
-    int mix;            /* 1: llama-quantize's per-tensor choices for this k-quant file type */
+    int mix; /* 1: llama-quantize's per-tensor choices for this file type (q8_0 has none: its
+              * output stays Q8_0 there too) */
 } types[] = {
     {"f32", FERRY_DT_F32, 0, 0},      {"f16", FERRY_DT_F16, 1, 0},
     {"bf16", FERRY_DT_BF16, 32, 0},   {"q8_0", FERRY_DT_Q8_0, 7, 0},
-    {"q4_0", FERRY_DT_Q4_0, 2, 0},    {"q4_1", FERRY_DT_Q4_1, 3, 0},
-    {"q5_0", FERRY_DT_Q5_0, 8, 0},    {"q5_1", FERRY_DT_Q5_1, 9, 0},
+    {"q4_0", FERRY_DT_Q4_0, 2, 1},    {"q4_1", FERRY_DT_Q4_1, 3, 1},
+    {"q5_0", FERRY_DT_Q5_0, 8, 1},    {"q5_1", FERRY_DT_Q5_1, 9, 1},
     {"q2_k", FERRY_DT_Q2_K, 10, 1},   {"q3_k_s", FERRY_DT_Q3_K, 11, 1},
     {"q3_k", FERRY_DT_Q3_K, 12, 1},   {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
     {"q3_k_l", FERRY_DT_Q3_K, 13, 1}, {"q4_k", FERRY_DT_Q4_K, 14, 1},
@@ -64,6 +65,8 @@ struct kq_model {
     uint32_t n_layer, n_gqa;
     int has_output, is_70b;
 };
+
+static enum ferry_dtype kquant_fallback(enum ferry_dtype t, uint64_t cols);
 
 static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft,
                                     uint64_t cols, const struct kq_model *km)
@@ -104,8 +107,15 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
     }
+    return kquant_fallback(t, cols);
+}
+
+/* llama-quantize's fallbacks for rows that are not whole 256-element super-blocks, then F16
+ * where even those do not fit; also what --pure keeps of its rules */
+static enum ferry_dtype kquant_fallback(enum ferry_dtype t, uint64_t cols)
+{
     if (cols % 256 == 0) return t;
-    switch (t) { /* llama-quantize's fallbacks, then F16 where even those do not fit */
+    switch (t) {
     case FERRY_DT_Q2_K:
     case FERRY_DT_Q3_K: t = FERRY_DT_IQ4_NL; break;
     case FERRY_DT_Q4_K: t = FERRY_DT_Q5_0; break;
@@ -475,7 +485,10 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         else if (keep) /* each weight stays in its own type where ferry can write it */
             out = ferry_can_write(p->parts[0].t->dtype) ? p->parts[0].t->dtype : FERRY_DT_F32;
         if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
-            out = kquant_type(p->name, want, file_type, p->cols, &km);
+            /* --pure: every weight in the one type, as llama-quantize --pure (its fallbacks
+             * for rows that fit no super-block still apply) */
+            out = o->pure ? kquant_fallback(want, p->cols)
+                          : kquant_type(p->name, want, file_type, p->cols, &km);
             if (out == FERRY_DT_INVALID) {
                 rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
                                      "rows of %llu elements fit no block size of %s "

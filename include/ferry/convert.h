@@ -46,6 +46,9 @@ struct ferry_convert_opts {
      * FERRY_VOCAB_NONE, or the vocabulary without tensors with FERRY_VOCAB_ONLY */
     const char *vocab_from;
     enum ferry_vocab_mode { FERRY_VOCAB_REQUIRED = 0, FERRY_VOCAB_NONE, FERRY_VOCAB_ONLY } vocab;
+    /* GGUF block types: every 2-D weight in the one type, without llama-quantize's per-tensor
+     * choices (its --pure) */
+    int pure;
     /* GGUF: plan only: each output tensor is reported to planned (name, type, shape, bytes)
      * and nothing is read beyond the sources' headers, nothing hashed or written */
     int dry_run;
