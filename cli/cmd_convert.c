@@ -4,8 +4,11 @@
 #include "output.h"
 #include "progress.h"
 #include "ferry/convert.h"
+#include "ferry/quant.h"
 
+#include <ctype.h>
 #include <getopt.h>
+#include <regex.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +38,11 @@ static const char usage_text[] =
     "                    directories: f32 f16 bf16 keep (default)\n"
     "  --pure            every weight in the --type given, without those per-tensor choices\n"
     "                    (llama-quantize --pure; rows that fit no block still fall back)\n"
+    "  --output-tensor-type T, --token-embedding-type T, --leave-output-tensor,\n"
+    "  --tensor-type PATTERN=T  llama-quantize's overrides, for block --types: output.weight\n"
+    "                    or token_embd.weight in T, output.weight left unquantized, and any\n"
+    "                    tensor whose name contains the (POSIX extended) regular expression\n"
+    "                    PATTERN in T, the first matching --tensor-type winning\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  --vocab-from PATH GGUF: the vocabulary of another model, GGUF or tokenizer file\n"
     "                    (tokenizer.model, tokenizer.json, tokenizer.bin), for a source without\n"
@@ -61,6 +69,21 @@ static const char usage_text[] =
     "  --threads N       conversion threads (default: all cores)\n";
 
 static volatile sig_atomic_t g_convert_cancel;
+
+/* A type ferry writes, named as ggml names it in any case (q6_K, Q8_0, f16) */
+static int block_type(const char *opt, const char *name, enum ferry_dtype *out)
+{
+    char up[32];
+    size_t i = 0;
+    for (; name[i] && i < sizeof(up) - 1; i++) up[i] = (char)toupper((unsigned char)name[i]);
+    up[i] = 0;
+    *out = ferry_dtype_from_name(up);
+    if (*out == FERRY_DT_INVALID || !ferry_can_write(*out)) {
+        errorf("%s: '%s' is not a type ferry writes (e.g. q8_0, q6_k, q4_k, f16)", opt, name);
+        return -1;
+    }
+    return 0;
+}
 
 /* --dry-run: the planned tensors, printed as they come (text) or gathered (--json) */
 struct plan_view {
@@ -117,6 +140,10 @@ int cmd_convert(int argc, char **argv)
         {"vocab-only", no_argument, NULL, 'O'},
         {"dry-run", no_argument, NULL, 'D'},
         {"pure", no_argument, NULL, 'P'},
+        {"output-tensor-type", required_argument, NULL, 'y'},
+        {"token-embedding-type", required_argument, NULL, 'e'},
+        {"leave-output-tensor", no_argument, NULL, 'L'},
+        {"tensor-type", required_argument, NULL, 'x'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -126,7 +153,10 @@ int cmd_convert(int argc, char **argv)
     int resume = 0;
     enum ferry_vocab_mode vocab = FERRY_VOCAB_REQUIRED;
     const char *vocab_from = NULL;
-    int raw = 0, force = 0, dry = 0, pure = 0, c;
+    int raw = 0, force = 0, dry = 0, pure = 0, leave_output = 0, c;
+    enum ferry_dtype output_type = FERRY_DT_INVALID, embd_type = FERRY_DT_INVALID;
+    struct ferry_tensor_type tensor_types[64];
+    size_t ntensor_types = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -141,6 +171,34 @@ int cmd_convert(int argc, char **argv)
         case 'O': vocab = FERRY_VOCAB_ONLY; break;
         case 'D': dry = 1; break;
         case 'P': pure = 1; break;
+        case 'L': leave_output = 1; break;
+        case 'y':
+        case 'e':
+            if (block_type(c == 'y' ? "--output-tensor-type" : "--token-embedding-type", optarg,
+                           c == 'y' ? &output_type : &embd_type))
+                return EXIT_USAGE;
+            break;
+        case 'x': {
+            char *eq = strchr(optarg, '=');
+            regex_t re;
+            if (!eq || eq == optarg || ntensor_types == 64) {
+                errorf("--tensor-type needs PATTERN=TYPE (at most 64 of them), e.g. attn_v=q8_0");
+                return EXIT_USAGE;
+            }
+            *eq = 0;
+            for (char *s = optarg; *s; s++)
+                *s = (char)tolower((unsigned char)*s); /* as llama-quantize */
+            if (regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB)) {
+                errorf("--tensor-type: '%s' is not a regular expression", optarg);
+                return EXIT_USAGE;
+            }
+            regfree(&re);
+            tensor_types[ntensor_types].pattern = optarg;
+            if (block_type("--tensor-type", eq + 1, &tensor_types[ntensor_types].type))
+                return EXIT_USAGE;
+            ntensor_types++;
+            break;
+        }
         case 'J': g_opts.json = 1; break;
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
@@ -225,6 +283,11 @@ int cmd_convert(int argc, char **argv)
                                         .vocab_from = vocab_from,
                                         .dry_run = 1,
                                         .pure = pure,
+                                        .output_type = output_type,
+                                        .token_embd_type = embd_type,
+                                        .leave_output = leave_output,
+                                        .tensor_types = tensor_types,
+                                        .ntensor_types = ntensor_types,
                                         .planned = on_planned,
                                         .planned_ctx = &pv};
         if (!g_opts.json) printf("%-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
@@ -260,6 +323,11 @@ int cmd_convert(int argc, char **argv)
                                         .name = name,
                                         .force = force,
                                         .pure = pure,
+                                        .output_type = output_type,
+                                        .token_embd_type = embd_type,
+                                        .leave_output = leave_output,
+                                        .tensor_types = tensor_types,
+                                        .ntensor_types = ntensor_types,
                                         .threads = (unsigned)threads,
                                         .progress = progress_cb,
                                         .progress_total = progress_total_cb,

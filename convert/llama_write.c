@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -64,19 +65,34 @@ static int use_more_bits(int i, int n)
 struct kq_model {
     uint32_t n_layer, n_gqa;
     int has_output, is_70b;
+    /* llama-quantize counts the attn_v and ffn_down tensors its rules have seen and uses the
+     * count, not the layer in the name: a tensor given its type by --tensor-type is not
+     * counted, and the layers after it move up one (byte-equal output needs the same) */
+    int i_attn_v, i_ffn_down;
 };
 
 static enum ferry_dtype kquant_fallback(enum ferry_dtype t, uint64_t cols);
 
+/* --tensor-type's PATTERN: a POSIX extended regular expression searched for in the name (as
+ * llama-quantize's std::regex_search); an invalid one matches nothing (checked when parsed) */
+static int tensor_type_matches(const char *pattern, const char *name)
+{
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB)) return 0;
+    int hit = regexec(&re, name, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
+}
+
 static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft,
-                                    uint64_t cols, const struct kq_model *km)
+                                    uint64_t cols, struct kq_model *km)
 {
     enum ferry_dtype t = base;
-    int layer = strncmp(name, "blk.", 4) ? -1 : atoi(name + 4), n = (int)km->n_layer;
+    int in_block = !strncmp(name, "blk.", 4), n = (int)km->n_layer, layer;
     if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
         t = cols % 256 ? FERRY_DT_Q8_0 : FERRY_DT_Q6_K;
-    } else if (layer >= 0 &&
-               strstr(name, ".attn_v.")) { /* one per layer: the counter is the layer */
+    } else if (in_block && strstr(name, ".attn_v.")) {
+        layer = km->i_attn_v++;
         if (ft == FT_Q2_K)
             t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
         else if (ft == FT_Q3_K_M)
@@ -88,7 +104,8 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
         else if (ft == FT_Q4_K_S && layer < 4)
             t = FERRY_DT_Q5_K;
         if (km->is_70b && (t == FERRY_DT_Q3_K || t == FERRY_DT_Q4_K)) t = FERRY_DT_Q5_K;
-    } else if (layer >= 0 && strstr(name, ".ffn_down")) {
+    } else if (in_block && strstr(name, ".ffn_down")) {
+        layer = km->i_ffn_down++;
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
         else if (ft == FT_Q3_K_M)
@@ -99,7 +116,7 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = FERRY_DT_Q6_K;
         else if (ft == FT_Q4_K_S && layer < n / 8)
             t = FERRY_DT_Q5_K;
-    } else if (layer >= 0 && strstr(name, ".attn_output.")) {
+    } else if (in_block && strstr(name, ".attn_output.")) {
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
         else if (ft == FT_Q3_K_M)
@@ -110,20 +127,34 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     return kquant_fallback(t, cols);
 }
 
-/* llama-quantize's fallbacks for rows that are not whole 256-element super-blocks, then F16
- * where even those do not fit; also what --pure keeps of its rules */
+/* llama-quantize's fallbacks for rows that are not whole blocks of the chosen type (a 256-block
+ * type to a 32-block one), then F16 where even those do not fit; also what --pure and the
+ * per-tensor overrides keep of its rules */
 static enum ferry_dtype kquant_fallback(enum ferry_dtype t, uint64_t cols)
 {
-    if (cols % 256 == 0) return t;
-    switch (t) {
+    uint32_t blk = ferry_dtype_lookup(t)->blck;
+    if (cols % blk == 0) return t;
+    switch (t) { /* as llama.cpp's tensor_type_fallback */
+    case FERRY_DT_IQ1_S:
+    case FERRY_DT_IQ1_M:
+    case FERRY_DT_IQ2_XXS:
+    case FERRY_DT_IQ2_XS:
+    case FERRY_DT_IQ2_S:
+    case FERRY_DT_IQ3_XXS:
+    case FERRY_DT_IQ3_S:
+    case FERRY_DT_IQ4_XS: t = FERRY_DT_IQ4_NL; break;
     case FERRY_DT_Q2_K:
-    case FERRY_DT_Q3_K: t = FERRY_DT_IQ4_NL; break;
+    case FERRY_DT_Q3_K:
+    case FERRY_DT_TQ1_0:
+    case FERRY_DT_TQ2_0: t = FERRY_DT_Q4_0; break;
     case FERRY_DT_Q4_K: t = FERRY_DT_Q5_0; break;
     case FERRY_DT_Q5_K: t = FERRY_DT_Q5_1; break;
     case FERRY_DT_Q6_K: t = FERRY_DT_Q8_0; break;
-    default: return cols % 32 ? FERRY_DT_INVALID : t; /* Q8_0: llama-quantize stops */
+    default:
+        if (blk > 32) return FERRY_DT_INVALID; /* llama-quantize stops there */
+        break;                                 /* a 32-block type: F16 below */
     }
-    return cols % 32 ? FERRY_DT_F16 : t;
+    return cols % ferry_dtype_lookup(t)->blck ? FERRY_DT_F16 : t;
 }
 
 static struct ferry_kv *kv(struct ferry_ckpt *ck, const char *key, enum ferry_vtype t)
@@ -484,11 +515,27 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
             out = FERRY_DT_F32;
         else if (keep) /* each weight stays in its own type where ferry can write it */
             out = ferry_can_write(p->parts[0].t->dtype) ? p->parts[0].t->dtype : FERRY_DT_F32;
-        if (!keep && types[ti].mix && p->ndim == 2 && !norm && !p->generated) {
-            /* --pure: every weight in the one type, as llama-quantize --pure (its fallbacks
-             * for rows that fit no super-block still apply) */
-            out = o->pure ? kquant_fallback(want, p->cols)
-                          : kquant_type(p->name, want, file_type, p->cols, &km);
+        /* a weight a block --type quantizes (q8_0 too, which has no per-tensor rules) */
+        int quantizable =
+            !keep && ferry_dtype_lookup(want)->blck > 1 && p->ndim == 2 && !norm && !p->generated;
+        int is_output = !strcmp(p->name, "output.weight");
+        if (quantizable && is_output && o->leave_output) /* llama-quantize --leave-output-tensor */
+            out = ferry_can_write(p->parts[0].t->dtype) ? p->parts[0].t->dtype : FERRY_DT_F32;
+        else if (quantizable && is_output && o->output_type)
+            out = o->output_type;
+        else if (quantizable && !strcmp(p->name, "token_embd.weight") && o->token_embd_type)
+            out = o->token_embd_type;
+        else if (quantizable) {
+            /* --tensor-type PATTERN=T (the first pattern found in the name), --pure (every
+             * weight in the one type), else llama-quantize's per-tensor choices; then its
+             * fallbacks for rows that fit no block of the type */
+            enum ferry_dtype manual = FERRY_DT_INVALID;
+            for (size_t k = 0; k < o->ntensor_types && manual == FERRY_DT_INVALID; k++)
+                if (tensor_type_matches(o->tensor_types[k].pattern, p->name))
+                    manual = o->tensor_types[k].type;
+            out = manual != FERRY_DT_INVALID  ? kquant_fallback(manual, p->cols)
+                  : o->pure || !types[ti].mix ? kquant_fallback(want, p->cols)
+                                              : kquant_type(p->name, want, file_type, p->cols, &km);
             if (out == FERRY_DT_INVALID) {
                 rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
                                      "rows of %llu elements fit no block size of %s "

@@ -49,6 +49,17 @@ struct ferry_convert_opts {
     /* GGUF block types: every 2-D weight in the one type, without llama-quantize's per-tensor
      * choices (its --pure) */
     int pure;
+    /* llama-quantize's overrides (block-type conversions only): output.weight and
+     * token_embd.weight in these types (0: by the rules), output.weight left in its source type,
+     * and PATTERN=T pairs, the first POSIX extended regular expression found in a tensor's name
+     * deciding its type (rows that fit no block of T still fall back) */
+    enum ferry_dtype output_type, token_embd_type;
+    int leave_output;
+    const struct ferry_tensor_type {
+        const char *pattern;
+        enum ferry_dtype type;
+    } * tensor_types;
+    size_t ntensor_types;
     /* GGUF: plan only: each output tensor is reported to planned (name, type, shape, bytes)
      * and nothing is read beyond the sources' headers, nothing hashed or written */
     int dry_run;

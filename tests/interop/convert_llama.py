@@ -458,16 +458,20 @@ for kind, rules in want.items():
 ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback.gguf"), "--type", "q4_k")
 _, tens = read_gguf(os.path.join(WORK, "kq-fallback.gguf"))
 check(tens.get("blk.0.attn_q.weight", (0,))[0] == 6, "rows of 64 fall back from Q4_K to Q5_0")
-# Q2_K rows of 64 or 96 become IQ4_NL, as llama-quantize does, in llama.cpp's own bytes
+# Q2_K rows of 64 or 96 become Q4_0, as the llama.cpp of tests/interop decides (older releases
+# chose IQ4_NL; quantize_parity.py checks every choice against its llama_model_quantize), in
+# llama.cpp's own bytes
 ferry("convert", os.path.join(WORK, "hf"), "-o", os.path.join(WORK, "kq-fallback-q2.gguf"), "--type", "q2_k")
 _, tens = read_gguf(os.path.join(WORK, "kq-fallback-q2.gguf"))
-iq4 = [n for n, (t, _, _) in tens.items() if t == 20]
-check({"blk.0.attn_q.weight", "blk.0.ffn_down.weight"} <= set(iq4), "Q2_K rows of 64/96 fall back to IQ4_NL: %s" % iq4)
+fb = [n for n, (t, _, _) in tens.items() if t == 2]
+check({"blk.0.attn_q.weight", "blk.0.ffn_down.weight"} <= set(fb), "Q2_K rows of 64/96 fall back to Q4_0: %s" % fb)
 g = ggml_lib.load()
 if g is not None:
-    same = sum(tens[n][2] == g.quantize("iq4_nl", exp[n]) for n in iq4)
-    print("IQ4_NL fallback tensors equal to llama.cpp's quantize_iq4_nl: %d of %d" % (same, len(iq4)))
-    check(same == len(iq4), "IQ4_NL blocks differ from llama.cpp's quantize_iq4_nl")
+    same = sum(tens[n][2] == g.quantize("q4_0", exp[n]) for n in fb)
+    print("Q4_0 fallback tensors equal to llama.cpp's quantize_q4_0: %d of %d" % (same, len(fb)))
+    check(same == len(fb), "Q4_0 fallback blocks differ from llama.cpp's quantize_q4_0")
+
+
 def err_of(kind):
     g = os.path.join(WORK, "kq-err-%s.gguf" % kind)
     ferry("convert", dk, "-o", g, "--type", kind, "--no-vocab")

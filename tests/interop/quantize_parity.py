@@ -5,8 +5,10 @@ quantizes the F32 GGUF ferry writes, and ferry converts the same Hugging Face fo
 tensor's type and bytes must be equal, as read by @huggingface/gguf (offsets and types) and
 hashed here. For a model shaped like Llama 3.2 1B (16 layers, 4 query heads per KV head) and
 one shaped like Llama 3 70B (80 layers, 8 per KV head: llama.cpp treats it as 70B), dims scaled
-down, in every legacy and k-quant file type, with llama-quantize's per-tensor choices and with
---pure. usage: quantize_parity.py FERRY WORKDIR"""
+down, and one 288 wide whose rows take llama-quantize's fallbacks, in every legacy and k-quant
+file type, with llama-quantize's per-tensor choices and with --pure, and its per-tensor overrides
+(--output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type).
+usage: quantize_parity.py FERRY WORKDIR"""
 import ctypes
 import hashlib
 import json
@@ -61,9 +63,25 @@ FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q2_k": 10, "q3
           "q3_k_l": 13, "q4_k_s": 14, "q4_k_m": 15, "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18}
 
 
-def llama_quantize(src, dst, ftype, pure=False):
+class TensorOverride(ctypes.Structure):  # llama.h, llama_model_tensor_override
+    _fields_ = [("pattern", ctypes.c_char_p), ("type", ctypes.c_int)]
+
+
+GGML_ID = {"q4_0": 2, "q8_0": 8, "q2_k": 10, "q6_k": 14, "f16": 1}
+
+
+def llama_quantize(src, dst, ftype, pure=False, output=None, embd=None, leave_output=False, tensor_types=()):
     p = llama.llama_model_quantize_default_params()
     p.ftype, p.pure, p.nthread = ftype, pure, 2
+    if output:
+        p.output_tensor_type = GGML_ID[output]
+    if embd:
+        p.token_embedding_type = GGML_ID[embd]
+    p.quantize_output_tensor = not leave_output
+    keep = (TensorOverride * (len(tensor_types) + 1))(*[TensorOverride(pat.encode(), GGML_ID[ty]) for pat, ty in tensor_types],
+                                                      TensorOverride(None, 0))
+    if tensor_types:
+        p.tt_overrides = ctypes.cast(keep, ctypes.c_void_p)
     return llama.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
 
 
@@ -105,8 +123,26 @@ def compare(a, b):
     return bad
 
 
+def same(shape, tag, ours_args, **theirs_kw):
+    """llama-quantize with theirs_kw against ferry convert with ours_args"""
+    theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
+    rc = llama_quantize(f32, theirs, **theirs_kw)
+    r = subprocess.run([FERRY, "convert", src, "-o", ours, "--no-vocab", "-q", "--force", *ours_args],
+                       capture_output=True, text=True)
+    if rc != 0 or r.returncode != 0:
+        check(False, "%s %s: llama-quantize %d, ferry %d (%s)" % (shape, tag, rc, r.returncode, r.stderr.strip()[-150:]))
+        return
+    bad = compare(tensors(theirs), tensors(ours))
+    check(not bad, "%s %s: every tensor's type and bytes equal llama-quantize's%s"
+          % (shape, tag, "" if not bad else " -- differ: " + ", ".join(bad[:6]) + (" ..." if len(bad) > 6 else "")))
+    for p in (theirs, ours):
+        os.remove(p)
+
+
+# 288 wide (as stories15M): rows that are not whole 256-blocks take llama-quantize's fallbacks
 for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, kv_heads=2, ff=512, vocab=512)),
-                   ("70B-shaped", make_llama.config(dim=256, layers=80, heads=8, kv_heads=1, ff=256, vocab=256))):
+                   ("70B-shaped", make_llama.config(dim=256, layers=80, heads=8, kv_heads=1, ff=256, vocab=256)),
+                   ("288-wide", make_llama.config(dim=288, layers=4, heads=6, kv_heads=2, ff=768, vocab=320))):
     src = os.path.join(WORK, shape)
     make_llama.write_hf(src, make_llama.weights(cfg, seed=3), cfg)
     f32 = os.path.join(WORK, shape + "-f32.gguf")
@@ -114,19 +150,19 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
     check(r.returncode == 0, "%s: F32 GGUF for llama-quantize (%s)" % (shape, r.stderr.strip()[-200:]))
     for name, ft in FTYPES.items():
         for pure in (False, True):
-            tag = name + (" --pure" if pure else "")
-            theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
-            rc = llama_quantize(f32, theirs, ft, pure)
-            r = subprocess.run([FERRY, "convert", src, "-o", ours, "--type", name, "--no-vocab", "-q", "--force"]
-                               + (["--pure"] if pure else []), capture_output=True, text=True)
-            if rc != 0 or r.returncode != 0:
-                check(False, "%s %s: llama-quantize %d, ferry %d (%s)" % (shape, tag, rc, r.returncode, r.stderr.strip()[-150:]))
-                continue
-            bad = compare(tensors(theirs), tensors(ours))
-            check(not bad, "%s %s: every tensor's type and bytes equal llama-quantize's%s"
-                  % (shape, tag, "" if not bad else " -- differ: " + ", ".join(bad[:6]) + (" ..." if len(bad) > 6 else "")))
-            for p in (theirs, ours):
-                os.remove(p)
+            same(shape, name + (" --pure" if pure else ""), ["--type", name] + (["--pure"] if pure else []),
+                 ftype=ft, pure=pure)
+    if shape == "1B-shaped":  # the per-tensor overrides
+        same(shape, "q4_k_m --output-tensor-type q8_0 --token-embedding-type q4_0",
+             ["--type", "q4_k_m", "--output-tensor-type", "q8_0", "--token-embedding-type", "Q4_0"],
+             ftype=FTYPES["q4_k_m"], output="q8_0", embd="q4_0")
+        same(shape, "q4_k_m --leave-output-tensor", ["--type", "q4_k_m", "--leave-output-tensor"],
+             ftype=FTYPES["q4_k_m"], leave_output=True)
+        same(shape, "q5_k_m --tensor-type attn_v=q6_k --tensor-type blk\\.1\\.ffn_down=q2_k",
+             ["--type", "q5_k_m", "--tensor-type", "attn_v=q6_k", "--tensor-type", "blk\\.1\\.ffn_down=q2_k"],
+             ftype=FTYPES["q5_k_m"], tensor_types=[("attn_v", "q6_k"), ("blk\\.1\\.ffn_down", "q2_k")])
+        same(shape, "q8_0 --tensor-type ffn=q4_0", ["--type", "q8_0", "--tensor-type", "ffn=q4_0"],
+             ftype=FTYPES["q8_0"], tensor_types=[("ffn", "q4_0")])
     shutil.rmtree(src)
     os.remove(f32)
 check.finish()
