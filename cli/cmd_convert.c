@@ -43,6 +43,8 @@ static const char usage_text[] =
     "                    or token_embd.weight in T, output.weight left unquantized, and any\n"
     "                    tensor whose name contains the (POSIX extended) regular expression\n"
     "                    PATTERN in T, the first matching --tensor-type winning\n"
+    "  --allow-requantize  quantize a GGUF's already quantized tensors again (refused without\n"
+    "                    it, as by llama-quantize); tensors already in their type are copied\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  --vocab-from PATH GGUF: the vocabulary of another model, GGUF or tokenizer file\n"
     "                    (tokenizer.model, tokenizer.json, tokenizer.bin), for a source without\n"
@@ -143,6 +145,7 @@ int cmd_convert(int argc, char **argv)
         {"output-tensor-type", required_argument, NULL, 'y'},
         {"token-embedding-type", required_argument, NULL, 'e'},
         {"leave-output-tensor", no_argument, NULL, 'L'},
+        {"allow-requantize", no_argument, NULL, 'A'},
         {"tensor-type", required_argument, NULL, 'x'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
@@ -153,7 +156,7 @@ int cmd_convert(int argc, char **argv)
     int resume = 0;
     enum ferry_vocab_mode vocab = FERRY_VOCAB_REQUIRED;
     const char *vocab_from = NULL;
-    int raw = 0, force = 0, dry = 0, pure = 0, leave_output = 0, c;
+    int raw = 0, force = 0, dry = 0, pure = 0, leave_output = 0, requant = 0, c;
     enum ferry_dtype output_type = FERRY_DT_INVALID, embd_type = FERRY_DT_INVALID;
     struct ferry_tensor_type tensor_types[64];
     size_t ntensor_types = 0;
@@ -172,6 +175,7 @@ int cmd_convert(int argc, char **argv)
         case 'D': dry = 1; break;
         case 'P': pure = 1; break;
         case 'L': leave_output = 1; break;
+        case 'A': requant = 1; break;
         case 'y':
         case 'e':
             if (block_type(c == 'y' ? "--output-tensor-type" : "--token-embedding-type", optarg,
@@ -286,6 +290,7 @@ int cmd_convert(int argc, char **argv)
                                         .output_type = output_type,
                                         .token_embd_type = embd_type,
                                         .leave_output = leave_output,
+                                        .allow_requantize = requant,
                                         .tensor_types = tensor_types,
                                         .ntensor_types = ntensor_types,
                                         .planned = on_planned,
@@ -326,6 +331,7 @@ int cmd_convert(int argc, char **argv)
                                         .output_type = output_type,
                                         .token_embd_type = embd_type,
                                         .leave_output = leave_output,
+                                        .allow_requantize = requant,
                                         .tensor_types = tensor_types,
                                         .ntensor_types = ntensor_types,
                                         .threads = (unsigned)threads,

@@ -98,6 +98,11 @@ static void *convert_rows(void *arg)
                 src = p->perm == FERRY_PERM_HF_TO_GGUF ? h * hd + (w % 2) * half + w / 2
                                                        : h * hd + (w % half) * 2 + w / half;
             }
+            if (p->parts[0].t->dtype == s->out) { /* the same type: the bytes, as llama-quantize
+                                                   * copies a tensor it does not convert */
+                memcpy(s->dst + (r - s->r0) * s->rb, block + (src - first) * srb, s->rb);
+                continue;
+            }
             if (ferry_to_float(p->parts[0].t->dtype, block + (src - first) * srb, row, p->cols))
                 s->rc =
                     ferry_error_set(&s->err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, p->name,

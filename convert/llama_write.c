@@ -543,6 +543,16 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                                      (unsigned long long)p->cols, type);
                 break;
             }
+            enum ferry_dtype from = p->parts[0].t->dtype;
+            if (ferry_dtype_lookup(from)->blck > 1 && out != from && !o->allow_requantize) {
+                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                                     "is already quantized (%s): quantizing it again to %s "
+                                     "loses precision twice; --allow-requantize does it anyway "
+                                     "(llama-quantize refuses likewise), or convert from the "
+                                     "F16/BF16/F32 original",
+                                     ferry_dtype_name(from), ferry_dtype_name(out));
+                break;
+            }
         }
         if (p->cols % ferry_dtype_lookup(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
         t->dtype = out;

@@ -55,6 +55,9 @@ struct ferry_convert_opts {
      * deciding its type (rows that fit no block of T still fall back) */
     enum ferry_dtype output_type, token_embd_type;
     int leave_output;
+    /* quantize tensors that are already quantized (another block type) from their dequantized
+     * values; without it such a conversion is refused, as llama-quantize refuses it */
+    int allow_requantize;
     const struct ferry_tensor_type {
         const char *pattern;
         enum ferry_dtype type;

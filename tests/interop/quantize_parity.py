@@ -70,9 +70,10 @@ class TensorOverride(ctypes.Structure):  # llama.h, llama_model_tensor_override
 GGML_ID = {"q4_0": 2, "q8_0": 8, "q2_k": 10, "q6_k": 14, "f16": 1}
 
 
-def llama_quantize(src, dst, ftype, pure=False, output=None, embd=None, leave_output=False, tensor_types=()):
+def llama_quantize(src, dst, ftype, pure=False, output=None, embd=None, leave_output=False, tensor_types=(),
+                   requantize=False):
     p = llama.llama_model_quantize_default_params()
-    p.ftype, p.pure, p.nthread = ftype, pure, 2
+    p.ftype, p.pure, p.nthread, p.allow_requantize = ftype, pure, 2, requantize
     if output:
         p.output_tensor_type = GGML_ID[output]
     if embd:
@@ -123,11 +124,12 @@ def compare(a, b):
     return bad
 
 
-def same(shape, tag, ours_args, **theirs_kw):
-    """llama-quantize with theirs_kw against ferry convert with ours_args"""
+def same(shape, tag, ours_args, source=None, **theirs_kw):
+    """llama-quantize with theirs_kw against ferry convert with ours_args (of source, else the
+    Hugging Face folder ferry's F32 GGUF was made from)"""
     theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
-    rc = llama_quantize(f32, theirs, **theirs_kw)
-    r = subprocess.run([FERRY, "convert", src, "-o", ours, "--no-vocab", "-q", "--force", *ours_args],
+    rc = llama_quantize(source or f32, theirs, **theirs_kw)
+    r = subprocess.run([FERRY, "convert", source or src, "-o", ours, "--no-vocab", "-q", "--force", *ours_args],
                        capture_output=True, text=True)
     if rc != 0 or r.returncode != 0:
         check(False, "%s %s: llama-quantize %d, ferry %d (%s)" % (shape, tag, rc, r.returncode, r.stderr.strip()[-150:]))
@@ -163,6 +165,26 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
              ftype=FTYPES["q5_k_m"], tensor_types=[("attn_v", "q6_k"), ("blk\\.1\\.ffn_down", "q2_k")])
         same(shape, "q8_0 --tensor-type ffn=q4_0", ["--type", "q8_0", "--tensor-type", "ffn=q4_0"],
              ftype=FTYPES["q8_0"], tensor_types=[("ffn", "q4_0")])
+        # a quantized GGUF quantized again: refused by both without --allow-requantize; with
+        # it the same bytes (ggml's dequantization, then the quantizers; tensors already in
+        # their type copied)
+        q8 = os.path.join(WORK, "q8.gguf")
+        subprocess.run([FERRY, "convert", src, "-o", q8, "--type", "q8_0", "--no-vocab", "-q"], check=True)
+        rc = llama_quantize(q8, os.path.join(WORK, "lq.gguf"), FTYPES["q4_k_m"])
+        r = subprocess.run([FERRY, "convert", q8, "-o", os.path.join(WORK, "fq.gguf"), "--type", "q4_k_m", "--no-vocab"],
+                           capture_output=True, text=True)
+        check(rc != 0 and r.returncode == 64 and "--allow-requantize" in r.stderr and "Q8_0" in r.stderr
+              and not os.path.exists(os.path.join(WORK, "fq.gguf")),
+              "requantizing Q8_0 without --allow-requantize: llama-quantize %d, ferry exit %d (%s)"
+              % (rc, r.returncode, r.stderr.strip()[-120:]))
+        for p in ("lq.gguf", "fq.gguf"):
+            if os.path.exists(os.path.join(WORK, p)):
+                os.remove(os.path.join(WORK, p))
+        same(shape, "q8_0 GGUF -> q4_k_m --allow-requantize", ["--type", "q4_k_m", "--allow-requantize"], source=q8,
+             ftype=FTYPES["q4_k_m"], requantize=True)
+        same(shape, "q8_0 GGUF -> q8_0 --allow-requantize (copied)", ["--type", "q8_0", "--allow-requantize"],
+             source=q8, ftype=FTYPES["q8_0"], requantize=True)
+        os.remove(q8)
     shutil.rmtree(src)
     os.remove(f32)
 check.finish()
