@@ -278,23 +278,23 @@ int cmd_convert(int argc, char **argv)
     }
     struct ferry_error err;
     ferry_error_clear(&err);
+    /* the options a model conversion and its --dry-run plan share */
+    struct ferry_convert_opts co = {.to = fmt,
+                                    .type = type,
+                                    .name = name,
+                                    .force = force,
+                                    .pure = pure,
+                                    .output_type = output_type,
+                                    .token_embd_type = embd_type,
+                                    .leave_output = leave_output,
+                                    .allow_requantize = requant,
+                                    .tensor_types = tensor_types,
+                                    .ntensor_types = ntensor_types,
+                                    .vocab = vocab,
+                                    .vocab_from = vocab_from};
     if (dry) {
         struct plan_view pv = {.tensors = json_array()};
-        struct ferry_convert_opts co = {.to = fmt,
-                                        .type = type,
-                                        .name = name,
-                                        .vocab = vocab,
-                                        .vocab_from = vocab_from,
-                                        .dry_run = 1,
-                                        .pure = pure,
-                                        .output_type = output_type,
-                                        .token_embd_type = embd_type,
-                                        .leave_output = leave_output,
-                                        .allow_requantize = requant,
-                                        .tensor_types = tensor_types,
-                                        .ntensor_types = ntensor_types,
-                                        .planned = on_planned,
-                                        .planned_ctx = &pv};
+        co.dry_run = 1, co.planned = on_planned, co.planned_ctx = &pv;
         if (!g_opts.json) printf("%-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
         int rc = ferry_convert_model(argv[optind], out, &co, &err);
         if (rc) {
@@ -319,27 +319,10 @@ int cmd_convert(int argc, char **argv)
         struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
-        struct ferry_convert_opts co = {.cancel = &g_convert_cancel,
-                                        .to = fmt,
-                                        .split_max = split,
-                                        .resume = resume,
-                                        .shard_size = shard,
-                                        .type = type,
-                                        .name = name,
-                                        .force = force,
-                                        .pure = pure,
-                                        .output_type = output_type,
-                                        .token_embd_type = embd_type,
-                                        .leave_output = leave_output,
-                                        .allow_requantize = requant,
-                                        .tensor_types = tensor_types,
-                                        .ntensor_types = ntensor_types,
-                                        .threads = (unsigned)threads,
-                                        .progress = progress_cb,
-                                        .progress_total = progress_total_cb,
-                                        .progress_ctx = &prog,
-                                        .vocab = vocab,
-                                        .vocab_from = vocab_from};
+        co.cancel = &g_convert_cancel;
+        co.split_max = split, co.resume = resume, co.shard_size = shard;
+        co.threads = (unsigned)threads;
+        co.progress = progress_cb, co.progress_total = progress_total_cb, co.progress_ctx = &prog;
         int rc = ferry_convert_model(argv[optind], out, &co, &err);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

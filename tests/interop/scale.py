@@ -15,7 +15,6 @@ usage: scale.py FERRY WORKDIR"""
 import hashlib
 import json
 import os
-import resource
 import shutil
 import struct
 import subprocess
