@@ -5,7 +5,7 @@ is rewritten here with each 2-D weight quantized by ggml to one of the 22 block 
 K-quants, legacy, ternary, MXFP4; random blocks for the codebook types, whose quantizers take
 a minute to start); then
 - `ferry convert --type f32` gives exactly ggml's dequantized values,
-- `--type q8_0` (requantizing) gives exactly ggml's Q8_0 blocks of those values,
+- `--type q8_0 --allow-requantize` (requantizing) gives exactly ggml's Q8_0 blocks of those values,
 - `--to safetensors` gives a Hugging Face file whose unpermuted tensors equal them too;
 formats/quant_grid_tables.inc is what scripts/gen-iq-grids.py reads off the library now; edge
 rows quantize as llama.cpp does in every written type; and an FP8 checkpoint (F8_E4M3 weights
@@ -79,7 +79,7 @@ for kind, (t, blk, size) in ggml_lib.TYPES.items():
         if not bad:
             exact.append(kind)
     rq = os.path.join(WORK, "%s-q8_0.gguf" % kind)
-    if ferry("convert", g, "-o", rq, "--type", "q8_0", "--no-vocab"):
+    if ferry("convert", g, "-o", rq, "--type", "q8_0", "--no-vocab", "--allow-requantize"):
         got = read(rq)[2]
         bad = [n for n in want if len(want[n].shape) == 2 and
                (n not in got or got[n][2] != ggml.quantize("q8_0", want[n]))]
