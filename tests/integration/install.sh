@@ -34,6 +34,11 @@ ldd "$prefix/list_tensors" | grep -q "$prefix/lib.*libferry.so.0" \
   && echo "ok: linked to the installed libferry.so.0 (SONAME)" || { echo "FAIL: not linked to the installed libferry.so.0"; fail=1; }
 bad=$(nm -D --defined-only "$libdir/libferry.so.0" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | grep -v '^ferry_' | head -5)
 [ -z "$bad" ] && echo "ok: libferry.so.0 exports only ferry_* names" || { echo "FAIL: libferry.so.0 exports $bad"; fail=1; }
+# and only what the installed headers declare: helpers shared through private headers stay local
+hidden=$(comm -23 <(nm -D --defined-only "$libdir/libferry.so.0" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort -u) \
+  <(cat "$prefix"/include/ferry/*.h | grep -o 'ferry_[a-z0-9_]*' | sort -u) | head -5)
+[ -z "$hidden" ] && echo "ok: every exported symbol is declared in include/ferry" \
+  || { echo "FAIL: libferry.so.0 exports names no public header declares: $hidden"; fail=1; }
 for f in bin/ferry share/man/man1/ferry.1 share/man/man1/ferry-fetch.1 share/bash-completion/completions/ferry \
   share/zsh/vendor-completions/_ferry; do
   [ -f "$prefix/$f" ] || { echo "FAIL: $f not installed"; fail=1; }
