@@ -48,7 +48,9 @@ mkdir c && mkfifo c/weights.bin && printf '%s  weights.bin\n' "$(printf x | md5s
 expect 1 "not a regular file" verify c
 
 # ---- a file the user may not read: 77, as the README says (root reads anything, so drop to nobody)
-mkdir -p locked && printf 'x' > locked/a.gguf && chmod 700 locked
+# (a folder only its owner enters, for root dropped to nobody; the file itself unreadable, for a
+# user who owns the folder)
+mkdir -p locked && printf 'x' > locked/a.gguf && chmod 700 locked && chmod 000 locked/a.gguf
 as_user=()
 if [ "$(id -u)" = 0 ]; then
   chmod 755 "$work" && as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
