@@ -5,6 +5,7 @@
 #include "flow.h"
 #include "ferry/codec.h"
 #include "ferry/file.h"
+#include "ferry/hash.h"
 #include "ferry/torrent.h"
 #include "ferry/torrent_check.h"
 #include "ferry/torrent_fetch.h"
@@ -152,6 +153,36 @@ static void set_priorities(struct run *r, int licenses_only)
     }
     bt_set_priorities(r->s, r->id, p, (size_t)r->nf);
     free(p);
+}
+
+/* 1 when f's final name already holds what the torrent describes: its size, and the BEP 52
+ * pieces root a v2 or hybrid torrent gives it (an empty file has none). A run that finished
+ * or was stopped after placing it left it; a v1 torrent cannot tell per file. */
+static int matches_root(const struct ferry_torrent_info *ti, const struct tfile *f)
+{
+    const struct ferry_torrent_file *tf = NULL;
+    for (size_t k = 0; k < ti->nfiles && !tf; k++)
+        if (!ti->files[k].pad && !strcmp(ti->files[k].path, f->rel)) tf = &ti->files[k];
+    if (!tf || tf->size != f->size || (f->size && !tf->has_root)) return 0;
+    struct ferry_error ig;
+    ferry_error_clear(&ig);
+    int fd = ferry_open_regular(f->final, 1, &ig);
+    if (fd < 0) return 0;
+    struct stat st;
+    uint8_t root[32];
+    int has = 0, ok = !fstat(fd, &st) && (uint64_t)st.st_size == f->size;
+    if (ok && f->size)
+        ok = !ferry_btv2_root_fd(fd, f->size, f->final, root, &has, &ig) && has &&
+             !memcmp(root, tf->root, 32);
+    close(fd);
+    return ok;
+}
+
+/* 1 when both names are one file (the same inode) */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* A finished file: checked against the manifest, then given its final name (a hard link, so
@@ -405,6 +436,18 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
             !ferry_fetch_check_file(f->final, f->res->size, f->res->sha256, NULL, &r.err)) {
             f->placed = 1;
             flow_skip(ev, t, f->rel, f->size, "present and verified");
+            continue;
+        }
+        if (matches_root(&ti, f)) {
+            f->placed = 1;
+            flow_skip(ev, t, f->rel, f->size, "present and verified against the torrent");
+            continue;
+        }
+        if (same_file(f->final, f->staged)) { /* placed by a run that was stopped: the final
+                                               * name is a link to the staged copy, which was
+                                               * complete and piece-checked when it was made */
+            f->placed = 1;
+            flow_skip(ev, t, f->rel, f->size, "placed by an earlier run");
             continue;
         }
         ferry_error_clear(&r.err);
