@@ -4,6 +4,7 @@
 #include "output.h"
 #include "progress.h"
 #include "ferry/convert.h"
+#include "ferry/imatrix.h"
 #include "ferry/quant.h"
 
 #include <ctype.h>
@@ -45,6 +46,11 @@ static const char usage_text[] =
     "                    PATTERN in T, the first matching --tensor-type winning\n"
     "  --allow-requantize  quantize a GGUF's already quantized tensors again (refused without\n"
     "                    it, as by llama-quantize); tensors already in their type are copied\n"
+    "  --imatrix F       importance matrix (llama-imatrix's GGUF or legacy .dat) weighting the\n"
+    "                    quantizers, byte-equal to llama-quantize --imatrix; recorded as its\n"
+    "                    quantize.imatrix.* keys\n"
+    "  --include-weights NAME, --exclude-weights NAME  use the imatrix only for tensors whose\n"
+    "                    names contain NAME / not for those (repeatable, as llama-quantize)\n"
     "  --name NAME       general.name (default: the source folder's name)\n"
     "  --vocab-from PATH GGUF: the vocabulary of another model, GGUF or tokenizer file\n"
     "                    (tokenizer.model, tokenizer.json, tokenizer.bin), for a source without\n"
@@ -122,6 +128,9 @@ static void on_signal(int sig)
     g_convert_cancel = 1;
 }
 
+static int convert_model(const char *src, const char *out, struct ferry_convert_opts *co);
+static int convert_raw(const char *src, const char *out, enum ferry_container fmt, int force);
+
 int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -147,6 +156,9 @@ int cmd_convert(int argc, char **argv)
         {"leave-output-tensor", no_argument, NULL, 'L'},
         {"allow-requantize", no_argument, NULL, 'A'},
         {"tensor-type", required_argument, NULL, 'x'},
+        {"imatrix", required_argument, NULL, 'm'},
+        {"include-weights", required_argument, NULL, 'w'},
+        {"exclude-weights", required_argument, NULL, 'X'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -160,6 +172,8 @@ int cmd_convert(int argc, char **argv)
     enum ferry_dtype output_type = FERRY_DT_INVALID, embd_type = FERRY_DT_INVALID;
     struct ferry_tensor_type tensor_types[64];
     size_t ntensor_types = 0;
+    const char *imatrix_path = NULL, *include[64], *exclude[64];
+    size_t ninclude = 0, nexclude = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -203,6 +217,18 @@ int cmd_convert(int argc, char **argv)
             ntensor_types++;
             break;
         }
+        case 'm': imatrix_path = optarg; break;
+        case 'w':
+        case 'X':
+            if ((c == 'w' ? ninclude : nexclude) == 64) {
+                errorf("at most 64 --include-weights and 64 --exclude-weights");
+                return EXIT_USAGE;
+            }
+            if (c == 'w')
+                include[ninclude++] = optarg;
+            else
+                exclude[nexclude++] = optarg;
+            break;
         case 'J': g_opts.json = 1; break;
         case 'j':
             if (parse_uint_opt("--threads", optarg, 64, &threads)) return EXIT_USAGE;
@@ -276,27 +302,59 @@ int cmd_convert(int argc, char **argv)
         errorf("--dry-run plans a model conversion to GGUF");
         return EXIT_USAGE;
     }
+    if ((ninclude || nexclude) && !imatrix_path) {
+        errorf("--include-weights and --exclude-weights choose entries of an --imatrix");
+        return EXIT_USAGE;
+    }
+    if (imatrix_path && (raw || fmt != FERRY_FMT_GGUF)) {
+        errorf("--imatrix weights the quantizers of a model conversion to GGUF");
+        return EXIT_USAGE;
+    }
     struct ferry_error err;
     ferry_error_clear(&err);
-    /* the options a model conversion and its --dry-run plan share */
-    struct ferry_convert_opts co = {.to = fmt,
-                                    .type = type,
-                                    .name = name,
-                                    .force = force,
-                                    .pure = pure,
-                                    .output_type = output_type,
-                                    .token_embd_type = embd_type,
-                                    .leave_output = leave_output,
-                                    .allow_requantize = requant,
-                                    .tensor_types = tensor_types,
-                                    .ntensor_types = ntensor_types,
-                                    .vocab = vocab,
-                                    .vocab_from = vocab_from};
-    if (dry) {
+    struct ferry_imatrix *im = NULL;
+    if (imatrix_path) {
+        if (ferry_imatrix_load(imatrix_path, &im, &err)) return report_error(&err);
+        ferry_imatrix_filter(im, include, ninclude, exclude, nexclude);
+        notef("importance matrix: %zu entries%s%s", im->n, im->dataset ? " computed on " : "",
+              im->dataset ? im->dataset : "");
+    }
+    int code = raw ? convert_raw(argv[optind], out, fmt, force)
+                   : convert_model(argv[optind], out,
+                                   &(struct ferry_convert_opts){.to = fmt,
+                                                                .type = type,
+                                                                .name = name,
+                                                                .force = force,
+                                                                .pure = pure,
+                                                                .output_type = output_type,
+                                                                .token_embd_type = embd_type,
+                                                                .leave_output = leave_output,
+                                                                .allow_requantize = requant,
+                                                                .tensor_types = tensor_types,
+                                                                .ntensor_types = ntensor_types,
+                                                                .imatrix = im,
+                                                                .imatrix_path = imatrix_path,
+                                                                .vocab = vocab,
+                                                                .vocab_from = vocab_from,
+                                                                .dry_run = dry,
+                                                                .split_max = split,
+                                                                .resume = resume,
+                                                                .shard_size = shard,
+                                                                .threads = (unsigned)threads});
+    ferry_imatrix_free(im);
+    return code;
+}
+
+/* a model conversion, or with co->dry_run its plan */
+static int convert_model(const char *src, const char *out, struct ferry_convert_opts *co)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    if (co->dry_run) {
         struct plan_view pv = {.tensors = json_array()};
-        co.dry_run = 1, co.planned = on_planned, co.planned_ctx = &pv;
+        co->planned = on_planned, co->planned_ctx = &pv;
         if (!g_opts.json) printf("%-40s %-6s %-24s %14s\n", "tensor", "type", "shape", "bytes");
-        int rc = ferry_convert_model(argv[optind], out, &co, &err);
+        int rc = ferry_convert_model(src, out, co, &err);
         if (rc) {
             json_decref(pv.tensors);
             return report_error(&err);
@@ -311,29 +369,33 @@ int cmd_convert(int argc, char **argv)
         }
         return EXIT_OK;
     }
-    if (!raw) {
-        struct progress prog;
-        progress_start(&prog, "converting", 0);
-        /* Ctrl-C or SIGTERM stop the conversion between chunks, so the library removes its
-         * temporary file or staging directory before the exit */
-        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        co.cancel = &g_convert_cancel;
-        co.split_max = split, co.resume = resume, co.shard_size = shard;
-        co.threads = (unsigned)threads;
-        co.progress = progress_cb, co.progress_total = progress_total_cb, co.progress_ctx = &prog;
-        int rc = ferry_convert_model(argv[optind], out, &co, &err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        progress_end(&prog);
-        if (rc) return report_error(&err);
-        notef("wrote %s", out);
-        return EXIT_OK;
-    }
+    struct progress prog;
+    progress_start(&prog, "converting", 0);
+    /* Ctrl-C or SIGTERM stop the conversion between chunks, so the library removes its
+     * temporary file or staging directory before the exit */
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    co->cancel = &g_convert_cancel;
+    co->progress = progress_cb, co->progress_total = progress_total_cb;
+    co->progress_ctx = &prog;
+    int rc = ferry_convert_model(src, out, co, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    progress_end(&prog);
+    if (rc) return report_error(&err);
+    notef("wrote %s", out);
+    return EXIT_OK;
+}
+
+/* --raw: any tensor dictionary, unchanged */
+static int convert_raw(const char *src, const char *out, enum ferry_container fmt, int force)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
     struct ferry_ckpt ck;
     ferry_ckpt_init(&ck);
-    int rc = ferry_ckpt_open(&ck, argv[optind], &err);
+    int rc = ferry_ckpt_open(&ck, src, &err);
     if (!rc) rc = ferry_convert_raw(&ck, out, fmt, force, &err);
     int code = rc ? report_error(&err) : EXIT_OK;
     if (!rc) notef("wrote %s (%llu tensors)", out, (unsigned long long)ck.ntensors);

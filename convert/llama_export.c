@@ -276,10 +276,13 @@ int llama_export(struct ferry_llama *m, const char *src, const char *dst,
         if (!kv || ferry_ckpt_kv_set_string(kv, "pt", 2))
             rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
     }
-    struct llama_stream j = {m,           pp,
-                             &d,          o->threads ? o->threads : ferry_cpu_count(),
-                             o->progress, o->progress_ctx,
-                             NULL,        o->cancel};
+    struct llama_stream j = {.m = m,
+                             .plans = pp,
+                             .desc = &d,
+                             .threads = o->threads ? o->threads : ferry_cpu_count(),
+                             .progress = o->progress,
+                             .progress_ctx = o->progress_ctx,
+                             .cancel = o->cancel};
     if (j.threads > 64) j.threads = 64;
     char path[4200];
     if (!rc && meta) {

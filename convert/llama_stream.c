@@ -16,6 +16,7 @@ struct slice {
     enum ferry_dtype out;
     uint64_t r0, r1, rb; /* rows [r0, r1) into dst, rb bytes per output row */
     uint8_t *dst;
+    const float *w; /* importance weights per column, or NULL */
     struct ferry_error err;
     int rc;
 };
@@ -109,7 +110,8 @@ static void *convert_rows(void *arg)
                                     "cannot read dtype %s", ferry_dtype_name(p->parts[0].t->dtype));
         } else
             s->rc = ferry_llama_read_row(s->m, s->p, r, row, scratch, &s->err);
-        if (!s->rc && ferry_from_float(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols))
+        if (!s->rc &&
+            ferry_from_float_weighted(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols, s->w))
             s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name,
                                     "cannot write %s", ferry_dtype_name(s->out));
     }
@@ -142,7 +144,9 @@ int llama_stream_source(void *ctx, uint64_t i, uint64_t off, uint64_t n, void *d
     struct slice sl[64];
     for (unsigned k = 0; k < t; k++) {
         uint64_t a = r0 + (r1 - r0) * k / t, b = r0 + (r1 - r0) * (k + 1) / t;
-        sl[k] = (struct slice){j->m, p, out, a, b, rb, stage + (a - r0) * rb, {0}, 0};
+        sl[k] = (struct slice){
+            j->m, p, out, a, b, rb, stage + (a - r0) * rb, j->weights ? j->weights[i] : NULL,
+            {0},  0};
     }
     ferry_parallel(t, convert_slice, sl);
     int rc = 0;

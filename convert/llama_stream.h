@@ -16,6 +16,8 @@ struct llama_stream {
     void *progress_ctx;
     void *user;                    /* for writer hooks */
     volatile sig_atomic_t *cancel; /* stop between chunks when set */
+    const float *const *weights;   /* importance weights per column of tensor i (an imatrix
+                                    * entry), NULL for none */
 };
 
 /* ferry_tensor_source over a struct llama_stream. */

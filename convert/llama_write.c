@@ -7,6 +7,7 @@
 #include "ferry/gguf.h"
 #include "ferry/archive.h"
 #include "ferry/hash.h"
+#include "ferry/imatrix.h"
 #include "ferry/quant.h"
 #include "ferry/file.h"
 
@@ -48,6 +49,7 @@ static const struct {
     "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
     "q5_k_m q6_k keep"
 
+enum { FT_Q4_0 = 2, FT_Q5_0 = 8 };
 enum { FT_Q2_K = 10, FT_Q3_K_S, FT_Q3_K_M, FT_Q3_K_L, FT_Q4_K_S, FT_Q4_K_M, FT_Q5_K_S, FT_Q5_K_M };
 
 /* llama-quantize spends more bits on a share of the layers: the first and last eighth and
@@ -64,7 +66,7 @@ static int use_more_bits(int i, int n)
  * type fits (llama-quantize throws there). */
 struct kq_model {
     uint32_t n_layer, n_gqa;
-    int has_output, is_70b;
+    int has_output, is_70b, has_imatrix;
     /* llama-quantize counts the attn_v and ffn_down tensors its rules have seen and uses the
      * count, not the layer in the name: a tensor given its type by --tensor-type is not
      * counted, and the layers after it move up one (byte-equal output needs the same) */
@@ -116,6 +118,8 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = FERRY_DT_Q6_K;
         else if (ft == FT_Q4_K_S && layer < n / 8)
             t = FERRY_DT_Q5_K;
+        else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && km->has_imatrix && layer < n / 8)
+            t = ft == FT_Q4_0 ? FERRY_DT_Q4_1 : FERRY_DT_Q5_1; /* its guard for early ffn_down */
     } else if (in_block && strstr(name, ".attn_output.")) {
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
@@ -245,6 +249,42 @@ static int digest_finish(void *ctx, struct ferry_out *o, struct ferry_error *err
         return ferry_error_set(err, FERRY_EIO, d->src, FERRY_NO_OFFSET, NULL,
                                "cannot hash the source for ferry.source.digest");
     return ferry_out_patch(o, d->value_offset, d->hex, 64, err);
+}
+
+/* llama-quantize's record of the importance matrix: the file as named, the first dataset and
+ * the strings cut at 127 bytes as its override values are, the entry and chunk counts */
+static int imatrix_metadata(struct ferry_ckpt *d, const struct ferry_convert_opts *o,
+                            struct ferry_error *err)
+{
+    const struct ferry_imatrix *im = o->imatrix;
+    char file[128], set[128];
+    snprintf(file, sizeof(file), "%s", o->imatrix_path ? o->imatrix_path : "");
+    snprintf(set, sizeof(set), "%s", im->dataset ? im->dataset : "");
+    int bad = kv_str(d, "quantize.imatrix.file", file) ||
+              (im->dataset && kv_str(d, "quantize.imatrix.dataset", set)) ||
+              kv_u32(d, "quantize.imatrix.entries_count", im->n) ||
+              (im->chunk_count > 0 &&
+               kv_u32(d, "quantize.imatrix.chunks_count", (uint64_t)im->chunk_count));
+    return bad ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "oom") : 0;
+}
+
+/* The importance weights of a weight being quantized: its entry, which must be as wide as its
+ * rows (token_embd.weight excepted: llama-quantize quantizes it without, as an imatrix often
+ * holds none that fits) */
+static int imatrix_row(const struct ferry_convert_opts *o, const struct ferry_plan_tensor *p,
+                       const char *src, const float **w, struct ferry_error *err)
+{
+    const struct ferry_imatrix_entry *e = ferry_imatrix_find(o->imatrix, p->name);
+    if (!e) return 0;
+    if (e->n == p->cols) {
+        *w = e->values;
+        return 0;
+    }
+    if (!strcmp(p->name, "token_embd.weight")) return 0;
+    return ferry_error_set(err, FERRY_EMALFORMED, o->imatrix_path, FERRY_NO_OFFSET, p->name,
+                           "the importance matrix has %llu values for this weight, whose rows "
+                           "in %s have %llu: it was computed for another model",
+                           (unsigned long long)e->n, src, (unsigned long long)p->cols);
 }
 
 static int metadata(struct ferry_ckpt *d, const struct ferry_llama *m, struct digest_job *dj,
@@ -500,7 +540,12 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                           .n_gqa = m.hp.n_head_kv ? m.hp.n_head / m.hp.n_head_kv : 1,
                           .is_70b = m.hp.n_layer == 80 && m.hp.n_head != m.hp.n_head_kv};
     for (uint64_t i = 0; i < m.nt; i++) km.has_output |= !strcmp(m.t[i].name, "output.weight");
+    km.has_imatrix = o->imatrix && o->imatrix->n;
+    if (!rc && km.has_imatrix) rc = imatrix_metadata(&d, o, err);
     if (o->vocab == FERRY_VOCAB_ONLY) m.nt = 0; /* a vocabulary GGUF: metadata, no tensors */
+    const float **weights = km.has_imatrix ? calloc(m.nt + 1, sizeof(*weights)) : NULL;
+    if (!rc && km.has_imatrix && !weights)
+        rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
     for (uint64_t i = 0; !rc && i < m.nt; i++) {
         struct ferry_plan_tensor *p = &m.t[i];
         struct ferry_tensor *t = ferry_ckpt_add_tensor(&d, p->name, strlen(p->name));
@@ -553,6 +598,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                                      ferry_dtype_name(from), ferry_dtype_name(out));
                 break;
             }
+            if (weights && out != from && (rc = imatrix_row(o, p, src, &weights[i], err))) break;
         }
         if (p->cols % ferry_dtype_lookup(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
         t->dtype = out;
@@ -576,9 +622,15 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         for (uint64_t i = 0; i < d.ntensors; i++) total += d.tensors[i].nbytes;
         o->progress_total(o->progress_ctx, total);
     }
-    struct llama_stream j = {
-        &m,          plans,           &d,  o->threads ? o->threads : ferry_cpu_count(),
-        o->progress, o->progress_ctx, &dj, o->cancel};
+    struct llama_stream j = {.m = &m,
+                             .plans = plans,
+                             .desc = &d,
+                             .threads = o->threads ? o->threads : ferry_cpu_count(),
+                             .progress = o->progress,
+                             .progress_ctx = o->progress_ctx,
+                             .user = &dj,
+                             .cancel = o->cancel,
+                             .weights = weights};
     if (j.threads > 64) j.threads = 64;
     if (!rc && !plans)
         rc = ferry_error_set(err, FERRY_EINTERNAL, dst, FERRY_NO_OFFSET, NULL, "oom");
@@ -590,6 +642,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
         rc =
             ferry_gguf_write_hooked(&d, dst, o->force, llama_stream_source, &j, digest_finish, err);
     free(plans);
+    free(weights);
     if (dj.running) pthread_join(dj.tid, NULL);
     if (!rc && m.license_path[0]) rc = copy_license_files(m.license_path, dst, o->force, err);
     /* tokenizer values copied from a GGUF source belong to the source */

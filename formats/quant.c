@@ -449,3 +449,13 @@ int ferry_from_float(enum ferry_dtype dt, const float *x, void *y, uint64_t n)
     ferry_dtype_lookup(dt)->from_float(x, y, n);
     return 0;
 }
+
+int ferry_from_float_weighted(enum ferry_dtype dt, const float *x, void *y, uint64_t n,
+                              const float *w)
+{
+    const struct ferry_dtype_info *d = ferry_dtype_lookup(dt);
+    if (!d->from_float_w || !w) return ferry_from_float(dt, x, y, n);
+    if (n % d->blck) return -1;
+    d->from_float_w(x, y, n, w);
+    return 0;
+}

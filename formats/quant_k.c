@@ -195,7 +195,7 @@ static void qx(int n, int nmax, const float *x, int8_t *L, float *scale)
 }
 
 /* 8 scales and 8 mins of 6 bits in the 12-byte layout of Q4_K and Q5_K */
-static void pack_scales(uint8_t *s, const uint8_t *ls, const uint8_t *lm)
+void ferry_kq_pack_scales(uint8_t *s, const uint8_t *ls, const uint8_t *lm)
 {
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -246,10 +246,14 @@ static void kquant_levels(const float *x, uint8_t *hdr, uint8_t *L, int nmax, fl
         lm[j] = (uint8_t)(b > 63 ? 63 : b);
     }
     memset(hdr + 4, 0, 12);
-    pack_scales(hdr + 4, ls, lm);
+    ferry_kq_pack_scales(hdr + 4, ls, lm);
     ferry_fp16_put_le(hdr, max_scale / 63.f);
     ferry_fp16_put_le(hdr + 2, max_min / 63.f);
-    /* levels again with the scales as stored */
+    ferry_kq_relevel(x, hdr, L, nmax);
+}
+
+void ferry_kq_relevel(const float *x, const uint8_t *hdr, uint8_t *L, int nmax)
+{
     float d = ferry_fp16_le(hdr), dmin = ferry_fp16_le(hdr + 2);
     for (int j = 0; j < 8; j++) {
         int sc, m;
@@ -340,25 +344,31 @@ void ferry_quantize_q2_k(const float *x, void *y, uint64_t n)
             for (int j = 0; j < 16; j++)
                 sc[j] |= (uint8_t)(nearest_int(15.f / max_min * mins[j]) << 4);
         ferry_fp16_put_le(b + 82, max_min > 0 ? max_min / 15.f : 0.f);
-        float d0 = ferry_fp16_le(b + 80), m0 = ferry_fp16_le(b + 82);
-        for (int j = 0; j < 16; j++) {
-            float d = d0 * (float)(sc[j] & 0xf);
-            if (d == 0) continue;
-            float dm = m0 * (float)(sc[j] >> 4);
-            for (int l = 0; l < 16; l++) {
-                int q = nearest_int((x[16 * j + l] + dm) / d);
-                L[16 * j + l] = (uint8_t)(q < 0 ? 0 : q > 3 ? 3 : q);
-            }
-        }
-        pack_2bit(b + 16, L);
+        ferry_kq_finish_q2(x, b, L);
     }
+}
+
+void ferry_kq_finish_q2(const float *x, uint8_t *b, uint8_t *L)
+{
+    const uint8_t *sc = b;
+    float d0 = ferry_fp16_le(b + 80), m0 = ferry_fp16_le(b + 82);
+    for (int j = 0; j < 16; j++) {
+        float d = d0 * (float)(sc[j] & 0xf);
+        if (d == 0) continue;
+        float dm = m0 * (float)(sc[j] >> 4);
+        for (int l = 0; l < 16; l++) {
+            int q = nearest_int((x[16 * j + l] + dm) / d);
+            L[16 * j + l] = (uint8_t)(q < 0 ? 0 : q > 3 ? 3 : q);
+        }
+    }
+    pack_2bit(b + 16, L);
 }
 
 /* Q3_K: hmask[32] (bit 2 of each level), qs[64] (bits 0-1), scales[12] (16 six-bit signed
  * scales), d; 110 bytes */
 void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
 {
-    uint8_t *b = y, U[QKK];
+    uint8_t *b = y;
     int8_t L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 110, x += QKK) {
         float scales[16], max_scale = 0, amax = 0;
@@ -383,28 +393,35 @@ void ferry_quantize_q3_k(const float *x, void *y, uint64_t n)
         } else {
             ferry_fp16_put_le(b + 108, 0.f);
         }
-        float d0 = ferry_fp16_le(b + 108);
-        for (int j = 0; j < 16; j++) {
-            int sc =
-                (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
-            float d = d0 * (float)(sc - 32);
-            if (d == 0) continue;
-            for (int l = 0; l < 16; l++) {
-                int q = nearest_int(x[16 * j + l] / d);
-                L[16 * j + l] = (int8_t)((q < -4 ? -4 : q > 3 ? 3 : q) + 4);
-            }
-        }
-        uint8_t *hm = b;
-        memset(hm, 0, 32);
-        for (int j = 0; j < QKK; j++) { /* high bit of element j: byte j % 32, bit j / 32 */
-            U[j] = (uint8_t)L[j];
-            if (U[j] > 3) {
-                hm[j % 32] |= (uint8_t)(1u << (j / 32));
-                U[j] = (uint8_t)(U[j] - 4);
-            }
-        }
-        pack_2bit(b + 32, U);
+        ferry_kq_finish_q3(x, b, L);
     }
+}
+
+void ferry_kq_finish_q3(const float *x, uint8_t *b, int8_t *L)
+{
+    const uint8_t *s = b + 96;
+    uint8_t U[QKK];
+    float d0 = ferry_fp16_le(b + 108);
+    for (int j = 0; j < 16; j++) { /* a sub-block whose scale is 0 keeps its first levels */
+        int sc =
+            (j < 8 ? s[j] & 0xf : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+        float d = d0 * (float)(sc - 32);
+        if (d == 0) continue;
+        for (int l = 0; l < 16; l++) {
+            int q = nearest_int(x[16 * j + l] / d);
+            L[16 * j + l] = (int8_t)((q < -4 ? -4 : q > 3 ? 3 : q) + 4);
+        }
+    }
+    uint8_t *hm = b;
+    memset(hm, 0, 32);
+    for (int j = 0; j < QKK; j++) { /* high bit of element j: byte j % 32, bit j / 32 */
+        U[j] = (uint8_t)L[j];
+        if (U[j] > 3) {
+            hm[j % 32] |= (uint8_t)(1u << (j / 32));
+            U[j] = (uint8_t)(U[j] - 4);
+        }
+    }
+    pack_2bit(b + 32, U);
 }
 
 void ferry_quantize_q4_k(const float *x, void *y, uint64_t n)
@@ -412,10 +429,15 @@ void ferry_quantize_q4_k(const float *x, void *y, uint64_t n)
     uint8_t *b = y, L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 144, x += QKK) {
         kquant_levels(x, b, L, 15, -1.f, 20);
-        uint8_t *q = b + 16;
-        for (int j = 0; j < QKK; j += 64)
-            for (int l = 0; l < 32; l++) *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+        ferry_kq_store_q4(b, L);
     }
+}
+
+void ferry_kq_store_q4(uint8_t *b, const uint8_t *L)
+{
+    uint8_t *q = b + 16;
+    for (int j = 0; j < QKK; j += 64)
+        for (int l = 0; l < 32; l++) *q++ = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
 }
 
 void ferry_quantize_q5_k(const float *x, void *y, uint64_t n)
@@ -423,20 +445,25 @@ void ferry_quantize_q5_k(const float *x, void *y, uint64_t n)
     uint8_t *b = y, L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 176, x += QKK) {
         kquant_levels(x, b, L, 31, -0.5f, 15);
-        uint8_t *qh = b + 16, *ql = b + 48;
-        memset(qh, 0, 32);
-        uint8_t m1 = 1, m2 = 2;
-        for (int j = 0; j < QKK; j += 64) {
-            for (int l = 0; l < 32; l++) {
-                int l1 = L[j + l], l2 = L[j + l + 32];
-                if (l1 > 15) l1 -= 16, qh[l] |= m1;
-                if (l2 > 15) l2 -= 16, qh[l] |= m2;
-                ql[l] = (uint8_t)(l1 | (l2 << 4));
-            }
-            m1 = (uint8_t)(m1 << 2);
-            m2 = (uint8_t)(m2 << 2);
-            ql += 32;
+        ferry_kq_store_q5(b, L);
+    }
+}
+
+void ferry_kq_store_q5(uint8_t *b, const uint8_t *L)
+{
+    uint8_t *qh = b + 16, *ql = b + 48;
+    memset(qh, 0, 32);
+    uint8_t m1 = 1, m2 = 2;
+    for (int j = 0; j < QKK; j += 64) {
+        for (int l = 0; l < 32; l++) {
+            int l1 = L[j + l], l2 = L[j + l + 32];
+            if (l1 > 15) l1 -= 16, qh[l] |= m1;
+            if (l2 > 15) l2 -= 16, qh[l] |= m2;
+            ql[l] = (uint8_t)(l1 | (l2 << 4));
         }
+        m1 = (uint8_t)(m1 << 2);
+        m2 = (uint8_t)(m2 << 2);
+        ql += 32;
     }
 }
 
@@ -445,42 +472,48 @@ void ferry_quantize_q6_k(const float *x, void *y, uint64_t n)
     uint8_t *b = y;
     int8_t L[QKK];
     for (uint64_t i = 0; i < n / QKK; i++, b += 210, x += QKK) {
-        float scales[16], max_scale = 0, max_abs = 0;
+        float scales[16];
         for (int g = 0; g < 4; g++) qx(16, 32, x + 64 * g, L + 64 * g, scales + 4 * g);
-        for (int ib = 0; ib < 16; ib++)
-            if (fabsf(scales[ib]) > max_abs) max_abs = fabsf(scales[ib]), max_scale = scales[ib];
-        int8_t *sc = (int8_t *)(b + 192);
-        if (max_abs < 1e-15f) {
-            memset(b, 0, 210);
-            continue;
+        ferry_kq_finish_q6(x, b, scales, L);
+    }
+}
+
+void ferry_kq_finish_q6(const float *x, uint8_t *b, const float *scales, int8_t *L)
+{
+    float max_scale = 0, max_abs = 0;
+    for (int ib = 0; ib < 16; ib++)
+        if (fabsf(scales[ib]) > max_abs) max_abs = fabsf(scales[ib]), max_scale = scales[ib];
+    int8_t *sc = (int8_t *)(b + 192);
+    if (max_abs < 1e-15f) {
+        memset(b, 0, 210);
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    ferry_fp16_put_le(b + 208, 1 / iscale);
+    for (int ib = 0; ib < 16; ib++) {
+        int v = nearest_int(iscale * scales[ib]);
+        sc[ib] = (int8_t)(v > 127 ? 127 : v);
+    }
+    float d0 = ferry_fp16_le(b + 208);
+    for (int j = 0; j < 16; j++) {
+        float d = d0 * sc[j];
+        if (d == 0) continue;
+        for (int ii = 0; ii < 16; ii++) {
+            int l = nearest_int(x[16 * j + ii] / d);
+            L[16 * j + ii] = (int8_t)((l < -32 ? -32 : l > 31 ? 31 : l) + 32);
         }
-        float iscale = -128.f / max_scale;
-        ferry_fp16_put_le(b + 208, 1 / iscale);
-        for (int ib = 0; ib < 16; ib++) {
-            int v = nearest_int(iscale * scales[ib]);
-            sc[ib] = (int8_t)(v > 127 ? 127 : v);
+    }
+    uint8_t *ql = b, *qh = b + 128;
+    for (int j = 0; j < QKK; j += 128) {
+        for (int l = 0; l < 32; l++) {
+            uint8_t q1 = (uint8_t)(L[j + l] & 0xf), q2 = (uint8_t)(L[j + l + 32] & 0xf);
+            uint8_t q3 = (uint8_t)(L[j + l + 64] & 0xf), q4 = (uint8_t)(L[j + l + 96] & 0xf);
+            ql[l] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
         }
-        float d0 = ferry_fp16_le(b + 208);
-        for (int j = 0; j < 16; j++) {
-            float d = d0 * sc[j];
-            if (d == 0) continue;
-            for (int ii = 0; ii < 16; ii++) {
-                int l = nearest_int(x[16 * j + ii] / d);
-                L[16 * j + ii] = (int8_t)((l < -32 ? -32 : l > 31 ? 31 : l) + 32);
-            }
-        }
-        uint8_t *ql = b, *qh = b + 128;
-        for (int j = 0; j < QKK; j += 128) {
-            for (int l = 0; l < 32; l++) {
-                uint8_t q1 = (uint8_t)(L[j + l] & 0xf), q2 = (uint8_t)(L[j + l + 32] & 0xf);
-                uint8_t q3 = (uint8_t)(L[j + l + 64] & 0xf), q4 = (uint8_t)(L[j + l + 96] & 0xf);
-                ql[l] = (uint8_t)(q1 | (q3 << 4));
-                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                  ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
-            }
-            ql += 64;
-            qh += 32;
-        }
+        ql += 64;
+        qh += 32;
     }
 }

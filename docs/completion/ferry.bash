@@ -9,7 +9,7 @@ _ferry() {
     local opts
     case $cmd in
     inspect) opts="--full --hash --json --threads --help" ;;
-    convert) opts="--allow-requantize --dry-run --force --json --leave-output-tensor --name --no-vocab --output --output-tensor-type --pure --raw --resume --shard-size --split-max-size --tensor-type --threads --to --token-embedding-type --type --types --vocab-from --vocab-only --help" ;;
+    convert) opts="--allow-requantize --dry-run --exclude-weights --force --imatrix --include-weights --json --leave-output-tensor --name --no-vocab --output --output-tensor-type --pure --raw --resume --shard-size --split-max-size --tensor-type --threads --to --token-embedding-type --type --types --vocab-from --vocab-only --help" ;;
     diff) opts="--json --threads --tolerance --help" ;;
     keygen) opts="--force --no-password --output --password-file --type --help" ;;
     sign) opts="--force --ignore --json --key --license-id --password-file --require-acceptance --threads --help" ;;

@@ -24,6 +24,8 @@ enum ferry_container ferry_container_from_path(const char *path);
 int ferry_convert_raw(const struct ferry_ckpt *src, const char *dst, enum ferry_container to,
                       int force, struct ferry_error *err);
 
+struct ferry_imatrix;
+
 struct ferry_convert_opts {
     enum ferry_container to; /* GGUF file, or a Hugging Face / Meta directory */
     const char *type;        /* GGUF: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k
@@ -63,6 +65,13 @@ struct ferry_convert_opts {
         enum ferry_dtype type;
     } * tensor_types;
     size_t ntensor_types;
+    /* llama-quantize's --imatrix: importance weights for the quantizers that take them,
+     * looked up by GGUF tensor name (a weight whose width differs from its entry's is refused,
+     * token_embd.weight excepted, as llama-quantize does); recorded as its quantize.imatrix.*
+     * keys with imatrix_path as the file's name. It also moves the first eighth of ffn_down to
+     * Q4_1/Q5_1 in q4_0/q5_0 files, as llama-quantize does with an imatrix. */
+    const struct ferry_imatrix *imatrix;
+    const char *imatrix_path;
     /* GGUF: plan only: each output tensor is reported to planned (name, type, shape, bytes)
      * and nothing is read beyond the sources' headers, nothing hashed or written */
     int dry_run;

@@ -70,6 +70,9 @@ struct ferry_dtype_info {
     /* n elements (whole blocks) to float32 and back; NULL when ferry cannot (quant.h wraps) */
     void (*to_float)(const void *x, float *y, uint64_t n);
     void (*from_float)(const float *x, void *y, uint64_t n);
+    /* one row of n elements with an importance weight per element (an imatrix row), as
+     * llama.cpp quantizes with one; NULL when the type takes no weights */
+    void (*from_float_w)(const float *x, void *y, uint64_t n, const float *w);
 };
 
 /* dt's row of the type table (never NULL: an out-of-range dt gives FERRY_DT_INVALID's row). */

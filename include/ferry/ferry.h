@@ -26,6 +26,7 @@ extern "C" {
 #include "ferry/half.h"
 #include "ferry/hash.h"
 #include "ferry/hub.h"
+#include "ferry/imatrix.h"
 #include "ferry/json_file.h"
 #include "ferry/license.h"
 #include "ferry/llama.h"

@@ -9,9 +9,6 @@ down, and one 288 wide whose rows take llama-quantize's fallbacks, in every lega
 file type, with llama-quantize's per-tensor choices and with --pure, and its per-tensor overrides
 (--output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type).
 usage: quantize_parity.py FERRY WORKDIR"""
-import ctypes
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -19,11 +16,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import llama_quant  # noqa: E402
+from llama_quant import FTYPES, compare, tensors  # noqa: E402
 from servers import Checks  # noqa: E402
 from skips import skip_test  # noqa: E402
 
 FERRY, WORK = sys.argv[1], os.path.abspath(sys.argv[2])
-LIB = os.path.join(HERE, "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 check = Checks()
@@ -31,97 +29,10 @@ try:
     import make_llama
 except ImportError:
     skip_test("torch missing (the test model)")
-libs = sorted(n for n in os.listdir(LIB) if n.startswith("libllama")) if os.path.isdir(LIB) else []
-if not libs or not shutil.which("node"):
+lq = llama_quant.load()
+if lq is None:
     skip_test("node-llama-cpp's libllama missing (npm install in tests/interop)")
-for dep in ("libggml-base.so", "libggml-cpu.so", "libggml.so"):  # libllama's own dependencies first
-    if os.path.exists(os.path.join(LIB, dep)):
-        ctypes.CDLL(os.path.join(LIB, dep), mode=ctypes.RTLD_GLOBAL)
-llama = ctypes.CDLL(os.path.join(LIB, libs[0]))
-
-
-class QuantizeParams(ctypes.Structure):  # llama.h, llama_model_quantize_params, of that release
-    _fields_ = [("nthread", ctypes.c_int32), ("ftype", ctypes.c_int), ("output_tensor_type", ctypes.c_int),
-                ("token_embedding_type", ctypes.c_int), ("allow_requantize", ctypes.c_bool),
-                ("quantize_output_tensor", ctypes.c_bool), ("only_copy", ctypes.c_bool), ("pure", ctypes.c_bool),
-                ("keep_split", ctypes.c_bool), ("dry_run", ctypes.c_bool), ("imatrix", ctypes.c_void_p),
-                ("kv_overrides", ctypes.c_void_p), ("tt_overrides", ctypes.c_void_p),
-                ("prune_layers", ctypes.c_void_p), ("max_buf_size", ctypes.c_size_t)]
-
-
-llama.llama_model_quantize_default_params.restype = QuantizeParams
-llama.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(QuantizeParams)]
-llama.llama_model_quantize.restype = ctypes.c_uint32
-if hasattr(llama, "llama_backend_init"):
-    llama.llama_backend_init()
-if hasattr(llama, "llama_log_set"):  # quiet
-    LOG = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
-    quiet = LOG(lambda level, text, ud: None)
-    llama.llama_log_set(quiet, None)
-
-FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q2_k": 10, "q3_k_s": 11, "q3_k_m": 12,
-          "q3_k_l": 13, "q4_k_s": 14, "q4_k_m": 15, "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18}
-
-
-class TensorOverride(ctypes.Structure):  # llama.h, llama_model_tensor_override
-    _fields_ = [("pattern", ctypes.c_char_p), ("type", ctypes.c_int)]
-
-
-GGML_ID = {"q4_0": 2, "q8_0": 8, "q2_k": 10, "q6_k": 14, "f16": 1}
-
-
-def llama_quantize(src, dst, ftype, pure=False, output=None, embd=None, leave_output=False, tensor_types=(),
-                   requantize=False):
-    p = llama.llama_model_quantize_default_params()
-    p.ftype, p.pure, p.nthread, p.allow_requantize = ftype, pure, 2, requantize
-    if output:
-        p.output_tensor_type = GGML_ID[output]
-    if embd:
-        p.token_embedding_type = GGML_ID[embd]
-    p.quantize_output_tensor = not leave_output
-    keep = (TensorOverride * (len(tensor_types) + 1))(*[TensorOverride(pat.encode(), GGML_ID[ty]) for pat, ty in tensor_types],
-                                                      TensorOverride(None, 0))
-    if tensor_types:
-        p.tt_overrides = ctypes.cast(keep, ctypes.c_void_p)
-    return llama.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
-
-
-def tensors(path):
-    """{name: (type name, sha256 of its bytes)}: types and offsets from @huggingface/gguf"""
-    p = subprocess.run(["node", os.path.join(HERE, "gguf_dump.mjs"), path], capture_output=True, text=True)
-    doc = json.loads(p.stdout)
-    base, infos = int(doc["tensorDataOffset"]), doc["tensors"]
-    offs = sorted(int(t["offset"]) for t in infos) + [os.path.getsize(path) - base]
-    out = {}
-    with open(path, "rb") as f:
-        for t in infos:
-            o = int(t["offset"])
-            f.seek(base + o)
-            nxt = min(x for x in offs if x > o)
-            data = f.read(nxt - o)
-            out[t["name"]] = (str(t["dtype"]), data)
-    return out
-
-
-GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 10: "Q2_K", 11: "Q3_K",
-              12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 20: "IQ4_NL"}
-
-
-def compare(a, b):
-    """names whose type or data (up to the padding llama.cpp adds after the last row) differ"""
-    bad = []
-    for name in sorted(set(a) | set(b)):
-        if name not in a or name not in b:
-            bad.append(name + " (missing)")
-            continue
-        ta, da = a[name]
-        tb, db = b[name]
-        n = min(len(da), len(db))
-        if ta != tb:
-            bad.append("%s (%s vs %s)" % (name, GGML_TYPES.get(int(ta), ta), GGML_TYPES.get(int(tb), tb)))
-        elif da[:n] != db[:n] or hashlib.sha256(da[:n]).digest() != hashlib.sha256(db[:n]).digest():
-            bad.append(name + " (bytes)")
-    return bad
+llama_quantize = lq.quantize
 
 
 def same(shape, tag, ours_args, source=None, **theirs_kw):
