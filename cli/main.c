@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"logits", cmd_logits, "dump logits to .npy"},
     {"check", cmd_check, "compare logits of a candidate against a reference"},
     {"perplexity", cmd_perplexity, "perplexity of a model over a text"},
+    {"imatrix", cmd_imatrix, "an importance matrix for quantizing, as llama-imatrix computes it"},
     {"demo", cmd_demo, "the whole pipeline on a generated model, served and fetched on loopback"},
 };
 

@@ -63,6 +63,8 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
 {
     struct mm j = {.count = count, .x = x, .T = T, .swiglu = swiglu};
     int rc = 0;
+    for (unsigned k = 0; m->observe && k < count; k++)
+        m->observe(m->observe_ctx, w[k]->name, x, T, w[k]->cols);
     for (unsigned k = 0; k < count; k++) {
         j.w[k] = w[k], j.y[k] = y[k];
         size_t qb = kern_xq_bytes(w[k], T);

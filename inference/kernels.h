@@ -17,6 +17,7 @@ struct weight {
     uint8_t *owned;           /* set when the weight was materialized at load */
     enum ferry_dtype file_dt; /* its type in the file (dt is what is computed) */
     uint8_t *rep;             /* Q4_0/Q8_0 rows repacked eight at a time for this CPU, or NULL */
+    const char *name;         /* its GGUF name (the model's plan owns it) */
 };
 
 int kern_native(enum ferry_dtype dt);

@@ -27,6 +27,7 @@ static int load_weight(struct ferry_model *m, const char *name, struct weight *w
         return ferry_error_set(err, FERRY_EMALFORMED, m->path, FERRY_NO_OFFSET, name,
                                "missing from the model");
     memset(w, 0, sizeof(*w));
+    w->name = p->name;
     w->rows = p->rows;
     w->cols = p->cols;
     const struct ferry_tensor *t = p->parts[0].t;
@@ -160,4 +161,10 @@ const struct ferry_model_info *ferry_model_get_info(const struct ferry_model *m)
 const struct ferry_vocab *ferry_model_vocab(const struct ferry_model *m)
 {
     return m->lm.has_vocab ? &m->lm.vocab : NULL;
+}
+
+void ferry_model_set_observer(struct ferry_model *m, ferry_model_observer fn, void *ctx)
+{
+    m->observe = fn;
+    m->observe_ctx = ctx;
 }

@@ -22,6 +22,8 @@ struct ferry_model {
     float *kcache; /* [layer][position][kv_dim] */
     float *vcache;
     struct ferry_pool *pool;
+    ferry_model_observer observe; /* sees each weight's input (ferry_model_set_observer) */
+    void *observe_ctx;
 };
 
 #endif

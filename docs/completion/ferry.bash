@@ -3,7 +3,7 @@
 _ferry() {
     local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]}
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "inspect convert diff keygen sign verify license fetch pack torrent seed run tokenize logits check perplexity demo --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "inspect convert diff keygen sign verify license fetch pack torrent seed run tokenize logits check perplexity imatrix demo --help --version" -- "$cur"))
         return
     fi
     local opts
@@ -24,6 +24,7 @@ _ferry() {
     logits) opts="--all-positions --ctx --force --ids --no-bos --output --prompt --threads --help" ;;
     check) opts="--expect --ids --json --max-kl --min-top1 --prompt-file --ref --threads --help" ;;
     perplexity) opts="--ctx --json --threads --help" ;;
+    imatrix) opts="--chunks --ctx --force --imatrix --output --threads --help" ;;
     demo) opts="--dir --json --threads --help" ;;
     esac
     if [[ $cur == -* ]]; then

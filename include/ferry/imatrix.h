@@ -46,6 +46,45 @@ void ferry_imatrix_filter(struct ferry_imatrix *m, const char *const *include, s
 const struct ferry_imatrix_entry *ferry_imatrix_find(const struct ferry_imatrix *m,
                                                      const char *name);
 
+/* Computing one, as llama-imatrix does: per weight matrix whose name starts with "blk.", the
+ * sum over tokens of each input column's square and the tokens counted. The sums are kept in
+ * double (llama-imatrix adds floats: over long texts its rounding grows with the token count)
+ * and written as float, as its file holds them. */
+struct ferry_imatrix_sums {
+    char *name;
+    double *sums; /* n columns */
+    uint64_t n;
+    uint64_t count; /* tokens seen */
+};
+
+struct ferry_imatrix_acc {
+    struct ferry_imatrix_sums *e; /* in the order first seen */
+    size_t n, cap;
+    int32_t chunks;      /* chunks evaluated */
+    uint32_t chunk_size; /* tokens per chunk (the context) */
+    int failed;          /* out of memory while collecting */
+};
+
+struct ferry_model;
+
+/* Evaluates chunks of ctx tokens of tokens[0..ntokens) (tokenized with BOS first), each from
+ * position 0 with its first token replaced by bos (when bos >= 0), at most max_chunks of them
+ * (0: all whole chunks), collecting the sums of every matrix product's input with at least 16
+ * tokens. Like llama-imatrix, at least two chunks of text are needed (FERRY_EUSAGE otherwise).
+ * progress, when set, is called after each chunk. *out is freed with ferry_imatrix_acc_free. */
+int ferry_imatrix_compute(struct ferry_model *m, const int32_t *tokens, size_t ntokens, int32_t bos,
+                          uint32_t ctx, uint32_t max_chunks,
+                          void (*progress)(void *pctx, uint32_t done, uint32_t chunks), void *pctx,
+                          struct ferry_imatrix_acc **out, struct ferry_error *err);
+void ferry_imatrix_acc_free(struct ferry_imatrix_acc *a);
+
+/* Writes the GGUF imatrix llama-imatrix writes: general.type "imatrix", imatrix.datasets
+ * [dataset], imatrix.chunk_count, imatrix.chunk_size, and per weight (sorted by name)
+ * NAME.in_sum2 (F32, n) and NAME.counts (F32, 1). Temporary file and rename; an existing path
+ * is refused without force. */
+int ferry_imatrix_write(const char *path, const struct ferry_imatrix_acc *a, const char *dataset,
+                        int force, struct ferry_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,13 @@ const struct ferry_model_info *ferry_model_get_info(const struct ferry_model *m)
 /* The model's vocabulary (NULL when the source has none). */
 const struct ferry_vocab *ferry_model_vocab(const struct ferry_model *m);
 
+/* Called during ferry_model_eval, when set, with the input of every weight matrix product
+ * before it is computed: the weight's GGUF name ("blk.0.attn_q.weight"), T rows of cols
+ * activations. On the evaluating thread; NULL fn removes it. */
+typedef void (*ferry_model_observer)(void *ctx, const char *weight, const float *x, uint32_t T,
+                                     uint64_t cols);
+void ferry_model_set_observer(struct ferry_model *m, ferry_model_observer fn, void *ctx);
+
 /* Runs tokens[0..n) at positions pos..pos+n-1 (earlier positions must be in the cache) as one
  * batch. logits gets n_vocab values for the last token, or n * n_vocab with all != 0. */
 int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t n, uint32_t pos,
