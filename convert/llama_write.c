@@ -44,12 +44,13 @@ static const struct {
     {"q4_k_s", FERRY_DT_Q4_K, 14, 1}, {"q4_k_m", FERRY_DT_Q4_K, 15, 1},
     {"q5_k", FERRY_DT_Q5_K, 16, 1},   {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
     {"q5_k_m", FERRY_DT_Q5_K, 17, 1}, {"q6_k", FERRY_DT_Q6_K, 18, 1},
+    {"iq4_nl", FERRY_DT_IQ4_NL, 25, 1}, {"iq4_xs", FERRY_DT_IQ4_XS, 30, 1},
 };
 #define TYPE_NAMES                                                                                 \
     "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
-    "q5_k_m q6_k keep"
+    "q5_k_m q6_k iq4_nl iq4_xs keep"
 
-enum { FT_Q4_0 = 2, FT_Q5_0 = 8 };
+enum { FT_Q4_0 = 2, FT_Q5_0 = 8, FT_IQ4_NL = 25, FT_IQ4_XS = 30 };
 enum { FT_Q2_K = 10, FT_Q3_K_S, FT_Q3_K_M, FT_Q3_K_L, FT_Q4_K_S, FT_Q4_K_M, FT_Q5_K_S, FT_Q5_K_M };
 
 /* llama-quantize spends more bits on a share of the layers: the first and last eighth and
@@ -101,6 +102,8 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = layer < 2 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && km->n_gqa >= 4)
+            t = FERRY_DT_Q5_K;
         else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n))
             t = FERRY_DT_Q6_K;
         else if (ft == FT_Q4_K_S && layer < 4)
@@ -114,7 +117,11 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
-        else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(layer, n))
+        else if (ft == FT_Q4_K_M && use_more_bits(layer, n))
+            t = FERRY_DT_Q6_K;
+        else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && layer < n / 8 && !km->has_imatrix)
+            t = FERRY_DT_Q5_K;
+        else if (ft == FT_Q5_K_M && use_more_bits(layer, n))
             t = FERRY_DT_Q6_K;
         else if (ft == FT_Q4_K_S && layer < n / 8)
             t = FERRY_DT_Q5_K;

@@ -239,7 +239,8 @@ static const struct ferry_dtype_info table[] = {
                          .blck = 32,
                          .bsize = 18,
                          .to_float = ferry_dequant_iq4_nl,
-                         .from_float = ferry_quantize_iq4_nl},
+                         .from_float = ferry_quantize_iq4_nl,
+                         .from_float_w = ferry_quantize_iq4_nl_w},
     [FERRY_DT_IQ3_S] = {.name = "IQ3_S",
                         .ggml_id = 21,
                         .blck = 256,
@@ -251,7 +252,9 @@ static const struct ferry_dtype_info table[] = {
                          .ggml_id = 23,
                          .blck = 256,
                          .bsize = 136,
-                         .to_float = ferry_dequant_iq4_xs},
+                         .to_float = ferry_dequant_iq4_xs,
+                         .from_float = ferry_quantize_iq4_xs,
+                         .from_float_w = ferry_quantize_iq4_xs_w},
     [FERRY_DT_IQ1_M] =
         {.name = "IQ1_M", .ggml_id = 29, .blck = 256, .bsize = 56, .to_float = ferry_dequant_iq1_m},
     [FERRY_DT_TQ1_0] =

@@ -1,15 +1,14 @@
 /* Dequantization of the block types whose levels come from a small table or are ternary:
  * IQ4_NL and IQ4_XS (a 16-entry non-linear table), MXFP4 (E2M1 values under an E8M0 scale,
- * the OCP microscaling format) and TQ1_0/TQ2_0 (ternary -1/0/1 under a fp16 scale), and the
- * IQ4_NL quantizer (llama-quantize's fallback for Q2_K/Q3_K rows that are not whole
- * super-blocks). Layouts as ggml stores them (reference/formats.md). */
+ * the OCP microscaling format) and TQ1_0/TQ2_0 (ternary -1/0/1 under a fp16 scale). Layouts
+ * as ggml stores them (reference/formats.md); the IQ4 quantizers are in quant_iq4.c. */
 #include "ferry/half.h"
 #include "quant_lut.h"
 
 #include <math.h>
 
-static const int8_t iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                        1,    13,   25,  38,  53,  69,  89,  113};
+const int8_t ferry_iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                       1,    13,   25,  38,  53,  69,  89,  113};
 /* E2M1 values times two, so the table stays integral; the E8M0 scale is halved to match */
 static const int8_t e2m1_doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
@@ -26,71 +25,7 @@ void ferry_dequant_iq4_nl(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, qs[16] */
     for (uint64_t i = 0; i < n / 32; i++, b += 18, y += 32)
-        nibbles(b + 2, iq4nl_levels, ferry_fp16_le(b), y);
-}
-
-/* index of the level nearest to v in a sorted table of n levels, the lower one on a tie (as
- * ggml's best_index_int8) */
-static int nearest_level(const int8_t *val, int n, float v)
-{
-    if (v <= val[0]) return 0;
-    if (v >= val[n - 1]) return n - 1;
-    int lo = 0, hi = n - 1;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (v < val[mid])
-            hi = mid;
-        else
-            lo = mid;
-    }
-    return v - (float)val[hi - 1] < (float)val[hi] - v ? hi - 1 : hi;
-}
-
-/* weighted sums of one scale's fit: sum w*q*x and sum w*q*q over a block, q the nearest levels
- * of id*x */
-static void fit(const float *x, const float *w, float id, float *sqx, float *sq2)
-{
-    float a = 0, b = 0;
-    for (int j = 0; j < 32; j++) {
-        float q = (float)iq4nl_levels[nearest_level(iq4nl_levels, 16, id * x[j])];
-        a += w[j] * q * x[j];
-        b += w[j] * q * q;
-    }
-    *sqx = a;
-    *sq2 = b;
-}
-
-/* IQ4_NL as llama-quantize writes it without an importance matrix (ggml's quantize_iq4_nl,
- * seven scale trials each way): the scale is the weighted least-squares fit (weights x^2)
- * of the best of 15 trial scales around max/-127, then each value takes its nearest level. */
-void ferry_quantize_iq4_nl(const float *x, void *y, uint64_t n)
-{
-    uint8_t *b = y;
-    for (uint64_t i = 0; i < n / 32; i++, b += 18, x += 32) {
-        float w[32], amax = 0, max = 0, d = 0;
-        for (int j = 0; j < 32; j++) {
-            w[j] = x[j] * x[j];
-            if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
-        }
-        if (amax >= 1e-15f) {
-            float sqx, sq2;
-            fit(x, w, 1 / (-max / (float)iq4nl_levels[0]), &sqx, &sq2);
-            d = sq2 > 0 ? sqx / sq2 : 0.f;
-            float best = d * sqx;
-            for (int t = -7; t <= 7; t++) {
-                fit(x, w, (float)(t + iq4nl_levels[0]) / max, &sqx, &sq2);
-                if (sq2 > 0 && sqx * sqx > best * sq2) {
-                    d = sqx / sq2;
-                    best = d * sqx;
-                }
-            }
-        }
-        ferry_fp16_put_le(b, d);
-        float id = d != 0 ? 1 / d : 0;
-        for (int j = 0; j < 16; j++)
-            b[2 + j] = (uint8_t)(nearest_level(iq4nl_levels, 16, id * x[j]) |
-                                 nearest_level(iq4nl_levels, 16, id * x[j + 16]) << 4);
-    }
+        nibbles(b + 2, ferry_iq4nl_levels, ferry_fp16_le(b), y);
 }
 
 void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n)
@@ -101,7 +36,7 @@ void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n)
         unsigned sh = (unsigned)(b[2] | b[3] << 8);
         for (int ib = 0; ib < 8; ib++, y += 32) {
             int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xf) | (int)(((sh >> (2 * ib)) & 3) << 4);
-            nibbles(b + 8 + 16 * ib, iq4nl_levels, d * (float)(ls - 32), y);
+            nibbles(b + 8 + 16 * ib, ferry_iq4nl_levels, d * (float)(ls - 32), y);
         }
     }
 }

@@ -5,11 +5,20 @@
 
 #include <stdint.h>
 
+/* the 16 levels of IQ4_NL and IQ4_XS */
+extern const int8_t ferry_iq4nl_levels[16];
+
 void ferry_dequant_iq4_nl(const void *x, float *y, uint64_t n);
-void ferry_quantize_iq4_nl(const float *x, void *y, uint64_t n);
 void ferry_dequant_iq4_xs(const void *x, float *y, uint64_t n);
 void ferry_dequant_mxfp4(const void *x, float *y, uint64_t n);
 void ferry_dequant_tq1_0(const void *x, float *y, uint64_t n);
 void ferry_dequant_tq2_0(const void *x, float *y, uint64_t n);
+
+/* The IQ4 quantizers (quant_iq4.c): one row of n values, with importance weights (the _w
+ * forms) or without, as llama-quantize writes them. */
+void ferry_quantize_iq4_nl(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq4_nl_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq4_xs(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq4_xs_w(const float *x, void *y, uint64_t n, const float *qw);
 
 #endif

@@ -121,7 +121,8 @@ gg = {"blk.0.ffn_up.weight": "model.layers.0.mlp.up_proj.weight",
       "blk.0.attn_v.weight": "model.layers.0.self_attn.v_proj.weight", "output.weight": "lm_head.weight"}
 names = {t: n for n, (t, _, _) in ggml_lib.TYPES.items()}
 seen = {}
-for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
+for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+             "iq4_xs"):
     out = os.path.join(WORK, "edge-%s.gguf" % kind)
     if not ferry("convert", he, "-o", out, "--type", kind, "--no-vocab"):
         continue
@@ -131,7 +132,8 @@ for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1",
             check(ok, "%s: %s (%s) with edge rows equals llama.cpp's quantizer" % (kind, gname, names[t]))
             seen[names[t]] = seen.get(names[t], 0) + ok
 print("edge-row tensors equal to llama.cpp's quantizers: %s" % seen)
-check(set(seen) >= {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"},
+check(set(seen) >= {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+                    "iq4_xs"},
       "every written type was compared: %s" % sorted(seen))
 
 # --- an FP8 checkpoint as Meta ships Llama 3.1 405B (fbgemm_fp8): linear weights in F8_E4M3
