@@ -14,13 +14,16 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: ferry imatrix MODEL TEXTFILE [-o F] [--ctx N] [--chunks N] [--threads N] [--force]\n\n"
+    "usage: ferry imatrix MODEL (TEXTFILE | --ids-file F) [-o F] [--ctx N] [--chunks N]\n"
+    "                     [--threads N] [--force]\n\n"
     "Computes an importance matrix as llama-imatrix does: the text (tokenized with BOS first)\n"
     "is cut into chunks of N tokens (default 512), each evaluated from position 0 with BOS in\n"
     "its first place, and for every weight of the blocks the squares of its input are summed\n"
     "per column over the tokens. Written in llama-imatrix's GGUF format (NAME.in_sum2,\n"
     "NAME.counts, imatrix.datasets/chunk_count/chunk_size), which ferry convert --imatrix and\n"
     "llama-quantize --imatrix read.\n\n"
+    "  --ids-file F      token ids instead of a text (separated by spaces, commas or newlines;\n"
+    "                    BOS first), for a model without a tokenizer (a llama2.c checkpoint)\n"
     "  -o, --output F    the file to write (default imatrix.gguf)\n"
     "  --ctx N           tokens per chunk (default 512, at most the model's context)\n"
     "  --chunks N        at most N chunks (default: every whole chunk of the text; at least two\n"
@@ -39,17 +42,13 @@ static void on_chunk(void *ctx, uint32_t done, uint32_t chunks)
 int cmd_imatrix(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"ctx", required_argument, NULL, 'c'},
-        {"chunks", required_argument, NULL, 'n'},
-        {"threads", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'}, {"ctx", required_argument, NULL, 'c'},
+        {"chunks", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'f'},        {"ids-file", required_argument, NULL, 'i'},
+        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *out = "imatrix.gguf";
+    const char *out = "imatrix.gguf", *ids_file = NULL;
     uint64_t ctx = 512, chunks = 0, threads = 0;
     int force = 0, c;
     optind = 1;
@@ -66,23 +65,24 @@ int cmd_imatrix(int argc, char **argv)
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
             break;
         case 'f': force = 1; break;
+        case 'i': ids_file = optarg; break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind != argc - 2) {
+    if (optind != argc - (ids_file ? 1 : 2)) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
-    const char *text_path = argv[optind + 1];
+    const char *text_path = ids_file ? ids_file : argv[optind + 1];
     struct ferry_error err;
     ferry_error_clear(&err);
     uint8_t *text = NULL;
     size_t len = 0;
     if (ferry_read_file(text_path, (uint64_t)1 << 32, &text, &len, &err)) return report_error(&err);
-    char *z = realloc(text, len + 1); /* the tokenizer takes a C string */
+    char *z = realloc(text, len + 1); /* the tokenizer and the id parser take a C string */
     if (!z) {
         free(text);
         errorf("out of memory");
@@ -93,7 +93,13 @@ int cmd_imatrix(int argc, char **argv)
     int32_t *ids = NULL;
     int n = 0;
     int code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
-    if (!code) code = tokenize_prompt(m, z, 0, 0, &ids, &n);
+    if (!code && ids_file && (n = parse_ids(z, &ids)) <= 0) {
+        errorf("%s: no token ids in it (numbers separated by spaces, commas or newlines)",
+               ids_file);
+        code = EXIT_MALFORMED;
+    } else if (!code && !ids_file) {
+        code = tokenize_prompt(m, z, 0, 0, &ids, &n);
+    }
     free(z);
     struct ferry_imatrix_acc *acc = NULL;
     if (!code) {

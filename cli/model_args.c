@@ -4,6 +4,7 @@
 #include "ferry/tokenizer.h"
 
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ int parse_ids(const char *s, int32_t **ids)
     if (!a) return -1;
     const char *p = s;
     while (*p) {
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || isspace((unsigned char)*p)) p++;
         if (!*p) break;
         char *end;
         long v = strtol(p, &end, 10);

@@ -24,7 +24,7 @@ _ferry() {
     logits) opts="--all-positions --ctx --force --ids --no-bos --output --prompt --threads --help" ;;
     check) opts="--expect --ids --json --max-kl --min-top1 --prompt-file --ref --threads --help" ;;
     perplexity) opts="--ctx --json --threads --help" ;;
-    imatrix) opts="--chunks --ctx --force --imatrix --output --threads --help" ;;
+    imatrix) opts="--chunks --ctx --force --ids-file --imatrix --output --threads --help" ;;
     demo) opts="--dir --json --threads --help" ;;
     esac
     if [[ $cur == -* ]]; then

@@ -151,6 +151,14 @@ for ft in ("q4_0", "q4_k_m"):
     bad = compare(tensors(theirs), tensors(ours)) if rc == 0 and r.returncode == 0 else ["(failed: %d %s)" % (rc, r.stderr[-100:])]
     check(not bad, "%s with ferry's imatrix: every tensor equals llama-quantize's %s" % (ft, bad[:4]))
 
+# the same tokens given as ids (a model without a tokenizer): the same sums
+idf = os.path.join(WORK, "calibration.ids")
+open(idf, "w").write("\n".join(" ".join(map(str, ids[i:i + 50])) for i in range(0, len(ids), 50)))
+im2 = os.path.join(WORK, "from-ids.gguf")
+r = ferry("imatrix", model, "--ids-file", idf, "-o", im2, "--ctx", str(CTX))
+same_sums = r.returncode == 0 and {n: v[2] for n, v in read_gguf(im2)[2].items()} == {n: v[2] for n, v in got.items()}
+check(same_sums, "--ids-file with the text's token ids gives the same sums and counts (%s)" % r.stderr.strip()[-120:])
+
 # too little text for two chunks: refused as llama-imatrix refuses it
 short = os.path.join(WORK, "short.txt")
 open(short, "w").write("the model\n")

@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Quality of quantized files, measured: a trained model (the shared testdata's stories260K,
+a llama2.c TinyStories checkpoint) is converted to GGUF F16 and quantized by `ferry convert`
+to several file types with and without an importance matrix, and `ferry check` gives each
+one's mean KL divergence from F16 and top-1 agreement over text the importance matrix never
+saw. The model has no tokenizer of its own in the testdata, so the texts are its own samples
+(`ferry run --temp 1`, one seed per text): a calibration set for `ferry imatrix --ids-file`
+and, from other seeds, the evaluation prompts. Its rows are 64 and 172 wide, so the K and
+IQ4_XS types take llama-quantize's 32-block fallbacks (Q5_0, Q5_1, Q8_0, IQ4_NL) for most
+tensors: the file types still differ in their mixes.
+Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type.
+usage: bench/quant_quality.py FERRY [TESTDATA]"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FERRY = os.path.abspath(sys.argv[1])
+TD = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(
+    "FERRY_TESTDATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "testdata"))
+SRC = os.path.join(TD, "stories260K", "stories260K.bin")
+if not os.path.exists(SRC):
+    print("skipped: %s is missing (the shared testdata)" % SRC)
+    sys.exit(0)
+TYPES = ["q4_0", "q4_k_m", "q3_k_m", "q2_k", "iq4_xs"]
+CALIB_SEEDS, EVAL_SEEDS = range(1, 9), range(101, 109)
+
+
+def ferry(*args):
+    r = subprocess.run([FERRY, *args], capture_output=True, text=True)
+    if r.returncode not in (0, 1):  # check exits 1 when out of its default tolerance
+        sys.exit("ferry %s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr[-300:]))
+    return r.stdout
+
+
+def sample(model, seed, n=400):
+    """BOS then n tokens the model samples at temperature 1"""
+    doc = json.loads(ferry("run", model, "--ids", "1", "-n", str(n), "--temp", "1", "--seed", str(seed),
+                           "--json", "--no-stream"))
+    return [1] + [int(t) for t in doc["tokens"]]
+
+
+with tempfile.TemporaryDirectory() as work:
+    f16 = os.path.join(work, "f16.gguf")
+    ferry("convert", SRC, "-o", f16, "--type", "f16", "--no-vocab", "-q")
+    calib = []
+    for s in CALIB_SEEDS:
+        calib += sample(f16, s)
+    ids_file = os.path.join(work, "calibration.ids")
+    open(ids_file, "w").write(" ".join(map(str, calib)))
+    im = os.path.join(work, "imatrix.gguf")
+    ferry("imatrix", f16, "--ids-file", ids_file, "--ctx", "128", "-o", im, "-q")
+    evals = [",".join(map(str, sample(f16, s, 255))) for s in EVAL_SEEDS]
+    print("stories260K: %d calibration tokens (imatrix over %d chunks of 128), %d evaluation texts of 256 tokens"
+          % (len(calib), len(calib) // 128, len(evals)))
+    print("%-8s %14s %14s %10s %10s" % ("type", "KL no imatrix", "KL imatrix", "top1 no", "top1 im"))
+    for t in TYPES:
+        row = []
+        for use in (False, True):
+            out = os.path.join(work, "%s-%d.gguf" % (t, use))
+            ferry("convert", f16, "-o", out, "--type", t, "--no-vocab", "-q", "--force",
+                  *(["--imatrix", im] if use else []))
+            kls, tops = [], []
+            for ids in evals:
+                doc = json.loads(ferry("check", out, "--ref", f16, "--ids", ids, "--json"))
+                kls.append(doc["mean_kl"])
+                tops.append(doc["top1"])
+            row.append((sum(kls) / len(kls), sum(tops) / len(tops)))
+        print("%-8s %14.6f %14.6f %9.2f%% %9.2f%%" % (t, row[0][0], row[1][0], 100 * row[0][1], 100 * row[1][1]))
