@@ -23,7 +23,7 @@ _ferry() {
     tokenize) opts="--decode --json --no-bos --no-parse-special --prompt --stdin --help" ;;
     logits) opts="--all-positions --ctx --force --ids --no-bos --output --prompt --threads --help" ;;
     check) opts="--expect --ids --json --max-kl --min-top1 --prompt-file --ref --threads --help" ;;
-    perplexity) opts="--ctx --json --threads --help" ;;
+    perplexity) opts="--chunks --ctx --force --json --kl-divergence --kl-divergence-base --threads --help" ;;
     imatrix) opts="--chunks --ctx --force --ids-file --imatrix --output --threads --help" ;;
     demo) opts="--dir --json --threads --help" ;;
     esac

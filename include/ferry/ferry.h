@@ -35,6 +35,7 @@ extern "C" {
 #include "ferry/manifest.h"
 #include "ferry/model.h"
 #include "ferry/npy.h"
+#include "ferry/perplexity.h"
 #include "ferry/pool.h"
 #include "ferry/pytorch.h"
 #include "ferry/quant.h"

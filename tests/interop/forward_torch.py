@@ -1,11 +1,10 @@
 #!/usr/bin/python3
-"""The forward pass against PyTorch: this test's own float64 Llama (written from the math of
-reference/inference.md §1, not from ferry) must agree with `ferry logits --all-positions` to
+"""The forward pass against PyTorch: the tests' own float64 Llama (make_llama.forward, written from
+the math of reference/inference.md §1, not from ferry) must agree with `ferry logits --all-positions` to
 1e-4 relative at every position of a 16-token prompt, for MHA and GQA, tied embeddings and
 llama3 rope scaling, with the weights as a Hugging Face directory, a Meta directory and GGUF
 files (f32, and f16/q8_0 within their own tolerance).
 usage: forward_torch.py FERRY WORKDIR"""
-import math
 import json
 import os
 import shutil
@@ -13,7 +12,6 @@ import subprocess
 import sys
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_llama  # noqa: E402
@@ -28,52 +26,6 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL:", what)
-
-
-def reference(w, cfg, ids):
-    """Float64 Llama over HF-layout weights (rotate-half rope), all positions."""
-    W = {k: v.double() for k, v in w.items()}
-    d, L = cfg["hidden_size"], cfg["num_hidden_layers"]
-    H, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    hd = d // H
-    eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
-    inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-    rs = cfg.get("rope_scaling")
-    if rs:
-        f, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
-        wl = 2 * math.pi / inv
-        smooth = (old / wl - lo) / (hi - lo)
-        inv = torch.where(wl < old / hi, inv, torch.where(wl > old / lo, inv / f, (1 - smooth) * inv / f + smooth * inv))
-    T = len(ids)
-    pos = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
-    cos, sin = torch.cat([pos.cos()] * 2, -1), torch.cat([pos.sin()] * 2, -1)
-
-    def rot(x):  # x [T, heads, hd]
-        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
-        return x * cos[:, None, :] + torch.cat([-x2, x1], -1) * sin[:, None, :]
-
-    def norm(x, g):
-        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * g
-
-    x = W["model.embed_tokens.weight"][ids]
-    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-    for l in range(L):
-        p = "model.layers.%d." % l
-        a = norm(x, W[p + "input_layernorm.weight"])
-        q = rot((a @ W[p + "self_attn.q_proj.weight"].T).view(T, H, hd))
-        k = rot((a @ W[p + "self_attn.k_proj.weight"].T).view(T, KV, hd))
-        v = (a @ W[p + "self_attn.v_proj.weight"].T).view(T, KV, hd)
-        k = k.repeat_interleave(H // KV, dim=1)
-        v = v.repeat_interleave(H // KV, dim=1)
-        s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(hd) + mask
-        o = torch.einsum("hts,shd->thd", torch.softmax(s, -1), v).reshape(T, H * hd)
-        x = x + o @ W[p + "self_attn.o_proj.weight"].T
-        f = norm(x, W[p + "post_attention_layernorm.weight"])
-        g = f @ W[p + "mlp.gate_proj.weight"].T
-        x = x + (torch.nn.functional.silu(g) * (f @ W[p + "mlp.up_proj.weight"].T)) @ W[p + "mlp.down_proj.weight"].T
-    x = norm(x, W["model.norm.weight"])
-    out = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-    return (x @ out.T).numpy()
 
 
 def ferry_logits(model, ids, label):
@@ -105,7 +57,7 @@ cases = [
 ids = [1, 17, 5, 99, 3, 64, 127, 0, 42, 8, 8, 101, 77, 13, 2, 55]
 for label, cfg in cases:
     w = make_llama.weights(cfg, seed=11)
-    ref = reference(w, cfg, ids)
+    ref = make_llama.forward(w, cfg, ids)
     hf = os.path.join(WORK, label + "-hf")
     make_llama.write_hf(hf, w, cfg)
     compare(ferry_logits(hf, ids, label + "-hf"), ref, 1e-4, label + " HF dir")

@@ -7,8 +7,6 @@ writes must be within 1e-5 relative of it, with the token counts and llama-imatr
 file ferry wrote then quantizes to the same bytes through ferry convert --imatrix and through
 llama.cpp's llama_model_quantize fed what llama-quantize derives from it.
 usage: imatrix_compute.py FERRY WORKDIR"""
-import glob
-import math
 import os
 import shutil
 import subprocess
@@ -29,7 +27,6 @@ shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 check = Checks()
 try:
-    import torch
     import make_llama
 except ImportError:
     skip_test("torch missing (the reference)")
@@ -39,16 +36,13 @@ def ferry(*args):
     return subprocess.run([FERRY, *args], capture_output=True, text=True)
 
 
-# a sentencepiece tokenizer: the one `ferry demo` generates (512 pieces)
-demo = os.path.join(WORK, "demo")
-subprocess.run([FERRY, "demo", "--dir", demo], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-spm = sorted(glob.glob(os.path.join(demo, "**", "tokenizer.model"), recursive=True))
+spm = make_llama.demo_tokenizer(FERRY, WORK)
 if not spm:
     skip_test("ferry demo made no tokenizer.model", installed_by_deps=False)
 cfg = make_llama.config(dim=64, layers=2, heads=4, kv_heads=2, ff=96, vocab=512, ctx=128)
 w = make_llama.weights(cfg, seed=11)
 model = os.path.join(WORK, "model")
-make_llama.write_hf(model, w, cfg, tokenizer=spm[0])
+make_llama.write_hf(model, w, cfg, tokenizer=spm)
 words = ("the model weights move between formats machines and organisations while a careful "
          "reader checks every byte and every signature before trusting them").split()
 rng = np.random.default_rng(3)
@@ -65,49 +59,16 @@ chunks = len(ids) // CTX
 
 def reference_sums():
     """per GGUF weight name: float64 sums of squared inputs over the chunks, and the tokens"""
-    W = {k: v.double() for k, v in w.items()}
-    d, L, H, KV = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    hd, eps = d // H, cfg["rms_norm_eps"]
-    inv = 1.0 / cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
     sums = {}
 
     def seen(name, x):
-        sums[name] = sums.get(name, 0) + (x * x).sum(0)
-
-    def norm(x, g):
-        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * g
+        if name.startswith("blk."):
+            sums[name] = sums.get(name, 0) + (x * x).sum(0)
 
     for c in range(chunks):
         chunk = list(ids[c * CTX:(c + 1) * CTX])
         chunk[0] = ids[0]  # BOS
-        T = len(chunk)
-        pos = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
-        cos, sin = torch.cat([pos.cos()] * 2, -1), torch.cat([pos.sin()] * 2, -1)
-
-        def rot(x):
-            x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
-            return x * cos[:, None, :] + torch.cat([-x2, x1], -1) * sin[:, None, :]
-
-        x = W["model.embed_tokens.weight"][chunk]
-        mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-        for l in range(L):
-            p, b = "model.layers.%d." % l, "blk.%d." % l
-            a = norm(x, W[p + "input_layernorm.weight"])
-            for n in ("attn_q", "attn_k", "attn_v"):
-                seen(b + n + ".weight", a)
-            q = rot((a @ W[p + "self_attn.q_proj.weight"].T).view(T, H, hd))
-            k = rot((a @ W[p + "self_attn.k_proj.weight"].T).view(T, KV, hd)).repeat_interleave(H // KV, dim=1)
-            v = (a @ W[p + "self_attn.v_proj.weight"].T).view(T, KV, hd).repeat_interleave(H // KV, dim=1)
-            s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(hd) + mask
-            o = torch.einsum("hts,shd->thd", torch.softmax(s, -1), v).reshape(T, H * hd)
-            seen(b + "attn_output.weight", o)
-            x = x + o @ W[p + "self_attn.o_proj.weight"].T
-            f = norm(x, W[p + "post_attention_layernorm.weight"])
-            seen(b + "ffn_gate.weight", f)
-            seen(b + "ffn_up.weight", f)
-            hmid = torch.nn.functional.silu(f @ W[p + "mlp.gate_proj.weight"].T) * (f @ W[p + "mlp.up_proj.weight"].T)
-            seen(b + "ffn_down.weight", hmid)
-            x = x + hmid @ W[p + "mlp.down_proj.weight"].T
+        make_llama.forward(w, cfg, chunk, seen)
     return {k: v.numpy() for k, v in sums.items()}, chunks * CTX
 
 

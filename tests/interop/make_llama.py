@@ -5,10 +5,22 @@ pytorch_model.bin, optionally sharded with an index) and the Meta layout of the 
 (params.json, consolidated.NN.pth model-parallel shards, split as Meta splits them).
 usage (as a module): write_hf(dir, weights, cfg, ...), write_meta(dir, weights, cfg, shards)"""
 import json
+import math
 import os
 import struct
 
 import torch
+
+
+def demo_tokenizer(ferry, work):
+    """the 512-piece sentencepiece tokenizer.model `ferry demo` generates (in work/demo), or
+    None: a tokenizer for generated models in tests that need text"""
+    import glob
+    import subprocess
+    demo = os.path.join(work, "demo")
+    subprocess.run([ferry, "demo", "--dir", demo], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    found = sorted(glob.glob(os.path.join(demo, "**", "tokenizer.model"), recursive=True))
+    return found[0] if found else None
 
 
 def config(dim=64, layers=2, heads=4, kv_heads=2, ff=96, vocab=320, ctx=128, tied=False, llama3=False,
@@ -131,3 +143,59 @@ def write_meta(d, w, cfg, shards=2, tokenizer=None):
     if tokenizer:
         with open(tokenizer, "rb") as src, open(os.path.join(d, "tokenizer.model"), "wb") as dst:
             dst.write(src.read())
+
+
+def forward(w, cfg, ids, seen=None):
+    """Float64 Llama over HF-layout weights (rotate-half rope): the logits of every position
+    (numpy). seen(name, x), when given, gets the input of each weight matrix product by the
+    weight's GGUF name (blk.L.attn_q.weight, ...), x of shape [tokens, columns]."""
+    seen = seen or (lambda name, x: None)
+    W = {k: v.double() for k, v in w.items()}
+    d, L = cfg["hidden_size"], cfg["num_hidden_layers"]
+    H, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = d // H
+    eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+    inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    rs = cfg.get("rope_scaling")
+    if rs:
+        f, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+        wl = 2 * math.pi / inv
+        smooth = (old / wl - lo) / (hi - lo)
+        inv = torch.where(wl < old / hi, inv, torch.where(wl > old / lo, inv / f, (1 - smooth) * inv / f + smooth * inv))
+    T = len(ids)
+    pos = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
+    cos, sin = torch.cat([pos.cos()] * 2, -1), torch.cat([pos.sin()] * 2, -1)
+
+    def rot(x):  # x [T, heads, hd]
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        return x * cos[:, None, :] + torch.cat([-x2, x1], -1) * sin[:, None, :]
+
+    def norm(x, g):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * g
+
+    x = W["model.embed_tokens.weight"][ids]
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    for l in range(L):
+        p = "model.layers.%d." % l
+        a = norm(x, W[p + "input_layernorm.weight"])
+        for n in ("attn_q", "attn_k", "attn_v"):
+            seen("blk.%d.%s.weight" % (l, n), a)
+        q = rot((a @ W[p + "self_attn.q_proj.weight"].T).view(T, H, hd))
+        k = rot((a @ W[p + "self_attn.k_proj.weight"].T).view(T, KV, hd))
+        v = (a @ W[p + "self_attn.v_proj.weight"].T).view(T, KV, hd)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(hd) + mask
+        o = torch.einsum("hts,shd->thd", torch.softmax(s, -1), v).reshape(T, H * hd)
+        seen("blk.%d.attn_output.weight" % l, o)
+        x = x + o @ W[p + "self_attn.o_proj.weight"].T
+        f = norm(x, W[p + "post_attention_layernorm.weight"])
+        seen("blk.%d.ffn_gate.weight" % l, f)
+        seen("blk.%d.ffn_up.weight" % l, f)
+        g = f @ W[p + "mlp.gate_proj.weight"].T
+        h = torch.nn.functional.silu(g) * (f @ W[p + "mlp.up_proj.weight"].T)
+        seen("blk.%d.ffn_down.weight" % l, h)
+        x = x + h @ W[p + "mlp.down_proj.weight"].T
+    x = norm(x, W["model.norm.weight"])
+    out = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+    return (x @ out.T).numpy()
