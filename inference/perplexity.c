@@ -140,47 +140,50 @@ static void kld_summary(struct sums *s, struct ferry_ppl_result *r)
         n % 2 ? s->kld_values[n / 2] : 0.5f * (s->kld_values[n / 2] + s->kld_values[n / 2 - 1]);
 }
 
-/* The reference file's header and tokens, checked against the model and the file's size. */
+/* A reference file's header, checked against the file's size: ctx, vocabulary, chunks */
+static int check_header(const struct ferry_map *f, const char *path, int32_t h[3],
+                        struct ferry_error *err)
+{
+    if (f->size < 20 || memcmp(f->data, "_logits_", 8))
+        return ferry_error_set(err, FERRY_EMALFORMED, path, 0, NULL,
+                               "not a --kl-divergence-base file (no _logits_ magic and header)");
+    memcpy(h, f->data + 8, 12);
+    if (h[0] < 8 || h[1] < 1 || h[2] < 1)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL,
+                               "bad header: context %d, vocabulary %d, chunks %d", h[0], h[1],
+                               h[2]);
+    uint64_t c = (uint64_t)h[0], nv = 2 * (((uint64_t)h[1] + 1) / 2) + 4, toks, recs, need;
+    int over = ckd_mul_u64(&toks, 4 * c, (uint64_t)h[2]) ||
+               ckd_mul_u64(&recs, (uint64_t)h[2] * (c - 1 - c / 2), nv * 2) ||
+               ckd_add_u64(&need, 20 + toks, recs);
+    if (over || need != f->size)
+        return ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
+                               "%llu bytes, but its header (context %d, vocabulary %d, %d chunks) "
+                               "describes %s%llu",
+                               (unsigned long long)f->size, h[0], h[1], h[2],
+                               over ? "more than " : "",
+                               (unsigned long long)(over ? UINT64_MAX : need));
+    return 0;
+}
+
+/* The reference file mapped, its header checked and its vocabulary the model's. */
 static int open_base(const char *path, uint32_t nvocab, struct ferry_map *f, uint32_t *ctx,
                      uint32_t *chunks, const int32_t **tokens, struct ferry_error *err)
 {
     int rc = ferry_map_open(f, path, err);
     if (rc) return rc;
     int32_t h[3];
-    if (f->size < 20 || memcmp(f->data, "_logits_", 8)) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, path, 0, NULL,
-                             "not a --kl-divergence-base file (no _logits_ magic)");
-        goto fail;
-    }
-    memcpy(h, f->data + 8, 12);
-    if (h[0] < 8 || h[2] < 1 || h[1] < 1) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, path, 8, NULL,
-                             "bad header: context %d, vocabulary %d, chunks %d", h[0], h[1], h[2]);
-        goto fail;
-    }
-    if ((uint32_t)h[1] != nvocab) {
+    if (!(rc = check_header(f, path, h, err)) && (uint32_t)h[1] != nvocab)
         rc = ferry_error_set(err, FERRY_EMALFORMED, path, 12, NULL,
                              "written for a vocabulary of %d tokens; this model has %u", h[1],
                              nvocab);
-        goto fail;
-    }
-    uint64_t c = (uint64_t)h[0], nv = 2 * (((uint64_t)nvocab + 1) / 2) + 4, toks, recs, need;
-    int over = ckd_mul_u64(&toks, 4 * c, (uint64_t)h[2]) ||
-               ckd_mul_u64(&recs, (uint64_t)h[2] * (c - 1 - c / 2), nv * 2) ||
-               ckd_add_u64(&need, 20 + toks, recs);
-    if (over || need > f->size) {
-        rc = ferry_error_set(err, FERRY_EMALFORMED, path, FERRY_NO_OFFSET, NULL,
-                             "%llu bytes, but its header describes %s%llu",
-                             (unsigned long long)f->size, over ? "more than " : "",
-                             (unsigned long long)(over ? UINT64_MAX : need));
-        goto fail;
+    if (rc) {
+        ferry_map_close(f);
+        return rc;
     }
     *ctx = (uint32_t)h[0], *chunks = (uint32_t)h[2];
     *tokens = (const int32_t *)(f->data + 20);
     return 0;
-fail:
-    ferry_map_close(f);
-    return rc;
 }
 
 int ferry_perplexity(struct ferry_model *m, const int32_t *tokens, uint64_t ntokens,
@@ -289,12 +292,9 @@ int ferry_perplexity_base_ctx(const char *path, uint32_t *ctx, struct ferry_erro
     struct ferry_map f;
     int rc = ferry_map_open(&f, path, err);
     if (rc) return rc;
-    int32_t c = 0;
-    if (f.size >= 12 && !memcmp(f.data, "_logits_", 8)) memcpy(&c, f.data + 8, 4);
+    int32_t h[3];
+    rc = check_header(&f, path, h, err);
     ferry_map_close(&f);
-    if (c < 8)
-        return ferry_error_set(err, FERRY_EMALFORMED, path, 0, NULL,
-                               "not a --kl-divergence-base file (no _logits_ magic and context)");
-    *ctx = (uint32_t)c;
-    return 0;
+    if (!rc) *ctx = (uint32_t)h[0];
+    return rc;
 }

@@ -49,7 +49,8 @@ int ferry_perplexity(struct ferry_model *m, const int32_t *tokens, uint64_t ntok
                      const struct ferry_ppl_opts *o, struct ferry_ppl_result *r,
                      struct ferry_error *err);
 
-/* The context a base file was written with (to load the model with room for it). */
+/* The context a base file was written with (to load the model with room for it), its header
+ * checked against its size first (FERRY_EMALFORMED). */
 int ferry_perplexity_base_ctx(const char *path, uint32_t *ctx, struct ferry_error *err);
 
 #ifdef __cplusplus
