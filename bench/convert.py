@@ -70,9 +70,14 @@ def main():
     torch_code = "import torch,sys; torch.save(torch.load(sys.argv[1]), sys.argv[2])"
     torch_t = best([sys.executable, "-c", torch_code, pt, os.path.join(tmp, "copy.pt")],
                    cleanup=lambda: os.path.exists(os.path.join(tmp, "copy.pt")) and os.remove(os.path.join(tmp, "copy.pt")))
-    # ferry.source.digest needs the SHA-256 of every source file: one core's sequential work
+    # ferry.source.digest hashes the source in 64 MiB shards on all cores (OMS "shards"); one
+    # whole-file SHA-256, as the "files" serialization needs, is one core's sequential work
     sha_t = best(["openssl", "dgst", "-sha256", st])
-    print("# SHA-256 of the source alone (openssl dgst): %.3fs; cp: %.3fs" % (sha_t, cp_t))
+    print("# SHA-256 of the source alone (openssl dgst, one core): %.3fs; cp: %.3fs" % (sha_t, cp_t))
+    for threads in (1, 2):
+        cmd = [FERRY, "convert", src, "-o", out, "--type", "f16", "--force", "--no-vocab", "--threads", str(threads)]
+        t = best(cmd, cleanup=rm)
+        print("convert-f16-threads-%d-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (threads, t, cp_t, cp_t / t))
     # cold source: evicted from the page cache before every run (as a model larger than memory
     # always is), so cp and ferry both read the disk
     def evict_then(cleanup):

@@ -34,16 +34,16 @@ static const struct {
     int mix; /* 1: llama-quantize's per-tensor choices for this file type (q8_0 has none: its
               * output stays Q8_0 there too) */
 } types[] = {
-    {"f32", FERRY_DT_F32, 0, 0},      {"f16", FERRY_DT_F16, 1, 0},
-    {"bf16", FERRY_DT_BF16, 32, 0},   {"q8_0", FERRY_DT_Q8_0, 7, 0},
-    {"q4_0", FERRY_DT_Q4_0, 2, 1},    {"q4_1", FERRY_DT_Q4_1, 3, 1},
-    {"q5_0", FERRY_DT_Q5_0, 8, 1},    {"q5_1", FERRY_DT_Q5_1, 9, 1},
-    {"q2_k", FERRY_DT_Q2_K, 10, 1},   {"q3_k_s", FERRY_DT_Q3_K, 11, 1},
-    {"q3_k", FERRY_DT_Q3_K, 12, 1},   {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
-    {"q3_k_l", FERRY_DT_Q3_K, 13, 1}, {"q4_k", FERRY_DT_Q4_K, 14, 1},
-    {"q4_k_s", FERRY_DT_Q4_K, 14, 1}, {"q4_k_m", FERRY_DT_Q4_K, 15, 1},
-    {"q5_k", FERRY_DT_Q5_K, 16, 1},   {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
-    {"q5_k_m", FERRY_DT_Q5_K, 17, 1}, {"q6_k", FERRY_DT_Q6_K, 18, 1},
+    {"f32", FERRY_DT_F32, 0, 0},        {"f16", FERRY_DT_F16, 1, 0},
+    {"bf16", FERRY_DT_BF16, 32, 0},     {"q8_0", FERRY_DT_Q8_0, 7, 0},
+    {"q4_0", FERRY_DT_Q4_0, 2, 1},      {"q4_1", FERRY_DT_Q4_1, 3, 1},
+    {"q5_0", FERRY_DT_Q5_0, 8, 1},      {"q5_1", FERRY_DT_Q5_1, 9, 1},
+    {"q2_k", FERRY_DT_Q2_K, 10, 1},     {"q3_k_s", FERRY_DT_Q3_K, 11, 1},
+    {"q3_k", FERRY_DT_Q3_K, 12, 1},     {"q3_k_m", FERRY_DT_Q3_K, 12, 1},
+    {"q3_k_l", FERRY_DT_Q3_K, 13, 1},   {"q4_k", FERRY_DT_Q4_K, 14, 1},
+    {"q4_k_s", FERRY_DT_Q4_K, 14, 1},   {"q4_k_m", FERRY_DT_Q4_K, 15, 1},
+    {"q5_k", FERRY_DT_Q5_K, 16, 1},     {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
+    {"q5_k_m", FERRY_DT_Q5_K, 17, 1},   {"q6_k", FERRY_DT_Q6_K, 18, 1},
     {"iq4_nl", FERRY_DT_IQ4_NL, 25, 1}, {"iq4_xs", FERRY_DT_IQ4_XS, 30, 1},
 };
 #define TYPE_NAMES                                                                                 \
@@ -188,6 +188,13 @@ static int kv_u32(struct ferry_ckpt *ck, const char *key, uint64_t v)
     return k ? 0 : -1;
 }
 
+static int kv_u64(struct ferry_ckpt *ck, const char *key, uint64_t v)
+{
+    struct ferry_kv *k = kv(ck, key, FERRY_V_U64);
+    if (k) k->val.v.u = v;
+    return k ? 0 : -1;
+}
+
 static int kv_f32(struct ferry_ckpt *ck, const char *key, float v)
 {
     struct ferry_kv *k = kv(ck, key, FERRY_V_F32);
@@ -196,11 +203,16 @@ static int kv_f32(struct ferry_ckpt *ck, const char *key, float v)
 }
 
 /* ferry.source.digest: the manifest root of the source. Taken from a manifest the source
- * carries; otherwise hashed on another thread while the conversion runs and patched into the
- * 64-character placeholder before the output is committed. */
+ * carries (OMS "files" serialization); otherwise the root of OMS's "shards" serialization
+ * (FERRY_SOURCE_SHARD_SIZE), hashed on all cores by another thread while the conversion runs
+ * and patched into the 64-character placeholder before the output is committed. The method
+ * and shard size are recorded beside it (ferry.source.digest.method, .shard_size), so
+ * model_signing or any OMS implementation can recompute it. */
 struct digest_job {
     const char *src;
     char hex[65];
+    int shards;       /* 1: the shards root is being computed */
+    unsigned threads; /* its threads, as the conversion's (0: all cores) */
     int rc;
     pthread_t tid;
     int running;
@@ -214,17 +226,18 @@ static void *digest_thread(void *arg)
     struct ferry_error e;
     uint8_t root[32];
     ferry_error_clear(&e);
-    d->rc = ferry_source_digest(d->src, 1, root, &e);
+    d->rc = ferry_source_digest_shards(d->src, d->threads, FERRY_SOURCE_SHARD_SIZE, root, &e);
     if (!d->rc) ferry_hex(root, 32, d->hex);
     return NULL;
 }
 
 /* 1 when the digest is known now or will be (placeholder needed), 0 when it is unavailable
  * (e.g. a Hugging Face cache snapshot made of symlinks). */
-static int digest_start(struct digest_job *d, const char *src)
+static int digest_start(struct digest_job *d, const char *src, unsigned threads)
 {
     memset(d, 0, sizeof(*d));
     d->src = src;
+    d->threads = threads;
     uint8_t root[32];
     char inside[3800]; /* an archive's digest is the manifest of the model inside it */
     if (ferry_path_kind(src) == 0 && ferry_archive_name(src)) {
@@ -241,6 +254,7 @@ static int digest_start(struct digest_job *d, const char *src)
     if (!ferry_source_digest_possible(src)) return 0;
     memset(d->hex, '0', 64);
     d->hex[64] = 0;
+    d->shards = 1;
     d->running = pthread_create(&d->tid, NULL, digest_thread, d) == 0;
     return d->running;
 }
@@ -336,7 +350,9 @@ static int metadata(struct ferry_ckpt *d, const struct ferry_llama *m, struct di
           kv_str(d, "ferry.source.format", m->source_format);
     if (!bad && dj->hex[0]) {
         dj->value_offset = d->nkvs; /* the index; made a file offset once all kvs exist */
-        bad = kv_str(d, "ferry.source.digest", dj->hex);
+        bad = kv_str(d, "ferry.source.digest", dj->hex) ||
+              kv_str(d, "ferry.source.digest.method", dj->shards ? "shards" : "files") ||
+              (dj->shards && kv_u64(d, "ferry.source.digest.shard_size", FERRY_SOURCE_SHARD_SIZE));
     }
     bad = bad || kv_str(d, "ferry.convert.options", opts);
     if (!bad && m->license_path[0]) { /* name the license the weights came with */
@@ -536,7 +552,7 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
             }
     }
     struct digest_job dj = {0};
-    int have_digest = !o->dry_run && digest_start(&dj, src);
+    int have_digest = !o->dry_run && digest_start(&dj, src, o->threads);
     if (!have_digest) dj.hex[0] = 0;
     rc = metadata(&d, &m, &dj, o->name ? o->name : m.name, file_type, type, err);
     if (!rc && dj.hex[0]) dj.value_offset = ferry_gguf_kv_value_offset(&d, dj.value_offset);

@@ -36,18 +36,22 @@ static int open_file(struct ferry_ckpt *ck, const char *path, struct ferry_error
     if (rc) return rc;
     ssize_t got = (ssize_t)(map.size < sizeof(head) ? map.size : sizeof(head));
     if (got) memcpy(head, map.data, (size_t)got);
+    uint64_t size = map.size;
     ferry_map_close(&map);
     if (got >= 4 && memcmp(head, "GGUF", 4) == 0) return ferry_gguf_read(ck, path, err);
     if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
         return ends_with(path, ".npz") ? ferry_npz_read(ck, path, err)
                                        : ferry_pytorch_read(ck, path, err);
     if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return ferry_npy_read(ck, path, err);
+    /* safetensors before pickle: a header length of 0x80 + 256k (k <= 5) begins 80 0k, the
+     * bytes of a pickle PROTO opcode (one safetensors file in 256 was misread so); a header
+     * that fits the file and opens with JSON is the sharper test */
+    if (got >= 9 && rd_u64le(head) <= 100000000ull && rd_u64le(head) <= size - 8 &&
+        (head[8] == '{' || head[8] == ' ' || head[8] == '\n' || head[8] == '\t' || head[8] == '\r'))
+        return ferry_safetensors_read(ck, path, err);
     if (got >= 2 && head[0] == 0x80 && head[1] <= 5) return ferry_pytorch_read(ck, path, err);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (strcmp(base, "tokenizer.bin") == 0) return ferry_llama2c_tokenizer_read(ck, path, err);
-    if (got >= 9 && rd_u64le(head) <= 100000000ull &&
-        (head[8] == '{' || head[8] == ' ' || head[8] == '\n' || head[8] == '\t' || head[8] == '\r'))
-        return ferry_safetensors_read(ck, path, err);
     if (ends_with(path, ".safetensors")) return ferry_safetensors_read(ck, path, err);
     if (ends_with(path, ".gguf")) return ferry_gguf_read(ck, path, err);
     if (ends_with(path, ".npy")) return ferry_npy_read(ck, path, err);

@@ -26,7 +26,18 @@ int ferry_btv2_root_fd(int fd, uint64_t size, const char *name, uint8_t root[32]
  * ferry_source_digest: hashes it on `threads` threads (0 = all cores). */
 int ferry_source_digest_recorded(const char *src, uint8_t root[32]);
 int ferry_source_digest_possible(const char *src);
-int ferry_source_digest(const char *src, unsigned threads, uint8_t root[32], struct ferry_error *err);
+int ferry_source_digest(const char *src, unsigned threads, uint8_t root[32],
+                        struct ferry_error *err);
+
+/* The same root with OMS's "shards" serialization: every file of size > 0 cut into shards of
+ * shard_size bytes (the last one shorter), each a resource "PATH:START:END" with the SHA-256
+ * of its bytes, ordered by path (the manifest's order) then start, and the root the SHA-256
+ * over the shard digests in that order. The shards are hashed on `threads` threads (0 = all
+ * cores), so one large file is hashed on every core; model_signing computes the same root
+ * with serialization method "shards" and that shard size. */
+#define FERRY_SOURCE_SHARD_SIZE (64ull << 20)
+int ferry_source_digest_shards(const char *src, unsigned threads, uint64_t shard_size,
+                               uint8_t root[32], struct ferry_error *err);
 
 /* BEP 52 merkle trees (SHA-256 of 64-byte pairs). fold: the root of n hashes padded to width
  * (a power of two) with pad, the root of an all-zero subtree of their height (NULL: zero
