@@ -7,6 +7,7 @@
 #include "ferry/logit_check.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,13 @@
 static const char usage_text[] =
     "usage: ferry check CANDIDATE (--ref MODEL | --expect F.npy)\n"
     "                   (-p PROMPT | --ids 1,2,3 | --prompt-file F) [--max-kl X] [--min-top1 Y]\n"
-    "                   [--json] [--threads N]\n\n"
+    "                   [--ctx N] [--json] [--threads N]\n\n"
     "Runs both models (or reads the expected [positions, vocab] logits) over the prompt and\n"
     "prints the largest absolute logit difference, the mean KL divergence, top-1 agreement and\n"
     "both perplexities. Defaults by the candidate's weight type: F32 KL <= 1e-6 and 100% top-1,\n"
-    "F16/BF16 1e-3 and 98%, Q8_0 5e-3 and 95%, others 0.1 and 80%. Exit 1 out of tolerance.\n";
+    "F16/BF16 1e-3 and 98%, Q8_0 5e-3 and 95%, others 0.1 and 80%. Exit 1 out of tolerance.\n"
+    "A text longer than --ctx tokens (default 512; a whole --prompt-file) is checked window by\n"
+    "window, each BOS and the next N-1 tokens, every position counted once.\n";
 
 static char *slurp(const char *path)
 {
@@ -60,6 +63,88 @@ static float *model_logits(const char *path, const int32_t *ids, int n, unsigned
     return l;
 }
 
+/* Prints the comparison (or its JSON) against the tolerances; 0 within them, 1 out. */
+static int report(const struct ferry_logit_stats *s, const char *wtype, double max_kl,
+                  double min_top1)
+{
+    double dkl, dtop;
+    ferry_check_defaults(wtype, &dkl, &dtop);
+    if (max_kl < 0) max_kl = dkl;
+    if (min_top1 < 0) min_top1 = dtop;
+    int ok = s->mean_kl <= max_kl && s->top1 >= min_top1;
+    if (g_opts.json)
+        out_json(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b}", "candidate_type",
+                           wtype, "positions", (int)s->positions, "max_abs_diff", s->max_abs,
+                           "mean_kl", s->mean_kl, "top1", s->top1, "ppl_ref", s->ppl_ref,
+                           "ppl_candidate", s->ppl_cand, "max_kl", max_kl, "min_top1", min_top1,
+                           "ok", ok));
+    else
+        printf("positions %u, candidate %s\nmax |logit difference| %.6g\nmean KL divergence     "
+               "%.6g (limit %.3g)\ntop-1 agreement        %.2f%% (limit %.2f%%)\nperplexity     "
+               "        reference %.4f, candidate %.4f\n%s\n",
+               s->positions, wtype, s->max_abs, s->mean_kl, max_kl, 100 * s->top1, 100 * min_top1,
+               s->ppl_ref, s->ppl_cand, ok ? "OK" : "OUT OF TOLERANCE");
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* A text longer than one window: windows of BOS and the next ctx-1 tokens through both
+ * models, the statistics of all positions combined (KL and top-1 by position, perplexity by
+ * predicted token). */
+static int check_windows(const char *cand, const char *ref, const int32_t *ids, int n, uint32_t ctx,
+                         unsigned threads, struct ferry_logit_stats *out, const char **wtype)
+{
+    struct ferry_model *mc = NULL, *mr = NULL;
+    int code = load_model(cand, ctx, threads, &mc);
+    if (!code) code = load_model(ref, ctx, threads, &mr);
+    if (code) {
+        ferry_model_free(mc);
+        return code;
+    }
+    uint32_t V = ferry_model_get_info(mc)->n_vocab;
+    *wtype = ferry_model_get_info(mc)->weight_type;
+    float *lc = malloc((size_t)ctx * V * sizeof(float)),
+          *lr = malloc((size_t)ctx * V * sizeof(float));
+    int32_t *w = malloc(ctx * sizeof(int32_t));
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    double kl = 0, top = 0, nll_r = 0, nll_c = 0;
+    uint64_t pos = 0, pred = 0;
+    memset(out, 0, sizeof(*out));
+    if (ferry_model_get_info(mr)->n_vocab != V) {
+        errorf("vocabularies differ (%u and %u tokens)", V, ferry_model_get_info(mr)->n_vocab);
+        code = EXIT_MALFORMED;
+    } else if (!lc || !lr || !w) {
+        errorf("out of memory");
+        code = EXIT_INTERNAL;
+    }
+    for (int start = 1; !code && start < n; start += (int)ctx - 1) {
+        uint32_t len = (uint32_t)(n - start < (int)ctx - 1 ? n - start : (int)ctx - 1) + 1;
+        w[0] = ids[0]; /* BOS */
+        memcpy(w + 1, ids + start, (len - 1) * sizeof(int32_t));
+        if (ferry_model_eval(mc, w, len, 0, lc, 1, &err) ||
+            ferry_model_eval(mr, w, len, 0, lr, 1, &err)) {
+            code = report_error(&err);
+            break;
+        }
+        struct ferry_logit_stats s;
+        ferry_logit_stats_compute(lr, lc, len, V, w, &s);
+        out->max_abs = s.max_abs > out->max_abs ? s.max_abs : out->max_abs;
+        kl += s.mean_kl * len, top += s.top1 * len, pos += len;
+        nll_r += log(s.ppl_ref) * (len - 1), nll_c += log(s.ppl_cand) * (len - 1), pred += len - 1;
+    }
+    if (!code) {
+        out->positions = (uint32_t)pos;
+        out->mean_kl = kl / (double)pos, out->top1 = top / (double)pos;
+        out->ppl_ref = exp(nll_r / (double)pred), out->ppl_cand = exp(nll_c / (double)pred);
+    }
+    free(lc);
+    free(lr);
+    free(w);
+    ferry_model_free(mc);
+    ferry_model_free(mr);
+    return code;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -72,6 +157,7 @@ int cmd_check(int argc, char **argv)
         {"min-top1", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'},
+        {"ctx", required_argument, NULL, 'c'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -79,7 +165,7 @@ int cmd_check(int argc, char **argv)
     };
     const char *ref = NULL, *expect = NULL, *prompt = NULL, *ids_s = NULL, *pfile = NULL;
     double max_kl = -1, min_top1 = -1;
-    uint64_t threads = 0;
+    uint64_t threads = 0, wctx = 512;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:qvh", longopts, NULL)) != -1) {
@@ -95,6 +181,9 @@ int cmd_check(int argc, char **argv)
         case 'j': g_opts.json = 1; break;
         case 't':
             if (parse_uint_opt("--threads", optarg, 256, &threads)) return EXIT_USAGE;
+            break;
+        case 'c':
+            if (parse_uint_opt("--ctx", optarg, 1u << 20, &wctx) || wctx < 2) return EXIT_USAGE;
             break;
         case 'q': g_opts.verbosity = -1; break;
         case 'v': g_opts.verbosity++; break;
@@ -133,6 +222,18 @@ int cmd_check(int argc, char **argv)
     free(text);
     uint32_t nv_c = 0, nv_r = 0;
     const char *wtype = "F32";
+    if (n > (int)wctx && expect) {
+        errorf("--expect holds the logits of one window: give at most --ctx %llu tokens",
+               (unsigned long long)wctx);
+        free(ids);
+        return EXIT_USAGE;
+    }
+    if (n > (int)wctx) { /* a whole text: window by window, both models loaded once */
+        struct ferry_logit_stats s;
+        code = check_windows(cand, ref, ids, n, (uint32_t)wctx, (unsigned)threads, &s, &wtype);
+        free(ids);
+        return code ? code : report(&s, wtype, max_kl, min_top1);
+    }
     float *lc = model_logits(cand, ids, n, (unsigned)threads, &nv_c, &wtype, &code), *lr = NULL;
     if (lc && ref) lr = model_logits(ref, ids, n, (unsigned)threads, &nv_r, NULL, &code);
     if (lc && expect) {
@@ -150,26 +251,7 @@ int cmd_check(int argc, char **argv)
     if (!code && lc && lr) {
         struct ferry_logit_stats s;
         ferry_logit_stats_compute(lr, lc, (uint32_t)n, nv_c, ids, &s);
-        double dkl, dtop;
-        ferry_check_defaults(wtype, &dkl, &dtop);
-        if (max_kl < 0) max_kl = dkl;
-        if (min_top1 < 0) min_top1 = dtop;
-        int ok = s.mean_kl <= max_kl && s.top1 >= min_top1;
-        if (g_opts.json)
-            out_json(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b}",
-                               "candidate_type", wtype, "positions", n, "max_abs_diff", s.max_abs,
-                               "mean_kl", s.mean_kl, "top1", s.top1, "ppl_ref", s.ppl_ref,
-                               "ppl_candidate", s.ppl_cand, "max_kl", max_kl, "min_top1", min_top1,
-                               "ok", ok));
-        else
-            printf("positions %d, candidate %s\nmax |logit difference| %.6g\nmean KL divergence    "
-                   " %.6g "
-                   "(limit %.3g)\ntop-1 agreement        %.2f%% (limit %.2f%%)\nperplexity         "
-                   "    "
-                   "reference %.4f, candidate %.4f\n%s\n",
-                   n, wtype, s.max_abs, s.mean_kl, max_kl, 100 * s.top1, 100 * min_top1, s.ppl_ref,
-                   s.ppl_cand, ok ? "OK" : "OUT OF TOLERANCE");
-        code = ok ? EXIT_OK : EXIT_FAIL;
+        code = report(&s, wtype, max_kl, min_top1);
     }
     free(lc);
     free(lr);

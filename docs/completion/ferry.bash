@@ -22,7 +22,7 @@ _ferry() {
     run) opts="--chat --ctx --ids --json --no-bos --no-stream --prompt --seed --system --temp --threads --tokens --top-k --top-p --help" ;;
     tokenize) opts="--decode --json --no-bos --no-parse-special --prompt --stdin --help" ;;
     logits) opts="--all-positions --ctx --force --ids --no-bos --output --prompt --threads --help" ;;
-    check) opts="--expect --ids --json --max-kl --min-top1 --prompt-file --ref --threads --help" ;;
+    check) opts="--ctx --expect --ids --json --max-kl --min-top1 --prompt-file --ref --threads --help" ;;
     perplexity) opts="--chunks --ctx --force --json --kl-divergence --kl-divergence-base --threads --help" ;;
     imatrix) opts="--chunks --ctx --force --ids-file --imatrix --output --threads --help" ;;
     demo) opts="--dir --json --threads --help" ;;

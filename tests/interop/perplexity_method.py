@@ -11,6 +11,7 @@ perplexities and top-1 agreement must equal what this test computes from the bas
 Q8_0 logits (`ferry logits`), as llama-perplexity defines them.
 usage: perplexity_method.py FERRY WORKDIR"""
 import json
+import math
 import os
 import shutil
 import struct
@@ -153,6 +154,32 @@ if kls:
             "same_top": kq.get("same_top", -1), "max": kq.get("max", -1)}
     close = all(abs(gotk[x] - want[x]) <= 1e-4 * max(abs(want[x]), 1e-3) for x in want)
     check(close and want["mean"] > 1e-5, "Q8_0 against the base: %s equals %s" % (gotk, want))
+
+# ferry check over the whole text: windows of BOS + CTX-1 tokens, every position counted once;
+# the combined KL, top-1 and perplexities equal those computed here from each window's logits
+r = run("check", q8, "--ref", f32, "--prompt-file", text, "--ctx", str(CTX), "--json")
+cd = json.loads(r.stdout) if r.stdout.strip() else {}
+kl, top, nr, nc, npos, npred = 0.0, 0, 0.0, 0.0, 0, 0
+for start in range(1, len(ids), CTX - 1):
+    win = [ids[0]] + ids[start:start + CTX - 1]
+    ll = {}
+    for tag, mdl in (("q", q8), ("r", f32)):
+        npy = os.path.join(WORK, "win-%s.npy" % tag)
+        run("logits", mdl, "--ids", ",".join(map(str, win)), "--all-positions", "-o", npy, "--force")
+        ll[tag] = log_softmax(np.load(npy).astype(np.float64))
+    kl += float(np.sum(np.exp(ll["r"]) * (ll["r"] - ll["q"])))
+    top += int(np.sum(ll["r"].argmax(-1) == ll["q"].argmax(-1)))
+    nr += -sum(ll["r"][t, win[t + 1]] for t in range(len(win) - 1))
+    nc += -sum(ll["q"][t, win[t + 1]] for t in range(len(win) - 1))
+    npos += len(win)
+    npred += len(win) - 1
+want = {"positions": npos, "mean_kl": kl / npos, "top1": top / npos, "ppl_ref": math.exp(nr / npred),
+        "ppl_candidate": math.exp(nc / npred)}
+close = cd.get("positions") == npos and all(abs(cd.get(k, -1) - v) <= 1e-6 * max(abs(v), 1e-3) for k, v in want.items()
+                                            if k != "positions")
+check(close and npos == len(ids) - 1 + (len(ids) - 2) // (CTX - 1) + 1,
+      "check over the whole text in %d windows: %s equals %s" % ((len(ids) - 2) // (CTX - 1) + 1,
+                                                                  {k: cd.get(k) for k in want}, want))
 
 # refusals
 r = run("perplexity", model, "--kl-divergence-base", text, "--kl-divergence")
