@@ -79,20 +79,13 @@ int cmd_imatrix(int argc, char **argv)
     const char *text_path = ids_file ? ids_file : argv[optind + 1];
     struct ferry_error err;
     ferry_error_clear(&err);
-    uint8_t *text = NULL;
-    size_t len = 0;
-    if (ferry_read_file(text_path, (uint64_t)1 << 32, &text, &len, &err)) return report_error(&err);
-    char *z = realloc(text, len + 1); /* the tokenizer and the id parser take a C string */
-    if (!z) {
-        free(text);
-        errorf("out of memory");
-        return EXIT_INTERNAL;
-    }
-    z[len] = 0;
+    char *z;
+    int code = read_text(text_path, &z);
+    if (code) return code;
     struct ferry_model *m = NULL;
     int32_t *ids = NULL;
     int n = 0;
-    int code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
+    code = load_model(argv[optind], (uint32_t)ctx, (unsigned)threads, &m);
     if (!code && ids_file && (n = parse_ids(z, &ids)) <= 0) {
         errorf("%s: no token ids in it (numbers separated by spaces, commas or newlines)",
                ids_file);

@@ -127,22 +127,12 @@ int cmd_perplexity(int argc, char **argv)
     uint32_t use_ctx = (uint32_t)ctx;
     if (kld && ferry_perplexity_base_ctx(base, &use_ctx, &err)) return report_error(&err);
     char *text = NULL;
-    if (!kld) {
-        uint8_t *raw = NULL;
-        size_t len = 0;
-        if (ferry_read_file(argv[optind + 1], (uint64_t)1 << 32, &raw, &len, &err))
-            return report_error(&err);
-        if (!(text = realloc(raw, len + 1))) {
-            free(raw);
-            errorf("out of memory");
-            return EXIT_INTERNAL;
-        }
-        text[len] = 0;
-    }
+    int code = kld ? 0 : read_text(argv[optind + 1], &text);
+    if (code) return code;
     struct ferry_model *m = NULL;
     int32_t *ids = NULL;
     int n = 0;
-    int code = load_model(argv[optind], use_ctx, (unsigned)threads, &m);
+    code = load_model(argv[optind], use_ctx, (unsigned)threads, &m);
     if (!code && !kld) code = tokenize_prompt(m, text, 0, 0, &ids, &n);
     free(text);
     if (!code) {

@@ -1,5 +1,6 @@
 /* Model loading and prompt handling shared by run, logits, check and perplexity. */
 #include "model_args.h"
+#include "ferry/file.h"
 #include "output.h"
 #include "ferry/tokenizer.h"
 
@@ -7,6 +8,23 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+int read_text(const char *path, char **text)
+{
+    struct ferry_error err;
+    ferry_error_clear(&err);
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    *text = NULL;
+    if (ferry_read_file(path, (uint64_t)1 << 32, &raw, &len, &err)) return report_error(&err);
+    if (!(*text = realloc(raw, len + 1))) {
+        free(raw);
+        errorf("out of memory");
+        return EXIT_INTERNAL;
+    }
+    (*text)[len] = 0;
+    return 0;
+}
 
 int parse_ids(const char *s, int32_t **ids)
 {

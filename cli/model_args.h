@@ -8,6 +8,8 @@
 
 /* Parses "1,2,3" (or spaces); returns the count, -1 when malformed. *ids is malloc'ed. */
 int parse_ids(const char *s, int32_t **ids);
+/* A text file as a C string (*text malloc'ed), printing errors; returns the exit code. */
+int read_text(const char *path, char **text);
 /* Loads a model, printing errors; returns the exit code (0 ok). */
 int load_model(const char *path, uint32_t ctx, unsigned threads, struct ferry_model **m);
 /* Token ids for a prompt with the model's tokenizer (BOS first unless no_bos). */

@@ -45,12 +45,25 @@ static const struct {
     {"q5_k", FERRY_DT_Q5_K, 16, 1},     {"q5_k_s", FERRY_DT_Q5_K, 16, 1},
     {"q5_k_m", FERRY_DT_Q5_K, 17, 1},   {"q6_k", FERRY_DT_Q6_K, 18, 1},
     {"iq4_nl", FERRY_DT_IQ4_NL, 25, 1}, {"iq4_xs", FERRY_DT_IQ4_XS, 30, 1},
+    {"tq1_0", FERRY_DT_TQ1_0, 36, 1},   {"tq2_0", FERRY_DT_TQ2_0, 37, 1},
+    {"iq3_xs", FERRY_DT_IQ3_S, 22, 1},  {"iq3_s", FERRY_DT_IQ3_S, 26, 1},
+    {"iq3_m", FERRY_DT_IQ3_S, 27, 1},
 };
 #define TYPE_NAMES                                                                                 \
     "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
-    "q5_k_m q6_k iq4_nl iq4_xs keep"
+    "q5_k_m q6_k iq3_xs iq3_s iq3_m iq4_nl iq4_xs tq1_0 tq2_0 keep"
 
-enum { FT_Q4_0 = 2, FT_Q5_0 = 8, FT_IQ4_NL = 25, FT_IQ4_XS = 30 };
+enum {
+    FT_Q4_0 = 2,
+    FT_Q5_0 = 8,
+    FT_IQ3_XS = 22,
+    FT_IQ4_NL = 25,
+    FT_IQ3_S = 26,
+    FT_IQ3_M = 27,
+    FT_IQ4_XS = 30,
+    FT_TQ1_0 = 36,
+    FT_TQ2_0 = 37
+};
 enum { FT_Q2_K = 10, FT_Q3_K_S, FT_Q3_K_M, FT_Q3_K_L, FT_Q4_K_S, FT_Q4_K_M, FT_Q5_K_S, FT_Q5_K_M };
 
 /* llama-quantize spends more bits on a share of the layers: the first and last eighth and
@@ -71,7 +84,7 @@ struct kq_model {
     /* llama-quantize counts the attn_v and ffn_down tensors its rules have seen and uses the
      * count, not the layer in the name: a tensor given its type by --tensor-type is not
      * counted, and the layers after it move up one (byte-equal output needs the same) */
-    int i_attn_v, i_ffn_down;
+    int i_attn_v, i_ffn_down, i_ffn_gate, i_ffn_up;
 };
 
 static enum ferry_dtype kquant_fallback(enum ferry_dtype t, uint64_t cols);
@@ -94,10 +107,14 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     int in_block = !strncmp(name, "blk.", 4), n = (int)km->n_layer, layer;
     if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
         t = cols % 256 ? FERRY_DT_Q8_0 : FERRY_DT_Q6_K;
+    } else if (!strcmp(name, "token_embd.weight") && (ft == FT_TQ1_0 || ft == FT_TQ2_0)) {
+        t = FERRY_DT_Q4_K;
     } else if (in_block && strstr(name, ".attn_v.")) {
         layer = km->i_attn_v++;
         if (ft == FT_Q2_K)
             t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
+        else if (((ft == FT_IQ3_XS || ft == FT_IQ3_S) && km->n_gqa >= 4) || ft == FT_IQ3_M)
+            t = FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_M)
             t = layer < 2 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
@@ -115,6 +132,8 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
             t = FERRY_DT_Q3_K;
         else if (ft == FT_Q3_K_M)
             t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
+        else if (ft == FT_IQ3_M && layer < n / 8)
+            t = FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
         else if (ft == FT_Q4_K_M && use_more_bits(layer, n))
@@ -130,12 +149,24 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     } else if (in_block && strstr(name, ".attn_output.")) {
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
-        else if (ft == FT_Q3_K_M)
+        else if (ft == FT_Q3_K_M || ft == FT_IQ3_M)
             t = FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
+    } else if (in_block && (strstr(name, ".attn_k.") || strstr(name, ".attn_q."))) {
+        if (ft == FT_IQ3_XS) t = FERRY_DT_IQ3_XXS;
+    } else if (in_block && (strstr(name, ".ffn_gate.") || strstr(name, ".ffn_up."))) {
+        layer = strstr(name, ".ffn_gate.") ? km->i_ffn_gate++ : km->i_ffn_up++;
+        if (ft == FT_IQ3_XS && layer >= n / 8 && layer < 7 * n / 8) t = FERRY_DT_IQ3_XXS;
     }
     return kquant_fallback(t, cols);
+}
+
+/* the types llama-quantize makes only with an importance matrix (tensor_requires_imatrix) */
+static int needs_imatrix(enum ferry_dtype t)
+{
+    return t == FERRY_DT_IQ3_XXS || t == FERRY_DT_IQ2_XXS || t == FERRY_DT_IQ2_XS ||
+           t == FERRY_DT_IQ2_S || t == FERRY_DT_IQ1_S || t == FERRY_DT_IQ1_M;
 }
 
 /* llama-quantize's fallbacks for rows that are not whole blocks of the chosen type (a 256-block
@@ -622,6 +653,15 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                 break;
             }
             if (weights && out != from && (rc = imatrix_row(o, p, src, &weights[i], err))) break;
+            if (out != from && needs_imatrix(out) && !is_output &&
+                strcmp(p->name, "token_embd.weight") && !(weights && weights[i])) {
+                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                                     "%s needs an importance matrix (--imatrix with an entry for "
+                                     "this weight): without one its values are garbage, and "
+                                     "llama-quantize refuses it too",
+                                     ferry_dtype_name(out));
+                break;
+            }
         }
         if (p->cols % ferry_dtype_lookup(out)->blck) out = FERRY_DT_F16; /* as convert_hf_to_gguf */
         t->dtype = out;

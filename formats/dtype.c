@@ -231,7 +231,9 @@ static const struct ferry_dtype_info table[] = {
                           .ggml_id = 18,
                           .blck = 256,
                           .bsize = 98,
-                          .to_float = ferry_dequant_iq3_xxs},
+                          .to_float = ferry_dequant_iq3_xxs,
+                          .from_float = ferry_quantize_iq3_xxs,
+                          .from_float_w = ferry_quantize_iq3_xxs_w},
     [FERRY_DT_IQ1_S] =
         {.name = "IQ1_S", .ggml_id = 19, .blck = 256, .bsize = 50, .to_float = ferry_dequant_iq1_s},
     [FERRY_DT_IQ4_NL] = {.name = "IQ4_NL",
@@ -245,7 +247,9 @@ static const struct ferry_dtype_info table[] = {
                         .ggml_id = 21,
                         .blck = 256,
                         .bsize = 110,
-                        .to_float = ferry_dequant_iq3_s},
+                        .to_float = ferry_dequant_iq3_s,
+                        .from_float = ferry_quantize_iq3_s,
+                        .from_float_w = ferry_quantize_iq3_s_w},
     [FERRY_DT_IQ2_S] =
         {.name = "IQ2_S", .ggml_id = 22, .blck = 256, .bsize = 82, .to_float = ferry_dequant_iq2_s},
     [FERRY_DT_IQ4_XS] = {.name = "IQ4_XS",
@@ -257,10 +261,18 @@ static const struct ferry_dtype_info table[] = {
                          .from_float_w = ferry_quantize_iq4_xs_w},
     [FERRY_DT_IQ1_M] =
         {.name = "IQ1_M", .ggml_id = 29, .blck = 256, .bsize = 56, .to_float = ferry_dequant_iq1_m},
-    [FERRY_DT_TQ1_0] =
-        {.name = "TQ1_0", .ggml_id = 34, .blck = 256, .bsize = 54, .to_float = ferry_dequant_tq1_0},
-    [FERRY_DT_TQ2_0] =
-        {.name = "TQ2_0", .ggml_id = 35, .blck = 256, .bsize = 66, .to_float = ferry_dequant_tq2_0},
+    [FERRY_DT_TQ1_0] = {.name = "TQ1_0",
+                        .ggml_id = 34,
+                        .blck = 256,
+                        .bsize = 54,
+                        .to_float = ferry_dequant_tq1_0,
+                        .from_float = ferry_quantize_tq1_0},
+    [FERRY_DT_TQ2_0] = {.name = "TQ2_0",
+                        .ggml_id = 35,
+                        .blck = 256,
+                        .bsize = 66,
+                        .to_float = ferry_dequant_tq2_0,
+                        .from_float = ferry_quantize_tq2_0},
     [FERRY_DT_MXFP4] =
         {.name = "MXFP4", .ggml_id = 39, .blck = 32, .bsize = 17, .to_float = ferry_dequant_mxfp4},
 };

@@ -113,6 +113,16 @@ void ferry_dequant_iq3_xxs(const void *x, float *y, uint64_t n)
     }
 }
 
+const uint16_t *ferry_iq3xxs_codebook(void)
+{
+    return iq3xxs_packed;
+}
+
+const uint16_t *ferry_iq3s_codebook(void)
+{
+    return iq3s_packed;
+}
+
 void ferry_dequant_iq3_s(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, qs[64], qh[8] (ninth index bits), signs[32], scales[4] */

@@ -21,4 +21,14 @@ void ferry_quantize_iq4_nl_w(const float *x, void *y, uint64_t n, const float *q
 void ferry_quantize_iq4_xs(const float *x, void *y, uint64_t n);
 void ferry_quantize_iq4_xs_w(const float *x, void *y, uint64_t n, const float *qw);
 
+/* The IQ3 quantizers (quant_iq3.c), as llama-quantize writes them. */
+void ferry_quantize_iq3_s(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq3_s_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq3_xxs(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq3_xxs_w(const float *x, void *y, uint64_t n, const float *qw);
+
+/* The ternary quantizers (quant_ternary.c), as llama-quantize writes them. */
+void ferry_quantize_tq1_0(const float *x, void *y, uint64_t n);
+void ferry_quantize_tq2_0(const float *x, void *y, uint64_t n);
+
 #endif

@@ -33,6 +33,7 @@ lq = llama_quant.load()
 if lq is None:
     skip_test("node-llama-cpp's libllama missing (npm install in tests/interop)")
 llama_quantize = lq.quantize
+NEEDS_IMATRIX = {"iq3_xs"}  # file types with tensors llama-quantize makes only with an imatrix
 
 
 def same(shape, tag, ours_args, source=None, **theirs_kw):
@@ -62,6 +63,16 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
     r = subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--no-vocab", "-q"], capture_output=True, text=True)
     check(r.returncode == 0, "%s: F32 GGUF for llama-quantize (%s)" % (shape, r.stderr.strip()[-200:]))
     for name, ft in FTYPES.items():
+        theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
+        if name in NEEDS_IMATRIX and llama_quantize(f32, theirs, ftype=ft) != 0:
+            # refused without one where a tensor keeps a type that needs it (rows of 288 fall back
+            # to IQ4_NL, which does not); imatrix_parity.py makes them with one
+            r = subprocess.run([FERRY, "convert", src, "-o", ours, "--no-vocab", "-q", "--type", name],
+                               capture_output=True, text=True)
+            check(r.returncode == 64 and "importance matrix" in r.stderr and not os.path.exists(ours),
+                  "%s %s without an imatrix: refused by llama-quantize and ferry (exit %d: %s)"
+                  % (shape, name, r.returncode, r.stderr.strip()[-100:]))
+            continue
         for pure in (False, True):
             same(shape, name + (" --pure" if pure else ""), ["--type", name] + (["--pure"] if pure else []),
                  ftype=ft, pure=pure)
