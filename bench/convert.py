@@ -112,39 +112,75 @@ def main():
     subprocess.run(["rm", "-rf", tmp])
 
 
+def write_imatrix(path, f32):
+    """an importance matrix for every 2-D weight (random positive values, as llama-imatrix's
+    GGUF file holds them: NAME.in_sum2 and NAME.counts, imatrix.* keys); returns {name: values}"""
+    import struct
+    import numpy as np
+    from gguf_min import read, write
+
+    def gstr(t):
+        return struct.pack("<Q", len(t)) + t.encode()
+
+    rng = np.random.default_rng(0)
+    kvs = [gstr("imatrix.datasets") + struct.pack("<IIQ", 9, 8, 1) + gstr("bench"),
+           gstr("imatrix.chunk_count") + struct.pack("<II", 4, 10),
+           gstr("imatrix.chunk_size") + struct.pack("<II", 4, 512)]
+    tensors, values = {}, {}
+    for name, (_, dims, _) in read(f32)[2].items():
+        if len(dims) == 2 and name != "token_embd.weight":
+            sums = (rng.gamma(0.6, 2.0, dims[0]) * 40).astype(np.float32)
+            values[name] = (sums / np.float32(100)).astype(np.float32)
+            tensors[name + ".in_sum2"] = (0, [dims[0], 1], sums.tobytes())
+            tensors[name + ".counts"] = (0, [1, 1], np.array([100], np.float32).tobytes())
+    write(path, len(kvs), b"".join(kvs), tensors)
+    return values
+
+
 def kquant_vs_ggml(src, out, tmp):
+    """ferry convert (reading, quantizing on all cores, writing) beside llama.cpp's quantizers
+    alone in memory on as many threads, every tensor in the type ferry gave it, with and without
+    an importance matrix"""
     import threading
     import numpy as np
     import ggml_lib
     from gguf_min import read
     g = ggml_lib.load()
     if g is None:
-        print("# q4_k_m: skipped, libggml-base not installed (scripts/install-deps)")
+        print("# quantizers: skipped, libggml-base not installed (scripts/install-deps)")
         return
-    t = best([FERRY, "convert", src, "-o", out, "--type", "q4_k_m", "--force", "--no-vocab"], n=2,
-             cleanup=lambda: os.path.exists(out) and os.remove(out))
-    types = {name: typ for name, (typ, _, _) in read(out)[2].items()}
     f32 = os.path.join(tmp, "f32.gguf")
     subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--force", "--no-vocab"], check=True,
                    capture_output=True)
+    rows = {n: np.frombuffer(blob, np.float32).reshape(dims[1], dims[0])
+            for n, (_, dims, blob) in read(f32)[2].items() if len(dims) == 2}
+    im = os.path.join(tmp, "imatrix.gguf")
+    values = write_imatrix(im, f32)
     names = {typ: n for n, (typ, _, _) in ggml_lib.TYPES.items()}
-    work = [(names[types[n]], np.frombuffer(blob, np.float32).reshape(dims[1], dims[0]))
-            for n, (_, dims, blob) in read(f32)[2].items() if types.get(n) in names]
     nthreads = os.cpu_count() or 1
+    for ftype, use_im in (("q4_k_m", False), ("q4_k_m", True), ("iq4_xs", False), ("iq4_xs", True),
+                          ("iq3_s", False), ("iq3_m", True), ("iq3_xs", True), ("tq2_0", False)):
+        args = [FERRY, "convert", src, "-o", out, "--type", ftype, "--force", "--no-vocab"]
+        t = best(args + (["--imatrix", im] if use_im else []), n=2,
+                 cleanup=lambda: os.path.exists(out) and os.remove(out))
+        types = {name: typ for name, (typ, _, _) in read(out)[2].items()}
+        work = [(names[types[n]], x, values.get(n) if use_im else None) for n, x in rows.items()
+                if types.get(n) in names]
 
-    def run(k):  # every thread quantizes its share of each tensor's rows
-        for kind, x in work:
-            a, b = len(x) * k // nthreads, len(x) * (k + 1) // nthreads
-            g.quantize(kind, x[a:b])
+        def run(k):  # every thread quantizes its share of each tensor's rows
+            for kind, x, w in work:
+                a, b = len(x) * k // nthreads, len(x) * (k + 1) // nthreads
+                g.quantize(kind, x[a:b], w)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(nthreads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    peer = time.perf_counter() - t0
-    print("convert-q4_k_m-vs-libggml-quantize  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (t, peer, peer / t))
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(nthreads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        peer = time.perf_counter() - t0
+        print("convert-%s%s-vs-libggml-quantize  ferry=%.3fs  peer=%.3fs  ratio=%.2f"
+              % (ftype, "-imatrix" if use_im else "", t, peer, peer / t))
 
 
 if __name__ == "__main__":

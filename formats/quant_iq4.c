@@ -12,21 +12,20 @@
 
 #define GROUP_MAX_EPS 1e-15f
 
-/* index of the level nearest to v, the lower one on a tie (ggml's best_index_int8) */
+/* the 16 levels of ferry_iq4nl_levels as floats, this file's own constant for the inner loops */
+static const float lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                             1,    13,   25,  38,  53,  69,  89,  113};
+
+/* index of the level nearest to v, the lower one on a tie: ggml's best_index_int8, whose
+ * binary search ends at the first level above v; counting the levels at or below v finds the
+ * same place without its unpredictable branches (the result is the same for every float) */
 static int nearest_level(float v)
 {
-    const int8_t *val = ferry_iq4nl_levels;
-    if (v <= val[0]) return 0;
-    if (v >= val[15]) return 15;
-    int lo = 0, hi = 15;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (v < val[mid])
-            hi = mid;
-        else
-            lo = mid;
-    }
-    return v - (float)val[hi - 1] < (float)val[hi] - v ? hi - 1 : hi;
+    if (v <= lv[0]) return 0;
+    if (v >= lv[15] || v != v) return 15; /* NaN: where ggml's search ends too */
+    int hi = 0;
+    for (int k = 0; k < 16; k++) hi += lv[k] <= v;
+    return v - lv[hi - 1] < lv[hi] - v ? hi - 1 : hi;
 }
 
 static inline int nearest_int(float f)
@@ -42,7 +41,7 @@ static void fit(const float *x, const float *w, float id, float *sqx, float *sq2
 {
     float a = 0, b = 0;
     for (int j = 0; j < 32; j++) {
-        float q = (float)ferry_iq4nl_levels[nearest_level(id * x[j])];
+        float q = lv[nearest_level(id * x[j])];
         a += w[j] * q * x[j];
         b += w[j] * q * q;
     }
@@ -58,10 +57,10 @@ static float block_scale(const float *x, const float *w)
         if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
     if (amax < GROUP_MAX_EPS) return 0.f;
     float sqx, sq2;
-    fit(x, w, 1 / (-max / (float)ferry_iq4nl_levels[0]), &sqx, &sq2);
+    fit(x, w, 1 / (-max / lv[0]), &sqx, &sq2);
     float d = sq2 > 0 ? sqx / sq2 : 0.f, best = d * sqx;
     for (int t = -7; t <= 7; t++) {
-        fit(x, w, (float)(t + ferry_iq4nl_levels[0]) / max, &sqx, &sq2);
+        fit(x, w, (float)(t - 127) / max, &sqx, &sq2); /* t + levels[0] */
         if (sq2 > 0 && sqx * sqx > best * sq2) {
             d = sqx / sq2;
             best = d * sqx;

@@ -53,14 +53,16 @@ class Ggml:
         self.lib.ggml_quantize_requires_imatrix.argtypes = [ctypes.c_int]
         self.lib.ggml_quantize_requires_imatrix.restype = ctypes.c_bool
 
-    def quantize(self, name, x):
-        """rows of float32 values -> ggml's blocks (bytes); an importance matrix of ones where
-        the type demands one"""
+    def quantize(self, name, x, imatrix=None):
+        """rows of float32 values -> ggml's blocks (bytes), weighted by imatrix (one value per
+        column) when given; an importance matrix of ones where the type demands one"""
         t, blk, size = TYPES[name]
         x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])
         nrows, per_row = x.shape
         out = np.zeros(nrows * per_row // blk * size, np.uint8)
         imat = np.ones(per_row, np.float32) if self.lib.ggml_quantize_requires_imatrix(t) else None
+        if imatrix is not None:
+            imat = np.ascontiguousarray(imatrix, dtype=np.float32)
         n = self.lib.ggml_quantize_chunk(t, x.ctypes.data, out.ctypes.data, 0, nrows, per_row,
                                          imat.ctypes.data if imat is not None else None)
         assert n == out.size, (name, n, out.size)
