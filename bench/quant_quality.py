@@ -23,7 +23,7 @@ SRC = os.path.join(TD, "stories260K", "stories260K.bin")
 if not os.path.exists(SRC):
     print("skipped: %s is missing (the shared testdata)" % SRC)
     sys.exit(0)
-TYPES = ["q4_0", "q4_k_m", "q3_k_m", "q2_k", "iq4_xs"]
+TYPES = ["q4_0", "q4_k_m", "q3_k_m", "q2_k", "iq4_xs", "iq3_m", "iq3_s"]
 CALIB_SEEDS, EVAL_SEEDS = range(1, 9), range(101, 109)
 
 
