@@ -74,10 +74,12 @@ static int use_more_bits(int i, int n)
 }
 
 /* What llama-quantize's per-tensor rules (llama_tensor_get_type, dense Llama) give a 2-D weight
- * for a k-quant file type: the output matrix (or tied embeddings) as Q6_K, more bits for
- * attn_v, ffn_down and attn_output by file type and layer, and the fallback when rows are not
- * whole 256-element super-blocks (IQ4_NL, Q5_0, Q5_1, Q8_0, else F16). FERRY_DT_INVALID: no
- * type fits (llama-quantize throws there). */
+ * for a legacy, k, IQ3/IQ4 or ternary file type: the output matrix (or tied embeddings) as
+ * Q6_K, more bits for attn_v, ffn_down and attn_output by file type and layer (and whether an
+ * importance matrix is given), IQ3_XXS for iq3_xs's attn_q/attn_k and middle ffn_gate/ffn_up,
+ * Q4_K embeddings for the ternary types, and the fallback when rows are not whole 256-element
+ * super-blocks (IQ4_NL, Q4_0, Q5_0, Q5_1, Q8_0, else F16). FERRY_DT_INVALID: no type fits
+ * (llama-quantize throws there). */
 struct kq_model {
     uint32_t n_layer, n_gqa;
     int has_output, is_70b, has_imatrix;
