@@ -260,7 +260,7 @@ static void block_s(const float *x, uint8_t *b, const float *qw)
         for (int k = 0; k < 4; k++) block_signs[k] = magnitudes(xb + 8 * k, xval + 8 * k, &nflip);
         float max = max_of(xval);
         memset(L, 0, 32);
-        if (!max) { /* ggml leaves its qs and signs cursors in place here */
+        if (max == 0) { /* ggml leaves its qs and signs cursors in place here */
             scales[ib] = 0;
             continue;
         }
@@ -280,7 +280,7 @@ static void block_s(const float *x, uint8_t *b, const float *qw)
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (!max_scale) return;
+    if (max_scale == 0) return;
     float d = max_scale / 31, id = 1 / d;
     ferry_fp16_put_le(b, d * 1.033f);
     for (int ib = 0; ib < 8; ib += 2)
@@ -332,7 +332,7 @@ static void block_xxs(const float *x, uint8_t *b, const float *qw)
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (!max_scale) {
+    if (max_scale == 0) {
         memset(b, 0, 98);
         return;
     }
