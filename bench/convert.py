@@ -6,8 +6,9 @@ own quantizers (libggml-base from npm, through ctypes) giving every tensor the t
 in memory on as many threads, with no reading, hashing or writing counted for the peer. Prints
 `case  ferry=S  peer=S  ratio=peer/ferry` (higher = ferry faster) and ferry's peak RSS. The
 source is in the page cache unless a case says "cold" (evicted with posix_fadvise before each
-run, for cp too).
-usage: bench/convert.py FERRY"""
+run, for cp too). With --quantizers only the quantizer cases run (the source signed first, so no
+case pays for the digest).
+usage: bench/convert.py FERRY [--quantizers]"""
 import os
 import resource
 import subprocess
@@ -61,6 +62,13 @@ def main():
     subprocess.run(["cat", st, pt], stdout=subprocess.DEVNULL)
     print("# %.1fM parameters, %d MB F32, %d cores" % (n / 1e6, os.path.getsize(st) // 1000000, os.cpu_count()))
     out = os.path.join(tmp, "out.gguf")
+    if "--quantizers" in sys.argv:
+        key = os.path.join(tmp, "k")
+        subprocess.run([FERRY, "keygen", "-o", key, "--no-password"], capture_output=True)
+        subprocess.run([FERRY, "sign", src, "--key", key + ".key"], capture_output=True)
+        kquant_vs_ggml(src, out, tmp)
+        subprocess.run(["rm", "-rf", tmp])
+        return
     rm = lambda: os.path.exists(out) and os.remove(out)
     copy = os.path.join(tmp, "copy")
     rm_copy = lambda: os.path.exists(copy) and os.remove(copy)
@@ -159,13 +167,17 @@ def kquant_vs_ggml(src, out, tmp):
     names = {typ: n for n, (typ, _, _) in ggml_lib.TYPES.items()}
     nthreads = os.cpu_count() or 1
     for ftype, use_im in (("q4_k_m", False), ("q4_k_m", True), ("iq4_xs", False), ("iq4_xs", True),
-                          ("iq3_s", False), ("iq3_m", True), ("iq3_xs", True), ("tq2_0", False)):
+                          ("iq3_s", False), ("iq3_m", True), ("iq3_xs", True), ("tq2_0", False),
+                          ("iq2_xxs", True), ("iq2_xs", True), ("iq2_s", True), ("iq2_m", True),
+                          ("iq1_s", True), ("iq1_m", True)):
         args = [FERRY, "convert", src, "-o", out, "--type", ftype, "--force", "--no-vocab"]
         t = best(args + (["--imatrix", im] if use_im else []), n=2,
                  cleanup=lambda: os.path.exists(out) and os.remove(out))
         types = {name: typ for name, (typ, _, _) in read(out)[2].items()}
         work = [(names[types[n]], x, values.get(n) if use_im else None) for n, x in rows.items()
                 if types.get(n) in names]
+        for kind, x, w in work:  # ggml builds its codebook tables on first use: not timed
+            g.quantize(kind, x[:1], w)
 
         def run(k):  # every thread quantizes its share of each tensor's rows
             for kind, x, w in work:

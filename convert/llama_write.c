@@ -47,20 +47,33 @@ static const struct {
     {"iq4_nl", FERRY_DT_IQ4_NL, 25, 1}, {"iq4_xs", FERRY_DT_IQ4_XS, 30, 1},
     {"tq1_0", FERRY_DT_TQ1_0, 36, 1},   {"tq2_0", FERRY_DT_TQ2_0, 37, 1},
     {"iq3_xs", FERRY_DT_IQ3_S, 22, 1},  {"iq3_s", FERRY_DT_IQ3_S, 26, 1},
-    {"iq3_m", FERRY_DT_IQ3_S, 27, 1},
+    {"iq3_m", FERRY_DT_IQ3_S, 27, 1},   {"iq3_xxs", FERRY_DT_IQ3_XXS, 23, 1},
+    {"q2_k_s", FERRY_DT_Q2_K, 21, 1},   {"iq2_xxs", FERRY_DT_IQ2_XXS, 19, 1},
+    {"iq2_xs", FERRY_DT_IQ2_XS, 20, 1}, {"iq2_s", FERRY_DT_IQ2_XS, 28, 1},
+    {"iq2_m", FERRY_DT_IQ2_S, 29, 1},   {"iq1_s", FERRY_DT_IQ1_S, 24, 1},
+    {"iq1_m", FERRY_DT_IQ1_M, 31, 1},
 };
 #define TYPE_NAMES                                                                                 \
     "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
-    "q5_k_m q6_k iq3_xs iq3_s iq3_m iq4_nl iq4_xs tq1_0 tq2_0 keep"
+    "q5_k_m q6_k q2_k_s iq1_s iq1_m iq2_xxs iq2_xs iq2_s iq2_m iq3_xxs iq3_xs iq3_s iq3_m iq4_nl "   \
+    "iq4_xs tq1_0 tq2_0 keep"
 
 enum {
     FT_Q4_0 = 2,
     FT_Q5_0 = 8,
+    FT_IQ2_XXS = 19,
+    FT_IQ2_XS = 20,
+    FT_Q2_K_S = 21,
     FT_IQ3_XS = 22,
+    FT_IQ3_XXS = 23,
+    FT_IQ1_S = 24,
     FT_IQ4_NL = 25,
     FT_IQ3_S = 26,
     FT_IQ3_M = 27,
+    FT_IQ2_S = 28,
+    FT_IQ2_M = 29,
     FT_IQ4_XS = 30,
+    FT_IQ1_M = 31,
     FT_TQ1_0 = 36,
     FT_TQ2_0 = 37
 };
@@ -74,10 +87,11 @@ static int use_more_bits(int i, int n)
 }
 
 /* What llama-quantize's per-tensor rules (llama_tensor_get_type, dense Llama) give a 2-D weight
- * for a legacy, k, IQ3/IQ4 or ternary file type: the output matrix (or tied embeddings) as
- * Q6_K, more bits for attn_v, ffn_down and attn_output by file type and layer (and whether an
- * importance matrix is given), IQ3_XXS for iq3_xs's attn_q/attn_k and middle ffn_gate/ffn_up,
- * Q4_K embeddings for the ternary types, and the fallback when rows are not whole 256-element
+ * for a legacy, k, IQ or ternary file type: the output matrix (or tied embeddings) as Q6_K
+ * (Q5_K for the 1- and 2-bit types and iq3_xxs), more bits for attn_v, ffn_down and
+ * attn_output by file type and layer (and whether an importance matrix is given), IQ3_XXS for
+ * iq3_xs's attn_q/attn_k and middle ffn_gate/ffn_up, IQ2_S for iq3_xxs's, Q2_K, IQ3_S or Q4_K
+ * embeddings for the lowest types, and the fallback when rows are not whole 256-element
  * super-blocks (IQ4_NL, Q4_0, Q5_0, Q5_1, Q8_0, else F16). FERRY_DT_INVALID: no type fits
  * (llama-quantize throws there). */
 struct kq_model {
@@ -102,19 +116,59 @@ static int tensor_type_matches(const char *pattern, const char *name)
     return hit;
 }
 
+/* the 1- and 2-bit file types, whose rules llama-quantize takes apart from the others */
+static int low_bit(uint32_t ft)
+{
+    return ft == FT_IQ2_XXS || ft == FT_IQ2_XS || ft == FT_IQ1_S || ft == FT_IQ2_S ||
+           ft == FT_IQ2_M || ft == FT_IQ1_M;
+}
+
+/* their rules for the weights inside the blocks: more bits for attn_v, the first eighth of
+ * ffn_down and attn_output (IQ3_S for iq2_s/iq2_m, else Q2_K or IQ2_XXS) */
+static enum ferry_dtype low_bit_type(const char *name, enum ferry_dtype t, uint32_t ft,
+                                     struct kq_model *km)
+{
+    int iq2sm = ft == FT_IQ2_S || ft == FT_IQ2_M;
+    if (strstr(name, ".attn_v.")) {
+        km->i_attn_v++;
+        return km->n_gqa >= 4 ? FERRY_DT_Q4_K : iq2sm ? FERRY_DT_IQ3_S : FERRY_DT_Q2_K;
+    }
+    if (strstr(name, ".ffn_down")) {
+        int layer = km->i_ffn_down++;
+        if (layer < (int)km->n_layer / 8) return iq2sm ? FERRY_DT_IQ3_S : FERRY_DT_Q2_K;
+    } else if (strstr(name, ".attn_output.")) {
+        if (ft == FT_IQ1_S || ft == FT_IQ1_M) return FERRY_DT_IQ2_XXS;
+        if (iq2sm) return FERRY_DT_IQ3_S;
+    }
+    return t;
+}
+
 static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uint32_t ft,
                                     uint64_t cols, struct kq_model *km)
 {
     enum ferry_dtype t = base;
     int in_block = !strncmp(name, "blk.", 4), n = (int)km->n_layer, layer;
     if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
-        t = cols % 256 ? FERRY_DT_Q8_0 : FERRY_DT_Q6_K;
-    } else if (!strcmp(name, "token_embd.weight") && (ft == FT_TQ1_0 || ft == FT_TQ2_0)) {
-        t = FERRY_DT_Q4_K;
+        t = cols % 256 ? FERRY_DT_Q8_0 : low_bit(ft) || ft == FT_IQ3_XXS ? FERRY_DT_Q5_K : FERRY_DT_Q6_K;
+    } else if (!strcmp(name, "token_embd.weight")) {
+        if (ft == FT_TQ1_0 || ft == FT_TQ2_0)
+            t = FERRY_DT_Q4_K;
+        else if (ft == FT_IQ2_S || ft == FT_IQ2_M || ft == FT_IQ3_XXS)
+            t = FERRY_DT_IQ3_S;
+        else if (low_bit(ft))
+            t = FERRY_DT_Q2_K;
+    } else if (in_block && low_bit(ft)) {
+        t = low_bit_type(name, t, ft, km);
     } else if (in_block && strstr(name, ".attn_v.")) {
         layer = km->i_attn_v++;
         if (ft == FT_Q2_K)
             t = km->n_gqa >= 4 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
+        else if (ft == FT_Q2_K_S && km->n_gqa >= 4)
+            t = FERRY_DT_Q4_K;
+        else if (ft == FT_IQ3_XXS)
+            t = km->n_gqa >= 4   ? FERRY_DT_Q4_K
+                : !km->has_imatrix ? FERRY_DT_IQ3_S
+                                   : FERRY_DT_IQ3_XXS;
         else if (((ft == FT_IQ3_XS || ft == FT_IQ3_S) && km->n_gqa >= 4) || ft == FT_IQ3_M)
             t = FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_M)
@@ -132,6 +186,10 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
         layer = km->i_ffn_down++;
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
+        else if (ft == FT_Q2_K_S) {
+            if (layer < n / 8) t = FERRY_DT_Q4_K;
+        } else if (ft == FT_IQ3_XXS && !km->has_imatrix)
+            t = layer < n / 8 ? FERRY_DT_Q4_K : FERRY_DT_Q3_K;
         else if (ft == FT_Q3_K_M)
             t = layer < n / 16 ? FERRY_DT_Q5_K : FERRY_DT_Q4_K;
         else if (ft == FT_IQ3_M && layer < n / 8)
@@ -151,12 +209,17 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     } else if (in_block && strstr(name, ".attn_output.")) {
         if (ft == FT_Q2_K)
             t = FERRY_DT_Q3_K;
+        else if (ft == FT_IQ3_XXS)
+            t = FERRY_DT_IQ3_S;
         else if (ft == FT_Q3_K_M || ft == FT_IQ3_M)
             t = FERRY_DT_Q4_K;
         else if (ft == FT_Q3_K_L)
             t = FERRY_DT_Q5_K;
     } else if (in_block && (strstr(name, ".attn_k.") || strstr(name, ".attn_q."))) {
-        if (ft == FT_IQ3_XS) t = FERRY_DT_IQ3_XXS;
+        if (ft == FT_IQ3_XS)
+            t = FERRY_DT_IQ3_XXS;
+        else if (ft == FT_IQ3_XXS)
+            t = FERRY_DT_IQ2_S;
     } else if (in_block && (strstr(name, ".ffn_gate.") || strstr(name, ".ffn_up."))) {
         layer = strstr(name, ".ffn_gate.") ? km->i_ffn_gate++ : km->i_ffn_up++;
         if (ft == FT_IQ3_XS && layer >= n / 8 && layer < 7 * n / 8) t = FERRY_DT_IQ3_XXS;
@@ -164,11 +227,20 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     return kquant_fallback(t, cols);
 }
 
-/* the types llama-quantize makes only with an importance matrix (tensor_requires_imatrix) */
-static int needs_imatrix(enum ferry_dtype t)
+/* the types llama-quantize makes only with an importance matrix (tensor_requires_imatrix),
+ * Q2_K too in a q2_k_s file; not asked of token_embd and output */
+static int needs_imatrix(enum ferry_dtype t, uint32_t ft)
 {
     return t == FERRY_DT_IQ3_XXS || t == FERRY_DT_IQ2_XXS || t == FERRY_DT_IQ2_XS ||
-           t == FERRY_DT_IQ2_S || t == FERRY_DT_IQ1_S || t == FERRY_DT_IQ1_M;
+           t == FERRY_DT_IQ2_S || t == FERRY_DT_IQ1_S || t == FERRY_DT_IQ1_M ||
+           (t == FERRY_DT_Q2_K && ft == FT_Q2_K_S);
+}
+
+/* the types whose ggml quantizers stop the program without importance weights, whatever the
+ * tensor (llama-quantize aborts on a token_embd given one of them) */
+static int aborts_without_imatrix(enum ferry_dtype t)
+{
+    return t == FERRY_DT_IQ2_XXS || t == FERRY_DT_IQ2_XS || t == FERRY_DT_IQ1_S;
 }
 
 /* llama-quantize's fallbacks for rows that are not whole blocks of the chosen type (a 256-block
@@ -654,14 +726,19 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
                                      ferry_dtype_name(from), ferry_dtype_name(out));
                 break;
             }
-            if (weights && out != from && (rc = imatrix_row(o, p, src, &weights[i], err))) break;
-            if (out != from && needs_imatrix(out) && !is_output &&
-                strcmp(p->name, "token_embd.weight") && !(weights && weights[i])) {
+        }
+        /* the importance weights of every weight quantized, whatever chose its type */
+        if (quantizable && out != p->parts[0].t->dtype) {
+            if (weights && (rc = imatrix_row(o, p, src, &weights[i], err))) break;
+            int embd = is_output || !strcmp(p->name, "token_embd.weight");
+            if (!(weights && weights[i]) &&
+                ((needs_imatrix(out, file_type) && !embd) || aborts_without_imatrix(out))) {
                 rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
                                      "%s needs an importance matrix (--imatrix with an entry for "
                                      "this weight): without one its values are garbage, and "
-                                     "llama-quantize refuses it too",
-                                     ferry_dtype_name(out));
+                                     "llama-quantize %s",
+                                     ferry_dtype_name(out),
+                                     embd ? "stops on it" : "refuses it too");
                 break;
             }
         }

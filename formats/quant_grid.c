@@ -123,6 +123,26 @@ const uint16_t *ferry_iq3s_codebook(void)
     return iq3s_packed;
 }
 
+const uint16_t *ferry_iq2xxs_codebook(void)
+{
+    return iq2xxs_packed;
+}
+
+const uint16_t *ferry_iq2xs_codebook(void)
+{
+    return iq2xs_packed;
+}
+
+const uint16_t *ferry_iq2s_codebook(void)
+{
+    return iq2s_packed;
+}
+
+const uint16_t *ferry_iq1s_codebook(void)
+{
+    return iq1s_packed;
+}
+
 void ferry_dequant_iq3_s(const void *x, float *y, uint64_t n)
 {
     const uint8_t *b = x; /* d, qs[64], qh[8] (ninth index bits), signs[32], scales[4] */

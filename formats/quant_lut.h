@@ -27,6 +27,20 @@ void ferry_quantize_iq3_s_w(const float *x, void *y, uint64_t n, const float *qw
 void ferry_quantize_iq3_xxs(const float *x, void *y, uint64_t n);
 void ferry_quantize_iq3_xxs_w(const float *x, void *y, uint64_t n, const float *qw);
 
+/* The IQ2 quantizers (quant_iq2.c) and IQ1 quantizers (quant_iq1.c), as llama-quantize writes
+ * them; IQ2_XXS, IQ2_XS and IQ1_S without weights weigh every column 1 (llama-quantize makes
+ * them only with an imatrix) */
+void ferry_quantize_iq2_xxs(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq2_xxs_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq2_xs(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq2_xs_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq2_s(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq2_s_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq1_s(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq1_s_w(const float *x, void *y, uint64_t n, const float *qw);
+void ferry_quantize_iq1_m(const float *x, void *y, uint64_t n);
+void ferry_quantize_iq1_m_w(const float *x, void *y, uint64_t n, const float *qw);
+
 /* The ternary quantizers (quant_ternary.c), as llama-quantize writes them. */
 void ferry_quantize_tq1_0(const float *x, void *y, uint64_t n);
 void ferry_quantize_tq2_0(const float *x, void *y, uint64_t n);

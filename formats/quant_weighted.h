@@ -15,4 +15,8 @@ void ferry_quantize_q4_k_w(const float *x, void *y, uint64_t n, const float *qw)
 void ferry_quantize_q5_k_w(const float *x, void *y, uint64_t n, const float *qw);
 void ferry_quantize_q6_k_w(const float *x, void *y, uint64_t n, const float *qw);
 
+/* Unsigned weighted scale of n non-negative values into levels [0, nmax] (ggml's
+ * make_qp_quants; also IQ2_XXS's first scale) */
+float ferry_quant_qp_w(int n, int nmax, const float *x, uint8_t *L, const float *w);
+
 #endif

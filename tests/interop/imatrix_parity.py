@@ -8,7 +8,8 @@ llama_model_quantize takes the values llama-quantize derives from such a file (s
 float32, 1 where a count is 0; legacy sums / calls), computed here independently of ferry, and
 the metadata keys llama-quantize adds. Every tensor's type and bytes must be equal, and the
 quantize.imatrix.* keys too, for a model shaped like Llama 3.2 1B and one 288 wide (rows that
-take the 32-block fallbacks), in every legacy and k-quant file type. Also checked: the entries
+take the 32-block fallbacks), in every legacy, k, IQ and ternary file type, and for a 70B-shaped
+one in the lowest types (whose rules count layers and query heads per KV head). Also checked: the entries
 --include-weights/--exclude-weights keep, and refusals of matrices that do not fit the model.
 usage: imatrix_parity.py FERRY WORKDIR"""
 import os
@@ -107,9 +108,9 @@ def meta(path):
     return {k: m[k]["value"] for k in m if k.startswith("quantize.imatrix.")}
 
 
-def same(tag, args, ftype, values, kv, pure=False):
+def same(tag, args, ftype, values, kv, pure=False, output=None):
     theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
-    rc = lq.quantize(f32, theirs, ftype, pure=pure, imatrix=values, kv=kv)
+    rc = lq.quantize(f32, theirs, ftype, pure=pure, imatrix=values, kv=kv, output=output)
     r = subprocess.run([FERRY, "convert", src, "-o", ours, "--no-vocab", "-q", "--force", *args],
                        capture_output=True, text=True)
     if rc != 0 or r.returncode != 0:
@@ -124,7 +125,11 @@ def same(tag, args, ftype, values, kv, pure=False):
         os.remove(p)
 
 
+# the 70B shape (80 layers, 8 query heads per KV head) only in the file types whose rules look at
+# the layer count or the grouping
+LOW = ("q2_k_s", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs")
 for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, kv_heads=2, ff=512, vocab=512)),
+                   ("70B-shaped", make_llama.config(dim=256, layers=80, heads=8, kv_heads=1, ff=256, vocab=256)),
                    ("288-wide", make_llama.config(dim=288, layers=4, heads=6, kv_heads=2, ff=768, vocab=320))):
     src = os.path.join(WORK, shape)
     make_llama.write_hf(src, make_llama.weights(cfg, seed=5), cfg)
@@ -140,8 +145,11 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
     kv = [("quantize.imatrix.file", im), ("quantize.imatrix.dataset", "calibration.txt"),
           ("quantize.imatrix.entries_count", len(values)), ("quantize.imatrix.chunks_count", 12)]
     for name, ft in FTYPES.items():
-        same(name + " --imatrix (GGUF)", ["--type", name, "--imatrix", im], ft, values, kv)
+        if shape != "70B-shaped" or name in LOW:
+            same(name + " --imatrix (GGUF)", ["--type", name, "--imatrix", im], ft, values, kv)
     if shape != "1B-shaped":
+        shutil.rmtree(src)
+        os.remove(f32)
         continue
     # the comparison can fail: without the imatrix ferry's bytes differ from llama-quantize's
     # with it in every quantized weight, and q4_0 keeps its first ffn_down layers in Q4_0
@@ -154,6 +162,17 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
               "with it (%s)" % (ft, len(bad), len(values), ", ".join(b for b in bad if "ffn_down" in b)[:120]))
     same("q4_k_m --pure --imatrix", ["--type", "q4_k_m", "--pure", "--imatrix", im], FTYPES["q4_k_m"], values, kv,
          pure=True)
+    # an output type given by hand is weighted by the imatrix too
+    same("q4_k_m --output-tensor-type q2_k --imatrix", ["--type", "q4_k_m", "--output-tensor-type", "q2_k",
+         "--imatrix", im], FTYPES["q4_k_m"], values, kv, output="q2_k")
+    # llama.cpp's IQ2_XXS/IQ2_XS/IQ1_S quantizers stop without weights, and llama-imatrix never
+    # records token_embd: refused, not crashed
+    out = os.path.join(WORK, "x.gguf")
+    r = subprocess.run([FERRY, "convert", src, "-o", out, "--no-vocab", "--type", "q4_k_m", "--imatrix", im,
+                        "--token-embedding-type", "iq2_xxs"], capture_output=True, text=True)
+    check(r.returncode == 64 and "token_embd.weight" in r.stderr and "importance matrix" in r.stderr
+          and not os.path.exists(out), "--token-embedding-type iq2_xxs: exit 64 naming token_embd (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-160:]))
     # the legacy .dat
     leg = os.path.join(WORK, "imatrix.dat")
     lstats = dict(stats)

@@ -16,11 +16,12 @@ LIB = os.path.join(HERE, "node_modules", "@node-llama-cpp", "linux-x64", "bins",
 FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q2_k": 10, "q3_k_s": 11, "q3_k_m": 12,
           "q3_k_l": 13, "q4_k_s": 14, "q4_k_m": 15, "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "iq4_nl": 25,
           "iq4_xs": 30, "tq1_0": 36, "tq2_0": 37, "iq3_s": 26, "iq3_m": 27,
-          "iq3_xs": 22}
+          "iq3_xs": 22, "iq2_xxs": 19, "iq2_xs": 20, "q2_k_s": 21, "iq3_xxs": 23, "iq1_s": 24, "iq2_s": 28,
+          "iq2_m": 29, "iq1_m": 31}
 GGML_ID = {"q4_0": 2, "q8_0": 8, "q2_k": 10, "q6_k": 14, "f16": 1}
 GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 10: "Q2_K", 11: "Q3_K",
-              12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 18: "IQ3_XXS", 20: "IQ4_NL", 21: "IQ3_S", 23: "IQ4_XS", 34: "TQ1_0",
-              35: "TQ2_0"}
+              12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL",
+              21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0"}
 
 
 class QuantizeParams(ctypes.Structure):  # llama.h, llama_model_quantize_params, of that release
