@@ -63,6 +63,31 @@ static int neighbours_of(const struct ferry_codebook *c, unsigned u, int *dist, 
     return count;
 }
 
+static int build_lanes(struct ferry_codebook *c, const uint16_t *nb, size_t total)
+{
+    size_t nfloat = 0;
+    for (size_t at = 0; at < total; at += 1 + nb[at])
+        nfloat += (nb[at] + 7u) / 8 * 8 * (size_t)c->dim;
+    c->lanes = calloc(nfloat ? nfloat : 1, sizeof(float));
+    c->lanes_at = malloc(total * sizeof(uint32_t));
+    if (!c->lanes || !c->lanes_at || nfloat > UINT32_MAX) {
+        free(c->lanes), free(c->lanes_at);
+        c->lanes = NULL, c->lanes_at = NULL;
+        return -1;
+    }
+    size_t to = 0;
+    for (size_t at = 0; at < total; at += 1 + nb[at]) {
+        c->lanes_at[at] = (uint32_t)to;
+        size_t dim = (size_t)c->dim;
+        for (size_t j = 0; j < nb[at]; j++)
+            for (size_t i = 0; i < dim; i++)
+                c->lanes[to + (j / 8 * dim + i) * 8 + j % 8] =
+                    (float)c->grid[nb[at + 1 + j] * dim + i];
+        to += (nb[at] + 7u) / 8 * 8 * (size_t)c->dim;
+    }
+    return 0;
+}
+
 static void build(struct ferry_codebook *c, const uint16_t *packed)
 {
     size_t npat = (size_t)1 << (c->bits * c->dim), total = 0, at = 0;
@@ -93,9 +118,11 @@ static void build(struct ferry_codebook *c, const uint16_t *packed)
         nb[at] = (uint16_t)n;
         at += 1 + (size_t)n;
     }
+    if (build_lanes(c, nb, total)) goto out;
     c->kmap = kmap, c->neighbours = nb;
-    kmap = NULL, grid = NULL;
+    kmap = NULL, grid = NULL, nb = NULL;
 out:
+    free(nb);
     if (grid) c->grid = NULL;
     free(grid);
     free(kmap);
@@ -133,13 +160,34 @@ const struct ferry_codebook *ferry_codebook(enum ferry_codebook_id id)
  * so the compiler unrolls the groups as ggml's per-type copies are. */
 #define INLINE static inline __attribute__((always_inline))
 
+/* the nearest of a neighbour list at levels 2l + 1, eight distances at a time (the lanes) */
+INLINE int nearest_lanes(const struct ferry_codebook *c, int map, const float *xval, const float *w,
+                         float scale, const int D)
+{
+    const uint16_t *nb = c->neighbours - map - 1;
+    const float *S = c->lanes + c->lanes_at[-map - 1];
+    float best = FLT_MAX;
+    int e = -1, n = nb[0];
+    for (int b0 = 0; b0 < n; b0 += 8, S += 8 * D) {
+        float d2[8] = {0};
+        for (int i = 0; i < D; i++)
+            for (int l = 0; l < 8; l++) {
+                float diff = scale * S[8 * i + l] - xval[i];
+                d2[l] += w[i] * diff * diff;
+            }
+        for (int l = 0; l < 8 && b0 + l < n; l++)
+            if (d2[l] < best) best = d2[l], e = nb[1 + b0 + l];
+    }
+    return e;
+}
+
 INLINE int nearest_d(const struct ferry_codebook *c, int map, const float *xval, const float *w,
                      float scale, const float *values, int8_t *L, const int D)
 {
     const uint16_t *nb = c->neighbours - map - 1;
     float best = FLT_MAX;
-    int e = -1;
-    for (int j = 1; j <= nb[0]; j++) {
+    int e = values ? -1 : nearest_lanes(c, map, xval, w, scale, D);
+    for (int j = 1; values && j <= nb[0]; j++) {
         const int8_t *g = c->grid + (size_t)nb[j] * (size_t)D;
         float d2 = 0;
         for (int i = 0; i < D; i++) {

@@ -25,6 +25,11 @@ struct ferry_codebook {
      * in neighbours (that list: count, then entries by distance, then index) */
     int *kmap;
     uint16_t *neighbours;
+    /* each neighbour list's entries again as float levels 2l + 1, eight entries side by side
+     * per level (lanes[lanes_at[list offset] + (8 block + level) * 8 + lane]), so that eight
+     * distances are computed at once, each in ggml's order */
+    float *lanes;
+    uint32_t *lanes_at;
 };
 
 /* the tables of codebook id; NULL when there was no memory to build them */
