@@ -8,8 +8,11 @@ saw. The model has no tokenizer of its own in the testdata, so the texts are its
 and, from other seeds, the evaluation prompts. Its rows are 64 and 172 wide, so the K and
 IQ4_XS types take llama-quantize's 32-block fallbacks (Q5_0, Q5_1, Q8_0, IQ4_NL) for most
 tensors: the file types still differ in their mixes.
-Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type.
-usage: bench/quant_quality.py FERRY [TESTDATA]"""
+Then the same for a model 256 wide trained here on stories260K's samples (bench/tiny_trained.py),
+where the IQ1/IQ2/IQ3 types keep their own blocks (skipped with --no-train).
+Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type ("refused": llama-quantize
+makes that type only with an imatrix, and so does ferry).
+usage: bench/quant_quality.py FERRY [TESTDATA] [--no-train]"""
 import json
 import os
 import subprocess
@@ -17,14 +20,15 @@ import sys
 import tempfile
 
 FERRY = os.path.abspath(sys.argv[1])
-TD = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(
+TD = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") else os.environ.get(
     "FERRY_TESTDATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "testdata"))
 SRC = os.path.join(TD, "stories260K", "stories260K.bin")
 if not os.path.exists(SRC):
     print("skipped: %s is missing (the shared testdata)" % SRC)
     sys.exit(0)
 TYPES = ["q4_0", "q4_k_m", "q3_k_m", "q2_k", "iq4_xs", "iq3_m", "iq3_s"]
-CALIB_SEEDS, EVAL_SEEDS = range(1, 9), range(101, 109)
+TRAINED_TYPES = ["q4_k_m", "iq4_xs", "iq3_m", "iq3_xxs", "iq2_m", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"]
+CALIB_SEEDS, EVAL_SEEDS, TRAIN_SEEDS = range(1, 9), range(101, 109), range(1001, 1065)
 
 
 def ferry(*args):
@@ -41,30 +45,55 @@ def sample(model, seed, n=400):
     return [1] + [int(t) for t in doc["tokens"]]
 
 
-with tempfile.TemporaryDirectory() as work:
-    f16 = os.path.join(work, "f16.gguf")
-    ferry("convert", SRC, "-o", f16, "--type", "f16", "--no-vocab", "-q")
-    calib = []
-    for s in CALIB_SEEDS:
-        calib += sample(f16, s)
+def measure(label, f16, calib, evals, types, work):
+    """KL and top-1 of each file type against f16, with and without an imatrix from calib"""
     ids_file = os.path.join(work, "calibration.ids")
     open(ids_file, "w").write(" ".join(map(str, calib)))
     im = os.path.join(work, "imatrix.gguf")
-    ferry("imatrix", f16, "--ids-file", ids_file, "--ctx", "128", "-o", im, "-q")
-    evals = [",".join(map(str, sample(f16, s, 255))) for s in EVAL_SEEDS]
-    print("stories260K: %d calibration tokens (imatrix over %d chunks of 128), %d evaluation texts of 256 tokens"
-          % (len(calib), len(calib) // 128, len(evals)))
+    ferry("imatrix", f16, "--ids-file", ids_file, "--ctx", "128", "-o", im, "-q", "--force")
+    print("%s: %d calibration tokens (imatrix over %d chunks of 128), %d evaluation texts of 256 tokens"
+          % (label, len(calib), len(calib) // 128, len(evals)))
     print("%-8s %14s %14s %10s %10s" % ("type", "KL no imatrix", "KL imatrix", "top1 no", "top1 im"))
-    for t in TYPES:
+    for t in types:
         row = []
         for use in (False, True):
             out = os.path.join(work, "%s-%d.gguf" % (t, use))
-            ferry("convert", f16, "-o", out, "--type", t, "--no-vocab", "-q", "--force",
-                  *(["--imatrix", im] if use else []))
+            r = subprocess.run([FERRY, "convert", f16, "-o", out, "--type", t, "--no-vocab", "-q", "--force",
+                                *(["--imatrix", im] if use else [])], capture_output=True, text=True)
+            if r.returncode == 64 and not use:  # a type llama-quantize makes only with an imatrix
+                row.append(None)
+                continue
+            if r.returncode:
+                sys.exit("ferry convert --type %s: exit %d: %s" % (t, r.returncode, r.stderr[-300:]))
             kls, tops = [], []
             for ids in evals:
                 doc = json.loads(ferry("check", out, "--ref", f16, "--ids", ids, "--json"))
                 kls.append(doc["mean_kl"])
                 tops.append(doc["top1"])
             row.append((sum(kls) / len(kls), sum(tops) / len(tops)))
-        print("%-8s %14.6f %14.6f %9.2f%% %9.2f%%" % (t, row[0][0], row[1][0], 100 * row[0][1], 100 * row[1][1]))
+        cell = lambda v, f: "%14s" % "refused" if v is None else f(v)
+        print("%-8s %s %s %s %s" % (t, cell(row[0], lambda v: "%14.6f" % v[0]), cell(row[1], lambda v: "%14.6f" % v[0]),
+                                    cell(row[0], lambda v: "%9.2f%%" % (100 * v[1])),
+                                    cell(row[1], lambda v: "%9.2f%%" % (100 * v[1]))))
+
+
+with tempfile.TemporaryDirectory() as work:
+    f16 = os.path.join(work, "f16.gguf")
+    ferry("convert", SRC, "-o", f16, "--type", "f16", "--no-vocab", "-q")
+    calib = []
+    for s in CALIB_SEEDS:
+        calib += sample(f16, s)
+    evals = [",".join(map(str, sample(f16, s, 255))) for s in EVAL_SEEDS]
+    measure("stories260K", f16, calib, evals, TYPES, work)
+    # a model 256 wide, trained here on stories260K's samples: the 1- to 3-bit IQ types keep
+    # their own blocks on every weight of it
+    if "--no-train" not in sys.argv:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+        import tiny_trained
+        texts = [sample(f16, s) for s in TRAIN_SEEDS]
+        hf = os.path.join(work, "trained")
+        first, last = tiny_trained.train(texts, hf)
+        t16 = os.path.join(work, "trained-f16.gguf")
+        ferry("convert", hf, "-o", t16, "--type", "f16", "--no-vocab", "-q")
+        print("trained-256: %d training tokens, loss %.3f -> %.3f" % (sum(map(len, texts)), first, last))
+        measure("trained-256", t16, calib, evals, TRAINED_TYPES, work)

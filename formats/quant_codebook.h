@@ -67,6 +67,9 @@ float ferry_codebook_search(const struct ferry_codebook *c, int n, enum ferry_cb
                             float top, float step, int ntry, const float *xval, const float *weight,
                             const float *waux, float max, float scale0, int8_t *L);
 
+/* a sub-block scale as an odd multiple 2l + 1 of the super-block step 1/id, l in [0, max] */
+static inline int ferry_codebook_subscale(float id, float scale, int max);
+
 /* round half to even for |f| < 2^22 (ggml's nearest_int) */
 static inline int ferry_nearest_int(float f)
 {
@@ -74,6 +77,12 @@ static inline int ferry_nearest_int(float f)
     int32_t i;
     __builtin_memcpy(&i, &v, 4);
     return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int ferry_codebook_subscale(float id, float scale, int max)
+{
+    int l = ferry_nearest_int(0.5f * (id * scale - 1));
+    return l < 0 ? 0 : l > max ? max : l;
 }
 
 #endif

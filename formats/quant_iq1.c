@@ -58,6 +58,23 @@ static int entry_of(const struct ferry_codebook *c, const float *xb, const float
     return ferry_codebook_nearest(c, e, xb, w, scale, values, L);
 }
 
+/* the weighted least-squares scale of the groups' entries (group k's levels xx[k]), kept
+ * only when both sums are positive */
+static float refit(const struct ferry_codebook *c, const float *xb, const float *weight,
+                   const int *index, int groups, const float *const *xx, float scale)
+{
+    float sumqx = 0, sumq2 = 0;
+    for (int k = 0; k < groups; k++) {
+        const int8_t *g = c->grid + 8 * index[k];
+        for (int j = 0; j < 8; j++) {
+            float w = weight[8 * k + j], q = xx[k][(g[j] - 1) / 2];
+            sumqx += w * q * xb[8 * k + j];
+            sumq2 += w * q * q;
+        }
+    }
+    return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
 static float sigma2_of(const float *x)
 {
     float sumx2 = 0;
@@ -70,12 +87,6 @@ static float max_abs(const float *xb, int n)
     float max = fabsf(xb[0]);
     for (int i = 1; i < n; i++) max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
     return max;
-}
-
-static int scale3(float id, float scale) /* a sub-block scale as 3 bits */
-{
-    int l = ferry_nearest_int(0.5f * (id * scale - 1));
-    return l < 0 ? 0 : l > 7 ? 7 : l;
 }
 
 /* one IQ1_S block: d, 32 entry low bytes, per 32 values a 16-bit word of three 3-bit entry high
@@ -128,18 +139,8 @@ static void block_s(const struct ferry_codebook *c, const float *x, uint8_t *b, 
         int off = 0, index[4];
         for (int k = 0; k < 4; k++)
             index[k] = entry_of(c, xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k, &off);
-        if (off) {
-            float sumqx = 0, sumq2 = 0;
-            for (int k = 0; k < 4; k++) {
-                const int8_t *g = c->grid + 8 * index[k];
-                for (int j = 0; j < 8; j++) {
-                    float w = weight[8 * k + j], q = xx[(g[j] - 1) / 2];
-                    sumqx += w * q * xb[8 * k + j];
-                    sumq2 += w * q * q;
-                }
-            }
-            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
-        }
+        const float *xxs[4] = {xx, xx, xx, xx};
+        if (off) scale = refit(c, xb, weight, index, 4, xxs, scale);
         for (int k = 0; k < 4; k++) {
             b[2 + 4 * ib + k] = (uint8_t)(index[k] & 255);
             qh[ib] |= (uint16_t)((index[k] >> 8) << 3 * k);
@@ -151,7 +152,9 @@ static void block_s(const struct ferry_codebook *c, const float *x, uint8_t *b, 
         float d = max_scale / 15, id = 1 / d;
         ferry_fp16_put_le(b, d * 1.125f);
         for (int ib = 0; ib < 8; ib++)
-            qh[ib] |= (uint16_t)((scale3(id, scales[ib]) | (shifts[ib] == -1 ? 8 : 0)) << 12);
+            qh[ib] |=
+                (uint16_t)((ferry_codebook_subscale(id, scales[ib], 7) | (shifts[ib] == -1 ? 8 : 0))
+                           << 12);
     }
     for (int ib = 0; ib < 8; ib++)
         b[34 + 2 * ib] = (uint8_t)qh[ib], b[35 + 2 * ib] = (uint8_t)(qh[ib] >> 8);
@@ -244,19 +247,8 @@ static void block_m(const struct ferry_codebook *c, const float *x, uint8_t *b, 
         for (int k = 0; k < 2; k++)
             index[k] = entry_of(c, xb + 8 * k, weight + 8 * k, scale, levels_m(best_k, k),
                                 L + 8 * k, &off);
-        if (off) {
-            float sumqx = 0, sumq2 = 0;
-            for (int k = 0; k < 2; k++) {
-                const float *xx = levels_m(best_k, k);
-                const int8_t *g = c->grid + 8 * index[k];
-                for (int j = 0; j < 8; j++) {
-                    float w = weight[8 * k + j], q = xx[(g[j] - 1) / 2];
-                    sumqx += w * q * xb[8 * k + j];
-                    sumq2 += w * q * q;
-                }
-            }
-            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
-        }
+        const float *xxs[2] = {levels_m(best_k, 0), levels_m(best_k, 1)};
+        if (off) scale = refit(c, xb, weight, index, 2, xxs, scale);
         qs[2 * ib] = (uint8_t)(index[0] & 255);
         qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
         qh[ib] = (uint8_t)((index[0] >> 8) | ((index[1] >> 8) << 4));
@@ -266,7 +258,7 @@ static void block_m(const struct ferry_codebook *c, const float *x, uint8_t *b, 
     if (max_scale != 0) {
         float d = max_scale / 15, id = 1 / d, sumqx = 0, sumq2 = 0;
         for (int ib = 0; ib < 16; ib++) {
-            int l = scale3(id, scales[ib]);
+            int l = ferry_codebook_subscale(id, scales[ib], 7);
             sc[ib / 4] |= (uint16_t)(l << 3 * (ib % 4));
             qh[ib] |= masks[shifts[ib]];
             const float *xb = x + 16 * ib;

@@ -55,12 +55,6 @@ static float max_of(const float *v, int n)
     return max;
 }
 
-static int scale4(float id, float scale) /* a sub-block scale as 4 bits */
-{
-    int l = ferry_nearest_int(0.5f * (id * scale - 1));
-    return l < 0 ? 0 : l > 15 ? 15 : l;
-}
-
 /* one IQ2_XXS block: d, then per 32 values 4 entry bytes and a 32-bit word of four 7-bit sign
  * fields with the 4-bit scale on top; 66 bytes */
 static void block_xxs(const struct ferry_codebook *c, const float *x, uint8_t *b, const float *qw)
@@ -99,7 +93,8 @@ static void block_xxs(const struct ferry_codebook *c, const float *x, uint8_t *b
     if (max_scale == 0) return;
     float d = max_scale / 31, id = 1 / d;
     ferry_fp16_put_le(b, d);
-    for (int ib = 0; ib < 8; ib++) q2[2 * ib + 1] |= (uint32_t)scale4(id, scales[ib]) << 28;
+    for (int ib = 0; ib < 8; ib++)
+        q2[2 * ib + 1] |= (uint32_t)ferry_codebook_subscale(id, scales[ib], 15) << 28;
     for (int i = 0; i < 16; i++)
         for (int k = 0; k < 4; k++) b[2 + 4 * i + k] = (uint8_t)(q2[i] >> (8 * k));
 }
@@ -157,7 +152,8 @@ static void block_xs_s(const struct ferry_codebook *c, const float *x, uint8_t *
     ferry_fp16_put_le(b, is_s ? d * 0.9875f : d);
     uint8_t *sc = b + (is_s ? 74 : 66);
     for (int ib = 0; ib < 16; ib += 2)
-        sc[ib / 2] = (uint8_t)(scale4(id, scales[ib]) | scale4(id, scales[ib + 1]) << 4);
+        sc[ib / 2] = (uint8_t)(ferry_codebook_subscale(id, scales[ib], 15) |
+                               ferry_codebook_subscale(id, scales[ib + 1], 15) << 4);
 }
 
 enum kind { XXS, XS, S };

@@ -5,8 +5,8 @@
  * weighted least squares; eight such scales per 256 values as 4-bit odd multiples of a fp16
  * super-block scale. The neighbour lists are ggml's (quant_codebook.c): for every one of the
  * 4096 level patterns off the codebook, the entries at its smallest three (IQ3_S) or two
- * (IQ3_XXS) squared distances, ordered by distance then index. Byte-equal to ggml's, including its quirks (an
- * all-zero IQ3_S sub-block leaves the index and sign cursors where they are). */
+ * (IQ3_XXS) squared distances, ordered by distance then index. Byte-equal to ggml's, including its
+ * quirks (an all-zero IQ3_S sub-block leaves the index and sign cursors where they are). */
 #include "ferry/half.h"
 #include "quant_codebook.h"
 #include "quant_lut.h"
@@ -55,12 +55,6 @@ static float max_of(const float *xval)
     return max;
 }
 
-static int scale4(float id, float scale) /* a sub-block scale as 4 bits */
-{
-    int l = ferry_nearest_int(0.5f * (id * scale - 1));
-    return l < 0 ? 0 : l > 15 ? 15 : l;
-}
-
 /* one IQ3_S block: d, qs[64], qh[8], signs[32], scales[4]; 110 bytes */
 static void block_s(const struct ferry_codebook *c, const float *x, uint8_t *b, const float *qw)
 {
@@ -80,8 +74,8 @@ static void block_s(const struct ferry_codebook *c, const float *x, uint8_t *b, 
             scales[ib] = 0;
             continue;
         }
-        float scale = ferry_codebook_search(c, 32, FERRY_CB_REDO_ALL_IF_OFF, 15, 0.2f, 9, xval, weight,
-                                            waux, max, max / 15, L);
+        float scale = ferry_codebook_search(c, 32, FERRY_CB_REDO_ALL_IF_OFF, 15, 0.2f, 9, xval,
+                                            weight, waux, max, max / 15, L);
         if (scale < 0) { /* ggml: never expected; flip the scale and the signs */
             scale = -scale;
             for (int k = 0; k < 4; k++) block_signs[k] = (uint8_t)~block_signs[k];
@@ -101,7 +95,8 @@ static void block_s(const struct ferry_codebook *c, const float *x, uint8_t *b, 
     float d = max_scale / 31, id = 1 / d;
     ferry_fp16_put_le(b, d * 1.033f);
     for (int ib = 0; ib < 8; ib += 2)
-        b[106 + ib / 2] = (uint8_t)(scale4(id, scales[ib]) | (scale4(id, scales[ib + 1]) << 4));
+        b[106 + ib / 2] = (uint8_t)(ferry_codebook_subscale(id, scales[ib], 15) |
+                                    (ferry_codebook_subscale(id, scales[ib + 1], 15) << 4));
 }
 
 /* one IQ3_XXS block: d, 64 entry indices, then per sub-block a 32-bit word of four 7-bit sign
@@ -144,7 +139,8 @@ static void block_xxs(const struct ferry_codebook *c, const float *x, uint8_t *b
             scale = -scale;
             for (int k = 0; k < 4; k++) block_signs[k] = (uint8_t)(~block_signs[k] & 127);
         }
-        for (int k = 0; k < 8; k++) b[2 + 8 * ib + k] = (uint8_t)c->kmap[ferry_codebook_pattern(c, L + 4 * k)];
+        for (int k = 0; k < 8; k++)
+            b[2 + 8 * ib + k] = (uint8_t)c->kmap[ferry_codebook_pattern(c, L + 4 * k)];
         sas[ib] = block_signs[0] | (uint32_t)block_signs[1] << 7 | (uint32_t)block_signs[2] << 14 |
                   (uint32_t)block_signs[3] << 21;
         scales[ib] = scale;
@@ -157,7 +153,7 @@ static void block_xxs(const struct ferry_codebook *c, const float *x, uint8_t *b
     float d = max_scale / 31, id = 1 / d;
     ferry_fp16_put_le(b, d * 1.0125f);
     for (int ib = 0; ib < 8; ib++) {
-        uint32_t w = sas[ib] | (uint32_t)scale4(id, scales[ib]) << 28;
+        uint32_t w = sas[ib] | (uint32_t)ferry_codebook_subscale(id, scales[ib], 15) << 28;
         for (int k = 0; k < 4; k++) b[66 + 4 * ib + k] = (uint8_t)(w >> (8 * k));
     }
 }
