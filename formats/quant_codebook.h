@@ -35,11 +35,12 @@ struct ferry_codebook {
 /* the tables of codebook id; NULL when there was no memory to build them */
 const struct ferry_codebook *ferry_codebook(enum ferry_codebook_id id);
 
-/* the pattern of a group of levels (each in [0, 2^bits)) */
+/* the pattern of a group of levels (each in [0, 2^bits); other values, which only non-finite
+ * input can leave, are cut to their low bits so the pattern stays inside kmap) */
 static inline unsigned ferry_codebook_pattern(const struct ferry_codebook *c, const int8_t *L)
 {
-    unsigned u = 0;
-    for (int i = 0; i < c->dim; i++) u |= (unsigned)L[i] << (c->bits * i);
+    unsigned u = 0, mask = (1u << c->bits) - 1;
+    for (int i = 0; i < c->dim; i++) u |= ((unsigned)L[i] & mask) << (c->bits * i);
     return u;
 }
 

@@ -143,9 +143,31 @@ for kind in ("q2_k", "q3_k", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1",
             ok = blob == ggml.quantize(names[t], src_w[gg[gname]].numpy())
             check(ok, "%s: %s (%s) with edge rows equals llama.cpp's quantizer" % (kind, gname, names[t]))
             seen[names[t]] = seen.get(names[t], 0) + ok
+# the 1- and 2-bit IQ types need an importance matrix: one of ones for every weight (token_embd
+# too), with --pure so each weight is in the type; llama.cpp's quantizers get the same ones.
+# They abort on NaN and infinity as IQ3_S does: ferry converts those rows without crashing
+# (this test also runs under AddressSanitizer) and is compared on the finite ones
+ones = os.path.join(WORK, "ones-imatrix.gguf")
+kv = (struct.pack("<Q", 16) + b"imatrix.datasets" + struct.pack("<IIQ", 9, 8, 1) + struct.pack("<Q", 4) + b"ones"
+      + struct.pack("<Q", 19) + b"imatrix.chunk_count" + struct.pack("<II", 4, 1)
+      + struct.pack("<Q", 18) + b"imatrix.chunk_size" + struct.pack("<II", 4, 512))
+write(ones, 3, kv, {n + s: (0, [d[0], 1] if s == ".in_sum2" else [1, 1],
+                            (np.ones(d[0], np.float32) if s == ".in_sum2" else np.ones(1, np.float32)).tobytes())
+                    for n, (t, d, _) in read(os.path.join(WORK, "edge-q8_0.gguf"))[2].items()
+                    for s in (".in_sum2", ".counts") if len(d) == 2})
+for kind in ("iq2_xxs", "iq2_xs", "iq2_m", "iq1_s", "iq1_m", "iq3_xxs"):
+    out = os.path.join(WORK, "edge-%s.gguf" % kind)
+    if not ferry("convert", he, "-o", out, "--type", kind, "--pure", "--imatrix", ones, "--no-vocab") or \
+            not ferry("convert", hef, "-o", out, "--type", kind, "--pure", "--imatrix", ones, "--no-vocab", "--force"):
+        continue
+    for gname, (t, dims, blob) in read(out)[2].items():
+        if gname in gg and t in names:
+            ok = blob == ggml.quantize(names[t], wf[gg[gname]].numpy(), np.ones(dims[0], np.float32))
+            check(ok, "%s: %s (%s) with edge rows equals llama.cpp's quantizer" % (kind, gname, names[t]))
+            seen[names[t]] = seen.get(names[t], 0) + ok
 print("edge-row tensors equal to llama.cpp's quantizers: %s" % seen)
 check(set(seen) >= {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
-                    "iq4_xs", "tq1_0", "tq2_0", "iq3_s"},
+                    "iq4_xs", "tq1_0", "tq2_0", "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m", "iq3_xxs"},
       "every written type was compared: %s" % sorted(seen))
 
 # --- an FP8 checkpoint as Meta ships Llama 3.1 405B (fbgemm_fp8): linear weights in F8_E4M3
