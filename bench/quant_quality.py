@@ -10,8 +10,9 @@ IQ4_XS types take llama-quantize's 32-block fallbacks (Q5_0, Q5_1, Q8_0, IQ4_NL)
 tensors: the file types still differ in their mixes.
 Then the same for a model 256 wide trained here on stories260K's samples (bench/tiny_trained.py),
 where the IQ1/IQ2/IQ3 types keep their own blocks (skipped with --no-train).
-Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type ("refused": llama-quantize
-makes that type only with an imatrix, and so does ferry).
+Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type; a type llama-quantize (and
+ferry) makes only with an imatrix is measured in the first column with a uniform one (every
+importance 1: no calibration information).
 usage: bench/quant_quality.py FERRY [TESTDATA] [--no-train]"""
 import json
 import os
@@ -45,6 +46,29 @@ def sample(model, seed, n=400):
     return [1] + [int(t) for t in doc["tokens"]]
 
 
+uniform = set()
+
+
+def uniform_imatrix(f16, work):
+    """an importance matrix of ones for every 2-D weight of f16 (GGUF imatrix layout)"""
+    import struct
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+    from gguf_min import read, write
+    path = os.path.join(work, "uniform-imatrix.gguf")
+
+    def key(k):
+        return struct.pack("<Q", len(k)) + k.encode()
+    kv = (key("imatrix.datasets") + struct.pack("<IIQ", 9, 8, 1) + key("uniform")
+          + key("imatrix.chunk_count") + struct.pack("<II", 4, 1) + key("imatrix.chunk_size") + struct.pack("<II", 4, 128))
+    tensors = {}
+    for name, (_, dims, _) in read(f16)[2].items():
+        if len(dims) == 2:
+            tensors[name + ".in_sum2"] = (0, [dims[0], 1], b"\x00\x00\x80\x3f" * dims[0])
+            tensors[name + ".counts"] = (0, [1, 1], b"\x00\x00\x80\x3f")
+    write(path, 3, kv, tensors)
+    return path
+
+
 def measure(label, f16, calib, evals, types, work):
     """KL and top-1 of each file type against f16, with and without an imatrix from calib"""
     ids_file = os.path.join(work, "calibration.ids")
@@ -60,9 +84,12 @@ def measure(label, f16, calib, evals, types, work):
             out = os.path.join(work, "%s-%d.gguf" % (t, use))
             r = subprocess.run([FERRY, "convert", f16, "-o", out, "--type", t, "--no-vocab", "-q", "--force",
                                 *(["--imatrix", im] if use else [])], capture_output=True, text=True)
-            if r.returncode == 64 and not use:  # a type llama-quantize makes only with an imatrix
-                row.append(None)
-                continue
+            if r.returncode == 64 and not use:
+                # a type llama-quantize makes only with an imatrix: measured instead with one that
+                # says nothing (every importance 1), the uniform baseline
+                r = subprocess.run([FERRY, "convert", f16, "-o", out, "--type", t, "--no-vocab", "-q", "--force",
+                                    "--imatrix", uniform_imatrix(f16, work)], capture_output=True, text=True)
+                uniform.add(t)
             if r.returncode:
                 sys.exit("ferry convert --type %s: exit %d: %s" % (t, r.returncode, r.stderr[-300:]))
             kls, tops = [], []
@@ -71,10 +98,8 @@ def measure(label, f16, calib, evals, types, work):
                 kls.append(doc["mean_kl"])
                 tops.append(doc["top1"])
             row.append((sum(kls) / len(kls), sum(tops) / len(tops)))
-        cell = lambda v, f: "%14s" % "refused" if v is None else f(v)
-        print("%-8s %s %s %s %s" % (t, cell(row[0], lambda v: "%14.6f" % v[0]), cell(row[1], lambda v: "%14.6f" % v[0]),
-                                    cell(row[0], lambda v: "%9.2f%%" % (100 * v[1])),
-                                    cell(row[1], lambda v: "%9.2f%%" % (100 * v[1]))))
+        print("%-8s %14.6f %14.6f %9.2f%% %9.2f%%%s" % (t, row[0][0], row[1][0], 100 * row[0][1], 100 * row[1][1],
+                                                      "  (no imatrix: refused; uniform one)" if t in uniform else ""))
 
 
 with tempfile.TemporaryDirectory() as work:

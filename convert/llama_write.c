@@ -55,7 +55,7 @@ static const struct {
 };
 #define TYPE_NAMES                                                                                 \
     "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k(_m) q3_k_l q4_k(_s) q4_k_m q5_k(_s) "  \
-    "q5_k_m q6_k q2_k_s iq1_s iq1_m iq2_xxs iq2_xs iq2_s iq2_m iq3_xxs iq3_xs iq3_s iq3_m iq4_nl "   \
+    "q5_k_m q6_k q2_k_s iq1_s iq1_m iq2_xxs iq2_xs iq2_s iq2_m iq3_xxs iq3_xs iq3_s iq3_m iq4_nl " \
     "iq4_xs tq1_0 tq2_0 keep"
 
 enum {
@@ -149,7 +149,9 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
     enum ferry_dtype t = base;
     int in_block = !strncmp(name, "blk.", 4), n = (int)km->n_layer, layer;
     if (!strcmp(name, "output.weight") || (!km->has_output && !strcmp(name, "token_embd.weight"))) {
-        t = cols % 256 ? FERRY_DT_Q8_0 : low_bit(ft) || ft == FT_IQ3_XXS ? FERRY_DT_Q5_K : FERRY_DT_Q6_K;
+        t = cols % 256                        ? FERRY_DT_Q8_0
+            : low_bit(ft) || ft == FT_IQ3_XXS ? FERRY_DT_Q5_K
+                                              : FERRY_DT_Q6_K;
     } else if (!strcmp(name, "token_embd.weight")) {
         if (ft == FT_TQ1_0 || ft == FT_TQ2_0)
             t = FERRY_DT_Q4_K;
@@ -166,7 +168,7 @@ static enum ferry_dtype kquant_type(const char *name, enum ferry_dtype base, uin
         else if (ft == FT_Q2_K_S && km->n_gqa >= 4)
             t = FERRY_DT_Q4_K;
         else if (ft == FT_IQ3_XXS)
-            t = km->n_gqa >= 4   ? FERRY_DT_Q4_K
+            t = km->n_gqa >= 4     ? FERRY_DT_Q4_K
                 : !km->has_imatrix ? FERRY_DT_IQ3_S
                                    : FERRY_DT_IQ3_XXS;
         else if (((ft == FT_IQ3_XS || ft == FT_IQ3_S) && km->n_gqa >= 4) || ft == FT_IQ3_M)
@@ -733,12 +735,12 @@ static int convert_model(const char *src, const char *dst, const struct ferry_co
             int embd = is_output || !strcmp(p->name, "token_embd.weight");
             if (!(weights && weights[i]) &&
                 ((needs_imatrix(out, file_type) && !embd) || aborts_without_imatrix(out))) {
-                rc = ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
-                                     "%s needs an importance matrix (--imatrix with an entry for "
-                                     "this weight): without one its values are garbage, and "
-                                     "llama-quantize %s",
-                                     ferry_dtype_name(out),
-                                     embd ? "stops on it" : "refuses it too");
+                rc =
+                    ferry_error_set(err, FERRY_EUSAGE, src, FERRY_NO_OFFSET, p->name,
+                                    "%s needs an importance matrix (--imatrix with an entry for "
+                                    "this weight): without one its values are garbage, and "
+                                    "llama-quantize %s",
+                                    ferry_dtype_name(out), embd ? "stops on it" : "refuses it too");
                 break;
             }
         }

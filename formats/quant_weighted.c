@@ -287,7 +287,8 @@ void ferry_quantize_q2_k_w(const float *x, void *y, uint64_t n, const float *qw)
             sw[j] = sum_n(w, 16);
             scales[j] = qkx3_w(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.9f, 0.05f, 36);
         }
-        float dm = ferry_quant_qp_w(16, 15, scales, Ls, sw), mm = ferry_quant_qp_w(16, 15, mins, Lm, sw);
+        float dm = ferry_quant_qp_w(16, 15, scales, Ls, sw),
+              mm = ferry_quant_qp_w(16, 15, mins, Lm, sw);
         ferry_fp16_put_le(b + 80, dm);
         ferry_fp16_put_le(b + 82, mm);
         for (int j = 0; j < 16; j++) b[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
@@ -332,7 +333,8 @@ static void kq_min_w(const float *x, uint8_t *b, const float *qw, uint8_t *L, in
         sw[j] = sum_n(w, 32);
         scales[j] = qkx3_w(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], -0.9f, 0.05f, 36);
     }
-    float d_block = ferry_quant_qp_w(8, 63, scales, Ls, sw), m_block = ferry_quant_qp_w(8, 63, mins, Lm, sw);
+    float d_block = ferry_quant_qp_w(8, 63, scales, Ls, sw),
+          m_block = ferry_quant_qp_w(8, 63, mins, Lm, sw);
     for (int j = 0; nmax == 31 && j < 8; j++) { /* only ggml's Q5_K caps a wrapped level */
         Ls[j] = Ls[j] < 63 ? Ls[j] : 63;
         Lm[j] = Lm[j] < 63 ? Lm[j] : 63;

@@ -125,9 +125,10 @@ def same(tag, args, ftype, values, kv, pure=False, output=None):
         os.remove(p)
 
 
-# the 70B shape (80 layers, 8 query heads per KV head) only in the file types whose rules look at
-# the layer count or the grouping
-LOW = ("q2_k_s", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs")
+# the 70B shape (80 layers, 8 query heads per KV head) only in file types whose rules look at the
+# layer count or the grouping, one of each rule (iq1_s, iq2_xs and iq2_s share theirs with
+# iq1_m, iq2_xxs and iq2_m)
+LOW = ("q2_k_s", "iq1_m", "iq2_xxs", "iq2_m", "iq3_xxs", "iq3_xs")
 for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, kv_heads=2, ff=512, vocab=512)),
                    ("70B-shaped", make_llama.config(dim=256, layers=80, heads=8, kv_heads=1, ff=256, vocab=256)),
                    ("288-wide", make_llama.config(dim=288, layers=4, heads=6, kv_heads=2, ff=768, vocab=320))):
