@@ -13,7 +13,7 @@ where the IQ1/IQ2/IQ3 types keep their own blocks (skipped with --no-train).
 Prints `type  kl(no imatrix)  kl(imatrix)  top1 ...` per file type; a type llama-quantize (and
 ferry) makes only with an imatrix is measured in the first column with a uniform one (every
 importance 1: no calibration information).
-usage: bench/quant_quality.py FERRY [TESTDATA] [--no-train]"""
+usage: bench/quant_quality.py FERRY [TESTDATA] [--no-train] [--calib TEXTS]"""
 import json
 import os
 import subprocess
@@ -29,7 +29,8 @@ if not os.path.exists(SRC):
     sys.exit(0)
 TYPES = ["q4_0", "q4_k_m", "q3_k_m", "q2_k", "iq4_xs", "iq3_m", "iq3_s"]
 TRAINED_TYPES = ["q4_k_m", "iq4_xs", "iq3_m", "iq3_xxs", "iq2_m", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"]
-CALIB_SEEDS, EVAL_SEEDS, TRAIN_SEEDS = range(1, 9), range(101, 109), range(1001, 1065)
+NCALIB = int(sys.argv[sys.argv.index("--calib") + 1]) if "--calib" in sys.argv else 8  # texts of 401 tokens
+CALIB_SEEDS, EVAL_SEEDS, TRAIN_SEEDS = range(1, 1 + NCALIB), range(101, 109), range(1001, 1065)
 
 
 def ferry(*args):

@@ -181,6 +181,8 @@ INLINE int nearest_lanes(const struct ferry_codebook *c, int map, const float *x
     return e;
 }
 
+/* the nearest of a neighbour list: at levels 2l + 1 through the lanes, or (IQ1) at values[l]
+ * one entry at a time */
 INLINE int nearest_d(const struct ferry_codebook *c, int map, const float *xval, const float *w,
                      float scale, const float *values, int8_t *L, const int D)
 {
@@ -191,8 +193,7 @@ INLINE int nearest_d(const struct ferry_codebook *c, int map, const float *xval,
         const int8_t *g = c->grid + (size_t)nb[j] * (size_t)D;
         float d2 = 0;
         for (int i = 0; i < D; i++) {
-            float q = values ? values[(g[i] - 1) / 2] : (float)g[i];
-            float diff = scale * q - xval[i];
+            float diff = scale * values[(g[i] - 1) / 2] - xval[i];
             d2 += w[i] * diff * diff;
         }
         if (d2 < best) best = d2, e = nb[j];
