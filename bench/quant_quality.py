@@ -51,11 +51,14 @@ uniform = set()
 
 
 def uniform_imatrix(f16, work):
-    """an importance matrix of ones for every 2-D weight of f16 (GGUF imatrix layout)"""
+    """an importance matrix of ones for every 2-D weight of f16 (GGUF imatrix layout), written
+    once per model"""
     import struct
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
     from gguf_min import read, write
-    path = os.path.join(work, "uniform-imatrix.gguf")
+    path = os.path.join(work, os.path.basename(f16) + ".uniform-imatrix.gguf")
+    if os.path.exists(path):
+        return path
 
     def key(k):
         return struct.pack("<Q", len(k)) + k.encode()

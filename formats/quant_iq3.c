@@ -158,29 +158,32 @@ static void block_xxs(const struct ferry_codebook *c, const float *x, uint8_t *b
     }
 }
 
-/* a row; zero blocks when there was no memory for the search tables */
+typedef void (*block_fn)(const struct ferry_codebook *c, const float *x, uint8_t *b,
+                         const float *qw);
+
+/* a row of whole blocks of size bytes; zero blocks when there was no memory for the search
+ * tables */
+static void row(enum ferry_codebook_id id, block_fn block, size_t size, const float *x, void *y,
+                uint64_t n, const float *qw)
+{
+    const struct ferry_codebook *c = ferry_codebook(id);
+    uint8_t *b = y;
+    for (uint64_t i = 0; i < n / 256; i++, b += size, x += 256, qw = qw ? qw + 256 : NULL) {
+        if (c)
+            block(c, x, b, qw);
+        else
+            memset(b, 0, size);
+    }
+}
+
 static void iq3_s(const float *x, void *y, uint64_t n, const float *qw)
 {
-    const struct ferry_codebook *c = ferry_codebook(FERRY_CB_IQ3S);
-    uint8_t *b = y;
-    for (uint64_t i = 0; i < n / 256; i++, b += 110, x += 256, qw = qw ? qw + 256 : NULL) {
-        if (c)
-            block_s(c, x, b, qw);
-        else
-            memset(b, 0, 110);
-    }
+    row(FERRY_CB_IQ3S, block_s, 110, x, y, n, qw);
 }
 
 static void iq3_xxs(const float *x, void *y, uint64_t n, const float *qw)
 {
-    const struct ferry_codebook *c = ferry_codebook(FERRY_CB_IQ3XXS);
-    uint8_t *b = y;
-    for (uint64_t i = 0; i < n / 256; i++, b += 98, x += 256, qw = qw ? qw + 256 : NULL) {
-        if (c)
-            block_xxs(c, x, b, qw);
-        else
-            memset(b, 0, 98);
-    }
+    row(FERRY_CB_IQ3XXS, block_xxs, 98, x, y, n, qw);
 }
 
 void ferry_quantize_iq3_s(const float *x, void *y, uint64_t n)
