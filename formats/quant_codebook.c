@@ -17,12 +17,12 @@
 #include <string.h>
 
 static struct ferry_codebook books[FERRY_CB_COUNT] = {
-    [FERRY_CB_IQ3XXS] = {256, 4, 3, 2, NULL, NULL, NULL},
-    [FERRY_CB_IQ3S] = {512, 4, 3, 3, NULL, NULL, NULL},
-    [FERRY_CB_IQ2XXS] = {256, 8, 2, 2, NULL, NULL, NULL},
-    [FERRY_CB_IQ2XS] = {512, 8, 2, 2, NULL, NULL, NULL},
-    [FERRY_CB_IQ2S] = {1024, 8, 2, 1, NULL, NULL, NULL},
-    [FERRY_CB_IQ1S] = {2048, 8, 2, 3, NULL, NULL, NULL},
+    [FERRY_CB_IQ3XXS] = {.n = 256, .dim = 4, .bits = 3, .nwant = 2},
+    [FERRY_CB_IQ3S] = {.n = 512, .dim = 4, .bits = 3, .nwant = 3},
+    [FERRY_CB_IQ2XXS] = {.n = 256, .dim = 8, .bits = 2, .nwant = 2},
+    [FERRY_CB_IQ2XS] = {.n = 512, .dim = 8, .bits = 2, .nwant = 2},
+    [FERRY_CB_IQ2S] = {.n = 1024, .dim = 8, .bits = 2, .nwant = 1},
+    [FERRY_CB_IQ1S] = {.n = 2048, .dim = 8, .bits = 2, .nwant = 3},
 };
 static atomic_int built[FERRY_CB_COUNT];
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
