@@ -2,6 +2,7 @@
  * or rotate-half), grouped-query attention over the KV cache with a causal mask, output
  * projection, SwiGLU feed-forward, final norm and logits. Matmuls and attention are split
  * over the thread pool by rows and by (token, head). */
+#include "attention.h"
 #include "model_impl.h"
 
 #include <math.h>
@@ -125,27 +126,40 @@ struct attn {
     atomic_int failed;
 };
 
+/* Tasks of up to KERN_ATTEND_MAX queries that share a KV head: the queries of one KV head are
+ * taken token by token, the heads of its group within a token. Tasks go to the threads in turn
+ * (i, i + n, ...) because a later token attends to more positions. */
 static void attn_task(void *ctx, unsigned i, unsigned n)
 {
     struct attn *a = ctx;
     const struct ferry_model_info *in = &a->m->info;
-    uint32_t hd = in->head_dim, nh = in->n_head, kvd = in->n_head_kv * hd, rep = nh / in->n_head_kv;
-    uint32_t total = a->T * nh;
-    float *score = malloc((a->pos + a->T) * sizeof(float));
-    if (!score) {
+    uint32_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, kvd = nkv * hd,
+             rep = nh / nkv, per = a->T * rep,
+             tiles = (per + KERN_ATTEND_MAX - 1) / KERN_ATTEND_MAX,
+             ctx16 = kern_kblocks_len(in->n_ctx_alloc);
+    float *scratch = malloc(kern_attend_scratch(a->pos + a->T) * sizeof(float));
+    if (!scratch) {
         atomic_store(&a->failed, 1);
         return;
     }
-    float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = a->m->kcache + (size_t)a->layer * in->n_ctx_alloc * kvd;
-    const float *vc = a->m->vcache + (size_t)a->layer * in->n_ctx_alloc * kvd;
-    for (uint32_t task = total * i / n; task < total * (i + 1) / n; task++) {
-        uint32_t t = task / nh, h = task % nh, kvh = h / rep, last = a->pos + t;
-        const float *q = a->q + (size_t)t * nh * hd + (size_t)h * hd;
-        kern_attend(q, kc + (size_t)kvh * hd, vc + (size_t)kvh * hd, kvd, hd, last + 1, scale,
-                    score, a->out + (size_t)t * nh * hd + (size_t)h * hd);
+    const float *kc = a->m->kcache + (size_t)a->layer * ctx16 * kvd;
+    const float *vc = a->m->vcache + (size_t)a->layer * ctx16 * kvd;
+    for (uint32_t task = i; task < tiles * nkv; task += n) {
+        uint32_t g = task % nkv, first = task / nkv * KERN_ATTEND_MAX;
+        struct kern_attend_args q = {.kt = kc + (size_t)g * ctx16 * hd,
+                                     .v = vc + (size_t)g * hd,
+                                     .vstride = kvd,
+                                     .hd = hd,
+                                     .scale = 1.0f / sqrtf((float)hd)};
+        for (uint32_t u = first; u < per && q.nq < KERN_ATTEND_MAX; u++, q.nq++) {
+            uint32_t t = u / rep, h = g * rep + u % rep;
+            q.q[q.nq] = a->q + (size_t)t * nh * hd + (size_t)h * hd;
+            q.out[q.nq] = a->out + (size_t)t * nh * hd + (size_t)h * hd;
+            q.npos[q.nq] = a->pos + t + 1;
+        }
+        kern_attend(&q, scratch);
     }
-    free(score);
+    free(scratch);
 }
 
 int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
@@ -184,12 +198,13 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
             rc = -1;
             break;
         }
-        float *kc = m->kcache + ((size_t)l * in->n_ctx_alloc) * kvd;
-        float *vc = m->vcache + ((size_t)l * in->n_ctx_alloc) * kvd;
+        size_t ctx16 = kern_kblocks_len(in->n_ctx_alloc);
+        float *kc = m->kcache + l * ctx16 * kvd, *vc = m->vcache + l * ctx16 * kvd;
         for (uint32_t t = 0; t < T; t++) {
             rope(m, q + (size_t)t * qd, in->n_head, pos + t);
             rope(m, k + (size_t)t * kvd, in->n_head_kv, pos + t);
-            memcpy(kc + (size_t)(pos + t) * kvd, k + (size_t)t * kvd, kvd * sizeof(float));
+            for (uint32_t g = 0; g < in->n_head_kv; g++)
+                kern_store_key(kc + g * ctx16 * hd, hd, pos + t, k + (size_t)t * kvd + g * hd);
             memcpy(vc + (size_t)(pos + t) * kvd, v + (size_t)t * kvd, kvd * sizeof(float));
         }
         struct attn a = {m, l, T, pos, q, att, 0};

@@ -376,64 +376,10 @@ tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t
 typedef float (*dot_f32_fn)(const float *, const float *, uint64_t);
 typedef float (*dot_h_fn)(const uint8_t *, const float *, uint64_t);
 typedef float (*dot_q_fn)(const uint8_t *, const uint8_t *, uint64_t, int);
-typedef void (*attend_fn)(const float *, const float *, const float *, uint64_t, uint32_t, uint32_t,
-                          float, float *, float *);
-/* One query against positions 0..last of one KV head: softmax(q.k * scale) . v, portable. */
-static void attend_c(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
-                     uint32_t npos, float scale, float *score, float *out)
-{
-    float mx = -INFINITY;
-    for (uint32_t p = 0; p < npos; p++) {
-        score[p] = dot_f32_c(q, k + p * stride, hd) * scale;
-        if (score[p] > mx) mx = score[p];
-    }
-    double sum = 0;
-    for (uint32_t p = 0; p < npos; p++) sum += score[p] = expf(score[p] - mx);
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t p = 0; p < npos; p++) {
-        float wgt = score[p] * inv;
-        for (uint32_t d = 0; d < hd; d++) out[d] += wgt * v[p * stride + d];
-    }
-}
-
-#if X86
-/* The same for head sizes that are multiples of 16, the head held in registers (up to 256). */
-__attribute__((target("avx512f,fma"))) static void
-attend_avx512(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
-              uint32_t npos, float scale, float *score, float *out)
-{
-    uint32_t nv = hd / 16;
-    __m512 qv[16], o[16];
-    for (uint32_t i = 0; i < nv; i++)
-        qv[i] = _mm512_loadu_ps(q + 16 * i), o[i] = _mm512_setzero_ps();
-    float mx = -INFINITY;
-    for (uint32_t p = 0; p < npos; p++) {
-        const float *kp = k + p * stride;
-        __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
-        for (uint32_t i = 1; i < nv; i++)
-            s = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kp + 16 * i), s);
-        score[p] = _mm512_reduce_add_ps(s) * scale;
-        if (score[p] > mx) mx = score[p];
-    }
-    double sum = 0;
-    for (uint32_t p = 0; p < npos; p++) sum += score[p] = expf(score[p] - mx);
-    float inv = (float)(1.0 / sum);
-    for (uint32_t p = 0; p < npos; p++) {
-        __m512 wgt = _mm512_set1_ps(score[p] * inv);
-        const float *vp = v + p * stride;
-        for (uint32_t i = 0; i < nv; i++)
-            o[i] = _mm512_fmadd_ps(wgt, _mm512_loadu_ps(vp + 16 * i), o[i]);
-    }
-    for (uint32_t i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, o[i]);
-}
-#endif
-
 struct kernels {
     dot_f32_fn f32;
     dot_h_fn f16, bf16;
     dot_q_fn q8, q4;
-    attend_fn attend16; /* head sizes that are multiples of 16, or NULL */
     void (*tile)(const uint8_t *, size_t, int, const float *, uint64_t, uint32_t, float *, uint64_t,
                  uint64_t); /* F32/F16 prompt tiles, or NULL */
 };
@@ -444,13 +390,12 @@ static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 /* The widest kernels this CPU runs, chosen once. */
 static void choose(void)
 {
-    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c, NULL, NULL};
+    struct kernels k = {dot_f32_c, dot_f16_c, dot_bf16_c, dot_q8_c, dot_q8_c, NULL};
 #if X86
     const struct ferry_cpu *c = ferry_cpu_detect();
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
-    if (c->avx512f && c->fma) k.attend16 = attend_avx512;
     if (c->avx512f && c->fma && c->f16c) k.tile = tile4x4_avx512;
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
         k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
@@ -467,16 +412,6 @@ static const struct kernels *pick(void)
 float kern_dot_f32(const float *a, const float *b, uint64_t n)
 {
     return pick()->f32(a, b, n);
-}
-
-void kern_attend(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
-                 uint32_t npos, float scale, float *score, float *out)
-{
-    const struct kernels *k16 = pick();
-    if (k16->attend16 && hd % 16 == 0 && hd <= 256)
-        k16->attend16(q, k, v, stride, hd, npos, scale, score, out);
-    else
-        attend_c(q, k, v, stride, hd, npos, scale, score, out);
 }
 
 /* The kernel family of each type computed natively, one row per type of the dtype table

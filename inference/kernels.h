@@ -33,9 +33,5 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
 /* One row of w as float (embedding lookups). */
 void kern_row(const struct weight *w, uint64_t r, float *out);
 float kern_dot_f32(const float *a, const float *b, uint64_t n);
-/* out[hd] = softmax_p(q . k_p * scale) v_p over npos positions whose keys and values are
- * stride floats apart; score holds npos floats of scratch. */
-void kern_attend(const float *q, const float *k, const float *v, uint64_t stride, uint32_t hd,
-                 uint32_t npos, float scale, float *score, float *out);
 
 #endif

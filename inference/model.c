@@ -2,6 +2,7 @@
  * conversion planner (ferry/llama.h) for names and hyperparameters; weights of a natively
  * computed type stay in the file mapping, others are materialized once as F32. Hugging Face
  * weights keep their rotate-half Q/K layout and the rope follows it. */
+#include "attention.h"
 #include "model_impl.h"
 #include "ferry/hash.h"
 #include "ferry/quant.h"
@@ -137,7 +138,8 @@ int ferry_model_load(struct ferry_model **out, const char *path, uint32_t ctx, u
         if (!strcmp(hp->rope_type, "linear") && hp->rope_factor > 0) f /= hp->rope_factor;
         m->freqs[j] = f;
     }
-    size_t kv = (size_t)hp->n_layer * in->n_ctx_alloc * hp->n_head_kv * hp->head_dim;
+    size_t kv =
+        (size_t)hp->n_layer * kern_kblocks_len(in->n_ctx_alloc) * hp->n_head_kv * hp->head_dim;
     m->kcache = calloc(kv, sizeof(float));
     m->vcache = calloc(kv, sizeof(float));
     m->pool = ferry_pool_new(threads ? threads : ferry_cpu_count());

@@ -19,8 +19,8 @@ struct ferry_model {
     struct weight embd, out, out_norm;
     struct layer *layers;
     double *freqs; /* per rotary pair j: base^(-2j/d), scaled */
-    float *kcache; /* [layer][position][kv_dim] */
-    float *vcache;
+    float *kcache; /* [layer][kv head][blocks of 16 positions][head_dim][16] (attention.h) */
+    float *vcache; /* [layer][position][kv_dim], positions rounded up as for kcache */
     struct ferry_pool *pool;
     ferry_model_observer observe; /* sees each weight's input (ferry_model_set_observer) */
     void *observe_ctx;
