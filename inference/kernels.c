@@ -544,8 +544,8 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                         : k.f32((const float *)(const void *)(w->data + r * w->rb), x + t * n, n);
         r0 += 4 * nr;
     }
-    if (k.tile && T >= 4 && n % 16 == 0 && !xq && fam != K_F32 && fam != K_F16 &&
-        fam != K_BF16) /* other block types: four rows dequantized, then the float tiles */
+    if (k.tile && T >= 4 && n % 16 == 0 && !xq && fam != K_F32 &&
+        fam != K_F16) /* BF16 and block types: four rows made float, then the float tiles */
         for (; r0 + 4 <= r1; r0 += 4) {
             for (uint64_t a = 0; a < 4; a++)
                 ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);

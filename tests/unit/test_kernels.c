@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint32_t seed = 12345;
 static float rnd(void)
@@ -77,6 +78,13 @@ static double ref(const struct weight *w, uint64_t r, const float *x, const uint
         s += h(row + 2 * i) * x[i];
         m += fabs(h(row + 2 * i) * x[i]);
     }
+    for (uint64_t i = 0; w->dt == FERRY_DT_BF16 && i < w->cols; i++) {
+        float v = 0;
+        uint32_t bits = (uint32_t)(row[2 * i] | row[2 * i + 1] << 8) << 16;
+        memcpy(&v, &bits, 4);
+        s += (double)v * x[i];
+        m += fabs((double)v * x[i]);
+    }
     *mag = m;
     return s;
 }
@@ -132,9 +140,11 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
-    for (size_t i = 2; i < 4;
-         i++) /* F16/F32 prompt tiles of 4 rows x 4 tokens, and what is left over */
-        for (size_t c = 0; c < 4; c++) bad |= run(types[i], cols[c], 6, 37);
+    /* F16/F32/BF16 prompt tiles of 4 rows x 4 tokens, and what is left over */
+    const enum ferry_dtype ftypes[] = {FERRY_DT_F16, FERRY_DT_F32, FERRY_DT_BF16};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t c = 0; c < 4; c++)
+            for (uint32_t T = 1; T <= 6; T += 5) bad |= run(ftypes[i], cols[c], T, 37);
     for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 6; T += T == 1 ? 2 : 3) bad |= run(types[i], cols[c], T, 48);
