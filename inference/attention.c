@@ -106,13 +106,59 @@ WIDE void value_chunk(const struct kern_attend_args *a, const int nq, const int 
         for (int i = 0; i < nv; i++) _mm512_storeu_ps(a->out[j] + c + 16 * i, acc[j][i]);
 }
 
+/* e^x for 16 lanes: x = n ln 2 + r with |r| <= ln 2 / 2, e^r by its Taylor series to r^7
+ * (relative error below 1e-7), times 2^n; below -104 the result is 0, a NaN stays NaN. */
+WIDE __m512 exp16(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-6f), r);
+    static const float c[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
+                              1.0f / 6,    0.5f,       1.0f,       1.0f};
+    __m512 p = _mm512_set1_ps(1.0f / 40320);
+    for (int i = 0; i < 8; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 first_lanes(uint32_t k)
+{
+    return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1);
+}
+
+/* softmax_row with 16 lanes at a time */
+WIDE void softmax16(float *s, uint32_t n, uint32_t len)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (uint32_t p = 0; p < n; p += 16) {
+        __mmask16 m = first_lanes(n - p);
+        mx = _mm512_mask_max_ps(mx, m, _mm512_maskz_loadu_ps(m, s + p), mx);
+    }
+    __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512d sum = _mm512_setzero_pd();
+    for (uint32_t p = 0; p < n; p += 16) {
+        __mmask16 m = first_lanes(n - p);
+        __m512 e =
+            _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + p), top)));
+        _mm512_storeu_ps(s + p, e); /* within len: positions past n become 0 here */
+        sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        sum = _mm512_add_pd(
+            sum, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    __m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(sum)));
+    uint32_t p = 0;
+    for (; p < n; p += 16) _mm512_storeu_ps(s + p, _mm512_mul_ps(_mm512_loadu_ps(s + p), inv));
+    for (; p < len; p += 16) _mm512_storeu_ps(s + p, _mm512_setzero_ps());
+}
+
 /* nq known at compile time: the accumulators stay in registers */
 WIDE void attend_n(const struct kern_attend_args *a, const int nq, float *scratch)
 {
     uint32_t hd = a->hd, most = most_positions(a), len = kern_kblocks_len(most);
     for (uint32_t b = 0; b < len / 16; b++)
         score_block(a, nq, a->kt + (size_t)b * hd * 16, scratch + 16 * b, len);
-    for (int j = 0; j < nq; j++) softmax_row(scratch + (size_t)j * len, a->npos[j], most);
+    for (int j = 0; j < nq; j++) softmax16(scratch + (size_t)j * len, a->npos[j], len);
     uint32_t c = 0;
     for (; c + 64 <= hd; c += 64) value_chunk(a, nq, 4, c, scratch, len, most);
     for (; c < hd; c += 16) value_chunk(a, nq, 1, c, scratch, len, most);

@@ -63,7 +63,7 @@ static int run(uint32_t hd, uint32_t nq, const uint32_t *npos, int portable)
         double e = ref_error(q + j * hd, k, v, stride, hd, npos[j], a.scale, out + j * hd);
         if (!(e <= worst)) worst = e; /* a NaN counts as worst */
     }
-    int bad = !(worst < 1e-5);
+    int bad = !(worst < 2e-6); /* float sums over a few hundred positions: ~1e-7 */
     printf("%s head %3u queries %u positions %4u..%4u: worst error %.2e%s\n",
            portable ? "portable" : "chosen  ", hd, nq, npos[0], npos[nq - 1], worst,
            bad ? "  FAIL" : "");
