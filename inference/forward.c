@@ -58,6 +58,26 @@ static void mm_task(void *ctx, unsigned i, unsigned n)
         }
 }
 
+/* The activations of a batch quantized for the kernels, the tokens shared out over the pool. */
+struct prep {
+    const struct weight *w[3];
+    void *xq[3];
+    unsigned count;
+    const float *x;
+    uint32_t T;
+};
+
+static void prep_task(void *ctx, unsigned i, unsigned n)
+{
+    struct prep *j = ctx;
+    uint32_t t0 = (uint32_t)((uint64_t)j->T * i / n), t1 = (uint32_t)((uint64_t)j->T * (i + 1) / n);
+    for (unsigned k = 0; k < j->count && t1 > t0; k++) {
+        size_t per = kern_xq_bytes(j->w[k], j->T) / j->T;
+        kern_prepare_x(j->w[k], j->x + (size_t)t0 * j->w[k]->cols, t1 - t0,
+                       (uint8_t *)j->xq[k] + per * t0);
+    }
+}
+
 /* y_k[T][w_k->rows] = x[T][cols] W_k^T for k < count (weights with the same cols) */
 static int matmuls(struct ferry_model *m, const struct weight *const *w, float *const *y,
                    unsigned count, const float *x, uint32_t T, int swiglu)
@@ -66,16 +86,21 @@ static int matmuls(struct ferry_model *m, const struct weight *const *w, float *
     int rc = 0;
     for (unsigned k = 0; m->observe && k < count; k++)
         m->observe(m->observe_ctx, w[k]->name, x, T, w[k]->cols);
+    struct prep pr = {.x = x, .T = T};
     for (unsigned k = 0; k < count; k++) {
         j.w[k] = w[k], j.y[k] = y[k];
         size_t qb = kern_xq_bytes(w[k], T);
         for (unsigned e = 0; qb && e < k && !j.xq[k]; e++) /* same activation format: share it */
             if (j.xq[e] && w[e]->dt == w[k]->dt && w[e]->cols == w[k]->cols) j.xq[k] = j.xq[e];
         if (!qb || j.xq[k]) continue;
-        if (!(j.xq[k] = malloc(qb)))
-            rc = -1;
+        if (!(j.xq[k] = malloc(qb))) rc = -1;
+        pr.w[pr.count] = w[k], pr.xq[pr.count++] = j.xq[k];
+    }
+    if (!rc && pr.count) { /* one token is quicker alone than handed out */
+        if (T >= 8)
+            ferry_pool_run(m->pool, prep_task, &pr);
         else
-            kern_prepare_x(w[k], x, T, j.xq[k]);
+            prep_task(&pr, 0, 1);
     }
     if (!rc) ferry_pool_run(m->pool, mm_task, &j);
     if (!rc && atomic_load(&j.failed)) rc = -1;
