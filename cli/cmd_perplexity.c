@@ -57,11 +57,12 @@ static void print_kld(const struct ferry_ppl_result *r)
     printf("RMS Δp    : %6.3f %%\nSame top p: %6.3f %%\n", 100.0 * r->dp_rms, 100.0 * r->same_top);
 }
 
-static json_t *result_json(const struct ferry_ppl_result *r)
+static json_t *result_json(const struct ferry_ppl_result *r, double seconds)
 {
     json_t *doc =
         json_pack("{s:f, s:f, s:I, s:i, s:i}", "perplexity", r->ppl, "error", r->ppl_err, "tokens",
                   (json_int_t)r->count, "chunks", (int)r->chunks, "ctx", (int)r->ctx);
+    json_object_set_new(doc, "seconds", json_real(seconds));
     if (r->kld)
         json_object_set_new(
             doc, "kl_divergence",
@@ -145,11 +146,15 @@ int cmd_perplexity(int argc, char **argv)
                                    .force = force,
                                    .chunk = on_chunk};
         struct ferry_ppl_result r;
+        double t0 = now_seconds();
         if (ferry_perplexity(m, ids, (uint64_t)(n > 0 ? n : 0), &o, &r, &err)) {
             code = report_error(&err);
         } else if (g_opts.json) {
-            out_json(result_json(&r));
+            out_json(result_json(&r, now_seconds() - t0));
         } else {
+            double s = now_seconds() - t0;
+            notef("%.2f seconds per pass, %.1f tokens/s", s / r.chunks,
+                  (double)r.chunks * r.ctx / s);
             printf("Final estimate: PPL = %.4f +/- %.5f (%llu tokens, %u chunks of %u)\n", r.ppl,
                    r.ppl_err, (unsigned long long)r.count, r.chunks, r.ctx);
             if (r.kld) print_kld(&r);

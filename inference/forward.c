@@ -190,8 +190,15 @@ static void attn_task(void *ctx, unsigned i, unsigned n)
 int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
                      float *logits, int all, struct ferry_error *err)
 {
+    return ferry_model_eval_from(m, tokens, T, pos, all || !T ? 0 : T - 1, logits, err);
+}
+
+int ferry_model_eval_from(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
+                          uint32_t from, float *logits, struct ferry_error *err)
+{
     const struct ferry_model_info *in = &m->info;
-    if (T == 0) return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL, "no tokens");
+    if (T == 0 || from >= T)
+        return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL, "no tokens");
     if ((uint64_t)pos + T > in->n_ctx_alloc)
         return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
                                "%u tokens at position %u exceed the context of %u positions", T,
@@ -254,10 +261,9 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
         for (size_t i = 0; i < (size_t)T * d; i++) x[i] += xb[i];
     }
     if (!rc) {
-        uint32_t first = all ? 0 : T - 1, n = all ? T : 1;
-        for (uint32_t t = first; t < T; t++)
+        for (uint32_t t = from; t < T; t++)
             rmsnorm(xb + (size_t)t * d, x + (size_t)t * d, (const float *)m->out_norm.data, d, eps);
-        if (matmul(m, &m->out, xb + (size_t)first * d, n, logits)) rc = -1;
+        if (matmul(m, &m->out, xb + (size_t)from * d, T - from, logits)) rc = -1;
     }
     free(buf);
     return rc ? ferry_error_set(err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, NULL, "out of memory")

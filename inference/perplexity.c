@@ -216,7 +216,7 @@ int ferry_perplexity(struct ferry_model *m, const int32_t *tokens, uint64_t ntok
     if (o->max_chunks && o->max_chunks < chunks) chunks = o->max_chunks;
     uint32_t first = ctx / 2, nscore = ctx - 1 - first;
     size_t nv = 2 * (((size_t)V + 1) / 2) + 4;
-    float *logits = malloc((size_t)ctx * V * sizeof(float));
+    float *logits = malloc((size_t)(ctx - first) * V * sizeof(float));
     int32_t *w = malloc(ctx * sizeof(int32_t));
     uint16_t *rec = o->base_out ? calloc(nv, sizeof(uint16_t)) : NULL;
     struct sums s = {0};
@@ -245,9 +245,9 @@ int ferry_perplexity(struct ferry_model *m, const int32_t *tokens, uint64_t ntok
                                      "token %d of chunk %u is outside the vocabulary", w[t], c);
                 break;
             }
-        if (!rc) rc = ferry_model_eval(m, w, ctx, 0, logits, 1, err);
+        if (!rc) rc = ferry_model_eval_from(m, w, ctx, 0, first, logits, err);
         for (uint32_t i = 0; !rc && i < nscore; i++) {
-            const float *row = logits + (size_t)(first + i) * V;
+            const float *row = logits + (size_t)i * V;
             int32_t next = tokens[(uint64_t)c * ctx + first + i + 1];
             double nll;
             if (have_base) {

@@ -37,5 +37,9 @@ void ferry_model_set_observer(struct ferry_model *m, ferry_model_observer fn, vo
  * batch. logits gets n_vocab values for the last token, or n * n_vocab with all != 0. */
 int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t n, uint32_t pos,
                      float *logits, int all, struct ferry_error *err);
+/* The same with the logits of tokens[from..n) only, (n - from) * n_vocab values (from < n):
+ * the output matrix, the largest, is not applied to the tokens before. */
+int ferry_model_eval_from(struct ferry_model *m, const int32_t *tokens, uint32_t n, uint32_t pos,
+                          uint32_t from, float *logits, struct ferry_error *err);
 
 #endif

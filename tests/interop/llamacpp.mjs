@@ -3,6 +3,8 @@
 //   node llamacpp.mjs greedy MODEL IDS N        -> {"tokens": [...]}  (no BOS added)
 //   node llamacpp.mjs tokenize MODEL TEXT       -> {"tokens": [...]}  (no BOS, no special parsing)
 //   node llamacpp.mjs speed MODEL PROMPT GEN T  -> {"prompt_tok_s": x, "gen_tok_s": y}
+//   node llamacpp.mjs ppl MODEL CTX CHUNKS T    -> {"tok_s": x}: llama-perplexity's work, chunks
+//       of CTX tokens from position 0, the logits of each chunk's second half taken out
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 const [cmd, modelPath, a, b, c] = process.argv.slice(2);
@@ -36,8 +38,24 @@ if (cmd === "greedy") {
     const r = await run(prompt, Number(b) + 1, Number(c));
     // the first token comes with the prompt; the others are generation
     console.log(JSON.stringify({prompt_tok_s: prompt.length / r.prompt_s, gen_tok_s: Number(b) / r.gen_s}));
+} else if (cmd === "ppl") {
+    const n = Number(a), chunks = Number(b);
+    const ctx = await model.createContext({contextSize: n, threads: Number(c), batchSize: n});
+    const seq = ctx.getSequence();
+    const t0 = performance.now();
+    for (let k = 0; k < chunks; k++) {
+        await seq.clearHistory();
+        const items = Array.from({length: n}, (_, i) => {
+            const tok = i === 0 ? 1 : 1 + ((k * n + i) % 1000);
+            return i >= n / 2 ? [tok, {generateNext: {token: true}}] : tok;
+        });
+        await seq.controlledEvaluate(items);
+    }
+    const t1 = performance.now();
+    await ctx.dispose();
+    console.log(JSON.stringify({tok_s: n * chunks / ((t1 - t0) / 1000)}));
 } else {
-    console.error("usage: llamacpp.mjs greedy|tokenize|speed MODEL ...");
+    console.error("usage: llamacpp.mjs greedy|tokenize|speed|ppl MODEL ...");
     process.exit(64);
 }
 await model.dispose();
