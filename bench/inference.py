@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""Benchmark: prompt processing and token generation of a generated 134M-parameter Llama
-(dim 768, 12 layers, vocab 32000) in F32, F16, Q8_0, Q4_0, Q4_K_M and Q6_K with 2 threads, beside a PyTorch
-float32 forward pass with a KV cache (2 threads) and llama.cpp itself (its prebuilt CPU libraries
-from npm, tests/interop/llamacpp.mjs, 2 threads) on the same weights and files, in the same run.
-Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster; for speeds the
-ratio is ferry over peer), the share of the llama.cpp anchor (80 % of llama.cpp's
-59/120/196/327 tokens/s for F32/F16/Q8_0/Q4_0 on this class of machine, issue 4), and the weight
-bytes generation streams per second beside the machine's streaming read bandwidth measured in
-the same run (bench/membw.c): generation is memory-bound, and the host's bandwidth varies.
-usage: bench/inference.py FERRY"""
+"""Benchmark: prompt processing (pp), token generation (tg) and perplexity speed of two
+generated Llama models beside llama.cpp itself (its prebuilt CPU libraries from npm,
+tests/interop/llamacpp.mjs) on the same GGUF files and threads, in the same run:
+  134m  dim 768, 12 layers, vocab 32000 (Llama 2 tokenizer): F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K,
+        also beside a PyTorch float32 forward pass with a KV cache;
+  1b    shaped like Llama 3.2 1B (dim 2048, 16 layers, 32 heads, 8 KV heads, FFN 8192, vocab
+        128256, tied embeddings, Llama 3 tokenizer): F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K.
+Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster), best of
+--runs for each side with ferry and llama.cpp runs interleaved, and for generation the weight
+bytes streamed per second beside the machine's streaming read bandwidth measured in the same
+run (bench/membw.c). Perplexity: `ferry perplexity --ctx 512 --chunks 2` against llama.cpp
+doing llama-perplexity's work (two chunks of 512 from position 0, outputs for the second half).
+usage: bench/inference.py FERRY [--models 134m,1b] [--runs N] [--prompt N] [--gen N] [--threads N]"""
 import json
 import math
 import os
@@ -23,13 +26,19 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
 import make_llama  # noqa: E402
 
+
+def option(name, default):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
 FERRY = sys.argv[1]
-ANCHOR = {"f32": 59, "f16": 120, "q8_0": 196, "q4_0": 327}
-PROMPT, GEN = 64, 128
+MODELS = option("--models", "134m,1b").split(",")
+RUNS = int(option("--runs", "3"))
+PROMPT, GEN, THREADS = int(option("--prompt", "512")), int(option("--gen", "128")), option("--threads", "2")
 
 
 def torch_speed(w, cfg):
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(THREADS))
     d, L, H, KV = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = d // H
     inv = 1.0 / cfg["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd)
@@ -81,7 +90,7 @@ def torch_speed(w, cfg):
 
 def ferry_speed(model):
     ids = ",".join(str(i) for i in range(1, PROMPT + 1))
-    p = subprocess.run([FERRY, "run", model, "--ids", ids, "--temp", "0", "-n", str(GEN), "--threads", "2"],
+    p = subprocess.run([FERRY, "run", model, "--ids", ids, "--temp", "0", "-n", str(GEN), "--threads", THREADS],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     m = re.search(r"prompt: \d+ tokens, ([\d.]+) tokens/s; generation: \d+ tokens, ([\d.]+) tokens/s", p.stderr)
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
@@ -93,7 +102,7 @@ def membw():
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "membw.c")
     if subprocess.run(["cc", "-O2", "-march=native", "-o", exe, src, "-lpthread"], capture_output=True).returncode:
         return 0.0
-    p = subprocess.run([exe, "2"], capture_output=True, text=True)
+    p = subprocess.run([exe, THREADS], capture_output=True, text=True)
     return float(p.stdout or 0)
 
 
@@ -110,7 +119,7 @@ INTEROP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"
 def llamacpp_speed(model):
     """llama.cpp's own prompt and generation speed on the same file, 2 threads (tests/interop/
     llamacpp.mjs over the prebuilt CPU libraries of npm @node-llama-cpp/linux-x64), or None."""
-    p = subprocess.run(["node", os.path.join(INTEROP, "llamacpp.mjs"), "speed", model, str(PROMPT), str(GEN), "2"],
+    p = subprocess.run(["node", os.path.join(INTEROP, "llamacpp.mjs"), "speed", model, str(PROMPT), str(GEN), THREADS],
                        capture_output=True, text=True)
     if p.returncode or not p.stdout.strip():
         return None
@@ -118,44 +127,88 @@ def llamacpp_speed(model):
     return d["prompt_tok_s"], d["gen_tok_s"]
 
 
+def ferry_ppl(model, text):
+    p = subprocess.run([FERRY, "perplexity", model, text, "--ctx", "512", "--chunks", "2", "--threads", THREADS,
+                        "--json"], capture_output=True, text=True)
+    return 1024 / json.loads(p.stdout)["seconds"] if p.returncode == 0 else 0.0
+
+
+def llamacpp_ppl(model):
+    p = subprocess.run(["node", os.path.join(INTEROP, "llamacpp.mjs"), "ppl", model, "512", "2", THREADS],
+                       capture_output=True, text=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])["tok_s"] if p.returncode == 0 and p.stdout.strip() else 0.0
+
+
+def text_file(tmp):
+    """Words enough for two chunks of 512 tokens with either tokenizer."""
+    words = ("the cat sat on a mat while the small dog ran over the hill and then it was a very "
+             "happy day for every one of them in the house by the river").split()
+    path = os.path.join(tmp, "text.txt")
+    with open(path, "w") as f:
+        f.write(" ".join(words[(i * 7) % len(words)] for i in range(4000)))
+    return path
+
+
+def report(name, ferry, peer, extra=""):
+    print("%s  ferry=%.1f  peer=%.1f  ratio=%.2f%s" % (name, ferry, peer, ferry / peer if peer else 0.0, extra), flush=True)
+
+
+def bench_model(tag, src, kinds, tmp, text, bw, torch_peer=None):
+    for kind in kinds:
+        g = os.path.join(tmp, "%s-%s.gguf" % (tag, kind))
+        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q", "--force"], check=True)
+        f, l, fp, lp = [], [], [], []
+        for _ in range(RUNS):  # interleaved, so a busy moment of the shared machine hits both
+            f.append(ferry_speed(g))
+            r = llamacpp_speed(g)
+            if r:
+                l.append(r)
+            fp.append(ferry_ppl(g, text))
+            lp.append(llamacpp_ppl(g))
+        pp, tg = max(x[0] for x in f), max(x[1] for x in f)
+        gbs = bytes_per_token(g) * tg / 1e9
+        bwnote = "  weights read %.1f GB/s%s" % (gbs, " = %.0f%% of the bandwidth now" % (100 * gbs / bw) if bw else "")
+        rng = lambda xs: "  (ferry runs %s)" % "/".join("%.0f" % x for x in xs)
+        if l:
+            report("pp%d-%s-%s-vs-llama.cpp" % (PROMPT, kind, tag), pp, max(x[0] for x in l), rng([x[0] for x in f]))
+            report("tg%d-%s-%s-vs-llama.cpp" % (GEN, kind, tag), tg, max(x[1] for x in l), rng([x[1] for x in f]) + bwnote)
+        if max(lp) > 0:
+            report("perplexity-%s-%s-vs-llama.cpp" % (kind, tag), max(fp), max(lp), rng(fp))
+        if torch_peer:
+            report("tg%d-%s-%s-vs-torch-f32" % (GEN, kind, tag), tg, torch_peer[1])
+            report("pp%d-%s-%s-vs-torch-f32" % (PROMPT, kind, tag), pp, torch_peer[0])
+        os.unlink(g)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ferry-bench-inf-")
-    cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
-    w = make_llama.weights(cfg, seed=0)
-    src = os.path.join(tmp, "hf")
-    # llama.cpp needs a vocabulary: the Llama 2 tokenizer of the test data fits the 32000 rows
     testdata = os.environ.get("FERRY_TESTDATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                                              "shared", "testdata"))
-    spm = os.path.join(testdata, "llama2-tokenizer", "tokenizer.model")
-    have_llamacpp = os.path.exists(spm) and os.path.isdir(os.path.join(INTEROP, "node_modules", "node-llama-cpp"))
-    make_llama.write_hf(src, w, cfg, tokenizer=spm if have_llamacpp else None)
-    if not have_llamacpp:
-        print("# llama.cpp peer skipped: needs the test data's Llama 2 tokenizer and tests/interop/node_modules")
-    print("# %.1fM parameters, prompt %d, generate %d, 2 threads" % (sum(t.numel() for t in w.values()) / 1e6, PROMPT, GEN))
-    tpp, ttg = torch_speed(w, cfg)
+    if not os.path.isdir(os.path.join(INTEROP, "node_modules", "node-llama-cpp")):
+        print("# llama.cpp peer skipped: tests/interop/node_modules is missing (scripts/install-deps)")
+    text = text_file(tmp)
     bw = membw()
-    print("# streaming read bandwidth of this machine now, 2 threads: %.1f GB/s (bench/membw.c)" % bw)
-    for kind in ("f32", "f16", "q8_0", "q4_0", "q4_k_m", "q6_k"):
-        g = os.path.join(tmp, kind + ".gguf")
-        subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q"] + ([] if have_llamacpp else ["--no-vocab"]),
-                       check=True)
-        best = (0.0, 0.0)
-        for _ in range(3):
-            s = ferry_speed(g)
-            best = (max(best[0], s[0]), max(best[1], s[1]))
-        anchor = "  (%.0f%% of 0.8 x llama.cpp %d)" % (100 * best[1] / (0.8 * ANCHOR[kind]), ANCHOR[kind]) \
-            if kind in ANCHOR else "  (no llama.cpp anchor given)"
-        gbs = bytes_per_token(g) * best[1] / 1e9
-        anchor += "  weights read %.1f GB/s%s" % (gbs, " = %.0f%% of the bandwidth now" % (100 * gbs / bw) if bw else "")
-        print("gen-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f%s" % (kind, best[1], ttg, best[1] / ttg, anchor))
-        print("prompt-%s-vs-torch-f32  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], tpp, best[0] / tpp))
-        if have_llamacpp:
-            runs = [r for r in (llamacpp_speed(g) for _ in range(3)) if r]
-            if runs:
-                lpp, ltg = max(r[0] for r in runs), max(r[1] for r in runs)
-                print("gen-%s-vs-llama.cpp  ferry=%.1f  peer=%.1f  ratio=%.2f  (target >= 0.80)" %
-                      (kind, best[1], ltg, best[1] / ltg))
-                print("prompt-%s-vs-llama.cpp  ferry=%.1f  peer=%.1f  ratio=%.2f" % (kind, best[0], lpp, best[0] / lpp))
+    print("# streaming read bandwidth of this machine now, %s threads: %.1f GB/s (bench/membw.c)" % (THREADS, bw))
+    print("# prompt %d, generate %d, %s threads, best of %d runs" % (PROMPT, GEN, THREADS, RUNS), flush=True)
+    if "134m" in MODELS:
+        cfg = make_llama.config(dim=768, layers=12, heads=12, kv_heads=12, ff=2048, vocab=32000, ctx=2048)
+        w = make_llama.weights(cfg, seed=0)
+        src = os.path.join(tmp, "hf134m")
+        make_llama.write_hf(src, w, cfg, tokenizer=os.path.join(testdata, "llama2-tokenizer", "tokenizer.model"))
+        print("# 134m: %.1fM parameters" % (sum(t.numel() for t in w.values()) / 1e6), flush=True)
+        tp = torch_speed(w, cfg)
+        del w
+        bench_model("134m", src, ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q6_k"), tmp, text, bw, tp)
+        subprocess.run(["rm", "-rf", src])
+    if "1b" in MODELS:
+        cfg = make_llama.config(dim=2048, layers=16, heads=32, kv_heads=8, ff=8192, vocab=128256, ctx=4096,
+                                tied=True, llama3=True, theta=500000.0)
+        w = make_llama.weights(cfg, seed=1, dtype=torch.bfloat16)
+        src = os.path.join(tmp, "hf1b")
+        make_llama.write_hf(src, w, cfg, tokenizer=os.path.join(testdata, "llama3-tokenizer", "tokenizer.model"))
+        print("# 1b: %.1fM parameters (BF16 source)" % (sum(t.numel() for t in w.values()) / 1e6), flush=True)
+        del w
+        bench_model("1b", src, ("f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q6_k"), tmp, text, bw)
     subprocess.run(["rm", "-rf", tmp])
 
 

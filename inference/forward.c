@@ -37,7 +37,7 @@ static void mm_task(void *ctx, unsigned i, unsigned n)
 {
     struct mm *j = ctx;
     uint64_t cols = j->w[0]->cols;
-    float *scratch = malloc(4 * cols * sizeof(float));
+    float *scratch = malloc(KERN_SCRATCH_ROWS * cols * sizeof(float));
     if (!scratch) {
         atomic_store(&j->failed, 1);
         return;

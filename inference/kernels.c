@@ -545,14 +545,21 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         r0 += 4 * nr;
     }
     if (k.tile && T >= 4 && n % 16 == 0 && !xq && fam != K_F32 &&
-        fam != K_F16) /* BF16 and block types: four rows made float, then the float tiles */
-        for (; r0 + 4 <= r1; r0 += 4) {
-            for (uint64_t a = 0; a < 4; a++)
+        fam != K_F16) /* BF16 and block types: up to KERN_SCRATCH_ROWS rows made float, then
+                       * the float tiles token group by token group (four tokens stay in L1
+                       * across the rows, the rows in L2 across the tokens) */
+        while (r0 + 4 <= r1) {
+            uint64_t nr =
+                (r1 - r0) / 4 < KERN_SCRATCH_ROWS / 4 ? (r1 - r0) / 4 : KERN_SCRATCH_ROWS / 4;
+            for (uint64_t a = 0; a < 4 * nr; a++)
                 ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
-            k.tile((const uint8_t *)scratch, n * sizeof(float), 0, x, n, T / 4, y + r0, ystride, 1);
-            for (uint64_t a = 0; a < 4; a++)
+            for (uint32_t t = 0; t + 4 <= T; t += 4)
+                k.tile((const uint8_t *)scratch, n * sizeof(float), 0, x + (size_t)t * n, n, 1,
+                       y + t * ystride + r0, ystride, nr);
+            for (uint64_t a = 0; a < 4 * nr; a++)
                 for (uint32_t t = T / 4 * 4; t < T; t++)
                     y[t * ystride + r0 + a] = k.f32(scratch + a * n, x + t * n, n);
+            r0 += 4 * nr;
         }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;

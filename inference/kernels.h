@@ -27,7 +27,9 @@ void kern_repack(struct weight *w);
 /* Bytes of the activations of T tokens prepared for w (0: use float activations). */
 size_t kern_xq_bytes(const struct weight *w, uint32_t T);
 void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq);
-/* y[t * ystride + r] = W[r] . x[t] for rows [r0, r1); scratch holds 4 * w->cols floats. */
+#define KERN_SCRATCH_ROWS 16
+/* y[t * ystride + r] = W[r] . x[t] for rows [r0, r1); scratch holds KERN_SCRATCH_ROWS * w->cols
+ * floats. */
 void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_t T, float *y,
                  uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch);
 /* One row of w as float (embedding lookups). */

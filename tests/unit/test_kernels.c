@@ -103,7 +103,7 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
     size_t xb = kern_xq_bytes(&w, T);
     uint8_t *xq = xb ? malloc(xb) : NULL;
     if (xq) kern_prepare_x(&w, x, T, xq);
-    float *scratch = malloc(4 * cols * sizeof(float));
+    float *scratch = malloc(KERN_SCRATCH_ROWS * cols * sizeof(float));
     kern_matmul(&w, x, xq, T, y, rows, 0, 24, scratch); /* two threads' shares */
     kern_matmul(&w, x, xq, T, y, rows, 24, rows, scratch);
     free(scratch);
