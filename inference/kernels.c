@@ -448,7 +448,9 @@ static int is_kq(const struct weight *w)
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
     /* K-quants: Q8_K activations for a few tokens; a longer batch reuses each dequantized row */
-    if (is_kq(w)) return T < 4 ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k) : 0;
+    if (is_kq(w))
+        return T < 4 || kq_dot4(w->dt, 0) ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k)
+                                          : 0;
     if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
@@ -531,6 +533,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     const struct kernels k = *pick();
     const enum kfamily fam = family(w->dt);
     const kq_dot_fn kq = fam == K_KQUANT ? kq_dot(w->dt, 0) : NULL;
+    const kq_dot4_fn kq4 = fam == K_KQUANT ? kq_dot4(w->dt, 0) : NULL;
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
     if (k.tile && T >= 4 && n % 16 == 0 && (fam == K_F32 || fam == K_F16) && r1 - r0 >= 4) {
         uint64_t nr = (r1 - r0) / 4;
@@ -582,8 +585,18 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                     fam == K_Q4_0);
             break;
         case K_KQUANT:
-            if (xq) { /* activations as Q8_K: integer dot products */
-                for (uint32_t t = 0; t < T; t++)
+            if (xq) { /* activations as Q8_K: integer dot products, four tokens a pass */
+                const struct q8k *xk = xq;
+                uint64_t nb = n / 256;
+                uint32_t t = 0;
+                for (; kq4 && t + 4 <= T; t += 4) {
+                    const struct q8k *xs[4] = {xk + t * nb, xk + (t + 1) * nb, xk + (t + 2) * nb,
+                                               xk + (t + 3) * nb};
+                    float o[4];
+                    kq4(row, xs, nb, o);
+                    for (uint32_t i = 0; i < 4; i++) y[(t + i) * ystride + r] = o[i];
+                }
+                for (; t < T; t++)
                     y[t * ystride + r] =
                         kq(row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256);
                 break;

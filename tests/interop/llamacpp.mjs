@@ -47,7 +47,11 @@ if (cmd === "greedy") {
         await seq.clearHistory();
         const items = Array.from({length: n}, (_, i) => {
             const tok = i === 0 ? 1 : 1 + ((k * n + i) % 1000);
-            return i >= n / 2 ? [tok, {generateNext: {token: true}}] : tok;
+            const next = 1 + ((k * n + i + 1) % 1000);
+            // what a perplexity needs of each scored position: the next token's logit, the
+            // largest logit and the sum of exp(logit - largest), taken in llama.cpp's own code
+            return i >= n / 2 ? [tok, {generateNext: {logits: {filter: {tokens: [next], includeMax: true}},
+                                                      totalLogitWeight: true}}] : tok;
         });
         await seq.controlledEvaluate(items);
     }
