@@ -448,9 +448,7 @@ static int is_kq(const struct weight *w)
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
     /* K-quants: Q8_K activations for a few tokens; a longer batch reuses each dequantized row */
-    if (is_kq(w))
-        return T < 4 || kq_dot4(w->dt, 0) ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k)
-                                          : 0;
+    if (is_kq(w)) return T < 4 ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k) : 0;
     if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
@@ -533,35 +531,31 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     const struct kernels k = *pick();
     const enum kfamily fam = family(w->dt);
     const kq_dot_fn kq = fam == K_KQUANT ? kq_dot(w->dt, 0) : NULL;
-    const kq_dot4_fn kq4 = fam == K_KQUANT ? kq_dot4(w->dt, 0) : NULL;
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
-    if (k.tile && T >= 4 && n % 16 == 0 && (fam == K_F32 || fam == K_F16) && r1 - r0 >= 4) {
-        uint64_t nr = (r1 - r0) / 4;
-        uint32_t nt = T / 4;
-        k.tile(w->data + r0 * w->rb, w->rb, w->dt == FERRY_DT_F16, x, n, nt, y + r0, ystride, nr);
-        for (uint64_t r = r0; r < r0 + 4 * nr; r++) /* the tokens past the last whole tile */
-            for (uint32_t t = 4 * nt; t < T; t++)
-                y[t * ystride + r] =
-                    w->dt == FERRY_DT_F16
-                        ? k.f16(w->data + r * w->rb, x + t * n, n)
-                        : k.f32((const float *)(const void *)(w->data + r * w->rb), x + t * n, n);
-        r0 += 4 * nr;
-    }
-    if (k.tile && T >= 4 && n % 16 == 0 && !xq && fam != K_F32 &&
-        fam != K_F16) /* BF16 and block types: up to KERN_SCRATCH_ROWS rows made float, then
-                       * the float tiles token group by token group (four tokens stay in L1
-                       * across the rows, the rows in L2 across the tokens) */
+    /* Float register tiles for F32/F16 rows as they are, and BF16 and block types without
+     * integer activations made float KERN_SCRATCH_ROWS rows at a time: a block of rows, then
+     * its tiles token group by token group (four tokens stay in L1 across the rows, the rows
+     * in L2 across the tokens). */
+    int direct = fam == K_F32 || fam == K_F16;
+    if (k.tile && T >= 4 && n % 16 == 0 && (direct || !xq))
         while (r0 + 4 <= r1) {
             uint64_t nr =
                 (r1 - r0) / 4 < KERN_SCRATCH_ROWS / 4 ? (r1 - r0) / 4 : KERN_SCRATCH_ROWS / 4;
-            for (uint64_t a = 0; a < 4 * nr; a++)
-                ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
+            const uint8_t *rows = w->data + r0 * w->rb;
+            size_t rb = w->rb;
+            if (!direct) {
+                for (uint64_t a = 0; a < 4 * nr; a++)
+                    ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
+                rows = (const uint8_t *)scratch, rb = n * sizeof(float);
+            }
+            int f16 = w->dt == FERRY_DT_F16;
             for (uint32_t t = 0; t + 4 <= T; t += 4)
-                k.tile((const uint8_t *)scratch, n * sizeof(float), 0, x + (size_t)t * n, n, 1,
-                       y + t * ystride + r0, ystride, nr);
-            for (uint64_t a = 0; a < 4 * nr; a++)
+                k.tile(rows, rb, f16, x + (size_t)t * n, n, 1, y + t * ystride + r0, ystride, nr);
+            for (uint64_t a = 0; a < 4 * nr; a++) /* the tokens past the last whole group */
                 for (uint32_t t = T / 4 * 4; t < T; t++)
-                    y[t * ystride + r0 + a] = k.f32(scratch + a * n, x + t * n, n);
+                    y[t * ystride + r0 + a] =
+                        f16 ? k.f16(rows + a * rb, x + t * n, n)
+                            : k.f32((const float *)(const void *)(rows + a * rb), x + t * n, n);
             r0 += 4 * nr;
         }
     for (uint64_t r = r0; r < r1; r++) {
@@ -585,18 +579,8 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                     fam == K_Q4_0);
             break;
         case K_KQUANT:
-            if (xq) { /* activations as Q8_K: integer dot products, four tokens a pass */
-                const struct q8k *xk = xq;
-                uint64_t nb = n / 256;
-                uint32_t t = 0;
-                for (; kq4 && t + 4 <= T; t += 4) {
-                    const struct q8k *xs[4] = {xk + t * nb, xk + (t + 1) * nb, xk + (t + 2) * nb,
-                                               xk + (t + 3) * nb};
-                    float o[4];
-                    kq4(row, xs, nb, o);
-                    for (uint32_t i = 0; i < 4; i++) y[(t + i) * ystride + r] = o[i];
-                }
-                for (; t < T; t++)
+            if (xq) { /* activations as Q8_K: integer dot products */
+                for (uint32_t t = 0; t < T; t++)
                     y[t * ystride + r] =
                         kq(row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256);
                 break;

@@ -244,71 +244,7 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q6k_avx2(const uint8_t
 }
 #endif
 
-#if X86
-/* Q4_K rows times four tokens at once (AVX-512 BW and VNNI): each weight block is decoded once
- * into the 256 levels in element order and 16-bit scales that follow the products, then per
- * token the u8 x s8 pair products (maddubs) are weighed by the sub-block scales and summed into
- * 32-bit lanes in one instruction (dpwssd); the mins go through the sums of 16 as above. */
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c"))) static void
-dot4_q4k_vnni(const uint8_t *w, const struct q8k *const *x, uint64_t nb, float *out)
-{
-    const __m256i low = _mm256_set1_epi8(15);
-    __m512 acc[4];
-    __m256 macc[4];
-    for (int t = 0; t < 4; t++) acc[t] = _mm512_setzero_ps(), macc[t] = _mm256_setzero_ps();
-    for (uint64_t b = 0; b < nb; b++, w += 144) {
-        _mm_prefetch((const char *)(w + 6144), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + 6144 + 64), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + 6144 + 128), _MM_HINT_T0);
-        uint8_t sm[16];
-        q4k_unpack(w + 4, sm);
-        __m512i lv[4], sc[4];
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
-            lv[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
-                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
-            sc[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(sm[2 * c])),
-                                       _mm256_set1_epi16(sm[2 * c + 1]), 1);
-        }
-        __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
-        __m256i mm =
-            _mm256_set_m128i(_mm_unpackhi_epi16(mn16, mn16), _mm_unpacklo_epi16(mn16, mn16));
-        int32_t d2;
-        memcpy(&d2, w, 4);
-        __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(d2)); /* d, dmin */
-        for (int t = 0; t < 4; t++) {
-            const struct q8k *xt = x[t] + b;
-            __m512i s = _mm512_setzero_si512();
-            for (int c = 0; c < 4; c++)
-                s = _mm512_dpwssd_epi32(
-                    s,
-                    _mm512_maddubs_epi16(lv[c],
-                                         _mm512_loadu_si512((const void *)(xt->qs + 64 * c))),
-                    sc[c]);
-            __m128 ddx = _mm_mul_ps(dd, _mm_set1_ps(xt->d));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_broadcastss_ps(ddx), acc[t]);
-            __m256i summ = _mm256_madd_epi16(mm, _mm256_loadu_si256((const __m256i *)xt->bsums));
-            macc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ),
-                                      _mm256_broadcastss_ps(_mm_movehdup_ps(ddx)), macc[t]);
-        }
-    }
-    for (int t = 0; t < 4; t++) {
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(macc[t]), _mm256_extractf128_ps(macc[t], 1));
-        r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-        r = _mm_add_ss(r, _mm_movehdup_ps(r));
-        out[t] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(r);
-    }
-}
-#endif
-
-/* the same from the one-token dot product, for tests and CPUs without the wide version */
-static void dot4_q4k_each(const uint8_t *w, const struct q8k *const *x, uint64_t nb, float *out)
-{
-    for (int t = 0; t < 4; t++) out[t] = dot_q4k_c(w, x[t], nb);
-}
-
 static kq_dot_fn q4k_best = dot_q4k_c, q6k_best = dot_q6k_c;
-static kq_dot4_fn q4k_four = NULL;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
@@ -316,16 +252,7 @@ static void choose(void)
 #if X86
     const struct ferry_cpu *c = ferry_cpu_detect();
     if (c->avx2 && c->fma && c->f16c) q4k_best = dot_q4k_avx2, q6k_best = dot_q6k_avx2;
-    if (c->avx2 && c->fma && c->f16c && c->avx512f && c->avx512bw && c->avx512vnni)
-        q4k_four = dot4_q4k_vnni;
 #endif
-}
-
-kq_dot4_fn kq_dot4(enum ferry_dtype dt, int portable)
-{
-    pthread_once(&once, choose);
-    if (dt != FERRY_DT_Q4_K) return NULL;
-    return portable ? dot4_q4k_each : q4k_four;
 }
 
 kq_dot_fn kq_dot(enum ferry_dtype dt, int portable)

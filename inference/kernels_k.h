@@ -20,10 +20,5 @@ typedef float (*kq_dot_fn)(const uint8_t *w, const struct q8k *x, uint64_t nb);
 /* The dot product for dt (FERRY_DT_Q4_K or FERRY_DT_Q6_K) this CPU runs fastest, chosen once;
  * portable: the C version whatever the CPU (for tests). */
 kq_dot_fn kq_dot(enum ferry_dtype dt, int portable);
-/* out[t] = row w times x[t] for four tokens, the row decoded once (prompt batches); NULL where
- * this CPU has no such kernel for dt (then batches use dequantized rows). portable: the C
- * version made of kq_dot's, for tests. */
-typedef void (*kq_dot4_fn)(const uint8_t *w, const struct q8k *const *x, uint64_t nb, float *out);
-kq_dot4_fn kq_dot4(enum ferry_dtype dt, int portable);
 
 #endif

@@ -123,17 +123,6 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
                 kq_dot(dt, 1)(wq + r * rb, (const struct q8k *)(const void *)xq, cols / 256);
             double err = fabs(got - want) / (1e-30 + mag);
             if (err > worst) worst = err;
-            if (T < 4 || dt != FERRY_DT_Q4_K) continue;
-            const struct q8k *xs[4]; /* four tokens a pass, the portable version */
-            for (uint32_t i = 0; i < 4; i++)
-                xs[i] = (const struct q8k *)(const void *)(xq + i * (xb / T));
-            float four[4];
-            kq_dot4(dt, 1)(wq + r * rb, xs, cols / 256, four);
-            for (uint32_t i = 0; i < 4; i++) {
-                want = ref(&w, r, x + i * cols, xq + i * (xb / T), &mag);
-                err = fabs(four[i] - want) / (1e-30 + mag);
-                if (err > worst) worst = err;
-            }
         }
     int bad = worst > 1e-6; /* a few float roundings of the magnitude, not a wrong term */
     printf("%-5s rows %2llu cols %5llu tokens %u%s: worst error / sum of |terms| %.2e%s\n",
