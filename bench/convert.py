@@ -82,10 +82,12 @@ def main():
     # whole-file SHA-256, as the "files" serialization needs, is one core's sequential work
     sha_t = best(["openssl", "dgst", "-sha256", st])
     print("# SHA-256 of the source alone (openssl dgst, one core): %.3fs; cp: %.3fs" % (sha_t, cp_t))
-    for threads in (1, 2):
-        cmd = [FERRY, "convert", src, "-o", out, "--type", "f16", "--force", "--no-vocab", "--threads", str(threads)]
-        t = best(cmd, cleanup=rm)
-        print("convert-f16-threads-%d-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (threads, t, cp_t, cp_t / t))
+    for kind in ("f16", "q8_0"):
+        for threads in (1, 2):
+            cmd = [FERRY, "convert", src, "-o", out, "--type", kind, "--force", "--no-vocab", "--threads", str(threads)]
+            t = best(cmd, cleanup=rm)
+            print("convert-%s-threads-%d-vs-cp  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, threads, t, cp_t, cp_t / t))
+            print("convert-%s-threads-%d-vs-cp+fsync  ferry=%.3fs  peer=%.3fs  ratio=%.2f" % (kind, threads, t, cps_t, cps_t / t))
     # cold source: evicted from the page cache before every run (as a model larger than memory
     # always is), so cp and ferry both read the disk
     def evict_then(cleanup):

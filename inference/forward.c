@@ -1,7 +1,8 @@
 /* The Llama forward pass over a batch of tokens: RMSNorm, Q/K/V projections, RoPE (interleaved
  * or rotate-half), grouped-query attention over the KV cache with a causal mask, output
- * projection, SwiGLU feed-forward, final norm and logits. Matmuls and attention are split
- * over the thread pool by rows and by (token, head). */
+ * projection, SwiGLU feed-forward, final norm and logits. Matmuls are split over the thread
+ * pool by rows, attention by groups of queries that share a KV head; batches longer than 512
+ * tokens go through in pieces. */
 #include "attention.h"
 #include "model_impl.h"
 
@@ -193,6 +194,14 @@ int ferry_model_eval(struct ferry_model *m, const int32_t *tokens, uint32_t T, u
     return ferry_model_eval_from(m, tokens, T, pos, all || !T ? 0 : T - 1, logits, err);
 }
 
+static int eval_batch(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
+                      uint32_t from, float *logits, struct ferry_error *err);
+
+/* Longer batches go through in pieces of EVAL_BATCH tokens (as llama.cpp's micro-batches):
+ * the activations of a piece are all the memory a batch needs besides the KV cache and the
+ * logits asked for, whatever the prompt's length. */
+#define EVAL_BATCH 512
+
 int ferry_model_eval_from(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
                           uint32_t from, float *logits, struct ferry_error *err)
 {
@@ -208,6 +217,21 @@ int ferry_model_eval_from(struct ferry_model *m, const int32_t *tokens, uint32_t
             return ferry_error_set(err, FERRY_EUSAGE, NULL, FERRY_NO_OFFSET, NULL,
                                    "token id %d is outside the vocabulary of %u", tokens[t],
                                    in->n_vocab);
+    int rc = 0;
+    for (uint32_t off = 0; off < T && !rc; off += EVAL_BATCH) {
+        uint32_t n = T - off < EVAL_BATCH ? T - off : EVAL_BATCH;
+        uint32_t lfrom = from > off ? from - off : 0; /* logits of tokens [from, T) only */
+        float *out = lfrom < n ? logits + (size_t)(off + lfrom - from) * in->n_vocab : NULL;
+        rc = eval_batch(m, tokens + off, n, pos + off, lfrom < n ? lfrom : n, out, err);
+    }
+    return rc;
+}
+
+/* One piece: logits of tokens [from, T) when from < T. */
+static int eval_batch(struct ferry_model *m, const int32_t *tokens, uint32_t T, uint32_t pos,
+                      uint32_t from, float *logits, struct ferry_error *err)
+{
+    const struct ferry_model_info *in = &m->info;
     uint32_t d = in->n_embd, hd = in->head_dim, qd = in->n_head * hd, kvd = in->n_head_kv * hd,
              ff = in->n_ff;
     size_t need = (size_t)T * (2 * d + 2 * qd + 2 * kvd + 2 * ff);
@@ -260,7 +284,7 @@ int ferry_model_eval_from(struct ferry_model *m, const int32_t *tokens, uint32_t
         }
         for (size_t i = 0; i < (size_t)T * d; i++) x[i] += xb[i];
     }
-    if (!rc) {
+    if (!rc && from < T) {
         for (uint32_t t = from; t < T; t++)
             rmsnorm(xb + (size_t)t * d, x + (size_t)t * d, (const float *)m->out_norm.data, d, eps);
         if (matmul(m, &m->out, xb + (size_t)from * d, T - from, logits)) rc = -1;

@@ -339,37 +339,56 @@ dot_q8_avx2(const uint8_t *w, const uint8_t *x, uint64_t nb, int q4)
 #endif
 
 #if X86
-/* Prompt batches of F32/F16 weights: tiles of 4 rows x 4 tokens, each 16-element chunk of a
- * row loaded (and converted) once for four tokens and each chunk of a token once for four
- * rows, sixteen accumulators in registers. The 4 * nr rows from data (rb bytes apart) into
- * columns 0.. of y, tokens [0, 4 * nt). */
-__attribute__((target("avx512f,fma,f16c"))) static void
-tile4x4_avx512(const uint8_t *data, size_t rb, int f16, const float *x, uint64_t n, uint32_t nt,
-               float *y, uint64_t ystride, uint64_t nr)
+/* Prompt batches of F32/F16/BF16 weights (kind: the row format): tiles of 4 rows x tb tokens
+ * (4 or 6), each 16-element chunk of a row loaded (and converted) once for the tokens and each
+ * chunk of a token once for four rows, 4 * tb accumulators in registers. The 4 * nr rows from
+ * data (rb bytes apart) into columns 0.. of y, tokens [0, tb). */
+enum tile_kind { TILE_F32, TILE_F16, TILE_BF16 };
+#define TILE_INLINE __attribute__((target("avx512f,fma,f16c"), always_inline)) static inline
+
+TILE_INLINE __m512 row16(const uint8_t *row, uint64_t i, const int kind)
 {
-    for (uint64_t r = 0; r < 4 * nr; r += 4)
-        for (uint32_t t = 0; t < 4 * nt; t += 4) {
-            __m512 acc[4][4];
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) acc[a][b] = _mm512_setzero_ps();
-            for (uint64_t i = 0; i < n; i += 16) {
-                __m512 wv[4];
-                for (int a = 0; a < 4; a++) {
-                    const uint8_t *row = data + (r + (uint64_t)a) * rb;
-                    wv[a] =
-                        f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)))
-                            : _mm512_loadu_ps((const float *)(const void *)row + i);
-                }
-                for (int b = 0; b < 4; b++) {
-                    __m512 xv = _mm512_loadu_ps(x + (size_t)(t + (uint32_t)b) * n + i);
-                    for (int a = 0; a < 4; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
-                }
+    if (kind == TILE_F32) return _mm512_loadu_ps((const float *)(const void *)row + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)(row + 2 * i));
+    return kind == TILE_F16 ? _mm512_cvtph_ps(h)
+                            : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TILE_INLINE void tile_rows(const uint8_t *data, size_t rb, const int kind, const float *x,
+                           uint64_t n, const int tb, float *y, uint64_t ystride, uint64_t nr)
+{
+    for (uint64_t r = 0; r < 4 * nr; r += 4) {
+        __m512 acc[4][6];
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < tb; b++) acc[a][b] = _mm512_setzero_ps();
+        for (uint64_t i = 0; i < n; i += 16) {
+            __m512 wv[4];
+            for (int a = 0; a < 4; a++) wv[a] = row16(data + (r + (uint64_t)a) * rb, i, kind);
+            for (int b = 0; b < tb; b++) {
+                __m512 xv = _mm512_loadu_ps(x + (size_t)b * n + i);
+                for (int a = 0; a < 4; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
             }
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++)
-                    y[(uint64_t)(t + (uint32_t)b) * ystride + r + (uint64_t)a] =
-                        _mm512_reduce_add_ps(acc[a][b]);
         }
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < tb; b++)
+                y[(uint64_t)b * ystride + r + (uint64_t)a] = _mm512_reduce_add_ps(acc[a][b]);
+    }
+}
+
+__attribute__((target("avx512f,fma,f16c"))) static void
+tile_avx512(const uint8_t *data, size_t rb, int kind, const float *x, uint64_t n, uint32_t tb,
+            float *y, uint64_t ystride, uint64_t nr)
+{
+    if (tb == 6) switch (kind) {
+        case TILE_F16: tile_rows(data, rb, TILE_F16, x, n, 6, y, ystride, nr); return;
+        case TILE_BF16: tile_rows(data, rb, TILE_BF16, x, n, 6, y, ystride, nr); return;
+        default: tile_rows(data, rb, TILE_F32, x, n, 6, y, ystride, nr); return;
+        }
+    switch (kind) {
+    case TILE_F16: tile_rows(data, rb, TILE_F16, x, n, 4, y, ystride, nr); return;
+    case TILE_BF16: tile_rows(data, rb, TILE_BF16, x, n, 4, y, ystride, nr); return;
+    default: tile_rows(data, rb, TILE_F32, x, n, 4, y, ystride, nr); return;
+    }
 }
 #endif
 
@@ -381,7 +400,7 @@ struct kernels {
     dot_h_fn f16, bf16;
     dot_q_fn q8, q4;
     void (*tile)(const uint8_t *, size_t, int, const float *, uint64_t, uint32_t, float *, uint64_t,
-                 uint64_t); /* F32/F16 prompt tiles, or NULL */
+                 uint64_t); /* F32/F16/BF16 prompt tiles, or NULL */
 };
 
 static struct kernels chosen;
@@ -396,7 +415,7 @@ static void choose(void)
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
-    if (c->avx512f && c->fma && c->f16c) k.tile = tile4x4_avx512;
+    if (c->avx512f && c->fma && c->f16c) k.tile = tile_avx512;
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
         k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
 #endif
@@ -532,11 +551,11 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
     const enum kfamily fam = family(w->dt);
     const kq_dot_fn kq = fam == K_KQUANT ? kq_dot(w->dt, 0) : NULL;
     if (w->rep && xq && r0 % 8 == 0) r0 = matmul_x8(w, xq, T, y, ystride, r0, r1);
-    /* Float register tiles for F32/F16 rows as they are, and BF16 and block types without
-     * integer activations made float KERN_SCRATCH_ROWS rows at a time: a block of rows, then
-     * its tiles token group by token group (four tokens stay in L1 across the rows, the rows
-     * in L2 across the tokens). */
-    int direct = fam == K_F32 || fam == K_F16;
+    /* Float register tiles for F32/F16/BF16 rows as they are, and block types without integer
+     * activations made float KERN_SCRATCH_ROWS rows at a time: a block of rows, then its tiles
+     * token group by token group (four tokens stay in L1 across the rows, the rows in L2
+     * across the tokens). */
+    int direct = fam == K_F32 || fam == K_F16 || fam == K_BF16;
     if (k.tile && T >= 4 && n % 16 == 0 && (direct || !xq))
         while (r0 + 4 <= r1) {
             uint64_t nr =
@@ -548,14 +567,19 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                     ferry_to_float(w->dt, w->data + (r0 + a) * w->rb, scratch + a * n, n);
                 rows = (const uint8_t *)scratch, rb = n * sizeof(float);
             }
-            int f16 = w->dt == FERRY_DT_F16;
-            for (uint32_t t = 0; t + 4 <= T; t += 4)
-                k.tile(rows, rb, f16, x + (size_t)t * n, n, 1, y + t * ystride + r0, ystride, nr);
+            int kind = !direct || fam == K_F32 ? TILE_F32 : fam == K_F16 ? TILE_F16 : TILE_BF16;
+            uint32_t t = 0;
+            for (uint32_t tb = 6; tb >= 4; tb -= 2) /* groups of six tokens, then of four */
+                for (; t + tb <= T; t += tb)
+                    k.tile(rows, rb, kind, x + (size_t)t * n, n, tb, y + t * ystride + r0, ystride,
+                           nr);
             for (uint64_t a = 0; a < 4 * nr; a++) /* the tokens past the last whole group */
-                for (uint32_t t = T / 4 * 4; t < T; t++)
-                    y[t * ystride + r0 + a] =
-                        f16 ? k.f16(rows + a * rb, x + t * n, n)
-                            : k.f32((const float *)(const void *)(rows + a * rb), x + t * n, n);
+                for (uint32_t u = t; u < T; u++)
+                    y[u * ystride + r0 + a] =
+                        kind == TILE_F16 ? k.f16(rows + a * rb, x + u * n, n)
+                        : kind == TILE_BF16
+                            ? k.bf16(rows + a * rb, x + u * n, n)
+                            : k.f32((const float *)(const void *)(rows + a * rb), x + u * n, n);
             r0 += 4 * nr;
         }
     for (uint64_t r = r0; r < r1; r++) {

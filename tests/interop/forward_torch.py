@@ -71,6 +71,35 @@ for label, cfg in cases:
         check(p.returncode == 0, "convert %s: %s" % (label, p.stderr))
         compare(ferry_logits(g, ids, "%s-%s" % (label, kind)), ref, tol, "%s GGUF %s" % (label, kind))
 
+# ---- a prompt longer than one evaluation piece (512 tokens): every position still agrees,
+# across the pieces' boundaries, with GQA (four queries of one KV head per attention pass)
+long_cfg = make_llama.config(dim=64, layers=2, heads=8, kv_heads=2, ff=96, vocab=128, ctx=2048)
+w = make_llama.weights(long_cfg, seed=12)
+long_ids = [(i * 37 + 11) % 128 for i in range(1100)]
+hf = os.path.join(WORK, "long-hf")
+make_llama.write_hf(hf, w, long_cfg)
+compare(ferry_logits(hf, long_ids, "long-hf"), make_llama.forward(w, long_cfg, long_ids), 1e-4,
+        "1100-token prompt HF dir")
+
+# ---- memory of a long prompt: the activations of one piece, whatever the prompt's length; the
+# peak grows by the KV cache the extra positions fill (and nothing like the 100 MB that 3500
+# more tokens of activations would take at this width)
+mem_cfg = make_llama.config(dim=512, layers=2, heads=8, kv_heads=2, ff=2048, vocab=512, ctx=4096)
+mem = os.path.join(WORK, "mem-hf")
+make_llama.write_hf(mem, make_llama.weights(mem_cfg, seed=13), mem_cfg)
+RSS = ("import resource,subprocess,sys; subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,"
+       "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+peak = {}
+for n in (500, 4000):
+    q = subprocess.run([sys.executable, "-c", RSS, FERRY, "run", mem, "--ids", ",".join(str(i % 512) for i in range(n)),
+                        "-n", "1", "--ctx", "4096", "--threads", "2"], capture_output=True, text=True)
+    peak[n] = int(q.stdout.strip() or 0)
+kv_extra = 2 * 3500 * 2 * 64 * 2 * 4 // 1024  # K and V, 2 layers, 3500 positions, 128 floats each, in KiB
+print("peak RSS: 500-token prompt %d KiB, 4000-token prompt %d KiB (KV cache of the extra positions %d KiB)"
+      % (peak[500], peak[4000], kv_extra))
+check(peak[500] > 0 and peak[4000] - peak[500] < kv_extra + 16 * 1024,
+      "a 4000-token prompt takes %d KiB more than a 500-token one" % (peak[4000] - peak[500]))
+
 # ---- ferry check: f16 and q8_0 conversions pass against the f32 source at the default
 # tolerances; q4_0 held to --max-kl 1e-7 fails. Small projection weights keep the random model
 # well-conditioned (random deep nets amplify quantization noise more than trained ones).

@@ -140,11 +140,12 @@ int main(void)
     for (size_t i = 0; i < 4; i++)
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 3; T += 2) bad |= run(types[i], cols[c], T, 37);
-    /* F16/F32/BF16 prompt tiles of 4 rows x 4 tokens, and what is left over */
+    /* F16/F32/BF16 prompt tiles of 4 rows x 6 or 4 tokens, and what is left over */
     const enum ferry_dtype ftypes[] = {FERRY_DT_F16, FERRY_DT_F32, FERRY_DT_BF16};
     for (size_t i = 0; i < 3; i++)
         for (size_t c = 0; c < 4; c++)
-            for (uint32_t T = 1; T <= 6; T += 5) bad |= run(ftypes[i], cols[c], T, 37);
+            for (uint32_t T = 1; T <= 11; T += T == 1 ? 4 : T == 5 ? 1 : 5) /* 1, 5, 6, 11 */
+                bad |= run(ftypes[i], cols[c], T, 37);
     for (size_t i = 0; i < 2; i++) /* whole groups of eight rows, plus a thread split inside */
         for (size_t c = 0; c < 4; c++)
             for (uint32_t T = 1; T <= 6; T += T == 1 ? 2 : 3) bad |= run(types[i], cols[c], T, 48);
