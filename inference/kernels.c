@@ -294,6 +294,33 @@ dot_f16_avx512(const uint8_t *w, const float *x, uint64_t n)
     return t;
 }
 
+/* BF16 rows: a bfloat16 is the top half of a float, so widening and shifting makes the float */
+__attribute__((target("avx512f,fma"))) static inline __m512 bf16x16(const uint8_t *p)
+{
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+__attribute__((target("avx512f,fma"))) static float dot_bf16_avx512(const uint8_t *w,
+                                                                    const float *x, uint64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    uint64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        _mm_prefetch((const char *)(w + 2 * i + 6144), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + 2 * i + 6208), _MM_HINT_T0);
+        s0 = _mm512_fmadd_ps(bf16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+        s1 = _mm512_fmadd_ps(bf16x16(w + 2 * i + 32), _mm512_loadu_ps(x + i + 16), s1);
+        s2 = _mm512_fmadd_ps(bf16x16(w + 2 * i + 64), _mm512_loadu_ps(x + i + 32), s2);
+        s3 = _mm512_fmadd_ps(bf16x16(w + 2 * i + 96), _mm512_loadu_ps(x + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(bf16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) t += ferry_bf16_to_fp32((uint16_t)(w[2 * i] | w[2 * i + 1] << 8)) * x[i];
+    return t;
+}
+
 __attribute__((target("avx512f,avx512vl,fma"))) static float
 dot_f32_avx512(const float *a, const float *b, uint64_t n)
 {
@@ -349,9 +376,8 @@ enum tile_kind { TILE_F32, TILE_F16, TILE_BF16 };
 TILE_INLINE __m512 row16(const uint8_t *row, uint64_t i, const int kind)
 {
     if (kind == TILE_F32) return _mm512_loadu_ps((const float *)(const void *)row + i);
-    __m256i h = _mm256_loadu_si256((const __m256i *)(row + 2 * i));
-    return kind == TILE_F16 ? _mm512_cvtph_ps(h)
-                            : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    if (kind == TILE_BF16) return bf16x16(row + 2 * i);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)));
 }
 
 TILE_INLINE void tile_rows(const uint8_t *data, size_t rb, const int kind, const float *x,
@@ -415,6 +441,7 @@ static void choose(void)
     if (c->avx2 && c->fma) k.f32 = dot_f32_avx2, k.bf16 = dot_bf16_avx2;
     if (c->avx2 && c->fma && c->f16c) k.f16 = dot_f16_avx2, k.q8 = k.q4 = dot_q8_avx2;
     if (c->avx512f && c->fma && c->f16c) k.f32 = dot_f32_avx512, k.f16 = dot_f16_avx512;
+    if (c->avx512f && c->fma) k.bf16 = dot_bf16_avx512;
     if (c->avx512f && c->fma && c->f16c) k.tile = tile_avx512;
     if (c->avx2 && c->fma && c->f16c && c->avx512vnni)
         k.q8 = dot_q8_vnni8, k.q4 = dot_q4_vnni_adapter;
@@ -464,10 +491,28 @@ static int is_kq(const struct weight *w)
     return family(w->dt) == K_KQUANT && w->cols % 256 == 0;
 }
 
+/* Q8_K activations of one token: the blocks, then their mins sums (q8k_mins) */
+static size_t kq_token_bytes(uint64_t cols)
+{
+    return (size_t)(cols / 256) * sizeof(struct q8k) + (size_t)(cols / 32) * sizeof(float);
+}
+
+static const struct q8k *kq_token(const void *xq, uint64_t cols, uint32_t t)
+{
+    return (const struct q8k *)(const void *)((const uint8_t *)xq + t * kq_token_bytes(cols));
+}
+
+/* Q4_K batches of four tokens or more in integer tiles on this CPU */
+static int kq_tiles(const struct weight *w, uint32_t T)
+{
+    return w->dt == FERRY_DT_Q4_K && T >= 4 && q4k_tile(0);
+}
+
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
-    /* K-quants: Q8_K activations for a few tokens; a longer batch reuses each dequantized row */
-    if (is_kq(w)) return T < 4 ? (size_t)T * (size_t)(w->cols / 256) * sizeof(struct q8k) : 0;
+    /* K-quants: Q8_K activations for a few tokens, and for Q4_K batches in integer tiles;
+     * other batches reuse each dequantized row */
+    if (is_kq(w)) return T < 4 || kq_tiles(w, T) ? (size_t)T * kq_token_bytes(w->cols) : 0;
     if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
@@ -475,7 +520,12 @@ size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq)
 {
     if (is_kq(w)) {
-        q8k_quantize(x, xq, (uint64_t)T * w->cols);
+        size_t tb = kq_token_bytes(w->cols);
+        for (uint32_t t = 0; t < T; t++) {
+            struct q8k *q = (struct q8k *)(void *)((uint8_t *)xq + t * tb);
+            q8k_quantize(x + (size_t)t * w->cols, q, w->cols);
+            q8k_mins(q, w->cols / 256, (float *)(void *)(q + w->cols / 256));
+        }
         return;
     }
     size_t tb = xq_token_bytes(w->cols), nb = (size_t)(w->cols / 32);
@@ -582,6 +632,39 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                             : k.f32((const float *)(const void *)(rows + a * rb), x + u * n, n);
             r0 += 4 * nr;
         }
+    if (xq && kq_tiles(w, T)) { /* Q4_K: blocks of rows decoded once, integer tiles */
+        q4k_tile_fn tile = q4k_tile(0);
+        size_t rs = q4k_decoded_bytes(n);
+        uint64_t nb = n / 256;
+        uint8_t *dec = (uint8_t *)scratch;
+        for (; r0 < r1;) {
+            uint64_t nr = r1 - r0 < KERN_SCRATCH_ROWS ? r1 - r0 : KERN_SCRATCH_ROWS;
+            for (uint64_t a = 0; a < nr; a++)
+                q4k_decode_row(w->data + (r0 + a) * w->rb, n, dec + a * rs);
+            uint32_t t = 0;
+            for (; t + 4 <= T; t += 4) {
+                const struct q8k *xs[4];
+                const float *xm[4];
+                for (uint32_t i = 0; i < 4; i++)
+                    xs[i] = kq_token(xq, n, t + i),
+                    xm[i] = (const float *)(const void *)(xs[i] + nb);
+                for (uint64_t a = 0; a < nr; a += 2) {
+                    int two = a + 1 < nr;
+                    float o[8];
+                    tile(dec + a * rs, rs, two ? 2 : 1, xs, xm, nb, o);
+                    for (uint32_t i = 0; i < 4; i++)
+                        for (int e = 0; e <= two; e++)
+                            y[(t + i) * ystride + r0 + a + (uint64_t)e] =
+                                o[i * (two ? 2 : 1) + (uint32_t)e];
+                }
+            }
+            for (; t < T; t++) /* the tokens past the last group of four */
+                for (uint64_t a = 0; a < nr; a++)
+                    y[t * ystride + r0 + a] =
+                        kq(w->data + (r0 + a) * w->rb, kq_token(xq, n, t), nb);
+            r0 += nr;
+        }
+    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (fam) {
@@ -605,8 +688,7 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
         case K_KQUANT:
             if (xq) { /* activations as Q8_K: integer dot products */
                 for (uint32_t t = 0; t < T; t++)
-                    y[t * ystride + r] =
-                        kq(row, (const struct q8k *)xq + (size_t)t * (n / 256), n / 256);
+                    y[t * ystride + r] = kq(row, kq_token(xq, n, t), n / 256);
                 break;
             }
             /* fall through */

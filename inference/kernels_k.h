@@ -4,6 +4,7 @@
 #ifndef FERRY_INFERENCE_KERNELS_K_H
 #define FERRY_INFERENCE_KERNELS_K_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ferry/dtype.h"
 
@@ -20,5 +21,17 @@ typedef float (*kq_dot_fn)(const uint8_t *w, const struct q8k *x, uint64_t nb);
 /* The dot product for dt (FERRY_DT_Q4_K or FERRY_DT_Q6_K) this CPU runs fastest, chosen once;
  * portable: the C version whatever the CPU (for tests). */
 kq_dot_fn kq_dot(enum ferry_dtype dt, int portable);
+
+/* Prompt batches of Q4_K (kernels_k_tile.c): rows decoded once into q4k_decoded_bytes(cols)
+ * each, the activations' mins sums (8 floats per block: d times each 32 values' sum), and a
+ * tile of nr (1 or 2) decoded rows rs bytes apart times four tokens: out[t * nr + a]. */
+size_t q4k_decoded_bytes(uint64_t cols);
+void q4k_decode_row(const uint8_t *w, uint64_t cols, uint8_t *out);
+void q8k_mins(const struct q8k *x, uint64_t nb, float *out);
+typedef void (*q4k_tile_fn)(const uint8_t *rows, size_t rs, int nr, const struct q8k *const *x,
+                            const float *const *xm, uint64_t nb, float *out);
+/* NULL where this CPU has no integer tile (then batches use dequantized rows); portable: the
+ * C version, for tests. */
+q4k_tile_fn q4k_tile(int portable);
 
 #endif
