@@ -494,7 +494,7 @@ static int is_kq(const struct weight *w)
 /* Q8_K activations of one token: the blocks, then their mins sums (q8k_mins) */
 static size_t kq_token_bytes(uint64_t cols)
 {
-    return (size_t)(cols / 256) * sizeof(struct q8k) + (size_t)(cols / 32) * sizeof(float);
+    return (size_t)(cols / 256) * sizeof(struct q8k) + (size_t)(cols / 16) * sizeof(float);
 }
 
 static const struct q8k *kq_token(const void *xq, uint64_t cols, uint32_t t)
@@ -502,17 +502,17 @@ static const struct q8k *kq_token(const void *xq, uint64_t cols, uint32_t t)
     return (const struct q8k *)(const void *)((const uint8_t *)xq + t * kq_token_bytes(cols));
 }
 
-/* Q4_K batches of four tokens or more in integer tiles on this CPU */
-static int kq_tiles(const struct weight *w, uint32_t T)
+/* K-quant batches of four tokens or more in integer tiles on this CPU */
+static int kq_tiles(uint32_t T)
 {
-    return w->dt == FERRY_DT_Q4_K && T >= 4 && q4k_tile(0);
+    return T >= 4 && kq_tile(0);
 }
 
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
     /* K-quants: Q8_K activations for a few tokens, and for Q4_K batches in integer tiles;
      * other batches reuse each dequantized row */
-    if (is_kq(w)) return T < 4 || kq_tiles(w, T) ? (size_t)T * kq_token_bytes(w->cols) : 0;
+    if (is_kq(w)) return T < 4 || kq_tiles(T) ? (size_t)T * kq_token_bytes(w->cols) : 0;
     if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
 }
@@ -632,15 +632,15 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                             : k.f32((const float *)(const void *)(rows + a * rb), x + u * n, n);
             r0 += 4 * nr;
         }
-    if (xq && kq_tiles(w, T)) { /* Q4_K: blocks of rows decoded once, integer tiles */
-        q4k_tile_fn tile = q4k_tile(0);
-        size_t rs = q4k_decoded_bytes(n);
+    if (xq && fam == K_KQUANT && kq_tiles(T)) { /* blocks of rows decoded once */
+        kq_tile_fn tile = kq_tile(0);
+        size_t rs = kq_decoded_bytes(n);
         uint64_t nb = n / 256;
         uint8_t *dec = (uint8_t *)scratch;
         for (; r0 < r1;) {
             uint64_t nr = r1 - r0 < KERN_SCRATCH_ROWS ? r1 - r0 : KERN_SCRATCH_ROWS;
             for (uint64_t a = 0; a < nr; a++)
-                q4k_decode_row(w->data + (r0 + a) * w->rb, n, dec + a * rs);
+                kq_decode_row(w->dt, w->data + (r0 + a) * w->rb, n, dec + a * rs);
             uint32_t t = 0;
             for (; t + 4 <= T; t += 4) {
                 const struct q8k *xs[4];

@@ -80,22 +80,42 @@ static float dot_q4k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
 /* Q6_K block: ql[128], qh[64], scales[16] (int8, one per 16 elements), d; in each 128-element
  * half, byte l gives elements l, l+32 (ql[l], ql[l+32] low nibbles) and l+64, l+96 (high
  * nibbles), with two more bits each from qh[l]; values are level - 32 */
+/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15) of Q4_K's 12-byte array, with
+ * word-wide masks: scales 0-3 and mins 0-3 are the low six bits of bytes 0-3 and 4-7; scales
+ * and mins 4-7 take four bits from bytes 8-11 and their top two from the high bits of bytes
+ * 0-3 and 4-7. */
+void q4k_unpack(const uint8_t *s, uint8_t out[16])
+{
+    uint32_t w0, w1, w2, u[4];
+    memcpy(&w0, s, 4), memcpy(&w1, s + 4, 4), memcpy(&w2, s + 8, 4);
+    u[0] = w0 & 0x3f3f3f3fu;
+    u[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    u[2] = w1 & 0x3f3f3f3fu;
+    u[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    memcpy(out, u, 16);
+}
+
+void q6k_levels(const uint8_t *w, uint8_t *out)
+{
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+        for (int l = 0; l < 32; l++) {
+            out[128 * h + l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
+            out[128 * h + l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+            out[128 * h + l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+            out[128 * h + l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+        }
+    }
+}
+
 static float dot_q6k_c(const uint8_t *w, const struct q8k *x, uint64_t nb)
 {
     float sum = 0;
     for (uint64_t b = 0; b < nb; b++, w += 210, x++) {
+        uint8_t lv[256];
         int8_t v[256];
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
-            for (int l = 0; l < 32; l++) {
-                v[128 * h + l] = (int8_t)(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
-                v[128 * h + l + 32] =
-                    (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
-                v[128 * h + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-                v[128 * h + l + 96] =
-                    (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-            }
-        }
+        q6k_levels(w, lv);
+        for (int i = 0; i < 256; i++) v[i] = (int8_t)(lv[i] - 32);
         const int8_t *sc = (const int8_t *)(w + 192);
         int sumi = 0;
         for (int g = 0; g < 16; g++) {
@@ -115,21 +135,6 @@ __attribute__((target("avx2"))) static inline int hsum_i32(__m256i v)
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
-}
-
-/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15) of Q4_K's 12-byte array, with
- * word-wide masks: scales 0-3 and mins 0-3 are the low six bits of bytes 0-3 and 4-7; scales
- * and mins 4-7 take four bits from bytes 8-11 and their top two from the high bits of bytes
- * 0-3 and 4-7. */
-static void q4k_unpack(const uint8_t *s, uint8_t out[16])
-{
-    uint32_t w0, w1, w2, u[4];
-    memcpy(&w0, s, 4), memcpy(&w1, s + 4, 4), memcpy(&w2, s + 8, 4);
-    u[0] = w0 & 0x3f3f3f3fu;
-    u[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    u[2] = w1 & 0x3f3f3f3fu;
-    u[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    memcpy(out, u, 16);
 }
 
 /* per 32-byte chunk c: byte pairs that broadcast 16-bit scale 2c (low nibbles) and 2c + 1 */

@@ -22,16 +22,22 @@ typedef float (*kq_dot_fn)(const uint8_t *w, const struct q8k *x, uint64_t nb);
  * portable: the C version whatever the CPU (for tests). */
 kq_dot_fn kq_dot(enum ferry_dtype dt, int portable);
 
-/* Prompt batches of Q4_K (kernels_k_tile.c): rows decoded once into q4k_decoded_bytes(cols)
- * each, the activations' mins sums (8 floats per block: d times each 32 values' sum), and a
- * tile of nr (1 or 2) decoded rows rs bytes apart times four tokens: out[t * nr + a]. */
-size_t q4k_decoded_bytes(uint64_t cols);
-void q4k_decode_row(const uint8_t *w, uint64_t cols, uint8_t *out);
+/* Q4_K's eight 6-bit scales (out[0..7]) and mins (out[8..15]) from its 12-byte array; Q6_K's
+ * 256 levels (0..63, value + 32) of a block in element order. */
+void q4k_unpack(const uint8_t *s, uint8_t out[16]);
+void q6k_levels(const uint8_t *w, uint8_t *out);
+
+/* Prompt batches of Q4_K and Q6_K (kernels_k_tile.c): rows decoded once into
+ * kq_decoded_bytes(cols) each, the activations' sums per 16 values times their block scale
+ * (q8k_mins: 16 floats per block), and a tile of nr (1 or 2) decoded rows rs bytes apart
+ * times four tokens: out[t * nr + a]. */
+size_t kq_decoded_bytes(uint64_t cols);
+void kq_decode_row(enum ferry_dtype dt, const uint8_t *w, uint64_t cols, uint8_t *out);
 void q8k_mins(const struct q8k *x, uint64_t nb, float *out);
-typedef void (*q4k_tile_fn)(const uint8_t *rows, size_t rs, int nr, const struct q8k *const *x,
-                            const float *const *xm, uint64_t nb, float *out);
+typedef void (*kq_tile_fn)(const uint8_t *rows, size_t rs, int nr, const struct q8k *const *x,
+                           const float *const *xm, uint64_t nb, float *out);
 /* NULL where this CPU has no integer tile (then batches use dequantized rows); portable: the
  * C version, for tests. */
-q4k_tile_fn q4k_tile(int portable);
+kq_tile_fn kq_tile(int portable);
 
 #endif

@@ -1,10 +1,11 @@
-/* Prompt batches of Q4_K rows with integer products (see kernels_k.h). A block of rows is
- * decoded once into levels (0..15, one byte each, in element order), the sub-block scales as
- * 16-bit vectors that line up with the pair products, the block scales as floats and the mins
- * as floats per 32 elements (dmin * min). Tiles of two rows by four tokens then take, per
- * 64 elements, one u8 x s8 pair product (maddubs) and one scaled sum into 32-bit lanes
- * (dpwssd) for each row and token; each super-block's sums become float once. The mins come
- * off at the end as one short float dot product per row and token (q8k_mins). */
+/* Prompt batches of Q4_K and Q6_K rows with integer products (see kernels_k.h). A block of
+ * rows is decoded once into levels (Q4_K 0..15, Q6_K 0..63, one byte each, in element order),
+ * the sub-block scales as 16-bit vectors that line up with the pair products, the block scales
+ * as floats and what comes off per 16 elements as floats (Q4_K: dmin * min; Q6_K: the -32 of
+ * every level, 32 * d * scale). Tiles of two rows by four tokens then take, per 64 elements,
+ * one u8 x s8 pair product (maddubs) and one scaled sum into 32-bit lanes (dpwssd) for each
+ * row and token; each super-block's sums become float once. The offsets come off at the end as
+ * one short float dot product per row and token with the activations' sums (q8k_mins). */
 #include "kernels_k.h"
 #include "ferry/cpu.h"
 #include "ferry/half.h"
@@ -22,33 +23,19 @@
 /* one decoded super-block: 256 levels, four 64-byte scale vectors */
 #define DEC_BLOCK (256 + 4 * 64)
 
-size_t q4k_decoded_bytes(uint64_t cols)
+size_t kq_decoded_bytes(uint64_t cols)
 {
     uint64_t nb = cols / 256;
-    return nb * DEC_BLOCK + nb * sizeof(float) + cols / 32 * sizeof(float);
+    return nb * DEC_BLOCK + nb * sizeof(float) + cols / 16 * sizeof(float);
 }
 
-/* the 6-bit scales (bytes 0-7) and mins (8-15) of Q4_K's 12-byte array */
-static void scales_mins(const uint8_t *s, uint8_t out[16])
+static void q4k_decode(const uint8_t *w, uint64_t nb, uint8_t *out)
 {
-    for (int j = 0; j < 8; j++)
-        if (j < 4) {
-            out[j] = s[j] & 63;
-            out[8 + j] = s[j + 4] & 63;
-        } else {
-            out[j] = (uint8_t)((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4));
-            out[8 + j] = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-        }
-}
-
-void q4k_decode_row(const uint8_t *w, uint64_t cols, uint8_t *out)
-{
-    uint64_t nb = cols / 256;
     float *d = (float *)(void *)(out + nb * DEC_BLOCK), *mins = d + nb;
     for (uint64_t b = 0; b < nb; b++, w += 144) {
         uint8_t *lv = out + b * DEC_BLOCK, sm[16];
         int16_t *sc = (int16_t *)(void *)(lv + 256);
-        scales_mins(w + 4, sm);
+        q4k_unpack(w + 4, sm);
         for (int c = 0; c < 4; c++) {
             const uint8_t *q = w + 16 + 32 * c;
             for (int l = 0; l < 32; l++) {
@@ -62,15 +49,37 @@ void q4k_decode_row(const uint8_t *w, uint64_t cols, uint8_t *out)
         }
         d[b] = ferry_fp16_le(w);
         float dmin = ferry_fp16_le(w + 2);
-        for (int j = 0; j < 8; j++) mins[8 * b + (uint64_t)j] = dmin * sm[8 + j];
+        for (int g = 0; g < 16; g++) mins[16 * b + (uint64_t)g] = dmin * sm[8 + g / 2];
     }
+}
+
+/* Q6_K block: ql[128], qh[64], scales[16] (int8 per 16 values), d (kernels_k.c) */
+static void q6k_decode(const uint8_t *w, uint64_t nb, uint8_t *out)
+{
+    float *d = (float *)(void *)(out + nb * DEC_BLOCK), *mins = d + nb;
+    for (uint64_t b = 0; b < nb; b++, w += 210) {
+        uint8_t *lv = out + b * DEC_BLOCK;
+        int16_t *sc = (int16_t *)(void *)(lv + 256);
+        q6k_levels(w, lv);
+        const int8_t *s8 = (const int8_t *)(w + 192);
+        for (int i = 0; i < 128; i++) sc[i] = s8[i / 8]; /* pair lane i: values 2i, 2i + 1 */
+        d[b] = ferry_fp16_le(w + 208);
+        for (int g = 0; g < 16; g++) mins[16 * b + (uint64_t)g] = 32 * d[b] * s8[g];
+    }
+}
+
+void kq_decode_row(enum ferry_dtype dt, const uint8_t *w, uint64_t cols, uint8_t *out)
+{
+    if (dt == FERRY_DT_Q4_K)
+        q4k_decode(w, cols / 256, out);
+    else
+        q6k_decode(w, cols / 256, out);
 }
 
 void q8k_mins(const struct q8k *x, uint64_t nb, float *out)
 {
     for (uint64_t b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++)
-            out[8 * b + (uint64_t)j] = x[b].d * (float)(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        for (int g = 0; g < 16; g++) out[16 * b + (uint64_t)g] = x[b].d * (float)x[b].bsums[g];
 }
 
 /* y[t][r] for one decoded row and one token, portably (tests, leftovers) */
@@ -85,7 +94,7 @@ static float decoded_dot_c(const uint8_t *row, const struct q8k *x, const float 
         for (int i = 0; i < 256; i++) s += lv[i] * x[b].qs[i] * sc[i / 2 % 32 + 32 * (i / 64)];
         sum += d[b] * x[b].d * (float)s;
     }
-    for (uint64_t j = 0; j < 8 * nb; j++) off += mins[j] * xm[j];
+    for (uint64_t j = 0; j < 16 * nb; j++) off += mins[j] * xm[j];
     return sum - off;
 }
 
@@ -140,7 +149,7 @@ TILE_FN void tile_n(const uint8_t *rows, size_t rs, const int nr, const struct q
         const float *mins =
             (const float *)(const void *)(rows + (size_t)a * rs + nb * DEC_BLOCK) + nb;
         for (int t = 0; t < 4; t++)
-            out[t * nr + a] = _mm512_reduce_add_ps(acc[a][t]) - mins_dot(mins, xm[t], 8 * nb);
+            out[t * nr + a] = _mm512_reduce_add_ps(acc[a][t]) - mins_dot(mins, xm[t], 16 * nb);
     }
 }
 
@@ -163,7 +172,7 @@ static void tile_c(const uint8_t *rows, size_t rs, int nr, const struct q8k *con
             out[t * nr + a] = decoded_dot_c(rows + (size_t)a * rs, x[t], xm[t], nb);
 }
 
-static q4k_tile_fn best;
+static kq_tile_fn best;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
@@ -174,7 +183,7 @@ static void choose(void)
 #endif
 }
 
-q4k_tile_fn q4k_tile(int portable)
+kq_tile_fn kq_tile(int portable)
 {
     pthread_once(&once, choose);
     return portable ? tile_c : best;

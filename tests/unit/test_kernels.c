@@ -124,8 +124,8 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
             double err = fabs(got - want) / (1e-30 + mag);
             if (err > worst) worst = err;
         }
-    if (xq && dt == FERRY_DT_Q4_K && T >= 4) { /* the portable integer tile agrees too */
-        size_t rs = q4k_decoded_bytes(cols);
+    if (xq && T >= 4 && (dt == FERRY_DT_Q4_K || dt == FERRY_DT_Q6_K)) { /* the portable tile too */
+        size_t rs = kq_decoded_bytes(cols);
         uint8_t *dec = malloc(2 * rs);
         const struct q8k *xs[4];
         const float *xm[4];
@@ -135,9 +135,9 @@ static int run(enum ferry_dtype dt, uint64_t cols, uint32_t T, uint64_t rows)
         }
         for (uint64_t r = 0; r + 2 <= rows; r += 2) {
             float o[8];
-            q4k_decode_row(wq + r * rb, cols, dec);
-            q4k_decode_row(wq + (r + 1) * rb, cols, dec + rs);
-            q4k_tile(1)(dec, rs, 2, xs, xm, cols / 256, o);
+            kq_decode_row(dt, wq + r * rb, cols, dec);
+            kq_decode_row(dt, wq + (r + 1) * rb, cols, dec + rs);
+            kq_tile(1)(dec, rs, 2, xs, xm, cols / 256, o);
             for (uint32_t i = 0; i < 8; i++) {
                 double mag;
                 double want = ref(&w, r + i % 2, x + i / 2 * cols, xq + i / 2 * (xb / T), &mag);
