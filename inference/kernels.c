@@ -510,8 +510,8 @@ static int kq_tiles(uint32_t T)
 
 size_t kern_xq_bytes(const struct weight *w, uint32_t T)
 {
-    /* K-quants: Q8_K activations for a few tokens, and for Q4_K batches in integer tiles;
-     * other batches reuse each dequantized row */
+    /* K-quants: Q8_K activations for a few tokens, and for batches in integer tiles where
+     * this CPU has them; other batches reuse each dequantized row */
     if (is_kq(w)) return T < 4 || kq_tiles(T) ? (size_t)T * kq_token_bytes(w->cols) : 0;
     if (family(w->dt) != K_Q8_0 && family(w->dt) != K_Q4_0) return 0;
     return (size_t)T * xq_token_bytes(w->cols);
@@ -588,6 +588,46 @@ static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T,
     return end > r0 ? end : r0;
 }
 
+/* Rows [r0, r1) of a K-quant weight in integer tiles: KERN_SCRATCH_ROWS rows at a time decoded
+ * into scratch (kq_decoded_bytes per row, under the 4 * cols bytes a row of it holds), then four
+ * tokens a pass over them, two rows a tile; the tokens past the last group of four through the
+ * one-token dot product. Returns r1. */
+static uint64_t matmul_kq_tiles(const struct weight *w, const void *xq, uint32_t T, float *y,
+                                uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch)
+{
+    const uint64_t n = w->cols, nb = n / 256;
+    const kq_tile_fn tile = kq_tile(0);
+    const kq_dot_fn kq = kq_dot(w->dt, 0);
+    const size_t rs = kq_decoded_bytes(n);
+    uint8_t *dec = (uint8_t *)scratch;
+    for (; r0 < r1;) {
+        uint64_t nr = r1 - r0 < KERN_SCRATCH_ROWS ? r1 - r0 : KERN_SCRATCH_ROWS;
+        for (uint64_t a = 0; a < nr; a++)
+            kq_decode_row(w->dt, w->data + (r0 + a) * w->rb, n, dec + a * rs);
+        uint32_t t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const struct q8k *xs[4];
+            const float *xm[4];
+            for (uint32_t i = 0; i < 4; i++)
+                xs[i] = kq_token(xq, n, t + i), xm[i] = (const float *)(const void *)(xs[i] + nb);
+            for (uint64_t a = 0; a < nr; a += 2) {
+                int two = a + 1 < nr;
+                float o[8];
+                tile(dec + a * rs, rs, two ? 2 : 1, xs, xm, nb, o);
+                for (uint32_t i = 0; i < 4; i++)
+                    for (int e = 0; e <= two; e++)
+                        y[(t + i) * ystride + r0 + a + (uint64_t)e] =
+                            o[i * (two ? 2 : 1) + (uint32_t)e];
+            }
+        }
+        for (; t < T; t++)
+            for (uint64_t a = 0; a < nr; a++)
+                y[t * ystride + r0 + a] = kq(w->data + (r0 + a) * w->rb, kq_token(xq, n, t), nb);
+        r0 += nr;
+    }
+    return r1;
+}
+
 void kern_row(const struct weight *w, uint64_t r, float *out)
 {
     ferry_to_float(w->dt, w->data + r * w->rb, out, w->cols);
@@ -632,39 +672,8 @@ void kern_matmul(const struct weight *w, const float *x, const void *xq, uint32_
                             : k.f32((const float *)(const void *)(rows + a * rb), x + u * n, n);
             r0 += 4 * nr;
         }
-    if (xq && fam == K_KQUANT && kq_tiles(T)) { /* blocks of rows decoded once */
-        kq_tile_fn tile = kq_tile(0);
-        size_t rs = kq_decoded_bytes(n);
-        uint64_t nb = n / 256;
-        uint8_t *dec = (uint8_t *)scratch;
-        for (; r0 < r1;) {
-            uint64_t nr = r1 - r0 < KERN_SCRATCH_ROWS ? r1 - r0 : KERN_SCRATCH_ROWS;
-            for (uint64_t a = 0; a < nr; a++)
-                kq_decode_row(w->dt, w->data + (r0 + a) * w->rb, n, dec + a * rs);
-            uint32_t t = 0;
-            for (; t + 4 <= T; t += 4) {
-                const struct q8k *xs[4];
-                const float *xm[4];
-                for (uint32_t i = 0; i < 4; i++)
-                    xs[i] = kq_token(xq, n, t + i),
-                    xm[i] = (const float *)(const void *)(xs[i] + nb);
-                for (uint64_t a = 0; a < nr; a += 2) {
-                    int two = a + 1 < nr;
-                    float o[8];
-                    tile(dec + a * rs, rs, two ? 2 : 1, xs, xm, nb, o);
-                    for (uint32_t i = 0; i < 4; i++)
-                        for (int e = 0; e <= two; e++)
-                            y[(t + i) * ystride + r0 + a + (uint64_t)e] =
-                                o[i * (two ? 2 : 1) + (uint32_t)e];
-                }
-            }
-            for (; t < T; t++) /* the tokens past the last group of four */
-                for (uint64_t a = 0; a < nr; a++)
-                    y[t * ystride + r0 + a] =
-                        kq(w->data + (r0 + a) * w->rb, kq_token(xq, n, t), nb);
-            r0 += nr;
-        }
-    }
+    if (xq && fam == K_KQUANT && kq_tiles(T))
+        r0 = matmul_kq_tiles(w, xq, T, y, ystride, r0, r1, scratch);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->rb;
         switch (fam) {

@@ -1,8 +1,9 @@
 /* Matrix-vector and matrix-matrix kernels for the forward pass, one dot product per weight
  * type: F32, F16, BF16 with float activations; Q8_0 and Q4_0 with activations quantized to Q8_0
  * blocks and integer dot products (as llama.cpp does); Q4_K and Q6_K with activations quantized
- * to Q8_K for a few tokens (kernels_k.c), rows dequantized once and reused for every token of a
- * longer batch. AVX2/FMA/F16C/AVX-512 paths are chosen at run time. */
+ * to Q8_K (kernels_k.c), longer batches in integer tiles over rows decoded once
+ * (kernels_k_tile.c) or, without AVX-512 VNNI, over rows made float once. Prompt batches of
+ * float rows go through register tiles. AVX2/FMA/F16C/AVX-512 paths are chosen at run time. */
 #ifndef FERRY_INFERENCE_KERNELS_H
 #define FERRY_INFERENCE_KERNELS_H
 
