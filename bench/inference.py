@@ -11,7 +11,8 @@ Prints `case  ferry=tok/s  peer=tok/s  ratio=ferry/peer` (higher = ferry faster)
 bytes streamed per second beside the machine's streaming read bandwidth measured in the same
 run (bench/membw.c). Perplexity: `ferry perplexity --ctx 512 --chunks 2` against llama.cpp
 doing llama-perplexity's work (two chunks of 512 from position 0, outputs for the second half).
-usage: bench/inference.py FERRY [--models 134m,1b] [--runs N] [--prompt N] [--gen N] [--threads N]"""
+usage: bench/inference.py FERRY [--models 134m,1b] [--types q4_k_m,...] [--runs N] [--prompt N] [--gen N]
+       [--threads N]"""
 import json
 import math
 import os
@@ -33,6 +34,7 @@ def option(name, default):
 
 FERRY = sys.argv[1]
 MODELS = option("--models", "134m,1b").split(",")
+TYPES = [t for t in option("--types", "").split(",") if t]  # all of a model's when empty
 RUNS = int(option("--runs", "3"))
 PROMPT, GEN, THREADS = int(option("--prompt", "512")), int(option("--gen", "128")), option("--threads", "2")
 
@@ -154,7 +156,7 @@ def report(name, ferry, peer, extra=""):
 
 
 def bench_model(tag, src, kinds, tmp, text, bw, torch_peer=None):
-    for kind in kinds:
+    for kind in (k for k in kinds if not TYPES or k in TYPES):
         g = os.path.join(tmp, "%s-%s.gguf" % (tag, kind))
         subprocess.run([FERRY, "convert", src, "-o", g, "--type", kind, "-q", "--force"], check=True)
         f, l, fp, lp = [], [], [], []

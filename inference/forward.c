@@ -74,7 +74,7 @@ static void prep_task(void *ctx, unsigned i, unsigned n)
     uint32_t t0 = (uint32_t)((uint64_t)j->T * i / n), t1 = (uint32_t)((uint64_t)j->T * (i + 1) / n);
     for (unsigned k = 0; k < j->count && t1 > t0; k++) {
         size_t per = kern_xq_bytes(j->w[k], j->T) / j->T;
-        kern_prepare_x(j->w[k], j->x + (size_t)t0 * j->w[k]->cols, t1 - t0,
+        kern_prepare_x(j->w[k], j->x + (size_t)t0 * j->w[k]->cols, t1 - t0, j->T,
                        (uint8_t *)j->xq[k] + per * t0);
     }
 }

@@ -517,7 +517,7 @@ size_t kern_xq_bytes(const struct weight *w, uint32_t T)
     return (size_t)T * xq_token_bytes(w->cols);
 }
 
-void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq)
+void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, uint32_t batch, void *xq)
 {
     if (is_kq(w)) {
         size_t tb = kq_token_bytes(w->cols);
@@ -525,6 +525,7 @@ void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq
             struct q8k *q = (struct q8k *)(void *)((uint8_t *)xq + t * tb);
             q8k_quantize(x + (size_t)t * w->cols, q, w->cols);
             q8k_mins(q, w->cols / 256, (float *)(void *)(q + w->cols / 256));
+            if (kq_tiles(batch)) q8k_tile_order(q, w->cols / 256);
         }
         return;
     }
@@ -590,39 +591,37 @@ static uint64_t matmul_x8(const struct weight *w, const uint8_t *xq, uint32_t T,
 
 /* Rows [r0, r1) of a K-quant weight in integer tiles: KERN_SCRATCH_ROWS rows at a time decoded
  * into scratch (kq_decoded_bytes per row, under the 4 * cols bytes a row of it holds), then four
- * tokens a pass over them, two rows a tile; the tokens past the last group of four through the
- * one-token dot product. Returns r1. */
+ * tokens a pass over them, two rows a tile; a last group short of four fills the tile with its
+ * last token again (the activations are in tile order, which only the tiles read). Returns r1. */
 static uint64_t matmul_kq_tiles(const struct weight *w, const void *xq, uint32_t T, float *y,
                                 uint64_t ystride, uint64_t r0, uint64_t r1, float *scratch)
 {
     const uint64_t n = w->cols, nb = n / 256;
     const kq_tile_fn tile = kq_tile(0);
-    const kq_dot_fn kq = kq_dot(w->dt, 0);
     const size_t rs = kq_decoded_bytes(n);
     uint8_t *dec = (uint8_t *)scratch;
     for (; r0 < r1;) {
         uint64_t nr = r1 - r0 < KERN_SCRATCH_ROWS ? r1 - r0 : KERN_SCRATCH_ROWS;
         for (uint64_t a = 0; a < nr; a++)
             kq_decode_row(w->dt, w->data + (r0 + a) * w->rb, n, dec + a * rs);
-        uint32_t t = 0;
-        for (; t + 4 <= T; t += 4) {
+        for (uint32_t t = 0; t < T; t += 4) {
             const struct q8k *xs[4];
             const float *xm[4];
-            for (uint32_t i = 0; i < 4; i++)
-                xs[i] = kq_token(xq, n, t + i), xm[i] = (const float *)(const void *)(xs[i] + nb);
+            uint32_t nt = T - t < 4 ? T - t : 4;
+            for (uint32_t i = 0; i < 4; i++) {
+                xs[i] = kq_token(xq, n, t + (i < nt ? i : nt - 1));
+                xm[i] = (const float *)(const void *)(xs[i] + nb);
+            }
             for (uint64_t a = 0; a < nr; a += 2) {
                 int two = a + 1 < nr;
                 float o[8];
                 tile(dec + a * rs, rs, two ? 2 : 1, xs, xm, nb, o);
-                for (uint32_t i = 0; i < 4; i++)
+                for (uint32_t i = 0; i < nt; i++)
                     for (int e = 0; e <= two; e++)
                         y[(t + i) * ystride + r0 + a + (uint64_t)e] =
                             o[i * (two ? 2 : 1) + (uint32_t)e];
             }
         }
-        for (; t < T; t++)
-            for (uint64_t a = 0; a < nr; a++)
-                y[t * ystride + r0 + a] = kq(w->data + (r0 + a) * w->rb, kq_token(xq, n, t), nb);
         r0 += nr;
     }
     return r1;

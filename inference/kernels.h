@@ -25,9 +25,10 @@ int kern_native(enum ferry_dtype dt);
 /* Gives w a repacked copy when this CPU has a faster kernel for that layout (Q4_0 and Q8_0
  * with AVX512-VNNI); w->data stays as it is. The caller frees w->rep. */
 void kern_repack(struct weight *w);
-/* Bytes of the activations of T tokens prepared for w (0: use float activations). */
+/* Bytes of the activations of a batch of T tokens prepared for w (0: use float activations),
+ * and T of them prepared, of a batch of `batch` tokens (its size chooses the layout). */
 size_t kern_xq_bytes(const struct weight *w, uint32_t T);
-void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, void *xq);
+void kern_prepare_x(const struct weight *w, const float *x, uint32_t T, uint32_t batch, void *xq);
 #define KERN_SCRATCH_ROWS 16
 /* y[t * ystride + r] = W[r] . x[t] for rows [r0, r1); scratch holds KERN_SCRATCH_ROWS * w->cols
  * floats. */

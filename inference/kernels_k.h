@@ -27,13 +27,15 @@ kq_dot_fn kq_dot(enum ferry_dtype dt, int portable);
 void q4k_unpack(const uint8_t *s, uint8_t out[16]);
 void q6k_levels(const uint8_t *w, uint8_t *out);
 
-/* Prompt batches of Q4_K and Q6_K (kernels_k_tile.c): rows decoded once into
- * kq_decoded_bytes(cols) each, the activations' sums per 16 values times their block scale
- * (q8k_mins: 16 floats per block), and a tile of nr (1 or 2) decoded rows rs bytes apart
- * times four tokens: out[t * nr + a]. */
+/* Prompt batches of Q4_K and Q6_K (kernels_k_tile.c): activations put in tile order
+ * (q8k_tile_order: the values of each block permuted, d and bsums as they are), rows decoded
+ * once into kq_decoded_bytes(cols) each, the activations' sums per 16 values times their
+ * block scale (q8k_mins: 16 floats per block), and a tile of nr (1 or 2) decoded rows rs bytes
+ * apart times four tokens in tile order: out[t * nr + a]. */
 size_t kq_decoded_bytes(uint64_t cols);
 void kq_decode_row(enum ferry_dtype dt, const uint8_t *w, uint64_t cols, uint8_t *out);
 void q8k_mins(const struct q8k *x, uint64_t nb, float *out);
+void q8k_tile_order(struct q8k *x, uint64_t nb);
 typedef void (*kq_tile_fn)(const uint8_t *rows, size_t rs, int nr, const struct q8k *const *x,
                            const float *const *xm, uint64_t nb, float *out);
 /* NULL where this CPU has no integer tile (then batches use dequantized rows); portable: the
