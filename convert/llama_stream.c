@@ -92,6 +92,7 @@ static void *convert_rows(void *arg)
     if (!row || !scratch)
         s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name, "oom");
     for (uint64_t r = s->r0; !s->rc && r < s->r1; r++) {
+        const float *in = row;
         if (block) {
             uint64_t src = r;
             if (p->perm != FERRY_PERM_NONE) {
@@ -104,14 +105,17 @@ static void *convert_rows(void *arg)
                 memcpy(s->dst + (r - s->r0) * s->rb, block + (src - first) * srb, s->rb);
                 continue;
             }
-            if (ferry_to_float(p->parts[0].t->dtype, block + (src - first) * srb, row, p->cols))
+            const uint8_t *from = block + (src - first) * srb;
+            if (p->parts[0].t->dtype == FERRY_DT_F32 && (uintptr_t)from % sizeof(float) == 0) {
+                in = (const float *)(const void *)from; /* floats already: no copy */
+            } else if (ferry_to_float(p->parts[0].t->dtype, from, row, p->cols))
                 s->rc =
                     ferry_error_set(&s->err, FERRY_EMALFORMED, NULL, FERRY_NO_OFFSET, p->name,
                                     "cannot read dtype %s", ferry_dtype_name(p->parts[0].t->dtype));
         } else
             s->rc = ferry_llama_read_row(s->m, s->p, r, row, scratch, &s->err);
         if (!s->rc &&
-            ferry_from_float_weighted(s->out, row, s->dst + (r - s->r0) * s->rb, s->p->cols, s->w))
+            ferry_from_float_weighted(s->out, in, s->dst + (r - s->r0) * s->rb, s->p->cols, s->w))
             s->rc = ferry_error_set(&s->err, FERRY_EINTERNAL, NULL, FERRY_NO_OFFSET, s->p->name,
                                     "cannot write %s", ferry_dtype_name(s->out));
     }
