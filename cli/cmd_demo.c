@@ -290,8 +290,14 @@ int cmd_demo(int argc, char **argv)
     if (code) return finish(code);
     int32_t *ids = NULL;
     int n = 0;
-    if ((code = tokenize_prompt(ref, "Once upon a time there was a little dog who saw the river", 0,
-                                1, &ids, &n))) {
+    /* about 90 positions: over fewer, one or two top-1 flips of the random model's nearly
+     * tied logits move the agreement by several percent (37 positions gave 94.6% for Q8_0) */
+    if ((code =
+             tokenize_prompt(ref,
+                             "Once upon a time there was a little dog who saw the river. The dog "
+                             "went to the park to play with a friend, and the sun was big and "
+                             "happy over the water",
+                             0, 1, &ids, &n))) {
         ferry_model_free(ref);
         return finish(code);
     }

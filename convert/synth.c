@@ -53,6 +53,15 @@ static int write_text(const char *path, const char *text, int force, struct ferr
     return rc;
 }
 
+/* 1 when piece s is among the first n: a vocabulary names each piece once (llama.cpp stops on a
+ * GGUF whose tokens repeat, and sentencepiece's trainer never writes one) */
+static int known(const struct ferry_str *t, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (t[i].s && !strcmp(t[i].s, s)) return 1;
+    return 0;
+}
+
 static int vocab(const char *path, int force, struct ferry_error *err)
 {
     static const char *words[] = {
@@ -67,7 +76,7 @@ static int vocab(const char *path, int force, struct ferry_error *err)
     char buf[64];
 #define ADD(str, type)                                                                             \
     do {                                                                                           \
-        if (n < VOCAB) {                                                                           \
+        if (n < VOCAB && !known(t, n, str)) {                                                      \
             t[n].s = strdup(str);                                                                  \
             t[n].len = strlen(str);                                                                \
             scores[n] = n < 259 ? 0.0f : -(float)n;                                                \
