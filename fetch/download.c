@@ -57,6 +57,22 @@ static void progress(struct job *j)
     if (j->o->progress) j->o->progress(j->o->progress_ctx, j->got);
 }
 
+/* the in-order written prefix of a ranged transfer: every finished segment up to the first
+ * unfinished one, and what that one has written so far */
+static void report_prefix(const struct job *j, const struct seg *segs, uint64_t nsegs)
+{
+    if (!j->o->prefix) return;
+    uint64_t p = 0;
+    for (uint64_t k = 0; k < nsegs; k++) {
+        if (!segs[k].finished) {
+            p = segs[k].first + segs[k].written;
+            break;
+        }
+        p = segs[k].last + 1;
+    }
+    j->o->prefix(j->o->prefix_ctx, p);
+}
+
 static size_t on_body(char *buf, size_t size, size_t n, void *ud)
 {
     struct seg *s = ud;
@@ -198,6 +214,7 @@ static int run_segments(struct job *j, struct fetch_state *st, const char *state
         }
         int still = 0;
         curl_multi_perform(m, &still);
+        report_prefix(j, segs, st->nsegs);
         CURLMsg *msg;
         int left, finished_any = 0;
         while ((msg = curl_multi_info_read(m, &left))) {
@@ -311,6 +328,7 @@ static size_t on_single(char *buf, size_t size, size_t n, void *ud)
     s->off += len;
     s->j->got = s->off;
     progress(s->j);
+    if (s->j->o->prefix) s->j->o->prefix(s->j->o->prefix_ctx, s->off);
     if (s->j->o->cancel && *s->j->o->cancel) return 0;
     return len;
 }

@@ -1,6 +1,10 @@
 /* ferry_fetch_extract (see ferry/fetch_flow.h): an archive fetched like any file (parallel,
- * resumable, verified), then unpacked into a staging folder, checked against a signed manifest
- * when one is given or inside, and only then moved to the final names. */
+ * resumable, verified) and unpacked into a staging folder while it arrives: a thread reads the
+ * .part file up to the bytes written in order so far (the first segments, as each grows) and
+ * waits for more. The staged files count only once the download is complete and verified and,
+ * when a signed manifest is given or inside, checked against it; only then are they moved to
+ * the final names. A transfer that starts over (a server without Range) or a stream that fails
+ * for want of bytes is unpacked again from the finished file. */
 #define _GNU_SOURCE
 #include "flow.h"
 #include "ferry/archive.h"
@@ -9,6 +13,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +53,71 @@ static int move_all(const char *stage, const char *dir, const struct ferry_manif
     return 0;
 }
 
+/* The download as the unpacker's source: bytes below the written prefix, waiting for more. */
+struct feed {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t prefix, pos, at_done; /* at_done: bytes read before the download finished */
+    int done;                      /* 1 downloaded and verified, -1 failed */
+    int restarted;                 /* the prefix went back: the transfer started over */
+    int fd;
+    const char *part, *final;
+    volatile sig_atomic_t *cancel;
+    /* the unpacking thread's work and result */
+    const char *stage;
+    uint64_t bytes;
+    int rc;
+    struct ferry_error err;
+};
+
+static void on_prefix(void *ctx, uint64_t bytes)
+{
+    struct feed *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    if (bytes < f->prefix) f->restarted = 1;
+    if (bytes > f->prefix) {
+        f->prefix = bytes;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static ptrdiff_t feed_read(void *ctx, void *buf, size_t n)
+{
+    struct feed *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    while (!f->done && !f->restarted && f->prefix <= f->pos && !(f->cancel && *f->cancel)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100000000; /* a Ctrl-C is seen within 0.1 s */
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+    }
+    int stop = f->restarted || f->done < 0 || (f->cancel && *f->cancel);
+    uint64_t avail = f->prefix > f->pos ? f->prefix - f->pos : 0;
+    int end = f->done > 0 && !avail;
+    pthread_mutex_unlock(&f->mu);
+    if (stop) return -1;
+    if (end) return 0;
+    if (f->fd < 0) { /* the .part while it grows, the final name once it is renamed */
+        f->fd = open(f->part, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0) f->fd = open(f->final, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0) return -1;
+    }
+    ssize_t r = pread(f->fd, buf, n < avail ? n : (size_t)avail, (off_t)f->pos);
+    if (r <= 0) return -1;
+    f->pos += (uint64_t)r;
+    return r;
+}
+
+static void *unpack_thread(void *arg)
+{
+    struct feed *f = arg;
+    struct ferry_archive_source src = {.name = f->final, .ctx = f, .read = feed_read};
+    f->rc = ferry_archive_extract_from(&src, "", f->stage, f->cancel, &f->bytes, &f->err);
+    return NULL;
+}
+
 int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_signature_opts *sig,
                         const struct ferry_fetch_opts *o, const struct ferry_fetch_events *ev,
                         struct ferry_fetch_tally *t)
@@ -74,22 +146,64 @@ int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_sig
         flow_fail(ev, t, url, &err);
         return t->code;
     }
-    if (flow_one(url, adir, aname, url, &ao, ev, &inner, &err)) {
+    snprintf(stage, sizeof(stage), "%s/.ferry-extract-%d", dir, (int)getpid());
+    ferry_remove_tree(stage);
+    if (mkdir(stage, 0700)) {
+        ferry_error_set(&err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET, NULL, "%s",
+                        strerror(errno));
+        flow_fail(ev, t, url, &err);
+        return t->code;
+    }
+    char part[8400];
+    snprintf(part, sizeof(part), "%s/.%s.part", adir, aname); /* download.c's name for it */
+    struct feed f = {.fd = -1, .part = part, .final = apath, .cancel = o->cancel, .stage = stage};
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
+    ferry_error_clear(&f.err);
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, unpack_thread, &f) == 0;
+    ao.prefix = threaded ? on_prefix : NULL, ao.prefix_ctx = &f;
+    int drc = flow_one(url, adir, aname, url, &ao, ev, &inner, &err);
+    struct stat sb;
+    pthread_mutex_lock(&f.mu);
+    f.done = drc ? -1 : 1;
+    f.at_done = f.pos;
+    if (!drc && stat(apath, &sb) == 0) f.prefix = (uint64_t)sb.st_size;
+    pthread_cond_broadcast(&f.cv);
+    pthread_mutex_unlock(&f.mu);
+    if (threaded) pthread_join(th, NULL);
+    if (f.fd >= 0) close(f.fd);
+    pthread_cond_destroy(&f.cv);
+    pthread_mutex_destroy(&f.mu);
+    if (drc) {
+        ferry_remove_tree(stage);
         flow_fail(ev, t, url, &err);
         return t->code;
     }
     t->downloaded += inner.downloaded;
-    snprintf(stage, sizeof(stage), "%s/.ferry-extract-%d", dir, (int)getpid());
-    ferry_remove_tree(stage);
     struct ferry_manifest list = {0}, signedm = {0};
-    int rc = mkdir(stage, 0700) ? ferry_error_set(&err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET,
+    int rc = 0, again = !threaded || f.restarted || (f.rc && f.rc != FERRY_EMALFORMED);
+    uint64_t bytes = f.bytes;
+    if (again) { /* unpack the finished file instead */
+        ferry_remove_tree(stage);
+        rc = mkdir(stage, 0700) ? ferry_error_set(&err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET,
                                                   NULL, "%s", strerror(errno))
                                 : 0;
-    uint64_t bytes = 0;
-    if (!rc) rc = ferry_archive_extract(apath, "", stage, o->cancel, &bytes, &err);
+        if (!rc) rc = ferry_archive_extract(apath, "", stage, o->cancel, &bytes, &err);
+    } else if (f.rc) {
+        rc = f.rc, err = f.err;
+    }
     if (!rc && ev && ev->note) {
-        char text[512];
-        snprintf(text, sizeof(text), "%s: %llu bytes unpacked", url, (unsigned long long)bytes);
+        char text[600];
+        if (again)
+            snprintf(text, sizeof(text), "%s: %llu bytes unpacked after the download", url,
+                     (unsigned long long)bytes);
+        else
+            snprintf(text, sizeof(text),
+                     "%s: %llu bytes unpacked; %llu of the archive's %llu bytes were read while "
+                     "it was still arriving",
+                     url, (unsigned long long)bytes, (unsigned long long)f.at_done,
+                     (unsigned long long)f.prefix);
         ev->note(ev->ctx, text, 0);
     }
     /* a signed manifest inside decides what counts; with a key given it must verify. It lies

@@ -29,7 +29,42 @@ int ferry_archive_name(const char *path)
     return 0;
 }
 
+/* a caller's source behind libarchive's read callback */
+struct src_buf {
+    const struct ferry_archive_source *src;
+    uint8_t buf[1 << 20];
+};
+
+static la_ssize_t src_read(struct archive *a, void *ctx, const void **out)
+{
+    struct src_buf *b = ctx;
+    ptrdiff_t n = b->src->read(b->src->ctx, b->buf, sizeof(b->buf));
+    if (n < 0) {
+        archive_set_error(a, EIO, "the source stopped");
+        return -1;
+    }
+    *out = b->buf;
+    return (la_ssize_t)n;
+}
+
+static int src_close(struct archive *a, void *ctx)
+{
+    (void)a;
+    free(ctx);
+    return ARCHIVE_OK;
+}
+
+/* path, or with src its bytes from the caller */
+static struct archive *open_reader_src(const char *path, const struct ferry_archive_source *src,
+                                       struct ferry_error *err);
+
 static struct archive *open_reader(const char *path, struct ferry_error *err)
+{
+    return open_reader_src(path, NULL, err);
+}
+
+static struct archive *open_reader_src(const char *path, const struct ferry_archive_source *src,
+                                       struct ferry_error *err)
 {
     struct archive *a = archive_read_new();
     if (!a) {
@@ -43,7 +78,15 @@ static struct archive *open_reader(const char *path, struct ferry_error *err)
     archive_read_support_filter_zstd(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_zip(a);
-    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
+    struct src_buf *sb = src ? malloc(sizeof(*sb)) : NULL;
+    if (src && !sb) {
+        archive_read_free(a);
+        ferry_error_set(err, FERRY_EINTERNAL, path, FERRY_NO_OFFSET, NULL, "out of memory");
+        return NULL;
+    }
+    if (sb) sb->src = src;
+    if ((src ? archive_read_open(a, sb, NULL, src_read, src_close)
+             : archive_read_open_filename(a, path, 1 << 20)) != ARCHIVE_OK) {
         int e = archive_errno(a);
         ferry_error_set(err,
                         e == ENOENT   ? FERRY_ENOINPUT
@@ -302,12 +345,13 @@ const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive
     return NULL;
 }
 
-int ferry_archive_stream(const char *path, const struct ferry_archive_limits *lim,
-                         const struct ferry_archive_visitor *v, struct ferry_error *err)
+static int stream(const char *path, const struct ferry_archive_source *src,
+                  const struct ferry_archive_limits *lim, const struct ferry_archive_visitor *v,
+                  struct ferry_error *err)
 {
     struct reader r = {.path = path, .err = err};
     limits(&r, lim);
-    if (!(r.a = open_reader(path, err))) return err->code;
+    if (!(r.a = open_reader_src(path, src, err))) return err->code;
     int rc;
     for (;;) {
         struct ferry_archive_member m;
@@ -326,6 +370,19 @@ int ferry_archive_stream(const char *path, const struct ferry_archive_limits *li
     }
     archive_read_free(r.a);
     return rc;
+}
+
+int ferry_archive_stream(const char *path, const struct ferry_archive_limits *lim,
+                         const struct ferry_archive_visitor *v, struct ferry_error *err)
+{
+    return stream(path, NULL, lim, v, err);
+}
+
+int ferry_archive_stream_from(const struct ferry_archive_source *src,
+                              const struct ferry_archive_limits *lim,
+                              const struct ferry_archive_visitor *v, struct ferry_error *err)
+{
+    return stream(src->name, src, lim, v, err);
 }
 
 /* ---- extraction, for staging a compressed archive ---- */
@@ -391,16 +448,30 @@ static int ex_end(void *ctx)
     return rc;
 }
 
-int ferry_archive_extract(const char *archive, const char *prefix, const char *dest,
-                          volatile sig_atomic_t *cancel, uint64_t *bytes, struct ferry_error *err)
+static int extract(const char *archive, const struct ferry_archive_source *src, const char *prefix,
+                   const char *dest, volatile sig_atomic_t *cancel, uint64_t *bytes,
+                   struct ferry_error *err)
 {
     struct extract x = {
         .prefix = prefix ? prefix : "", .dest = dest, .fd = -1, .cancel = cancel, .err = err};
     x.plen = strlen(x.prefix);
     while (x.plen && x.prefix[x.plen - 1] == '/') x.plen--;
     struct ferry_archive_visitor v = {&x, ex_begin, ex_data, ex_end};
-    int rc = ferry_archive_stream(archive, NULL, &v, err);
+    int rc = stream(archive, src, NULL, &v, err);
     if (x.fd >= 0) close(x.fd);
     if (bytes) *bytes = x.bytes;
     return rc;
+}
+
+int ferry_archive_extract(const char *archive, const char *prefix, const char *dest,
+                          volatile sig_atomic_t *cancel, uint64_t *bytes, struct ferry_error *err)
+{
+    return extract(archive, NULL, prefix, dest, cancel, bytes, err);
+}
+
+int ferry_archive_extract_from(const struct ferry_archive_source *src, const char *prefix,
+                               const char *dest, volatile sig_atomic_t *cancel, uint64_t *bytes,
+                               struct ferry_error *err)
+{
+    return extract(src->name, src, prefix, dest, cancel, bytes, err);
 }

@@ -49,8 +49,8 @@ const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive
  * the whole path does not exist; lookup finds PATH in the archive's listing (a file, or a
  * folder when other members lie below it; "" is the root): 1 with *m filled (m->name NULL),
  * 0 when path is not such a path, or an error (FERRY_ENOINPUT when it has no such member).
- * *filtered says its members cannot be read in place (compressed, or a zip). kind: -1 missing, 0 a file, 1 a folder, for plain
- * paths and archive paths alike. */
+ * *filtered says its members cannot be read in place (compressed, or a zip). kind: -1 missing, 0 a
+ * file, 1 a folder, for plain paths and archive paths alike. */
 int ferry_archive_split(const char *path, char *archive, size_t n, const char **member);
 int ferry_archive_lookup(const char *path, char *archive, size_t n, struct ferry_archive_member *m,
                          int *filtered, struct ferry_error *err);
@@ -76,6 +76,21 @@ int ferry_archive_stream(const char *path, const struct ferry_archive_limits *li
  * ferry_archive_list. *bytes gets what was written. */
 int ferry_archive_extract(const char *archive, const char *prefix, const char *dest,
                           volatile sig_atomic_t *cancel, uint64_t *bytes, struct ferry_error *err);
+
+/* An archive's bytes from elsewhere than a file (a download still arriving): read gives up to
+ * n bytes of the stream's next part into buf and returns their count, 0 at its end, or -1
+ * (then the stream stops with an error naming `name`). */
+struct ferry_archive_source {
+    const char *name; /* for messages */
+    void *ctx;
+    ptrdiff_t (*read)(void *ctx, void *buf, size_t n);
+};
+int ferry_archive_stream_from(const struct ferry_archive_source *src,
+                              const struct ferry_archive_limits *lim,
+                              const struct ferry_archive_visitor *v, struct ferry_error *err);
+int ferry_archive_extract_from(const struct ferry_archive_source *src, const char *prefix,
+                               const char *dest, volatile sig_atomic_t *cancel, uint64_t *bytes,
+                               struct ferry_error *err);
 
 /* A reproducible archive (ferry pack): pax format, the names in the order given, mtime 0, owner
  * 0:0 without names, mode 0644 (0755 for folders and executables), no record padding at the

@@ -28,7 +28,11 @@ struct ferry_fetch_opts {
     volatile sig_atomic_t *cancel; /* set to stop; the .part stays for a rerun */
     void (*progress)(void *ctx, uint64_t bytes);
     void (*progress_total)(void *ctx, uint64_t bytes);
-    void *progress_ctx;
+    /* the first `bytes` bytes of the .part file are written (grows as they arrive; not yet
+     * verified: the digest is checked at the end; smaller than before only when a transfer
+     * that cannot resume starts over) */
+    void (*prefix)(void *ctx, uint64_t bytes);
+    void *progress_ctx, *prefix_ctx;
     unsigned jobs; /* files the workflows of fetch_flow.h fetch at once (default 1) */
 };
 

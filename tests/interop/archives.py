@@ -16,7 +16,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -243,4 +245,52 @@ else:
         got = [n for n in tree(out) if not n.startswith(".ferry")] if os.path.isdir(out) else []
         check(rc == 1 and not got, f"an archive whose member differs from its signed manifest: exit 1, nothing "
               f"unpacked under a final name (rc {rc}, {got})")
+
+        # unpacked while the bytes arrive: a 6 MB tar.zst at nginx's 2 MB/s (/slow/); ferry reports how
+        # much of the archive its unpacker had read when the download finished
+        big = os.path.join(WORK, "big", "data")
+        os.makedirs(big)
+        with open(os.path.join(big, "weights.bin"), "wb") as f:
+            f.write(np.random.default_rng(3).integers(0, 256, 6 << 20, dtype=np.uint8).tobytes())
+        open(os.path.join(big, "config.json"), "w").write('{"a": 1}\n')
+        subprocess.run(["tar", "--zstd", "-cf", os.path.join(WORK, "big.tar.zst"), "-C", os.path.dirname(big),
+                        "data"], check=True)
+        asize = os.path.getsize(os.path.join(WORK, "big.tar.zst"))
+        out = os.path.join(WORK, "fetched_big")
+        rc, _, err = ferry("fetch", ng.url("slow/big.tar.zst"), "--extract", "-o", out)
+        m = re.search(r"(\d+) of the archive's (\d+) bytes were read while it was still arriving", err)
+        early = int(m.group(1)) if m else -1
+        check(rc == 0 and tree(out) == {"data/" + k: v for k, v in tree(big).items()} and
+              early >= asize // 2 and not [n for n in os.listdir(out) if n.startswith(".ferry")],
+              f"fetch --extract at 2 MB/s unpacks while the bytes arrive: {early} of {asize} bytes read before "
+              f"the download finished (rc {rc}, {err.strip()[-200:]})")
+    # Ctrl-C halfway: nothing under a final name, the download kept; the rerun resumes it and unpacks.
+    # A 40 MB archive in three 16 MiB segments at 8 MB/s each: the last (8 MB) is whole after about a
+    # second, the other two are not; the rerun fetches only those.
+    with open(os.path.join(big, "weights.bin"), "wb") as f:
+        f.write(np.random.default_rng(4).integers(0, 256, 40 << 20, dtype=np.uint8).tobytes())
+    subprocess.run(["tar", "--zstd", "-cf", os.path.join(WORK, "big40.tar.zst"), "-C", os.path.dirname(big),
+                    "data"], check=True)
+    asize = os.path.getsize(os.path.join(WORK, "big40.tar.zst"))
+    with Nginx(WORK, os.path.join(WORK, "nginx8"), rate="8m") as ng:
+        out = os.path.join(WORK, "fetched_big_resumed")
+        p = subprocess.Popen([FERRY, "fetch", ng.url("slow/big40.tar.zst"), "--extract", "-o", out],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        part = os.path.join(out, ".ferry-extract-download", ".big40.tar.zst.part")
+        for _ in range(100):  # until some bytes arrived
+            if os.path.exists(part) and os.path.getsize(part) > 0:
+                break
+            time.sleep(0.05)
+        time.sleep(1.4)
+        p.send_signal(signal.SIGINT)
+        _, perr = p.communicate(timeout=60)
+        finals = [n for n in tree(out) if not n.startswith(".ferry")] if os.path.isdir(out) else []
+        stages = [n for n in os.listdir(out) if n.startswith(".ferry-extract-") and n != ".ferry-extract-download"]
+        rc2, out2, err2 = ferry("fetch", ng.url("slow/big40.tar.zst"), "--extract", "-o", out, "--json")
+        moved = [int(x) for x in re.findall(r'"downloaded": *(\d+)', out2)]
+        check(p.returncode == 75 and not finals and not stages and rc2 == 0 and moved and 0 < moved[-1] < asize and
+              tree(out) == {"data/" + k: v for k, v in tree(big).items()},
+              f"Ctrl-C during fetch --extract: exit {p.returncode}, nothing under final names {finals}, no staging "
+              f"left {stages}; the rerun moved {moved[-1] if moved else '?'} of {asize} bytes and unpacked "
+              f"(rc {rc2}, {err2.strip()[-160:]})")
 check.finish()
