@@ -11,11 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-from skips import skip_part, skip_test  # noqa: E402  (this folder is on sys.path)
+from skips import skip_test  # noqa: E402  (this folder is on sys.path)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_llama  # noqa: E402
 from servers import Checks  # noqa: E402
+import llamacpp_peer  # noqa: E402
 
 FERRY, WORK = sys.argv[1], sys.argv[2]
 TESTDATA = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -31,12 +32,7 @@ check = Checks()
 
 
 def llamacpp(*args):
-    p = subprocess.run(["node", os.path.join(HERE, "llamacpp.mjs"), *args], capture_output=True, text=True,
-                       timeout=300)
-    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
-    check(p.returncode == 0 and line.startswith("{"), "llama.cpp %s %s: exit %d %s" %
-          (args[0], os.path.basename(args[1]), p.returncode, p.stderr[-400:]))
-    return json.loads(line) if p.returncode == 0 and line.startswith("{") else {}
+    return llamacpp_peer.llamacpp(check, *args)
 
 
 def ferry_greedy(model, ids, n):

@@ -26,6 +26,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from servers import Checks  # noqa: E402
+import llamacpp_peer  # noqa: E402
 from skips import skip_test  # noqa: E402
 
 FERRY, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -57,12 +58,7 @@ def run(*args, **kw):
 
 
 def llamacpp(*args):
-    p = subprocess.run(["node", os.path.join(HERE, "llamacpp.mjs"), *args], capture_output=True, text=True,
-                       timeout=300)
-    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
-    check(p.returncode == 0 and line.startswith("{"), "llama.cpp %s %s: exit %d %s" %
-          (args[0], os.path.basename(args[1]), p.returncode, p.stderr[-400:]))
-    return json.loads(line) if p.returncode == 0 and line.startswith("{") else {}
+    return llamacpp_peer.llamacpp(check, *args)
 
 
 files = {}
