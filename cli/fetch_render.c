@@ -158,6 +158,9 @@ static void on_done(void *ctx, const char *name, const struct ferry_fetch_result
     else if (r->verified_by == 4)
         notef("%s: %llu bytes (checked against the torrent's piece hashes)", name,
               (unsigned long long)r->size);
+    else if (!r->verified_by && !strcmp(hex, "0000000000000000000000000000000000000000000000000000"
+                                             "000000000000")) /* a member unpacked, not hashed */
+        notef("%s: %llu bytes", name, (unsigned long long)r->size);
     else
         notef("%s: %llu bytes, sha256 %s (checked against %s%s)%s%s", name,
               (unsigned long long)r->size, hex, by[r->verified_by],

@@ -60,6 +60,7 @@ struct feed {
     uint64_t prefix, pos, at_done; /* at_done: bytes read before the download finished */
     int done;                      /* 1 downloaded and verified, -1 failed */
     int restarted;                 /* the prefix went back: the transfer started over */
+    int starved;                   /* the source gave up before the archive's end */
     int fd;
     const char *part, *final;
     volatile sig_atomic_t *cancel;
@@ -94,20 +95,24 @@ static ptrdiff_t feed_read(void *ctx, void *buf, size_t n)
         pthread_cond_timedwait(&f->cv, &f->mu, &ts);
     }
     int stop = f->restarted || f->done < 0 || (f->cancel && *f->cancel);
-    uint64_t avail = f->prefix > f->pos ? f->prefix - f->pos : 0;
+    uint64_t avail = f->prefix > f->pos ? f->prefix - f->pos : 0, pos = f->pos;
     int end = f->done > 0 && !avail;
+    if (stop) f->starved = 1;
     pthread_mutex_unlock(&f->mu);
     if (stop) return -1;
     if (end) return 0;
     if (f->fd < 0) { /* the .part while it grows, the final name once it is renamed */
         f->fd = open(f->part, O_RDONLY | O_CLOEXEC);
         if (f->fd < 0) f->fd = open(f->final, O_RDONLY | O_CLOEXEC);
-        if (f->fd < 0) return -1;
     }
-    ssize_t r = pread(f->fd, buf, n < avail ? n : (size_t)avail, (off_t)f->pos);
-    if (r <= 0) return -1;
-    f->pos += (uint64_t)r;
-    return r;
+    ssize_t r = f->fd < 0 ? -1 : pread(f->fd, buf, n < avail ? n : (size_t)avail, (off_t)pos);
+    pthread_mutex_lock(&f->mu);
+    if (r > 0)
+        f->pos += (uint64_t)r;
+    else
+        f->starved = 1;
+    pthread_mutex_unlock(&f->mu);
+    return r > 0 ? r : -1;
 }
 
 static void *unpack_thread(void *arg)
@@ -182,7 +187,7 @@ int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_sig
     }
     t->downloaded += inner.downloaded;
     struct ferry_manifest list = {0}, signedm = {0};
-    int rc = 0, again = !threaded || f.restarted || (f.rc && f.rc != FERRY_EMALFORMED);
+    int rc = 0, again = !threaded || f.restarted || f.starved;
     uint64_t bytes = f.bytes;
     if (again) { /* unpack the finished file instead */
         ferry_remove_tree(stage);
