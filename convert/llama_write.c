@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 
 #include <pthread.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,13 +572,12 @@ static int choose_vocab(struct ferry_llama *m, const char *src, const struct fer
 
 /* A compressed archive cannot be read at random, and a conversion reads tensors in the
  * output's order: its model is unpacked first into a staging folder beside the output (the
- * model's uncompressed size, on the output's file system), converted from there and removed. */
-static int convert_staged(const char *src, const char *dst, const struct ferry_convert_opts *o,
-                          struct ferry_error *err)
+ * model's uncompressed size, on the output's file system), converted from there and removed.
+ * The archive is read once: its listing is not asked for, as that would decompress it all. */
+static int convert_staged(const char *archive, const char *inside, const char *dst,
+                          const struct ferry_convert_opts *o, struct ferry_error *err)
 {
-    char root[3800], stage[4200], parent[4096];
-    ferry_archive_root(src, root, sizeof(root));
-    const char *prefix = strstr(root, "//") + 2;
+    char stage[4200], parent[4096], model[4500];
     snprintf(parent, sizeof(parent), "%s", dst);
     size_t l = strlen(parent);
     while (l > 1 && parent[l - 1] == '/') parent[--l] = 0;
@@ -590,13 +591,39 @@ static int convert_staged(const char *src, const char *dst, const struct ferry_c
         return ferry_error_set(err, FERRY_ECANTCREAT, stage, FERRY_NO_OFFSET, NULL,
                                "cannot make the staging folder: %s", strerror(errno));
     uint64_t bytes = 0;
-    int rc = ferry_archive_extract(src, prefix, stage, o->cancel, &bytes, err);
-    struct ferry_convert_opts so = *o; /* named as the folder inside the archive is */
-    const char *top = strrchr(root, '/') + 1;
-    char name[256];
-    snprintf(name, sizeof(name), "%s", *top ? top : "model");
+    int rc = ferry_archive_extract(archive, inside, stage, o->cancel, &bytes, err);
+    char name[256] = "model"; /* named as the folder inside the archive is */
+    snprintf(model, sizeof(model), "%s", stage);
+    if (!rc && *inside) {
+        const char *last = strrchr(inside, '/');
+        snprintf(name, sizeof(name), "%s", last ? last + 1 : inside);
+        size_t nl = strlen(name);
+        while (nl && name[nl - 1] == '/') name[--nl] = 0;
+    } else if (!rc) { /* the model is the one folder everything lies below, as in ferry_archive_root
+                       */
+        DIR *d = opendir(stage);
+        struct dirent *e;
+        int entries = 0, folder = 0;
+        while (d && (e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                struct stat est;
+                entries++;
+                folder = fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) == 0 &&
+                         S_ISDIR(est.st_mode);
+                snprintf(name, sizeof(name), "%s", e->d_name);
+            }
+        if (d) closedir(d);
+        if (entries == 1 && folder)
+            snprintf(model, sizeof(model), "%s/%s", stage, name);
+        else
+            snprintf(name, sizeof(name), "model");
+    }
+    if (!rc && !bytes)
+        rc = ferry_error_set(err, FERRY_ENOINPUT, archive, FERRY_NO_OFFSET, *inside ? inside : NULL,
+                             "the archive holds no files%s", *inside ? " below this folder" : "");
+    struct ferry_convert_opts so = *o;
     if (!so.name) so.name = name;
-    if (!rc) rc = convert_model(stage, dst, &so, err);
+    if (!rc) rc = convert_model(model, dst, &so, err);
     ferry_remove_tree(stage);
     return rc;
 }
@@ -604,15 +631,20 @@ static int convert_staged(const char *src, const char *dst, const struct ferry_c
 int ferry_convert_model(const char *src, const char *dst, const struct ferry_convert_opts *o,
                         struct ferry_error *err)
 {
-    char a[4096];
-    struct ferry_archive_member am;
-    int filtered = 0, staged = 0;
-    if (ferry_path_kind(src) == 0 && ferry_archive_name(src)) {
-        char root[3800];
-        ferry_archive_root(src, root, sizeof(root));
-        staged = ferry_archive_lookup(root, a, sizeof(a), &am, &filtered, err) == 1 && filtered;
+    char archive[4096];
+    const char *inside = NULL;
+    struct stat st;
+    if (stat(src, &st) == 0 && S_ISREG(st.st_mode) && ferry_archive_name(src) &&
+        strlen(src) < sizeof(archive)) {
+        snprintf(archive, sizeof(archive), "%s", src);
+        inside = "";
+    } else if (!ferry_archive_split(src, archive, sizeof(archive), &inside)) {
+        inside = NULL;
     }
-    int rc = staged ? convert_staged(src, dst, o, err) : convert_model(src, dst, o, err);
+    int compressed = inside ? ferry_archive_compressed(archive, err) : 0;
+    if (compressed < 0) return -compressed;
+    int rc =
+        compressed ? convert_staged(archive, inside, dst, o, err) : convert_model(src, dst, o, err);
     /* a failure in a tensor's rows (an interruption, a bad block) names the output written */
     if (rc && err && !err->file[0]) snprintf(err->file, sizeof(err->file), "%s", dst);
     return rc;

@@ -3,6 +3,7 @@
  * grzip, ...) would run other programs on a stranger's bytes. */
 #define _GNU_SOURCE
 #include "ferry/archive.h"
+#include "write_behind.h"
 #include "strset.h"
 
 #include <archive.h>
@@ -330,6 +331,22 @@ int ferry_archive_list(const char *path, const struct ferry_archive_limits *lim,
     return rc;
 }
 
+int ferry_archive_compressed(const char *path, struct ferry_error *err)
+{
+    struct reader r = {.path = path, .err = err};
+    if (!(r.a = open_reader(path, err))) return -err->code;
+    struct ferry_archive_member m;
+    int rc = next(&r, &m); /* the filter and format are known once a header was read */
+    if (rc <= 1)
+        rc = archive_filter_code(r.a, 0) != ARCHIVE_FILTER_NONE ||
+             archive_format(r.a) == ARCHIVE_FORMAT_ZIP;
+    else
+        rc = -rc;
+    free(m.name);
+    archive_read_free(r.a);
+    return rc;
+}
+
 void ferry_archive_free(struct ferry_archive *a)
 {
     for (size_t i = 0; i < a->n; i++) free(a->m[i].name);
@@ -394,6 +411,7 @@ struct extract {
     char path[8192];
     volatile sig_atomic_t *cancel;
     uint64_t bytes;
+    struct write_behind *wb; /* decompressing and writing overlap */
     struct ferry_error *err;
 };
 
@@ -426,26 +444,16 @@ static int ex_data(void *ctx, const void *bytes, size_t n)
     struct extract *x = ctx;
     if (x->cancel && *x->cancel)
         return ferry_error_set(x->err, FERRY_EINTR, x->path, FERRY_NO_OFFSET, NULL, "interrupted");
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(x->fd, (const uint8_t *)bytes + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return ferry_error_set(x->err, FERRY_EIO, x->path, FERRY_NO_OFFSET, NULL, "write: %s",
-                                   w < 0 ? strerror(errno) : "no space?");
-        done += (size_t)w;
-    }
     x->bytes += n;
-    return 0;
+    return write_behind_write(x->wb, x->fd, x->path, bytes, n, x->err);
 }
 
 static int ex_end(void *ctx)
 {
     struct extract *x = ctx;
-    int rc = close(x->fd) ? ferry_error_set(x->err, FERRY_EIO, x->path, FERRY_NO_OFFSET, NULL,
-                                            "close: %s", strerror(errno))
-                          : 0;
+    int fd = x->fd;
     x->fd = -1;
-    return rc;
+    return write_behind_close(x->wb, fd, x->path, x->err);
 }
 
 static int extract(const char *archive, const struct ferry_archive_source *src, const char *prefix,
@@ -456,9 +464,15 @@ static int extract(const char *archive, const struct ferry_archive_source *src, 
         .prefix = prefix ? prefix : "", .dest = dest, .fd = -1, .cancel = cancel, .err = err};
     x.plen = strlen(x.prefix);
     while (x.plen && x.prefix[x.plen - 1] == '/') x.plen--;
+    if (!(x.wb = write_behind_new()))
+        return ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");
     struct ferry_archive_visitor v = {&x, ex_begin, ex_data, ex_end};
     int rc = stream(archive, src, NULL, &v, err);
-    if (x.fd >= 0) close(x.fd);
+    struct ferry_error werr;
+    ferry_error_clear(&werr);
+    int wrc = write_behind_finish(x.wb, &werr);
+    if (!rc && wrc) *err = werr, rc = wrc;
+    if (x.fd >= 0) close(x.fd); /* a member cut short: its file was not handed over */
     if (bytes) *bytes = x.bytes;
     return rc;
 }

@@ -45,6 +45,11 @@ void ferry_archive_free(struct ferry_archive *a);
 const struct ferry_archive_member *ferry_archive_find(const struct ferry_archive *a,
                                                       const char *name);
 
+/* 1 when the archive's members cannot be read in place (it is compressed, or a zip), 0 for a
+ * plain tar, or minus an error code; only the first header is read, so this is cheap where a
+ * listing of a compressed archive decompresses all of it. */
+int ferry_archive_compressed(const char *path, struct ferry_error *err);
+
 /* "ARCHIVE//PATH": split splits it when ARCHIVE is an existing archive file (by its name) and
  * the whole path does not exist; lookup finds PATH in the archive's listing (a file, or a
  * folder when other members lie below it; "" is the root): 1 with *m filled (m->name NULL),

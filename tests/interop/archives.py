@@ -105,11 +105,12 @@ for label, path, plain in archives:
     else:
         print(f"   {label}: verify rc {rc} {err[-300:]}")
     out_gguf = os.path.join(WORK, "from_archive.gguf")
-    rc, _, err = ferry("convert", path, "-o", out_gguf, "--no-vocab", "-q", "--force")
-    if rc == 0 and open(out_gguf, "rb").read() == open(ref_gguf, "rb").read():
-        converted.append(label)
-    else:
-        print(f"   {label}: convert rc {rc} {err[-200:]}")
+    for src in (path, f"{path}//model"):  # the archive, and the folder inside it named
+        rc, _, err = ferry("convert", src, "-o", out_gguf, "--no-vocab", "-q", "--force")
+        if rc == 0 and open(out_gguf, "rb").read() == open(ref_gguf, "rb").read():
+            converted.append(label)
+        else:
+            print(f"   {src}: convert rc {rc} {err[-200:]}")
     if plain:
         rc, out, err = ferry("diff", f"{path}//model/model.safetensors", os.path.join(model, "model.safetensors"))
         raw = os.path.join(WORK, f"raw_{len(inplace)}.safetensors")
@@ -126,9 +127,17 @@ check(len(verified) == len(archives), f"ferry verify checks the signature and ev
 nplain = sum(1 for a in archives if a[2])
 check(len(inplace) == nplain, f"plain tars read in place: same tensors, byte-identical conversions ({len(inplace)}/{nplain})")
 
-check(len(converted) == len(archives) and not [n for n in os.listdir(WORK) if n.startswith(".ferry-stage")],
+check(len(converted) == 2 * len(archives) and not [n for n in os.listdir(WORK) if n.startswith(".ferry-stage")],
       f"ferry convert ARCHIVE gives the bytes converting the folder gives: plain tars in place, the others "
-      f"staged beside the output and removed ({len(converted)}/{len(archives)})")
+      f"staged beside the output and removed, named as ARCHIVE or ARCHIVE//model "
+      f"({len(converted)}/{2 * len(archives)})")
+
+# a folder the compressed archive does not hold: named, exit 66, no staging folder left
+zpath = next(p for label, p, plain in archives if p.endswith(".tar.zst"))
+rc, _, err = ferry("convert", f"{zpath}//nope", "-o", os.path.join(WORK, "nope.gguf"), "--no-vocab", "-q")
+check(rc == 66 and "'nope'" in err and "no files below this folder" in err and
+      not [n for n in os.listdir(WORK) if n.startswith(".ferry-stage") or n.startswith("nope")],
+      f"convert ARCHIVE.tar.zst//nope: exit {rc}, {err.strip()[-120:]}")
 
 # a checksum list (sha256sum output) against an archive's members, streamed, nothing extracted
 sums = os.path.join(WORK, "SHA256SUMS")

@@ -39,7 +39,10 @@ try:
     cfg = make_llama.config(dim=256, layers=4, heads=4, kv_heads=2, ff=512, vocab=2048)
     make_llama.write_hf(model, make_llama.weights(cfg), cfg)  # about 20 MB of F32
     ferry("keygen", "--no-password", "-o", os.path.join(WORK, "k"))
+    zst = os.path.join(WORK, "model.tar.zst")  # staged beside the output: the staging fills the disk
+    subprocess.run(["tar", "--zstd", "-cf", zst, "-C", WORK, "model"], check=True)
     cases = [
+        ("convert a .tar.zst (staged)", ["convert", zst, "-o", os.path.join(full, "m.gguf"), "--no-vocab"]),
         ("convert to GGUF", ["convert", model, "-o", os.path.join(full, "m.gguf"), "--type", "f32", "--no-vocab"]),
         ("convert to safetensors", ["convert", model, "-o", os.path.join(full, "hf"), "--to", "safetensors"]),
         ("pack", ["pack", model, "-o", os.path.join(full, "m.tar")]),
