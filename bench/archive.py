@@ -6,7 +6,8 @@ torch, signed) packed by GNU tar as a plain .tar and as .tar.zst, in the same ru
   on a folder GNU tar unpacked before the runs (tar/dir: ratio = folder's time / archive's);
   target: the archive at least as fast as unpacking and using the folder (ratio >= 1.0);
 - tar.zst: the same three on the archive (verify streams, convert stages) beside `zstd -d` alone,
-  the bound any reader of a zstd stream has;
+  the bound any reader of a zstd stream has, and convert beside `tar -xf` (which decompresses) +
+  `ferry convert` on the unpacked folder (tar.zst/x), what a user without ferry's staging does;
 page cache warm, outputs removed between runs, runs interleaved. Prints `name ferry=S peer=S
 ratio=peer/ferry` (higher = ferry faster), median and range of RUNS.
 usage: bench/archive.py FERRY [SIZE_MB] [RUNS]"""
@@ -91,6 +92,9 @@ def main():
                                lambda: [["zstd", "-d", "-q", "-f", zst, "-o", os.path.join(tmp, "d.tar")]]),
             "convert f16 tar.zst": ([[FERRY, "convert", zst, "-o", out, "--no-vocab", "--force", "-q"]],
                                     lambda: [["zstd", "-d", "-q", "-f", zst, "-o", os.path.join(tmp, "d.tar")]]),
+            "convert f16 tar.zst/x": ([[FERRY, "convert", zst, "-o", out, "--no-vocab", "--force", "-q"]],
+                                      lambda: [untar(zst), [FERRY, "convert", os.path.join(un, "model"), "-o", out,
+                                                            "--no-vocab", "--force", "-q"]]),
         }
         for name, (ours_cmd, peer_cmd) in cases.items():
             ours, peer = [], []

@@ -78,13 +78,9 @@ static int member_fd(const char *path, uint64_t *size, struct ferry_error *err)
     else if ((fd = memfd_create("ferry-member", MFD_CLOEXEC)) < 0)
         rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "memfd: %s",
                              strerror(errno));
-    for (uint64_t done = 0; !rc && done < m.size;) {
-        ssize_t w = write(fd, m.data + done, (size_t)(m.size - done));
-        if (w <= 0)
-            rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "memfd write");
-        else
-            done += (uint64_t)w;
-    }
+    if (!rc && ferry_write_full(fd, m.data, (size_t)m.size))
+        rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "memfd write: %s",
+                             strerror(errno));
     if (!rc && lseek(fd, 0, SEEK_SET) != 0)
         rc = ferry_error_set(err, FERRY_EIO, path, 0, NULL, "lseek");
     *size = m.size;
@@ -239,10 +235,25 @@ oom:
 
 #define WRITEBACK_WINDOW (32ull << 20)
 
-/* writes this long go to the file as they are, not copied once more through the stream's
- * buffer (no speed-up was measurable on the f16 bench conversion: its time is the kernel's copy
- * into the page cache and the source's SHA-256) */
-#define DIRECT_WRITE (256u << 10)
+/* writes this long go to the file (in FERRY_WRITE_PIECE pieces), not copied once more through
+ * the stream's buffer */
+#define DIRECT_WRITE FERRY_WRITE_PIECE
+
+int ferry_write_full(int fd, const void *buf, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < FERRY_WRITE_PIECE ? n - done : FERRY_WRITE_PIECE;
+        ssize_t w = write(fd, (const uint8_t *)buf + done, k);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        if (w == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
 
 int ferry_out_write(struct ferry_out *o, const void *buf, uint64_t n, struct ferry_error *err)
 {
@@ -250,14 +261,9 @@ int ferry_out_write(struct ferry_out *o, const void *buf, uint64_t n, struct fer
         if (fflush(o->fp) != 0)
             return ferry_error_set(err, FERRY_EIO, o->tmp, o->pos, NULL, "write: %s",
                                    strerror(errno));
-        for (uint64_t done = 0; done < n;) {
-            ssize_t w = write(fileno(o->fp), (const uint8_t *)buf + done, (size_t)(n - done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0)
-                return ferry_error_set(err, FERRY_EIO, o->tmp, o->pos + done, NULL, "write: %s",
-                                       w < 0 ? strerror(errno) : "no progress");
-            done += (uint64_t)w;
-        }
+        if (ferry_write_full(fileno(o->fp), buf, (size_t)n))
+            return ferry_error_set(err, FERRY_EIO, o->tmp, o->pos, NULL, "write: %s",
+                                   strerror(errno));
     } else if (n && fwrite(buf, 1, (size_t)n, o->fp) != (size_t)n)
         return ferry_error_set(err, FERRY_EIO, o->tmp, o->pos, NULL, "write: %s", strerror(errno));
     o->pos += n;

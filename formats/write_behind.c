@@ -1,6 +1,7 @@
 /* Write-behind buffers (see write_behind.h): SLOTS buffers of SLOT_BYTES each pass in a ring
  * from the producer, who fills them, to the writer thread, who empties them. */
 #include "write_behind.h"
+#include "ferry/file.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -33,15 +34,9 @@ struct write_behind {
 
 static int put(int fd, const char *path, const uint8_t *p, size_t n, struct ferry_error *err)
 {
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(fd, p + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "write: %s",
-                                   w < 0 ? strerror(errno) : "no space?");
-        done += (size_t)w;
-    }
-    return 0;
+    return ferry_write_full(fd, p, n) ? ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL,
+                                                        "write: %s", strerror(errno))
+                                      : 0;
 }
 
 /* Writes a slot's bytes and closes its file if asked; after a failure only closes. */
