@@ -3,7 +3,8 @@
  * grzip, ...) would run other programs on a stranger's bytes. */
 #define _GNU_SOURCE
 #include "ferry/archive.h"
-#include "write_behind.h"
+#include "ferry/behind.h"
+#include "ferry/file.h"
 #include "strset.h"
 
 #include <archive.h>
@@ -411,7 +412,7 @@ struct extract {
     char path[8192];
     volatile sig_atomic_t *cancel;
     uint64_t bytes;
-    struct write_behind *wb; /* decompressing and writing overlap */
+    struct ferry_behind *wb; /* decompressing and writing overlap */
     struct ferry_error *err;
 };
 
@@ -439,13 +440,28 @@ static int ex_begin(void *ctx, const struct ferry_archive_member *m)
     return 0;
 }
 
+/* the thread's side: the bytes into the file, which is closed after its last */
+static int ex_sink(void *ctx, int64_t tag, const char *path, const uint8_t *bytes, size_t n,
+                   int last, int failed, struct ferry_error *err)
+{
+    (void)ctx;
+    int fd = (int)tag, rc = 0;
+    if (!failed && ferry_write_full(fd, bytes, n))
+        rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "write: %s",
+                             strerror(errno));
+    if (last && close(fd) && !failed && !rc)
+        rc = ferry_error_set(err, FERRY_EIO, path, FERRY_NO_OFFSET, NULL, "close: %s",
+                             strerror(errno));
+    return rc;
+}
+
 static int ex_data(void *ctx, const void *bytes, size_t n)
 {
     struct extract *x = ctx;
     if (x->cancel && *x->cancel)
         return ferry_error_set(x->err, FERRY_EINTR, x->path, FERRY_NO_OFFSET, NULL, "interrupted");
     x->bytes += n;
-    return write_behind_write(x->wb, x->fd, x->path, bytes, n, x->err);
+    return ferry_behind_put(x->wb, x->fd, x->path, bytes, n, x->err);
 }
 
 static int ex_end(void *ctx)
@@ -453,7 +469,7 @@ static int ex_end(void *ctx)
     struct extract *x = ctx;
     int fd = x->fd;
     x->fd = -1;
-    return write_behind_close(x->wb, fd, x->path, x->err);
+    return ferry_behind_end(x->wb, fd, x->path, x->err);
 }
 
 static int extract(const char *archive, const struct ferry_archive_source *src, const char *prefix,
@@ -464,13 +480,13 @@ static int extract(const char *archive, const struct ferry_archive_source *src, 
         .prefix = prefix ? prefix : "", .dest = dest, .fd = -1, .cancel = cancel, .err = err};
     x.plen = strlen(x.prefix);
     while (x.plen && x.prefix[x.plen - 1] == '/') x.plen--;
-    if (!(x.wb = write_behind_new()))
+    if (!(x.wb = ferry_behind_new(ex_sink, NULL)))
         return ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");
     struct ferry_archive_visitor v = {&x, ex_begin, ex_data, ex_end};
     int rc = stream(archive, src, NULL, &v, err);
     struct ferry_error werr;
     ferry_error_clear(&werr);
-    int wrc = write_behind_finish(x.wb, &werr);
+    int wrc = ferry_behind_finish(x.wb, &werr);
     if (!rc && wrc) *err = werr, rc = wrc;
     if (x.fd >= 0) close(x.fd); /* a member cut short: its file was not handed over */
     if (bytes) *bytes = x.bytes;

@@ -2,6 +2,7 @@
  * one streaming pass, nothing extracted but the small signature files. */
 #define _GNU_SOURCE
 #include "ferry/archive.h"
+#include "ferry/behind.h"
 #include "ferry/file.h"
 #include "ferry/verify.h"
 
@@ -23,11 +24,42 @@ struct seen {
     uint8_t sha256[32];
 };
 
+/* the hashing thread's side: member k's digest into d[k] */
+struct hasher {
+    EVP_MD_CTX *md;
+    int64_t cur;
+    uint8_t (*d)[32];
+    size_t cap;
+};
+
+static int hash_sink(void *ctx, int64_t tag, const char *name, const uint8_t *bytes, size_t n,
+                     int last, int failed, struct ferry_error *err)
+{
+    struct hasher *h = ctx;
+    if (failed) return 0;
+    if (tag != h->cur) {
+        h->cur = tag;
+        EVP_DigestInit_ex(h->md, EVP_sha256(), NULL);
+    }
+    EVP_DigestUpdate(h->md, bytes, n);
+    if (!last) return 0;
+    if ((size_t)tag >= h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        while (cap <= (size_t)tag) cap *= 2;
+        uint8_t(*d)[32] = realloc(h->d, cap * 32);
+        if (!d) return ferry_error_set(err, FERRY_EINTERNAL, name, FERRY_NO_OFFSET, NULL, "oom");
+        h->d = d, h->cap = cap;
+    }
+    EVP_DigestFinal_ex(h->md, h->d[tag], NULL);
+    h->cur = -1;
+    return 0;
+}
+
 struct pass {
     struct seen *s;
     size_t n, cap;
-    EVP_MD_CTX *md;
-    int sig;          /* which signature file the current member is, or -1 */
+    struct ferry_behind *hash; /* decompressing and hashing overlap */
+    int sig;                   /* which signature file the current member is, or -1 */
     char *sig_prefix; /* folder holding the signature files inside the archive ("" = top) */
     uint8_t *sig_buf[NSIGFILES];
     size_t sig_len[NSIGFILES];
@@ -77,14 +109,14 @@ static int on_begin(void *ctx, const struct ferry_archive_member *m)
                 p->sig_buf[i] = malloc(m->size + 1), p->sig_len[i] = 0;
             }
         }
-    EVP_DigestInit_ex(p->md, EVP_sha256(), NULL);
     return 0;
 }
 
 static int on_data(void *ctx, const void *bytes, size_t n)
 {
     struct pass *p = ctx;
-    EVP_DigestUpdate(p->md, bytes, n);
+    int rc = ferry_behind_put(p->hash, (int64_t)(p->n - 1), p->s[p->n - 1].name, bytes, n, p->err);
+    if (rc) return rc;
     if (p->sig >= 0 && p->sig_buf[p->sig]) {
         memcpy(p->sig_buf[p->sig] + p->sig_len[p->sig], bytes, n);
         p->sig_len[p->sig] += n;
@@ -95,8 +127,7 @@ static int on_data(void *ctx, const void *bytes, size_t n)
 static int on_end(void *ctx)
 {
     struct pass *p = ctx;
-    EVP_DigestFinal_ex(p->md, p->s[p->n - 1].sha256, NULL);
-    return 0;
+    return ferry_behind_end(p->hash, (int64_t)(p->n - 1), p->s[p->n - 1].name, p->err);
 }
 
 static void push(char ***list, size_t *n, const char *s)
@@ -158,10 +189,18 @@ int ferry_verify_archive(const char *archive, const struct ferry_signature_opts 
 {
     memset(r, 0, sizeof(*r));
     memset(m, 0, sizeof(*m));
-    struct pass p = {.md = EVP_MD_CTX_new(), .sig = -1, .err = err};
+    struct hasher h = {.md = EVP_MD_CTX_new(), .cur = -1};
+    struct pass p = {.hash = h.md ? ferry_behind_new(hash_sink, &h) : NULL, .sig = -1, .err = err};
     struct ferry_archive_visitor v = {&p, on_begin, on_data, on_end};
-    int rc = p.md ? ferry_archive_stream(archive, NULL, &v, err)
-                  : ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");
+    int rc = p.hash ? ferry_archive_stream(archive, NULL, &v, err)
+                    : ferry_error_set(err, FERRY_EINTERNAL, archive, FERRY_NO_OFFSET, NULL, "oom");
+    if (p.hash) {
+        struct ferry_error herr;
+        ferry_error_clear(&herr);
+        int hrc = ferry_behind_finish(p.hash, &herr);
+        if (!rc && hrc) *err = herr, rc = hrc;
+    }
+    for (size_t k = 0; !rc && k < p.n; k++) memcpy(p.s[k].sha256, h.d[k], 32);
     char tmp[4096] = "";
     if (!rc) rc = stage_signature(archive, &p, tmp, sizeof(tmp), err);
     if (!rc) {
@@ -208,6 +247,7 @@ int ferry_verify_archive(const char *archive, const struct ferry_signature_opts 
     free(p.s);
     for (size_t i = 0; i < NSIGFILES; i++) free(p.sig_buf[i]);
     free(p.sig_prefix);
-    EVP_MD_CTX_free(p.md);
+    EVP_MD_CTX_free(h.md);
+    free(h.d);
     return rc;
 }
