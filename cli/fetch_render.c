@@ -147,19 +147,19 @@ static void on_done(void *ctx, const char *name, const struct ferry_fetch_result
     release(v, name);
     char hex[65];
     ferry_hex(r->sha256, 32, hex);
-    static const char *by[] = {"size only", "expected SHA-256", "X-Linked-Etag", "git blob SHA-1",
-                               "BitTorrent piece hashes"};
+    static const char *by[] = {"size only",      "expected SHA-256",        "X-Linked-Etag",
+                               "git blob SHA-1", "BitTorrent piece hashes", "the signed manifest"};
     if (g_opts.json)
         event("done", name,
-              json_pack("{s:I, s:s, s:s, s:b, s:I, s:i, s:b, s:b}", "size", (json_int_t)r->size,
-                        "sha256", hex, "verified_by", by[r->verified_by], "btv2_checked",
-                        r->btv2_checked, "downloaded", (json_int_t)r->downloaded, "retries",
-                        r->retries, "resumed", r->resumed, "single_stream", r->single_stream));
+              json_pack("{s:I, s:s?, s:s, s:b, s:I, s:i, s:b, s:b}", "size", (json_int_t)r->size,
+                        "sha256", r->unhashed ? NULL : hex, "verified_by", by[r->verified_by],
+                        "btv2_checked", r->btv2_checked, "downloaded", (json_int_t)r->downloaded,
+                        "retries", r->retries, "resumed", r->resumed, "single_stream",
+                        r->single_stream));
     else if (r->verified_by == 4)
         notef("%s: %llu bytes (checked against the torrent's piece hashes)", name,
               (unsigned long long)r->size);
-    else if (!r->verified_by && !strcmp(hex, "0000000000000000000000000000000000000000000000000000"
-                                             "000000000000")) /* a member unpacked, not hashed */
+    else if (r->unhashed)
         notef("%s: %llu bytes", name, (unsigned long long)r->size);
     else
         notef("%s: %llu bytes, sha256 %s (checked against %s%s)%s%s", name,

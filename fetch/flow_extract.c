@@ -22,10 +22,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The signed manifest's entry for a file unpacked as name (below stage), or NULL; its names
+ * are relative to the folder the signature lay in, `inside` below stage ("" or "TOP/"). */
+static const struct ferry_resource *signed_entry(const struct ferry_manifest *signedm,
+                                                 const char *inside, const char *name)
+{
+    size_t il = strlen(inside);
+    if (!signedm || strncmp(name, inside, il)) return NULL;
+    for (size_t i = 0; i < signedm->nres; i++)
+        if (!strcmp(signedm->res[i].name, name + il)) return &signedm->res[i];
+    return NULL;
+}
+
 /* Moves every file below stage to the same place below dir; refuses to replace unless force.
- * The first pass checks, the second renames, so a refusal moves nothing. */
+ * The first pass checks, the second renames, so a refusal moves nothing. A file the signed
+ * manifest (checked already) lists is reported with its digest; the others were not hashed. */
 static int move_all(const char *stage, const char *dir, const struct ferry_manifest *list,
-                    int force, const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t,
+                    const struct ferry_manifest *signedm, const char *inside, int force,
+                    const struct ferry_fetch_events *ev, struct ferry_fetch_tally *t,
                     struct ferry_error *err)
 {
     for (int pass = 0; pass < 2; pass++)
@@ -46,7 +60,11 @@ static int move_all(const char *stage, const char *dir, const struct ferry_manif
                 return ferry_error_set(err, FERRY_ECANTCREAT, to, FERRY_NO_OFFSET, NULL, "%s",
                                        strerror(errno));
             struct ferry_fetch_result r = {.size = list->res[i].size, .verified_by = 0};
-            memcpy(r.sha256, list->res[i].sha256, 32);
+            const struct ferry_resource *sr = signed_entry(signedm, inside, list->res[i].name);
+            if (sr)
+                memcpy(r.sha256, sr->sha256, 32), r.verified_by = 5;
+            else
+                r.unhashed = 1;
             t->ok++, t->bytes += list->res[i].size;
             if (ev && ev->done) ev->done(ev->ctx, list->res[i].name, &r);
         }
@@ -258,7 +276,12 @@ int ferry_fetch_extract(const char *url, const char *dir, const struct ferry_sig
     struct ferry_walk_opts wo = {.walk_only = 1, .all_files = 1}; /* every file unpacked */
     if (!rc) rc = ferry_manifest_build(stage, &wo, &list, &err);
     if (!rc && ev && ev->plan) ev->plan(ev->ctx, url, list.nres, bytes);
-    if (!rc) rc = move_all(stage, dir, &list, o->force, ev, t, &err);
+    const char *inside = sigdir + strlen(stage); /* "" or "/TOP" */
+    char inside_rel[300] = "";
+    if (*inside) snprintf(inside_rel, sizeof(inside_rel), "%s/", inside + 1);
+    if (!rc)
+        rc = move_all(stage, dir, &list, signedm.nres ? &signedm : NULL, inside_rel, o->force, ev,
+                      t, &err);
     ferry_remove_tree(stage);
     if (!rc) unlink(apath), rmdir(adir); /* kept on failure: a rerun resumes or reuses it */
     if (rc) flow_fail(ev, t, url, &err);

@@ -44,9 +44,11 @@ struct ferry_fetch_result {
     int resumed;       /* finished segments were reused from an earlier run */
     int single_stream; /* the server ignored Range */
     int verified_by;   /* 0 size only, 1 expected SHA-256, 2 X-Linked-Etag, 3 git blob SHA-1,
-                        * 4 BitTorrent piece hashes */
+                        * 4 BitTorrent piece hashes, 5 the signed manifest it was unpacked with */
     char etag[256];    /* the server's validator for the object */
     int btv2_checked;  /* the BEP 52 root matched btv2_root */
+    int unhashed;      /* sha256 was not computed (a member unpacked from an archive that
+                        * carries no signed manifest listing it): size only */
 };
 
 /* Downloads url into dir/name. Exit-code-like errors: FERRY_EPERM (401/403), FERRY_ENOINPUT

@@ -249,6 +249,24 @@ else:
                 print(f"   {name}: rc {rc} {sorted(tree(out))[:5] if os.path.isdir(out) else ''} {left} {err[-300:]}")
         check(all(results), "ferry fetch URL --extract (tar.zst made by ferry pack, tar.gz by GNU tar): the "
               "signature inside verified, the tree unpacked, nothing left behind")
+        # each unpacked file is reported with the digest the signed manifest gave it (checked),
+        # or, not being listed there or without --pubkey, by its size alone (sha256 null)
+        reports = {}
+        for keyed in (True, False):
+            out = os.path.join(WORK, f"fetched_json_{keyed}")
+            r = subprocess.run([FERRY, "fetch", ng.url("gnu.tar.gz"), "--extract", "-o", out, "--json",
+                                *(["--pubkey", pub] if keyed else [])], capture_output=True, text=True, timeout=120)
+            reports[keyed] = {e["file"]: e for e in (json.loads(x) for x in r.stdout.splitlines() if x.startswith("{"))
+                              if e["event"] == "done" and not e["file"].startswith("http")}
+        want = tree(os.path.join(WORK, "fetched_json_True"))
+        listed = {"model/" + k for k in tree(model) if not k.startswith("model.manifest")}
+        good = bool(reports[True]) and all(
+            (e["sha256"] == want[n] and e["verified_by"] == "the signed manifest") if n in listed else e["sha256"] is None
+            for n, e in reports[True].items()) and set(reports[True]) == set(want)
+        unkeyed = bool(reports[False]) and all(e["sha256"] is None for e in reports[False].values())
+        check(good and unkeyed, f"fetch --extract --json: members the signed manifest lists carry its (checked) "
+              f"digest, the others and all without --pubkey sha256 null "
+              f"({sorted((n, e['sha256'] and e['sha256'][:8], e['verified_by']) for n, e in reports[True].items())[:4]})")
         out = os.path.join(WORK, "fetched_changed")
         rc, _, err = ferry("fetch", ng.url("changed.tar"), "--extract", "--pubkey", pub, "-o", out)
         got = [n for n in tree(out) if not n.startswith(".ferry")] if os.path.isdir(out) else []
