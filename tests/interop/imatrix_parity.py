@@ -11,7 +11,11 @@ quantize.imatrix.* keys too, for a model shaped like Llama 3.2 1B and one 288 wi
 take the 32-block fallbacks), in every legacy, k, IQ and ternary file type, and for a 70B-shaped
 one in the lowest types (whose rules count layers and query heads per KV head). Also checked: the entries
 --include-weights/--exclude-weights keep, and refusals of matrices that do not fit the model.
-usage: imatrix_parity.py FERRY WORKDIR"""
+Without --all (the default suite, about two thirds of the time) the 1B shape leaves out IQ1_S,
+IQ2_XS and IQ2_S (their rules are IQ1_M's, IQ2_XXS's and IQ2_M's, and the 288-wide model runs
+their quantizers) and the 70B shape runs one type per rule (Q2_K_S, IQ1_M, IQ2_M); the test
+labelled `slow` runs with --all.
+usage: imatrix_parity.py FERRY WORKDIR [--all]"""
 import os
 import shutil
 import struct
@@ -129,6 +133,9 @@ def same(tag, args, ftype, values, kv, pure=False, output=None):
 # layer count or the grouping, one of each rule (iq1_s, iq2_xs and iq2_s share theirs with
 # iq1_m, iq2_xxs and iq2_m)
 LOW = ("q2_k_s", "iq1_m", "iq2_xxs", "iq2_m", "iq3_xxs", "iq3_xs")
+ALL = "--all" in sys.argv[3:]
+QUICK_SKIP = {"1B-shaped": {"iq1_s", "iq2_xs", "iq2_s"},
+              "70B-shaped": {"iq2_xxs", "iq3_xxs", "iq3_xs"}}
 for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, kv_heads=2, ff=512, vocab=512)),
                    ("70B-shaped", make_llama.config(dim=256, layers=80, heads=8, kv_heads=1, ff=256, vocab=256)),
                    ("288-wide", make_llama.config(dim=288, layers=4, heads=6, kv_heads=2, ff=768, vocab=320))):
@@ -146,6 +153,8 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
     kv = [("quantize.imatrix.file", im), ("quantize.imatrix.dataset", "calibration.txt"),
           ("quantize.imatrix.entries_count", len(values)), ("quantize.imatrix.chunks_count", 12)]
     for name, ft in FTYPES.items():
+        if not ALL and name in QUICK_SKIP.get(shape, ()):
+            continue
         if shape != "70B-shaped" or name in LOW:
             same(name + " --imatrix (GGUF)", ["--type", name, "--imatrix", im], ft, values, kv)
     if shape != "1B-shaped":

@@ -8,7 +8,11 @@ one shaped like Llama 3 70B (80 layers, 8 per KV head: llama.cpp treats it as 70
 down, and one 288 wide whose rows take llama-quantize's fallbacks, in every legacy and k-quant
 file type, with llama-quantize's per-tensor choices and with --pure, and its per-tensor overrides
 (--output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type).
-usage: quantize_parity.py FERRY WORKDIR"""
+Without --all (the default suite, about half the time) the 70B and 288-wide shapes skip --pure
+(which ignores shapes: the 1B one covers it), and the 70B shape runs only the file types whose
+rules look at the layer count or the grouping (the k-quant mixes and IQ3_M); the test labelled
+`slow` runs with --all.
+usage: quantize_parity.py FERRY WORKDIR [--all]"""
 import os
 import shutil
 import subprocess
@@ -34,6 +38,8 @@ if lq is None:
     skip_test("node-llama-cpp's libllama missing (npm install in tests/interop)")
 llama_quantize = lq.quantize
 # file types with tensors llama-quantize makes only with an imatrix
+ALL = "--all" in sys.argv[3:]
+SHAPE_RULES = {"q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "iq3_m"}
 NEEDS_IMATRIX = {"iq3_xs", "iq3_xxs", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m", "q2_k_s"}
 
 
@@ -70,6 +76,8 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
     r = subprocess.run([FERRY, "convert", src, "-o", f32, "--type", "f32", "--no-vocab", "-q"], capture_output=True, text=True)
     check(r.returncode == 0, "%s: F32 GGUF for llama-quantize (%s)" % (shape, r.stderr.strip()[-200:]))
     for name, ft in FTYPES.items():
+        if not ALL and shape == "70B-shaped" and name not in SHAPE_RULES | NEEDS_IMATRIX:
+            continue
         theirs, ours = os.path.join(WORK, "lq.gguf"), os.path.join(WORK, "fq.gguf")
         if name in NEEDS_IMATRIX and llama_quantize(f32, theirs, ftype=ft) != 0:
             # refused without one where a tensor keeps a type that needs it (rows of 288 fall back
@@ -80,7 +88,7 @@ for shape, cfg in (("1B-shaped", make_llama.config(dim=256, layers=16, heads=8, 
                   "%s %s without an imatrix: refused by llama-quantize and ferry (exit %d: %s)"
                   % (shape, name, r.returncode, r.stderr.strip()[-100:]))
             continue
-        for pure in (False, True):
+        for pure in (False, True) if ALL or shape == "1B-shaped" else (False,):
             same(shape, name + (" --pure" if pure else ""), ["--type", name] + (["--pure"] if pure else []),
                  ftype=ft, pure=pure)
     if shape == "1B-shaped":  # the per-tensor overrides
