@@ -102,17 +102,14 @@ static void hand_over(struct ferry_behind *b)
 }
 
 /* The slot to fill for tag: the current one if it holds tag's bytes, else a fresh one (waiting
- * for the thread to free it); NULL after a failure (the failure is then in b->err). */
+ * for the thread to free it: after a failure it still drains, only faster). */
 static struct slot *slot_for(struct ferry_behind *b, int64_t tag, const char *label)
 {
     if (b->filling && b->s[b->head % SLOTS].tag != tag) hand_over(b);
     if (!b->filling) {
         pthread_mutex_lock(&b->mu);
-        while (b->threaded && b->head - b->tail == SLOTS && !b->failed)
-            pthread_cond_wait(&b->free_slot, &b->mu);
-        int failed = b->failed;
+        while (b->threaded && b->head - b->tail == SLOTS) pthread_cond_wait(&b->free_slot, &b->mu);
         pthread_mutex_unlock(&b->mu);
-        if (failed) return NULL; /* the thread may still hold every slot */
         struct slot *s = &b->s[b->head % SLOTS];
         s->tag = tag, s->len = 0, s->last = 0;
         snprintf(s->label, sizeof(s->label), "%s", label);
@@ -135,8 +132,9 @@ int ferry_behind_put(struct ferry_behind *b, int64_t tag, const char *label, con
 {
     const uint8_t *p = bytes;
     while (n) {
+        int rc = failure(b, err);
+        if (rc) return rc;
         struct slot *s = slot_for(b, tag, label);
-        if (!s) return failure(b, err);
         size_t k = SLOT_BYTES - s->len < n ? SLOT_BYTES - s->len : n;
         memcpy(s->buf + s->len, p, k);
         s->len += k, p += k, n -= k;
@@ -145,16 +143,12 @@ int ferry_behind_put(struct ferry_behind *b, int64_t tag, const char *label, con
     return failure(b, err);
 }
 
+/* The end goes through the queue even after a failure, so the sink sees it after the stream's
+ * other buffers and on its own thread only. */
 int ferry_behind_end(struct ferry_behind *b, int64_t tag, const char *label,
                      struct ferry_error *err)
 {
     struct slot *s = slot_for(b, tag, label);
-    if (!s) { /* the sink releases the stream all the same */
-        struct ferry_error e;
-        ferry_error_clear(&e);
-        b->sink(b->ctx, tag, label, NULL, 0, 1, 1, &e);
-        return failure(b, err);
-    }
     s->last = 1;
     hand_over(b);
     return failure(b, err);
