@@ -599,8 +599,8 @@ static int convert_staged(const char *archive, const char *inside, const char *d
         snprintf(name, sizeof(name), "%s", last ? last + 1 : inside);
         size_t nl = strlen(name);
         while (nl && name[nl - 1] == '/') name[--nl] = 0;
-    } else if (!rc) { /* the model is the one folder everything lies below, as in ferry_archive_root
-                       */
+    } else if (!rc) {
+        /* the model is the one folder everything lies below, as in ferry_archive_root */
         DIR *d = opendir(stage);
         struct dirent *e;
         int entries = 0, folder = 0;
