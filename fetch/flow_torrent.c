@@ -10,7 +10,6 @@
 #include "ferry/torrent_check.h"
 #include "ferry/torrent_fetch.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -294,26 +293,13 @@ static void remove_stage(struct run *r)
     unlink(r->resume);
 }
 
-static int hex_of_source(const char *source, char *hex, struct ferry_torrent_info *ti,
-                         struct ferry_error *err)
+static int hex_of_source(const char *source, char *hex, struct ferry_magnet *mg,
+                         struct ferry_torrent_info *ti, struct ferry_error *err)
 {
-    if (!strncmp(source, "magnet:", 7)) {
-        /* the v2 hash (64 hex digits) when there is one, else the v1 hash: 40 hex digits or 32
-         * base32 letters; the staging folder is named by it */
-        const char *mh = strstr(source, "urn:btmh:1220"), *ih = strstr(source, "urn:btih:");
-        const char *p = mh ? mh + 13 : ih ? ih + 9 : NULL;
-        size_t nh = 0, nb = 0;
-        while (p && isxdigit((unsigned char)p[nh])) nh++;
-        while (p && (isupper((unsigned char)p[nb]) || (p[nb] >= '2' && p[nb] <= '7'))) nb++;
-        int end_h = p && (p[nh] == 0 || p[nh] == '&'), end_b = p && (p[nb] == 0 || p[nb] == '&');
-        int ok = mh ? nh == 64 && end_h : p && ((nh == 40 && end_h) || (nb == 32 && end_b));
-        if (!ok)
-            return ferry_error_set(err, FERRY_EMALFORMED, "magnet link", FERRY_NO_OFFSET, NULL,
-                                   "no valid hash: urn:btih needs 40 hex digits (or 32 base32 "
-                                   "letters), urn:btmh:1220 64 hex digits");
-        snprintf(hex, 41, "%.40s", p);
-        for (char *c = hex; *c; c++) *c = (char)tolower((unsigned char)*c);
-        return 0;
+    if (!strncmp(source, "magnet:", 7)) { /* the staging folder is named by the link's hash */
+        int rc = ferry_magnet_parse(source, mg, err);
+        if (!rc) snprintf(hex, 41, "%.40s", mg->id);
+        return rc;
     }
     int rc = ferry_torrent_load(source, ti, err);
     if (rc) return rc;
@@ -334,27 +320,19 @@ int ferry_fetch_torrent(const char *source, const char *dir_in,
     struct run r = {.source = source, .to = to, .o = o, .ev = ev, .t = t, .id = -1};
     ferry_error_clear(&r.err);
     struct ferry_torrent_info ti = {0};
+    struct ferry_magnet mg;
     char hex[65] = "", dirbuf[4096];
     uint8_t *tbytes = NULL, *resume = NULL;
     size_t tlen = 0, rlen = 0;
     int is_magnet = !strncmp(source, "magnet:", 7);
     snprintf(r.label, sizeof(r.label), "%s", source);
-    if (hex_of_source(source, hex, &ti, &r.err)) goto fail;
+    if (hex_of_source(source, hex, &mg, &ti, &r.err)) goto fail;
     if (!is_magnet) {
         snprintf(r.label, sizeof(r.label), "%s", ti.name);
         if (ferry_read_file(source, FERRY_TORRENT_HARD_BYTES, &tbytes, &tlen, &r.err)) goto fail;
     }
-    if (!dir_in) {
-        const char *dn = ti.name;
-        const char *q = is_magnet ? strstr(source, "dn=") : NULL;
-        char dnbuf[256] = "";
-        if (q) {
-            size_t k = 0;
-            for (q += 3; *q && *q != '&' && k + 1 < sizeof(dnbuf); q++)
-                dnbuf[k++] = (*q == '/' ? '_' : *q);
-            dnbuf[k] = 0;
-            dn = dnbuf[0] && strcmp(dnbuf, ".") && strcmp(dnbuf, "..") ? dnbuf : hex;
-        }
+    if (!dir_in) { /* the torrent's name, a magnet's dn, else the hash */
+        const char *dn = is_magnet ? (mg.name[0] ? mg.name : NULL) : ti.name;
         snprintf(dirbuf, sizeof(dirbuf), "%s", dn ? dn : hex);
         dir_in = dirbuf;
     }

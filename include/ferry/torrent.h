@@ -96,4 +96,20 @@ void ferry_torrent_info_free(struct ferry_torrent_info *t);
 /* "magnet:?xt=urn:btih:...&xt=urn:btmh:1220...&dn=...&tr=...&ws=..." (malloc'd). */
 char *ferry_torrent_magnet(const struct ferry_torrent_info *t);
 
+/* What ferry reads of a magnet link itself before libtorrent takes it: the info hash that names
+ * the staging folder, and the display name that names the output folder when none is given. */
+struct ferry_magnet {
+    char id[65];    /* lower case: the v2 hash (64 hex digits) when the link has one, else the v1
+                     * hash (40 hex digits or 32 base32 letters) */
+    int v2;         /* id is the v2 hash */
+    char name[256]; /* the last dn, decoded as libtorrent decodes it (%XX, '+' a space), '/' and
+                     * control characters made '_', cut to 255 bytes at a character boundary;
+                     * "" when absent or unusable as a folder name (empty, ".", "..", a NUL byte,
+                     * a broken escape) */
+};
+/* Parameters are split at '&'; xt (or xt.N) values urn:btih: and urn:btmh:1220 are read, others
+ * ignored. Fails with FERRY_EMALFORMED when the link does not start "magnet:?", has no valid
+ * hash, or names two different hashes of one kind. */
+int ferry_magnet_parse(const char *uri, struct ferry_magnet *m, struct ferry_error *err);
+
 #endif

@@ -228,13 +228,24 @@ check(rc == 73 and "exists" in err and victim in err,
 # magnets with bad hashes: refused before anything is made
 bad = {"magnet:?xt=urn:btih:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz": "hash",
        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef0123456": "hash",
-       "magnet:?xt=urn:btmh:1220" + "ab" * 31: "hash", "magnet:?dn=model": "hash"}
+       "magnet:?xt=urn:btmh:1220" + "ab" * 31: "hash", "magnet:?dn=model": "hash",
+       "magnet:?dn=urn:btih:" + "ab" * 20: "hash",
+       "magnet:?xt=urn:btih:" + "ab" * 20 + "&xt=urn:btih:" + "cd" * 20: "two different v1 info hashes"}
 refused = 0
 for m, why in bad.items():
     out = os.path.join(WORK, "badmagnet")
     rc, _, err = ferry("fetch", m, "-o", out, "--stall-timeout", "5")
     refused += rc == 65 and why in err and not os.path.exists(out)
 check(refused == len(bad), f"{refused}/{len(bad)} magnets with bad or missing hashes refused (exit 65), nothing made")
+
+# without -o a magnet's folder is its dn as libtorrent decodes it ('+' and %20 are spaces; a
+# decoded '/' is no separator but part of the one name, made '_')
+named = "&".join(p for p in magnet.split("&") if not p.startswith("dn=")) + "&dn=ferry+model%2F..%20v1"
+os.makedirs(os.path.join(WORK, "named"))
+rc, _, err = ferry("fetch", named, "--stall-timeout", "30", cwd=os.path.join(WORK, "named"))
+got = os.listdir(os.path.join(WORK, "named"))
+check(rc == 0 and got == ["ferry model_.. v1"] and tree(os.path.join(WORK, "named", got[0])) == tree(src),
+      f"a magnet fetched without -o lands in the folder its dn names, decoded: {got} (rc {rc} {err.strip()[-200:]})")
 
 # aria2 seeds a v1 torrent
 aria = shutil.which("aria2c")
