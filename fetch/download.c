@@ -405,9 +405,13 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         if (rc) return rc;
         /* RFC 9110 14.4: first <= last < complete length; a "bytes 0-0/0" would make an empty
          * file of a failed probe, and a length past 2^63 is no object a server really holds */
+        if (p.r.status == 206 && !p.r.have_range)
+            return ferry_error_set(err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
+                                   "the server answered a request for byte 0 with HTTP 206 but "
+                                   "no valid Content-Range (\"bytes FIRST-LAST/TOTAL\")");
         if (p.r.status == 206 && p.r.have_range &&
-            (p.r.r_first > p.r.r_last || p.r.r_total == 0 || p.r.r_last >= p.r.r_total ||
-             p.r.r_total > (uint64_t)INT64_MAX))
+            (p.r.r_first != 0 || p.r.r_first > p.r.r_last || p.r.r_total == 0 ||
+             p.r.r_last >= p.r.r_total || p.r.r_total > (uint64_t)INT64_MAX))
             return ferry_error_set(err, FERRY_EUNAVAIL, shown, FERRY_NO_OFFSET, NULL,
                                    "the server answered a request for byte 0 with an invalid "
                                    "Content-Range: bytes %llu-%llu/%llu",
@@ -444,6 +448,11 @@ static int fetch_locked(const char *url, const char *dir, const char *final, con
         }
         struct fetch_state st = {.size = j.size,
                                  .segment = o->segment_size ? o->segment_size : 16u << 20};
+        if (ranged && st.segment <= UINT64_MAX / FERRY_FETCH_MAX_SEGMENTS &&
+            j.size > st.segment * FERRY_FETCH_MAX_SEGMENTS) { /* sizes are <= INT64_MAX here */
+            uint64_t span = st.segment * FERRY_FETCH_MAX_SEGMENTS;
+            st.segment *= (j.size + span - 1) / span;
+        }
         snprintf(st.etag, sizeof(st.etag), "%s", j.etag);
         st.nsegs = ranged ? (j.size + st.segment - 1) / st.segment : 0;
         st.done = calloc(st.nsegs ? st.nsegs : 1, 1);

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -31,6 +32,43 @@ double http_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A decimal number (at most 2^64-1) at *p, moving *p past it; no sign, no spaces: sscanf and
+ * strtoll would take "-1" (as 2^64-1) and stop quietly at junk. */
+static int take_number(const char **p, unsigned long long *v)
+{
+    const char *s = *p;
+    unsigned long long x = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (x > (ULLONG_MAX - d) / 10) return -1;
+        x = x * 10 + d;
+    }
+    if (s == *p) return -1;
+    *p = s, *v = x;
+    return 0;
+}
+
+/* The rest of a header value is only spaces or tabs. */
+static int at_end(const char *s)
+{
+    return s[strspn(s, " \t")] == 0;
+}
+
+/* "bytes FIRST-LAST/TOTAL" (RFC 9110 14.4); other forms ("*" for either part) and any junk
+ * leave the response without a range. */
+static void take_range(const char *v, struct resp *r)
+{
+    unsigned long long a, b, t;
+    v += strspn(v, " \t");
+    if (strncasecmp(v, "bytes", 5) || (v[5] != ' ' && v[5] != '\t')) return;
+    v += 5;
+    v += strspn(v, " \t");
+    if (take_number(&v, &a) || *v++ != '-' || take_number(&v, &b) || *v++ != '/' ||
+        take_number(&v, &t) || !at_end(v))
+        return;
+    r->have_range = 1, r->r_first = a, r->r_last = b, r->r_total = t;
+}
+
 size_t http_on_header(char *buf, size_t size, size_t n, void *ud)
 {
     struct resp *r = ud;
@@ -46,11 +84,11 @@ size_t http_on_header(char *buf, size_t size, size_t n, void *ud)
         const char *sp = strchr(line, ' ');
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
     } else if (!strncasecmp(line, "content-range:", 14)) {
-        unsigned long long a, b, t;
-        if (sscanf(line + 14, " bytes %llu-%llu/%llu", &a, &b, &t) == 3)
-            r->have_range = 1, r->r_first = a, r->r_last = b, r->r_total = t;
+        take_range(line + 14, r);
     } else if (!strncasecmp(line, "content-length:", 15)) {
-        r->length = strtoll(line + 15, NULL, 10);
+        const char *v = line + 15 + strspn(line + 15, " \t");
+        unsigned long long cl;
+        r->length = take_number(&v, &cl) || !at_end(v) || cl > INT64_MAX ? -1 : (int64_t)cl;
     } else if (!strncasecmp(line, "etag:", 5)) {
         const char *v = line + 5;
         while (*v == ' ') v++;

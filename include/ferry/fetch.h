@@ -11,9 +11,15 @@
 #include <stdint.h>
 #include "ferry/error.h"
 
+/* Segments per file at most: the segment table is as long as the size a server claims divided
+ * by the segment size, so a claimed 80 GB in 4 KiB segments would take gigabytes of memory.
+ * 65536 segments of the default 16 MiB cover 1 TiB. */
+#define FERRY_FETCH_MAX_SEGMENTS 65536u
+
 struct ferry_fetch_opts {
     unsigned connections;    /* parallel segments (default 4) */
-    uint64_t segment_size;   /* default 16 MiB */
+    uint64_t segment_size;   /* default 16 MiB; a multiple of it when a file would have more
+                              * than FERRY_FETCH_MAX_SEGMENTS */
     unsigned max_tries;      /* per segment (default 6) */
     long connect_timeout_ms; /* default 15000 */
     long low_speed_time_s; /* abort a transfer slower than low_speed_limit for this long (default 30

@@ -19,6 +19,8 @@ part picks the behaviour; the rest names a file under ROOT:
   slow      as ok, at about RATE bytes per second per response
   huge      206 claiming a 4 EiB object
   maxsize   206 claiming an object of 2^64-1 bytes
+  claim     206 "bytes 0-0/N" to every request, N the name (a size with no data behind it)
+  junkrange 206 whose Content-Range total is followed by junk ("bytes 0-0/1000x")
   zerosize  206 with Content-Range "bytes 0-0/0" and no body
   trickle   as ok, but ranged bodies after the first byte come at 2 bytes per second
   meta      as ok when the query holds Signature=goodsig (a presigned link), else 403
@@ -146,6 +148,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(206, b"x", {"Content-Range": "bytes 0-0/4611686018427387904", "ETag": '"huge"'})
         if mode == "maxsize":
             return self.reply(206, b"x", {"Content-Range": "bytes 0-0/18446744073709551615", "ETag": '"max"'})
+        if mode == "claim":
+            return self.reply(206, b"x", {"Content-Range": f"bytes 0-0/{int(name)}", "ETag": '"claim"'})
+        if mode == "junkrange":
+            return self.reply(206, b"x", {"Content-Range": "bytes 0-0/1000x", "ETag": '"junk"'})
         if mode == "zerosize":
             return self.reply(206, b"", {"Content-Range": "bytes 0-0/0", "ETag": '"zero"'})
         if mode == "meta" and "Signature=goodsig" not in self.path:
