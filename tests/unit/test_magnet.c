@@ -23,7 +23,7 @@ static int parse(const char *uri, struct ferry_magnet *m, char *cause)
 static const char *name_of(const char *dn)
 {
     static struct ferry_magnet m;
-    char uri[2048], cause[768];
+    char uri[4096], cause[768];
     snprintf(uri, sizeof(uri), "magnet:?xt=urn:btih:" H40 "&dn=%s", dn);
     return parse(uri, &m, cause) ? "(refused)" : m.name;
 }
@@ -54,7 +54,7 @@ int main(void)
     CHECK(!strcmp(name_of("bad%zz"), ""));
     CHECK(!strcmp(name_of("cut%4"), ""));
     CHECK(!strcmp(name_of("cut%"), ""));
-    char dn[1200] = "";
+    char dn[2048] = "";
     for (int i = 0; i < 300; i++) strcat(dn, "a");
     CHECK_EQ_U64(strlen(name_of(dn)), 255);
     dn[0] = 0;
